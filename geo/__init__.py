@@ -1,0 +1,1 @@
+"""Spatial foundation: coordinate systems, the stable grid, jurisdictions and maps."""

@@ -1,0 +1,2 @@
+"""Analytical models: data contracts, assessment scoring, quality audit, hotspots, forecasts,
+training needs."""
