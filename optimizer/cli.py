@@ -1,0 +1,296 @@
+"""The `patrolopt` command line. The only module that prints or chooses exit codes:
+0 done, 1 internal error, 2 bad input, 3 infeasible plan."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from models.config import Scenario, load_scenario
+from models.contracts import load_bureau
+from models.errors import InfeasiblePlan, InputError
+
+EXIT_INPUT, EXIT_INFEASIBLE, EXIT_INTERNAL = 2, 3, 1
+FORECAST_TABLES = {"cases", "stations", "offences"}
+SCORE_TABLES = {"stations", "indicators", "weights", "scores", "courses", "training_log",
+                "flex_weights"}
+
+
+def _fail(exc: Exception) -> None:
+    if isinstance(exc, InputError):
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"{len(exc.problems)} problem(s) in the input; nothing was written.", err=True)
+        sys.exit(EXIT_INPUT)
+    if isinstance(exc, InfeasiblePlan):
+        click.echo("No feasible patrol plan:", err=True)
+        for line in exc.diagnosis:
+            click.echo(f"  {line}", err=True)
+        sys.exit(EXIT_INFEASIBLE)
+    click.echo(f"internal error: {exc}", err=True)
+    if "--debug" in sys.argv:
+        traceback.print_exc()
+    sys.exit(EXIT_INTERNAL)
+
+
+def _month(ctx, param, value):
+    if value is None:
+        return value
+    try:
+        return str(pd.Period(value, "M"))
+    except ValueError as exc:
+        raise click.BadParameter("expected YYYY-MM") from exc
+
+
+@click.group()
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.pass_context
+def main(ctx: click.Context, lang: str) -> None:
+    """patrolopt: monthly station assessment turned into next month's patrol and training plan."""
+    ctx.obj = {"lang": lang}
+
+
+def _stage_options(f):
+    f = click.option("--out", type=click.Path(path_type=Path), required=True)(f)
+    f = click.option("--month", required=True, callback=_month, help="YYYY-MM assessed")(f)
+    return click.option("--data", type=click.Path(path_type=Path), required=True)(f)
+
+
+@main.command()
+@click.option("--data", type=click.Path(path_type=Path), required=True)
+def validate(data: Path) -> None:
+    """Check every file, column, value and reference of a data folder."""
+    try:
+        bureau = load_bureau(data)
+    except Exception as exc:  # noqa: BLE001 - mapped to exit codes
+        _fail(exc)
+    click.echo(f"{data}: valid ({len(bureau.cases)} cases, {len(bureau.stations)} stations)")
+
+
+def _run(data: Path, month: str, out: Path, db: str | None, scenarios: tuple[Path, ...],
+         previous_plan: Path | None, lang: str) -> list:
+    from optimizer.cycle import next_month, run_cycle
+    from optimizer.store import default_url, previous_allocation, save_run
+
+    bureau = load_bureau(data)
+    base = Scenario(name="baseline", config=bureau.config)
+    runs = [load_scenario(p, bureau.config) for p in scenarios] or [base]
+    url = db or default_url(out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for scenario in runs:
+        previous = None
+        if previous_plan is not None:
+            previous = pd.read_csv(previous_plan, keep_default_na=False)
+        else:
+            previous = previous_allocation(url, month, scenario.name)
+        show = sys.stderr.isatty()
+        result = run_cycle(bureau, month, out, scenario, previous, lang,
+                           progress=(lambda s: click.echo(f"  {s} done", err=True)) if show
+                           else (lambda s: None))
+        save_run(url, result.folder, result.plan)
+        results.append(result)
+        click.echo(f"plan for {next_month(month)} ({scenario.name}) written to {result.folder}")
+    return results
+
+
+@main.command()
+@_stage_options
+@click.option("--db", default=None, help="SQLAlchemy URL (default sqlite:///OUT/plans.db)")
+@click.option("--scenario", "scenarios", multiple=True, type=click.Path(path_type=Path))
+@click.option("--previous-plan", type=click.Path(path_type=Path), default=None)
+@click.pass_context
+def run(ctx, data, month, out, db, scenarios, previous_plan) -> None:
+    """Run the whole monthly cycle for MONTH and write the plan for the month after."""
+    try:
+        _run(data, month, out, db, scenarios, previous_plan, ctx.obj["lang"])
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("patrolopt-demo"),
+              show_default=True)
+@click.option("--db", default=None)
+@click.pass_context
+def demo(ctx, out: Path, db: str | None) -> None:
+    """Build the seeded demo bureau and run the cycle on its last month."""
+    from optimizer.demo import demo_month, write_demo_bureau
+
+    try:
+        data = write_demo_bureau(out / "demo-data")
+        click.echo(f"demo bureau written to {data}")
+        results = _run(data, demo_month(), out, db, (), None, ctx.obj["lang"])
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    click.echo(f"open {results[0].folder / 'map.html'} and {results[0].folder / 'report.html'}")
+
+
+def _stage(data, month, tables):
+    from optimizer.cycle import cases_upto, spatial
+
+    bureau = load_bureau(data, tables)
+    sp = spatial(bureau) if bureau.cases is not None else None
+    cases = cases_upto(bureau, month, sp) if sp is not None else None
+    return bureau, sp, cases
+
+
+@main.command()
+@_stage_options
+def score(data, month, out) -> None:
+    """Assessment scores of MONTH: scores.csv, indicator_scores.csv, rank_sensitivity.csv."""
+    from optimizer.cycle import score_stage
+
+    try:
+        result = score_stage(load_bureau(data, SCORE_TABLES), month)
+        out.mkdir(parents=True, exist_ok=True)
+        result.month_scores.to_csv(out / "scores.csv", index=False)
+        result.indicator_scores.to_csv(out / "indicator_scores.csv", index=False)
+        result.sensitivity.to_csv(out / "rank_sensitivity.csv", index=False)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    click.echo(f"scores written to {out}")
+
+
+@main.command()
+@_stage_options
+def quality(data, month, out) -> None:
+    """Data-quality flags of MONTH: quality.csv."""
+    from optimizer.cycle import quality_stage, spatial
+
+    try:
+        bureau = load_bureau(data, FORECAST_TABLES | SCORE_TABLES)
+        frame = quality_stage(bureau, month, spatial(bureau))
+        out.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(out / "quality.csv", index=False)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    click.echo(f"{len(frame)} flags written to {out / 'quality.csv'}")
+
+
+@main.command()
+@_stage_options
+def hotspots(data, month, out) -> None:
+    """Hotspots of the last months up to MONTH: hotspots.geojson."""
+    from models.hotspots import find_hotspots
+
+    try:
+        bureau, sp, (cases, x, y) = _stage(data, month, FORECAST_TABLES)
+        found = find_hotspots(cases, x, y, month, bureau.config.hotspots, sp.crs,
+                              float(sp.stations.union_all().area))
+        out.mkdir(parents=True, exist_ok=True)
+        found.to_crs("EPSG:4326").to_file(out / "hotspots.geojson", driver="GeoJSON")
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    click.echo(f"{len(found)} hotspots written to {out / 'hotspots.geojson'}")
+
+
+@main.command()
+@_stage_options
+def forecast(data, month, out) -> None:
+    """Risk per cell and shift for the month after MONTH: risk.csv."""
+    from optimizer.cycle import risk_stage
+
+    try:
+        bureau, sp, (cases, _x, _y) = _stage(data, month, FORECAST_TABLES)
+        risk, model, _ = risk_stage(bureau, month, sp, cases)
+        out.mkdir(parents=True, exist_ok=True)
+        risk.to_csv(out / "risk.csv", index=False)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    click.echo(f"risk ({model}) written to {out / 'risk.csv'}")
+
+
+@main.command()
+@_stage_options
+@click.option("--months", default=12, show_default=True, help="origins to evaluate")
+def backtest(data, month, out, months) -> None:
+    """Rolling-origin backtest of every forecast model: backtest.csv."""
+    from models.forecast import backtest as run_backtest
+    from models.forecast import history_counts
+
+    try:
+        bureau, sp, (cases, _x, _y) = _stage(data, month, FORECAST_TABLES)
+        sensitive = cases[cases["patrol_sensitive"].fillna(False).astype(bool)]
+        all_months = [str(p) for p in pd.period_range(sensitive["month"].min(), month, freq="M")]
+        counts = history_counts(sensitive, sp.cells, bureau.config.allocation.shifts, all_months)
+        origins = list(range(max(1, len(all_months) - months), len(all_months)))
+        table = run_backtest(counts, sp.cells, origins)
+        table.insert(1, "month", [all_months[t] for t in table.pop("origin")])
+        out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out / "backtest.csv", index=False)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    summary = table[table["coverage"] == 0.05].groupby("model")[["hit_rate", "pai"]].mean()
+    click.echo(summary.round(3).to_string())
+
+
+@main.command(name="allocate")
+@_stage_options
+@click.option("--previous-plan", type=click.Path(path_type=Path), default=None)
+def allocate_cmd(data, month, out, previous_plan) -> None:
+    """Patrol hours for the month after MONTH: allocation.csv, duals.csv, schedule.csv."""
+    from geo.jurisdictions import neighbours
+    from optimizer.allocation import allocate
+    from optimizer.cycle import next_month, risk_stage
+    from optimizer.schedule import visit_schedule
+
+    try:
+        bureau, sp, (cases, _x, _y) = _stage(data, month, FORECAST_TABLES)
+        risk, _model, _ = risk_stage(bureau, month, sp, cases)
+        prev = pd.read_csv(previous_plan) if previous_plan else None
+        result = allocate(risk, sp.cells, bureau.stations, neighbours(sp.stations),
+                          bureau.config.allocation, prev)
+        out.mkdir(parents=True, exist_ok=True)
+        result.allocation.to_csv(out / "allocation.csv", index=False)
+        result.duals.to_csv(out / "duals.csv", index=False)
+        visit_schedule(result.allocation, next_month(month)).to_csv(out / "schedule.csv",
+                                                                   index=False)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    click.echo(f"allocation written to {out}")
+
+
+@main.command()
+@_stage_options
+@click.pass_context
+def train(ctx, data, month, out) -> None:
+    """Training recommendations from the gaps of MONTH: training.csv, training.xlsx."""
+    from models.training import course_effectiveness, find_gaps
+    from optimizer.cycle import score_stage
+    from optimizer.train import assign_seats, write_training_xlsx
+
+    try:
+        bureau = load_bureau(data, SCORE_TABLES)
+        scored = score_stage(bureau, month)
+        cfg = bureau.config.training
+        gaps = find_gaps(scored.all_indicator_scores, month, cfg.gap_score)
+        eff = course_effectiveness(scored.effects) if len(scored.effects) else None
+        training = assign_seats(gaps, bureau.courses, bureau.stations, bureau.indicators,
+                                cfg.gap_score, cfg.max_training_hours_per_officer, eff,
+                                ctx.obj["lang"])
+        out.mkdir(parents=True, exist_ok=True)
+        training.to_csv(out / "training.csv", index=False)
+        write_training_xlsx(training, out / "training.xlsx")
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    click.echo(f"{int(training['seats'].sum()) if len(training) else 0} seats written to {out}")
+
+
+@main.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.option("--out", type=click.Path(path_type=Path), default=Path("compare.html"))
+@click.pass_context
+def compare(ctx, runs, out) -> None:
+    """Write a side-by-side report of finished run folders."""
+    from optimizer.report import render_report
+
+    try:
+        out.write_text(render_report(list(runs), ctx.obj["lang"]), encoding="utf-8")
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    click.echo(f"comparison written to {out}")
