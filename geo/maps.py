@@ -11,13 +11,29 @@ import folium
 import geopandas as gpd
 import xstatic.pkg.leaflet as xleaflet
 
-GRADE_COLOURS = {"excellent": "#1a9850", "good": "#91cf60", "qualified": "#fee08b",
-                 "unqualified": "#d73027"}
+GRADE_COLOURS = {
+    "excellent": "#1a9850",
+    "good": "#91cf60",
+    "qualified": "#fee08b",
+    "unqualified": "#d73027",
+}
 LABELS = {
-    "en": {"stations": "Jurisdictions (grade)", "risk": "Risk", "hotspots": "Hotspots",
-           "hours": "Patrol hours", "change": "Change vs last month", "legend": "Grade"},
-    "zh": {"stations": "辖区（考核等级）", "risk": "风险", "hotspots": "热点",
-           "hours": "巡逻时长", "change": "较上月变化", "legend": "等级"},
+    "en": {
+        "stations": "Jurisdictions (grade)",
+        "risk": "Risk",
+        "hotspots": "Hotspots",
+        "hours": "Patrol hours",
+        "change": "Change vs last month",
+        "legend": "Grade",
+    },
+    "zh": {
+        "stations": "辖区（考核等级）",
+        "risk": "风险",
+        "hotspots": "热点",
+        "hours": "巡逻时长",
+        "change": "较上月变化",
+        "legend": "等级",
+    },
 }
 
 
@@ -46,49 +62,85 @@ class OfflineMap(folium.Map):
         self.get_root().header.add_child(folium.Element(leaflet_inline()), name="leaflet", index=0)
 
 
-def plan_map(stations: gpd.GeoDataFrame, risk_cells: gpd.GeoDataFrame,
-             hotspots: gpd.GeoDataFrame, hours_cells: gpd.GeoDataFrame, tiles: str,
-             attribution: str, lang: str = "en") -> folium.Map:
+def plan_map(
+    stations: gpd.GeoDataFrame,
+    risk_cells: gpd.GeoDataFrame,
+    hotspots: gpd.GeoDataFrame,
+    hours_cells: gpd.GeoDataFrame,
+    tiles: str,
+    attribution: str,
+    lang: str = "en",
+) -> folium.Map:
     """Map with jurisdictions coloured by grade, risk and hours per shift, hotspots, legend and
     layer control; all frames in WGS84."""
     labels = LABELS[lang]
     centre = stations.union_all().centroid
-    use_tiles = None if tiles == "none" else ("OpenStreetMap" if tiles == "openstreetmap"
-                                              else tiles)
-    m = OfflineMap(location=[centre.y, centre.x], zoom_start=13, tiles=use_tiles,
-                   attr=attribution or None)
+    use_tiles = (
+        None if tiles == "none" else ("OpenStreetMap" if tiles == "openstreetmap" else tiles)
+    )
+    m = OfflineMap(
+        location=[centre.y, centre.x], zoom_start=13, tiles=use_tiles, attr=attribution or None
+    )
     folium.GeoJson(
-        stations, name=labels["stations"],
-        style_function=lambda f: {"fillColor": GRADE_COLOURS.get(f["properties"].get("grade"),
-                                                                 "#999"),
-                                  "color": "#333", "weight": 1.5, "fillOpacity": 0.35},
-        popup=folium.GeoJsonPopup(fields=[c for c in ("station_id", "name", "grade", "total",
-                                                      "rank") if c in stations.columns]),
+        stations,
+        name=labels["stations"],
+        style_function=lambda f: {
+            "fillColor": GRADE_COLOURS.get(f["properties"].get("grade"), "#999"),
+            "color": "#333",
+            "weight": 1.5,
+            "fillOpacity": 0.35,
+        },
+        popup=folium.GeoJsonPopup(
+            fields=[
+                c for c in ("station_id", "name", "grade", "total", "rank") if c in stations.columns
+            ]
+        ),
     ).add_to(m)
-    for frame, column, title, colour in ((risk_cells, "risk", labels["risk"], "#e31a1c"),
-                                         (hours_cells, "hours", labels["hours"], "#2171b5")):
+    for frame, column, title, colour in (
+        (risk_cells, "risk", labels["risk"], "#e31a1c"),
+        (hours_cells, "hours", labels["hours"], "#2171b5"),
+    ):
         for shift, part in frame.groupby("shift", sort=False):
             top = part[column].max() or 1.0
             folium.GeoJson(
-                part[["cell_id", "shift", column, "geometry"]], name=f"{title}: {shift}",
+                part[["cell_id", "shift", column, "geometry"]],
+                name=f"{title}: {shift}",
                 show=False,
                 style_function=lambda f, c=column, t=top, col=colour: {
-                    "fillColor": col, "weight": 0,
-                    "fillOpacity": 0.75 * float(f["properties"][c]) / t},
+                    "fillColor": col,
+                    "weight": 0,
+                    "fillOpacity": 0.75 * float(f["properties"][c]) / t,
+                },
                 tooltip=folium.GeoJsonTooltip(fields=["cell_id", "shift", column]),
             ).add_to(m)
     if len(hotspots):
         folium.GeoJson(
-            hotspots, name=labels["hotspots"],
+            hotspots,
+            name=labels["hotspots"],
             style_function=lambda f: {"color": "#6a3d9a", "weight": 2, "fillOpacity": 0.1},
-            popup=folium.GeoJsonPopup(fields=["hotspot_id", "category", "count", "harm",
-                                              "dominant_offence", "peak_shift", "trend"]),
+            popup=folium.GeoJsonPopup(
+                fields=[
+                    "hotspot_id",
+                    "category",
+                    "count",
+                    "harm",
+                    "dominant_offence",
+                    "peak_shift",
+                    "trend",
+                ]
+            ),
         ).add_to(m)
-    legend = "".join(f'<div><span style="background:{c};display:inline-block;width:12px;'
-                     f'height:12px"></span> {g}</div>' for g, c in GRADE_COLOURS.items())
-    m.get_root().html.add_child(folium.Element(
-        f'<div id="legend" style="position:fixed;bottom:20px;left:20px;z-index:9999;'
-        f'background:white;padding:6px;font:12px sans-serif"><b>{labels["legend"]}</b>'
-        f"{legend}</div>"))
+    legend = "".join(
+        f'<div><span style="background:{c};display:inline-block;width:12px;'
+        f'height:12px"></span> {g}</div>'
+        for g, c in GRADE_COLOURS.items()
+    )
+    m.get_root().html.add_child(
+        folium.Element(
+            f'<div id="legend" style="position:fixed;bottom:20px;left:20px;z-index:9999;'
+            f'background:white;padding:6px;font:12px sans-serif"><b>{labels["legend"]}</b>'
+            f"{legend}</div>"
+        )
+    )
     folium.LayerControl(collapsed=False).add_to(m)
     return m

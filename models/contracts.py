@@ -264,9 +264,7 @@ def coerce(table: Table, columns: list[Column]) -> tuple[pd.DataFrame, list[Prob
     for col in columns:
         if col.name not in frame.columns:
             if col.required:
-                problems.append(
-                    Problem(table.file, 1, col.name, "required column is missing")
-                )
+                problems.append(Problem(table.file, 1, col.name, "required column is missing"))
             continue
         text = frame[col.name].astype(str).str.strip()
         values = text.to_numpy()
@@ -283,18 +281,27 @@ def coerce(table: Table, columns: list[Column]) -> tuple[pd.DataFrame, list[Prob
                 report(frac, col.name, lambda i, v=values: f"not a whole number: {v[i]!r}")
             ok = np.isfinite(number)
             if col.minimum is not None:
-                report(ok & (number < col.minimum), col.name,
-                       lambda i, n=number, m=col.minimum: f"{n[i]:g} is below the minimum {m:g}")
+                report(
+                    ok & (number < col.minimum),
+                    col.name,
+                    lambda i, n=number, m=col.minimum: f"{n[i]:g} is below the minimum {m:g}",
+                )
             if col.maximum is not None:
-                report(ok & (number > col.maximum), col.name,
-                       lambda i, n=number, m=col.maximum: f"{n[i]:g} is above the maximum {m:g}")
+                report(
+                    ok & (number > col.maximum),
+                    col.name,
+                    lambda i, n=number, m=col.maximum: f"{n[i]:g} is above the maximum {m:g}",
+                )
             frame[col.name] = number
         elif col.kind == "bool":
             lower = text.str.lower()
             is_true = lower.isin(TRUE_WORDS).to_numpy()
             is_false = lower.isin(FALSE_WORDS).to_numpy()
-            report(~empty & ~is_true & ~is_false, col.name,
-                   lambda i, v=values: f"not a boolean (true/false, 1/0, yes/no, 是/否): {v[i]!r}")
+            report(
+                ~empty & ~is_true & ~is_false,
+                col.name,
+                lambda i, v=values: f"not a boolean (true/false, 1/0, yes/no, 是/否): {v[i]!r}",
+            )
             frame[col.name] = pd.array(np.where(empty, None, is_true), dtype="boolean")
         elif col.kind == "month":
             bad = ~empty & ~text.str.match(_MONTH).to_numpy()
@@ -311,8 +318,7 @@ def coerce(table: Table, columns: list[Column]) -> tuple[pd.DataFrame, list[Prob
             if col.choices is not None:
                 bad = ~empty & ~text.isin(col.choices).to_numpy()
                 allowed = ", ".join(col.choices)
-                report(bad, col.name,
-                       lambda i, v=values, a=allowed: f"{v[i]!r} is not one of {a}")
+                report(bad, col.name, lambda i, v=values, a=allowed: f"{v[i]!r} is not one of {a}")
     return frame, problems
 
 
@@ -322,8 +328,12 @@ def _duplicates(table: Table, frame: pd.DataFrame, keys: tuple[str, ...]) -> lis
     dup = frame.duplicated(list(keys), keep="first").to_numpy()
     what = " + ".join(keys)
     return [
-        Problem(table.file, int(i + table.first_row), keys[-1],
-                f"duplicate {what} {tuple(frame.iloc[i][list(keys)])}")
+        Problem(
+            table.file,
+            int(i + table.first_row),
+            keys[-1],
+            f"duplicate {what} {tuple(frame.iloc[i][list(keys)])}",
+        )
         for i in np.flatnonzero(dup)
     ]
 
@@ -341,9 +351,7 @@ def _references(
     ]
 
 
-def _future(
-    table: Table, frame: pd.DataFrame, column: str, now: datetime
-) -> list[Problem]:
+def _future(table: Table, frame: pd.DataFrame, column: str, now: datetime) -> list[Problem]:
     if column not in frame.columns:
         return []
     col = frame[column]
@@ -352,7 +360,9 @@ def _future(
     else:
         mask = (col.astype(str) > now.strftime("%Y-%m")).to_numpy(dtype=bool)
     return [
-        Problem(table.file, int(i + table.first_row), column, "date lies after the moment of the run")
+        Problem(
+            table.file, int(i + table.first_row), column, "date lies after the moment of the run"
+        )
         for i in np.flatnonzero(mask)
     ]
 
@@ -391,14 +401,21 @@ def _policy(bureau: Bureau, tables: dict[str, Table]) -> list[Problem]:
     problems = []
     if bureau.weights is not None and bureau.indicators is not None:
         problems += temporary_share_problems(
-            bureau.weights, bureau.indicators, bureau.config.scoring.max_temporary_share,
-            tables["weights"].file, tables["weights"].first_row,
+            bureau.weights,
+            bureau.indicators,
+            bureau.config.scoring.max_temporary_share,
+            tables["weights"].file,
+            tables["weights"].first_row,
         )
     if bureau.flex_weights is not None and bureau.weights is not None and "flex_weights" in tables:
         problems += flex_weight_problems(
-            bureau.flex_weights, bureau.weights, bureau.indicators, bureau.stations,
+            bureau.flex_weights,
+            bureau.weights,
+            bureau.indicators,
+            bureau.stations,
             bureau.config.scoring.max_flex_share,
-            tables["flex_weights"].file, tables["flex_weights"].first_row,
+            tables["flex_weights"].file,
+            tables["flex_weights"].first_row,
         )
     return problems
 
@@ -426,7 +443,9 @@ def _derive_cases(bureau: Bureau) -> tuple[pd.DataFrame, pd.DataFrame, list[Prob
         if share > config.max_outside_share:
             problems.append(
                 Problem(
-                    bureau.files["cases"].name, 0, "lat/lon",
+                    bureau.files["cases"].name,
+                    0,
+                    "lat/lon",
                     f"{is_out.sum()} cases ({share:.1%}) lie outside every jurisdiction; at most "
                     f"{config.max_outside_share:.1%} allowed (max_outside_share)",
                 )
@@ -530,26 +549,47 @@ def _cross_references(bureau: Bureau, raw: dict[str, Table], now: datetime) -> l
         for i, text in enumerate(bureau.courses["addresses"]):
             for ref in [p.strip() for p in str(text).split(";") if p.strip()]:
                 if ref not in indicator_ids:
-                    problems.append(Problem(table.file, i + table.first_row, "addresses",
-                                            f"unknown indicator {ref!r}"))
+                    problems.append(
+                        Problem(
+                            table.file,
+                            i + table.first_row,
+                            "addresses",
+                            f"unknown indicator {ref!r}",
+                        )
+                    )
     if bureau.indicators is not None and "case_metric" in bureau.indicators.columns:
         table = raw["indicators"]
         for i, text in enumerate(bureau.indicators["case_metric"]):
             if text and not CASE_METRIC.match(text):
-                problems.append(Problem(
-                    table.file, i + table.first_row, "case_metric",
-                    f"{text!r} is not count:<category>, solved_rate:<category> or mean_response",
-                ))
+                problems.append(
+                    Problem(
+                        table.file,
+                        i + table.first_row,
+                        "case_metric",
+                        f"{text!r} is not count:<category>, solved_rate:<category> "
+                        "or mean_response",
+                    )
+                )
     if bureau.weights is not None and bureau.stations is not None and station_ids:
         weighted_types = set(bureau.weights["station_type"])
         table = raw["stations"]
         for i, kind in enumerate(bureau.stations["station_type"]):
             if kind and kind not in weighted_types:
-                problems.append(Problem(table.file, i + 1, "station_type",
-                                        f"station type {kind!r} has no weights in weights.csv"))
-    for name, column in [("cases", "occurred_at"), ("cases", "reported_at"),
-                         ("scores", "month"), ("scores", "reported_at"),
-                         ("training_log", "month")]:
+                problems.append(
+                    Problem(
+                        table.file,
+                        i + 1,
+                        "station_type",
+                        f"station type {kind!r} has no weights in weights.csv",
+                    )
+                )
+    for name, column in [
+        ("cases", "occurred_at"),
+        ("cases", "reported_at"),
+        ("scores", "month"),
+        ("scores", "reported_at"),
+        ("training_log", "month"),
+    ]:
         if getattr(bureau, name) is not None and name in raw:
             problems += _future(raw[name], getattr(bureau, name), column, now)
     return problems

@@ -83,8 +83,9 @@ def hit_metrics(forecast: np.ndarray, actual: np.ndarray, coverage: float) -> di
     }
 
 
-def backtest(counts: np.ndarray, cells: pd.DataFrame, origins: list[int],
-             coverages=(0.01, 0.05, 0.10)) -> pd.DataFrame:
+def backtest(
+    counts: np.ndarray, cells: pd.DataFrame, origins: list[int], coverages=(0.01, 0.05, 0.10)
+) -> pd.DataFrame:
     """Rolling-origin backtest: for each origin t, every candidate sees months < t and is scored
     on month t. Returns `model, origin, coverage, hit_rate, pai, pei_star`."""
     rows = []
@@ -92,13 +93,20 @@ def backtest(counts: np.ndarray, cells: pd.DataFrame, origins: list[int],
         for name, model in CANDIDATES.items():
             forecast = model(counts[:t], cells)
             for c in coverages:
-                rows.append({"model": name, "origin": t, "coverage": c,
-                             **hit_metrics(forecast, counts[t], c)})
+                rows.append(
+                    {
+                        "model": name,
+                        "origin": t,
+                        "coverage": c,
+                        **hit_metrics(forecast, counts[t], c),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
-def select_model(counts: np.ndarray, cells: pd.DataFrame, backtest_months: int,
-                 coverage: float) -> tuple[str, pd.DataFrame]:
+def select_model(
+    counts: np.ndarray, cells: pd.DataFrame, backtest_months: int, coverage: float
+) -> tuple[str, pd.DataFrame]:
     """Pick the candidate with the best mean PAI at `coverage` over the last `backtest_months`
     origins inside `counts` (all past months); rolling mean with fewer than 2 months."""
     n = len(counts)
@@ -110,8 +118,9 @@ def select_model(counts: np.ndarray, cells: pd.DataFrame, backtest_months: int,
     return str(mean_pai.idxmax()), table
 
 
-def history_counts(cases: pd.DataFrame, cells: pd.DataFrame, shifts: list[str],
-                   months: list[str]) -> np.ndarray:
+def history_counts(
+    cases: pd.DataFrame, cells: pd.DataFrame, shifts: list[str], months: list[str]
+) -> np.ndarray:
     """`counts[t, cell, shift]` of case harm per month for the given cells (others dropped)."""
     cell_index = pd.Series(np.arange(len(cells)), index=cells["cell_id"].to_numpy())
     month_index = {m: i for i, m in enumerate(months)}
@@ -121,25 +130,38 @@ def history_counts(cases: pd.DataFrame, cells: pd.DataFrame, shifts: list[str],
     h = cases["shift"].map(shift_index)
     ok = c.notna() & t.notna() & h.notna()
     counts = np.zeros((len(months), len(cells), len(shifts)))
-    np.add.at(counts, (t[ok].astype(int), c[ok].astype(int), h[ok].astype(int)),
-              cases.loc[ok, "harm"].to_numpy(dtype=float))
+    np.add.at(
+        counts,
+        (t[ok].astype(int), c[ok].astype(int), h[ok].astype(int)),
+        cases.loc[ok, "harm"].to_numpy(dtype=float),
+    )
     return counts
 
 
-def forecast_risk(cases: pd.DataFrame, cells: pd.DataFrame, shifts: list[str], month: str,
-                  backtest_months: int, coverage: float, first_month: str | None = None):
+def forecast_risk(
+    cases: pd.DataFrame,
+    cells: pd.DataFrame,
+    shifts: list[str],
+    month: str,
+    backtest_months: int,
+    coverage: float,
+    first_month: str | None = None,
+):
     """Risk per cell and shift for the month after `month`, from patrol-sensitive cases up to
     `month` only. Returns (risk frame `cell_id, shift, risk`, chosen model, backtest table)."""
-    sensitive = cases[cases["patrol_sensitive"].fillna(False).astype(bool)
-                      & (cases["month"] <= month)]
+    sensitive = cases[
+        cases["patrol_sensitive"].fillna(False).astype(bool) & (cases["month"] <= month)
+    ]
     start = first_month or (sensitive["month"].min() if len(sensitive) else month)
     months = [str(p) for p in pd.period_range(start, month, freq="M")]
     counts = history_counts(sensitive, cells, shifts, months)
     model, table = select_model(counts, cells, backtest_months, coverage)
     risk = CANDIDATES[model](counts, cells)
-    frame = pd.DataFrame({
-        "cell_id": np.repeat(cells["cell_id"].to_numpy(), len(shifts)),
-        "shift": np.tile(shifts, len(cells)),
-        "risk": risk.ravel(),
-    })
+    frame = pd.DataFrame(
+        {
+            "cell_id": np.repeat(cells["cell_id"].to_numpy(), len(shifts)),
+            "shift": np.tile(shifts, len(cells)),
+            "risk": risk.ravel(),
+        }
+    )
     return frame, model, table

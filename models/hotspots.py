@@ -14,8 +14,16 @@ from sklearn.cluster import DBSCAN, HDBSCAN
 
 from models.config import HotspotConfig
 
-HOTSPOT_COLUMNS = ["hotspot_id", "category", "count", "harm", "dominant_offence", "peak_shift",
-                   "peak_weekday", "trend"]
+HOTSPOT_COLUMNS = [
+    "hotspot_id",
+    "category",
+    "count",
+    "harm",
+    "dominant_offence",
+    "peak_shift",
+    "peak_weekday",
+    "trend",
+]
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 HDBSCAN_MAX_POINTS = 3_000
 DBSCAN_MAX_POINTS = 200_000
@@ -30,8 +38,9 @@ def choose_method(n_points: int, method: str) -> str:
     return "dbscan" if n_points <= DBSCAN_MAX_POINTS else "grid"
 
 
-def cluster_labels(xy: np.ndarray, method: str, eps_m: float, min_samples: int,
-                   area_m2: float) -> np.ndarray:
+def cluster_labels(
+    xy: np.ndarray, method: str, eps_m: float, min_samples: int, area_m2: float
+) -> np.ndarray:
     """Cluster label per point (−1 = noise). DBSCAN's min_samples is raised to three times the
     points a uniform spread would put within eps, so only real concentrations form clusters."""
     n = len(xy)
@@ -103,15 +112,17 @@ def find_hotspots(
             polygon = hull.buffer(config.eps_m / 2)
             inside = everything[shapely.contains_xy(polygon, everything["_x"], everything["_y"])]
             monthly = inside.groupby("month").size().reindex(history, fill_value=0).to_numpy()
-            rows.append({
-                "category": category,
-                "count": len(members),
-                "harm": float(members["harm"].sum()),
-                "dominant_offence": members["offence"].mode().iloc[0],
-                "peak_shift": members["shift"].mode().iloc[0],
-                "peak_weekday": WEEKDAYS[int(members["occurred_at"].dt.weekday.mode().iloc[0])],
-                "trend": trend_class(monthly, config.months),
-            })
+            rows.append(
+                {
+                    "category": category,
+                    "count": len(members),
+                    "harm": float(members["harm"].sum()),
+                    "dominant_offence": members["offence"].mode().iloc[0],
+                    "peak_shift": members["shift"].mode().iloc[0],
+                    "peak_weekday": WEEKDAYS[int(members["occurred_at"].dt.weekday.mode().iloc[0])],
+                    "trend": trend_class(monthly, config.months),
+                }
+            )
             geoms.append(polygon)
     out = gpd.GeoDataFrame(rows, columns=HOTSPOT_COLUMNS[1:], geometry=geoms, crs=crs)
     out = out.sort_values(["category", "harm"], ascending=[True, False], ignore_index=True)

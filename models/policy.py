@@ -41,19 +41,24 @@ def temporary_share_problems(
     """An error per station type whose temporary share exceeds `max_share`, pointing at the
     largest temporary weight row of that type."""
     shares = policy_shares(weights, indicators).set_index("station_type")
-    temporary = set(indicators.loc[indicators["temporary"].fillna(False).astype(bool),
-                                   "indicator_id"])
+    temporary = set(
+        indicators.loc[indicators["temporary"].fillna(False).astype(bool), "indicator_id"]
+    )
     problems = []
     for kind, share in shares["temporary"].items():
         if share <= max_share + 1e-12:
             continue
         rows = weights[(weights["station_type"] == kind) & weights["indicator_id"].isin(temporary)]
         row = int(rows["weight"].idxmax()) + first_row
-        problems.append(Problem(
-            file, row, "weight",
-            f"station type {kind!r}: temporary indicators carry {share:.1%} of the weight; "
-            f"at most {max_share:.0%} allowed (max_temporary_share)",
-        ))
+        problems.append(
+            Problem(
+                file,
+                row,
+                "weight",
+                f"station type {kind!r}: temporary indicators carry {share:.1%} of the weight; "
+                f"at most {max_share:.0%} allowed (max_temporary_share)",
+            )
+        )
     return problems
 
 
@@ -87,9 +92,16 @@ def flex_weight_problems(
     weight, or move weight onto indicators outside the pool (`pool = false`)."""
     if flex is None or flex.empty or stations is None:
         return []
-    pool = set(indicators.loc[indicators.get("pool", pd.Series(dtype=bool))
-                              .fillna(False).astype(bool), "indicator_id"]) \
-        if "pool" in indicators.columns else set()
+    pool = (
+        set(
+            indicators.loc[
+                indicators.get("pool", pd.Series(dtype=bool)).fillna(False).astype(bool),
+                "indicator_id",
+            ]
+        )
+        if "pool" in indicators.columns
+        else set()
+    )
     base = station_weights(weights, stations, None)
     problems = []
     for station, rows in flex.groupby("station_id", sort=True):
@@ -102,15 +114,23 @@ def flex_weight_problems(
             if gain > 0:
                 moved += gain
                 if row["indicator_id"] not in pool:
-                    problems.append(Problem(
-                        file, int(index) + first_row, "indicator_id",
-                        f"station {station}: weight moved onto {row['indicator_id']!r}, "
-                        "which is not in the indicator pool (pool = true)",
-                    ))
+                    problems.append(
+                        Problem(
+                            file,
+                            int(index) + first_row,
+                            "indicator_id",
+                            f"station {station}: weight moved onto {row['indicator_id']!r}, "
+                            "which is not in the indicator pool (pool = true)",
+                        )
+                    )
         if total > 0 and moved > max_share * total + 1e-9:
-            problems.append(Problem(
-                file, int(rows.index[0]) + first_row, "weight",
-                f"station {station}: flexible weights move {moved / total:.1%} of its total "
-                f"weight; at most {max_share:.0%} allowed (max_flex_share)",
-            ))
+            problems.append(
+                Problem(
+                    file,
+                    int(rows.index[0]) + first_row,
+                    "weight",
+                    f"station {station}: flexible weights move {moved / total:.1%} of its total "
+                    f"weight; at most {max_share:.0%} allowed (max_flex_share)",
+                )
+            )
     return problems

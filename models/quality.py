@@ -7,8 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-QUALITY_COLUMNS = ["station_id", "month", "indicator_id", "case_id", "check", "severity",
-                   "message"]
+QUALITY_COLUMNS = ["station_id", "month", "indicator_id", "case_id", "check", "severity", "message"]
 
 
 def _rows(frame: pd.DataFrame, check: str, severity: str, message) -> pd.DataFrame:
@@ -18,22 +17,37 @@ def _rows(frame: pd.DataFrame, check: str, severity: str, message) -> pd.DataFra
     return out.fillna("")
 
 
-def report_checks(scores: pd.DataFrame, weights: pd.DataFrame, month: str,
-                  deadline_day: int) -> pd.DataFrame:
+def report_checks(
+    scores: pd.DataFrame, weights: pd.DataFrame, month: str, deadline_day: int
+) -> pd.DataFrame:
     """Missing reports (a weighted indicator without a value) and late ones (after the
     deadline day of the month assessed)."""
     this = scores[scores["month"] == month]
     expected = weights[weights["weight"] > 0][["station_id", "indicator_id"]].assign(month=month)
     merged = expected.merge(this, on=["station_id", "month", "indicator_id"], how="left")
     missing = merged[merged["value"].isna()]
-    out = [_rows(missing, "missing_report", "warning",
-                 lambda r: f"no value reported for {r.indicator_id} in {r.month}")]
+    out = [
+        _rows(
+            missing,
+            "missing_report",
+            "warning",
+            lambda r: f"no value reported for {r.indicator_id} in {r.month}",
+        )
+    ]
     if "reported_at" in this.columns:
         deadline = pd.Timestamp(f"{month}-01") + pd.Timedelta(days=deadline_day)
         late = this[this["reported_at"].notna() & (this["reported_at"] >= deadline)]
-        out.append(_rows(late, "late_report", "warning",
-                         lambda r: f"{r.indicator_id} reported on {r.reported_at:%Y-%m-%d}, "
-                                   f"after the {deadline_day}th"))
+        out.append(
+            _rows(
+                late,
+                "late_report",
+                "warning",
+                lambda r: (
+                    f"{r.indicator_id} reported on {r.reported_at:%Y-%m-%d}, "
+                    f"after the {deadline_day}th"
+                ),
+            )
+        )
     return pd.concat(out, ignore_index=True)
 
 
@@ -48,12 +62,17 @@ def jump_checks(scores: pd.DataFrame, month: str, threshold: float = 4.0) -> pd.
     now = frame[frame["month"] == month].set_index(["station_id", "indicator_id"])
     z = 0.6745 * (now["change"] - med.reindex(now.index)) / mad.reindex(now.index)
     flagged = now[(np.abs(z) > threshold) & np.isfinite(z)].assign(z=z).reset_index()
-    return _rows(flagged, "jump", "warning",
-                 lambda r: f"{r.indicator_id} changed by {r.change:+.4g} (robust z = {r.z:.1f})")
+    return _rows(
+        flagged,
+        "jump",
+        "warning",
+        lambda r: f"{r.indicator_id} changed by {r.change:+.4g} (robust z = {r.z:.1f})",
+    )
 
 
-def duplicate_case_checks(cases: pd.DataFrame, x: np.ndarray, y: np.ndarray,
-                          minutes: float = 5, metres: float = 20) -> pd.DataFrame:
+def duplicate_case_checks(
+    cases: pd.DataFrame, x: np.ndarray, y: np.ndarray, minutes: float = 5, metres: float = 20
+) -> pd.DataFrame:
     """Likely duplicates: different ids, same offence, within `minutes` and `metres`."""
     frame = cases.assign(_x=x, _y=y, _t=cases["occurred_at"]).sort_values(["offence", "_t"])
     t = frame["_t"].to_numpy()
@@ -69,9 +88,15 @@ def duplicate_case_checks(cases: pd.DataFrame, x: np.ndarray, y: np.ndarray,
     del t
     dup = cases.loc[[p[0] for p in pairs]].assign(twin=[p[1] for p in pairs])
     dup = dup.assign(station_id=dup.get("jurisdiction_id", dup.get("station_id")))
-    return _rows(dup, "duplicate_case", "warning",
-                 lambda r: f"likely duplicate of case {r.twin} (same offence, "
-                           f"≤ {minutes:g} min and ≤ {metres:g} m apart)")
+    return _rows(
+        dup,
+        "duplicate_case",
+        "warning",
+        lambda r: (
+            f"likely duplicate of case {r.twin} (same offence, "
+            f"≤ {minutes:g} min and ≤ {metres:g} m apart)"
+        ),
+    )
 
 
 def station_mismatch_checks(cases: pd.DataFrame) -> pd.DataFrame:
@@ -79,8 +104,12 @@ def station_mismatch_checks(cases: pd.DataFrame) -> pd.DataFrame:
     if "station_id" not in cases.columns:
         return pd.DataFrame(columns=QUALITY_COLUMNS)
     bad = cases[(cases["station_id"] != "") & (cases["station_id"] != cases["jurisdiction_id"])]
-    return _rows(bad, "station_mismatch", "warning",
-                 lambda r: f"filed under {r.station_id} but lies in {r.jurisdiction_id}")
+    return _rows(
+        bad,
+        "station_mismatch",
+        "warning",
+        lambda r: f"filed under {r.station_id} but lies in {r.jurisdiction_id}",
+    )
 
 
 def case_metric(cases: pd.DataFrame, metric: str) -> pd.Series:
@@ -96,8 +125,13 @@ def case_metric(cases: pd.DataFrame, metric: str) -> pd.Series:
     return cases["response_minutes"].groupby(keys).mean()
 
 
-def case_metric_checks(scores: pd.DataFrame, indicators: pd.DataFrame, cases: pd.DataFrame,
-                       month: str, tolerance: float = 0.05) -> pd.DataFrame:
+def case_metric_checks(
+    scores: pd.DataFrame,
+    indicators: pd.DataFrame,
+    cases: pd.DataFrame,
+    month: str,
+    tolerance: float = 0.05,
+) -> pd.DataFrame:
     """Reported values of `case_metric` indicators more than `tolerance` off the value
     recomputed from the case data (third-party check)."""
     if "case_metric" not in indicators.columns:
@@ -105,24 +139,41 @@ def case_metric_checks(scores: pd.DataFrame, indicators: pd.DataFrame, cases: pd
     out = []
     this = scores[scores["month"] == month]
     for ind, metric in indicators[["indicator_id", "case_metric"]].itertuples(index=False):
-        if not metric or (metric != "mean_response" and "solved" not in cases.columns
-                          and metric.startswith("solved_rate")):
+        if not metric or (
+            metric != "mean_response"
+            and "solved" not in cases.columns
+            and metric.startswith("solved_rate")
+        ):
             continue
         if metric == "mean_response" and "response_minutes" not in cases.columns:
             continue
         truth = case_metric(cases[cases["month"] == month], metric)
         rows = this[this["indicator_id"] == ind].copy()
-        rows["truth"] = [truth.get((s, month), 0.0 if metric.startswith("count") else np.nan)
-                         for s in rows["station_id"]]
+        rows["truth"] = [
+            truth.get((s, month), 0.0 if metric.startswith("count") else np.nan)
+            for s in rows["station_id"]
+        ]
         diff = np.abs(rows["value"] - rows["truth"])
         off = diff > tolerance * np.maximum(np.abs(rows["truth"]), 1e-9)
-        out.append(_rows(rows[off & rows["truth"].notna()], "case_metric", "error",
-                         lambda r: f"{r.indicator_id} reported {r.value:g}, case data gives "
-                                   f"{r.truth:.4g} (more than {tolerance:.0%} off)"))
+        out.append(
+            _rows(
+                rows[off & rows["truth"].notna()],
+                "case_metric",
+                "error",
+                lambda r: (
+                    f"{r.indicator_id} reported {r.value:g}, case data gives "
+                    f"{r.truth:.4g} (more than {tolerance:.0%} off)"
+                ),
+            )
+        )
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=QUALITY_COLUMNS)
 
 
 def outside_checks(outside: pd.DataFrame) -> pd.DataFrame:
     """Cases dropped because no jurisdiction holds them."""
-    return _rows(outside.assign(station_id=""), "outside_jurisdiction", "warning",
-                 lambda r: f"case at {r.lat:.6f}, {r.lon:.6f} lies outside every jurisdiction")
+    return _rows(
+        outside.assign(station_id=""),
+        "outside_jurisdiction",
+        "warning",
+        lambda r: f"case at {r.lat:.6f}, {r.lon:.6f} lies outside every jurisdiction",
+    )

@@ -108,8 +108,16 @@ def indicator_scores(
         frame["score"] = frame["score"].fillna(0.0)
     else:
         frame.loc[frame["missing"], "weight"] = 0.0
-    cols = ["station_id", "month", "station_type", "indicator_id", "value", "score", "weight",
-            "missing"]
+    cols = [
+        "station_id",
+        "month",
+        "station_type",
+        "indicator_id",
+        "value",
+        "score",
+        "weight",
+        "missing",
+    ]
     return frame[cols].sort_values(["month", "station_id", "indicator_id"], ignore_index=True)
 
 
@@ -194,8 +202,14 @@ def score_months(
         b = out.merge(bonus, on=keys, how="left", suffixes=("", "_b"))["bonus_b"]
         out["bonus"] = np.minimum(b.fillna(0.0).to_numpy(), config.bonus_cap)
     out["total_with_bonus"] = out["total"] + out["bonus"]
-    redline = set(indicators.loc[indicators.get("redline", pd.Series(False, index=indicators.index))
-                                 .fillna(False).astype(bool), "indicator_id"])
+    redline = set(
+        indicators.loc[
+            indicators.get("redline", pd.Series(False, index=indicators.index))
+            .fillna(False)
+            .astype(bool),
+            "indicator_id",
+        ]
+    )
     red = ind[ind["indicator_id"].isin(redline) & (ind["value"] > 0)]
     vetoed = set(zip(red["station_id"], red["month"], strict=True))
     out["veto"] = [(s, m) in vetoed for s, m in zip(out["station_id"], out["month"], strict=True)]
@@ -209,8 +223,9 @@ def score_months(
     lowest = group.transform("min")
     out["is_last"] = (out["total_with_bonus"] <= lowest + 1e-9) & (out["group_size"] > 1)
     out["last_place_streak"] = _streaks(out).astype(int)
-    return out[SCORE_COLUMNS].sort_values(["month", "station_type", "rank", "station_id"],
-                                          ignore_index=True)
+    return out[SCORE_COLUMNS].sort_values(
+        ["month", "station_type", "rank", "station_id"], ignore_index=True
+    )
 
 
 def rollups(scores: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
@@ -218,10 +233,14 @@ def rollups(scores: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
     rank within type; `last_two_years` flags a station last in its group two years running."""
     frame = scores.assign(period=pd.PeriodIndex(scores["month"], freq="M").asfreq("Q").astype(str))
     quarters = frame.groupby(["station_id", "station_type", "period"], as_index=False)[
-        "total_with_bonus"].mean()
+        "total_with_bonus"
+    ].mean()
     quarters["year"] = quarters["period"].str[:4]
-    years = quarters.groupby(["station_id", "station_type", "year"], as_index=False)[
-        "total_with_bonus"].mean().rename(columns={"year": "period"})
+    years = (
+        quarters.groupby(["station_id", "station_type", "year"], as_index=False)["total_with_bonus"]
+        .mean()
+        .rename(columns={"year": "period"})
+    )
     quarters = quarters.drop(columns="year")
     quarters["period"] = quarters["period"].str.replace("Q", "-Q")
     out = []
@@ -230,7 +249,8 @@ def rollups(scores: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
         group = frame.groupby(["period", "station_type"])["total"]
         frame["rank"] = group.rank(method="min", ascending=False).astype(int)
         frame["is_last"] = (frame["total"] <= group.transform("min") + 1e-9) & (
-            group.transform("size") > 1)
+            group.transform("size") > 1
+        )
         frame["grade"] = grade_by_thresholds(frame["total"], config.grade_thresholds)
         out.append(frame)
     quarters, years = out
@@ -238,12 +258,14 @@ def rollups(scores: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
     prev_last = years.groupby("station_id")["is_last"].shift(1, fill_value=False)
     prev_year = years.groupby("station_id")["period"].shift(1)
     consecutive = prev_year.notna() & (
-        pd.to_numeric(prev_year, errors="coerce") == years["period"].astype(int) - 1)
+        pd.to_numeric(prev_year, errors="coerce") == years["period"].astype(int) - 1
+    )
     years["last_two_years"] = years["is_last"] & prev_last.astype(bool) & consecutive
     quarters["last_two_years"] = False
     cols = ["station_id", "period", "total", "grade", "rank", "last_two_years"]
     return pd.concat([quarters[cols], years[cols]], ignore_index=True).sort_values(
-        ["period", "station_id"], ignore_index=True)
+        ["period", "station_id"], ignore_index=True
+    )
 
 
 def awards(month_scores: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
@@ -279,10 +301,20 @@ def rank_sensitivity(
     for _kind, part in month_ind.groupby("station_type", sort=True):
         stations = sorted(part["station_id"].unique())
         inds = sorted(part["indicator_id"].unique())
-        s = part.pivot_table(index="station_id", columns="indicator_id", values="score",
-                             aggfunc="first").reindex(index=stations, columns=inds).fillna(0.0)
-        w = part.pivot_table(index="station_id", columns="indicator_id", values="weight",
-                             aggfunc="first").reindex(index=stations, columns=inds).fillna(0.0)
+        s = (
+            part.pivot_table(
+                index="station_id", columns="indicator_id", values="score", aggfunc="first"
+            )
+            .reindex(index=stations, columns=inds)
+            .fillna(0.0)
+        )
+        w = (
+            part.pivot_table(
+                index="station_id", columns="indicator_id", values="weight", aggfunc="first"
+            )
+            .reindex(index=stations, columns=inds)
+            .fillna(0.0)
+        )
         factors = rng.uniform(1 - spread, 1 + spread, size=(draws, len(inds)))
         sw = (s.to_numpy() * w.to_numpy()) @ factors.T
         ww = w.to_numpy() @ factors.T
@@ -299,12 +331,13 @@ def rank_sensitivity(
 def redundant_pairs(scores: pd.DataFrame, min_rho: float = 0.9, min_n: int = 12) -> pd.DataFrame:
     """Indicator pairs with |Spearman ρ| ≥ `min_rho` over ≥ `min_n` common station-months:
     `indicator_a, indicator_b, rho, n` (merge candidates)."""
-    wide = scores.pivot_table(index=["station_id", "month"], columns="indicator_id",
-                              values="value", aggfunc="first")
+    wide = scores.pivot_table(
+        index=["station_id", "month"], columns="indicator_id", values="value", aggfunc="first"
+    )
     cols = sorted(wide.columns)
     rows = []
     for i, a in enumerate(cols):
-        for b in cols[i + 1:]:
+        for b in cols[i + 1 :]:
             both = wide[[a, b]].dropna()
             if len(both) < min_n or both[a].nunique() < 2 or both[b].nunique() < 2:
                 continue

@@ -43,24 +43,33 @@ class Allocation:
 def budgets(stations: pd.DataFrame, config: AllocationConfig) -> pd.DataFrame:
     """`station_id, shift, budget_hours` = officers × hours per officer × shift share."""
     per_officer = stations.get("patrol_hours_per_officer")
-    hours = (per_officer.fillna(config.patrol_hours_per_officer)
-             if per_officer is not None else config.patrol_hours_per_officer)
+    hours = (
+        per_officer.fillna(config.patrol_hours_per_officer)
+        if per_officer is not None
+        else config.patrol_hours_per_officer
+    )
     base = stations["officers"].to_numpy(dtype=float) * np.asarray(hours, dtype=float)
-    rows = [(s, h, b * share) for s, b in zip(stations["station_id"], base, strict=True)
-            for h, share in config.shift_share.items()]
+    rows = [
+        (s, h, b * share)
+        for s, b in zip(stations["station_id"], base, strict=True)
+        for h, share in config.shift_share.items()
+    ]
     return pd.DataFrame(rows, columns=["station_id", "shift", "budget_hours"])
 
 
-def _diagnose(units: pd.DataFrame, budget: pd.DataFrame, aid_in_max: pd.Series,
-              config: AllocationConfig) -> list[str]:
+def _diagnose(
+    units: pd.DataFrame, budget: pd.DataFrame, aid_in_max: pd.Series, config: AllocationConfig
+) -> list[str]:
     needs = units[units["risk"] > 0].groupby(["station_id", "shift"]).size() * config.min_hours_cell
     lines = []
     for (s, h), need in needs.items():
         have = budget.loc[(s, h)] + aid_in_max.get((s, h), 0.0)
         if need > have + 1e-6:
-            lines.append(f"station {s} {h} shift: floors need {need:.0f} h, budget is "
-                         f"{budget.loc[(s, h)]:.0f} h (+{aid_in_max.get((s, h), 0.0):.0f} h aid "
-                         f"at most); short by {need - have:.0f} h")
+            lines.append(
+                f"station {s} {h} shift: floors need {need:.0f} h, budget is "
+                f"{budget.loc[(s, h)]:.0f} h (+{aid_in_max.get((s, h), 0.0):.0f} h aid "
+                f"at most); short by {need - have:.0f} h"
+            )
     return lines
 
 
@@ -84,17 +93,23 @@ def allocate(
     prev = None
     if previous is not None and len(previous):
         p = previous.groupby(["cell_id", "shift"])["hours"].sum()
-        units["prev_hours"] = [p.get((c, h), 0.0) for c, h in zip(units["cell_id"], units["shift"],
-                                                                    strict=True)]
+        units["prev_hours"] = [
+            p.get((c, h), 0.0) for c, h in zip(units["cell_id"], units["shift"], strict=True)
+        ]
         prev = units["prev_hours"].to_numpy()
     else:
         units["prev_hours"] = 0.0
     budget = budgets(stations, config).set_index(["station_id", "shift"])["budget_hours"]
     pairs = neighbours[["station_id", "neighbour_id"]].itertuples(index=False)
     pairs = [(a, b) for a, b in pairs]
-    aid_in_max = pd.Series({(b, h): sum(config.max_aid_share * budget[(a, h)]
-                                        for a, bb in pairs if bb == b)
-                            for b in stations["station_id"] for h in shifts}, dtype=float)
+    aid_in_max = pd.Series(
+        {
+            (b, h): sum(config.max_aid_share * budget[(a, h)] for a, bb in pairs if bb == b)
+            for b in stations["station_id"]
+            for h in shifts
+        },
+        dtype=float,
+    )
     diagnosis = _diagnose(units, budget, aid_in_max, config)
     if diagnosis:
         raise InfeasiblePlan(diagnosis)
@@ -113,8 +128,9 @@ def allocate(
     aid = {}
     for a, b in pairs:
         for h in shifts:
-            aid[(a, b, h)] = pulp.LpVariable(f"aid_{a}_{b}_{h}", 0,
-                                             config.max_aid_share * budget[(a, h)])
+            aid[(a, b, h)] = pulp.LpVariable(
+                f"aid_{a}_{b}_{h}", 0, config.max_aid_share * budget[(a, h)]
+            )
     dev = []
     if prev is not None:
         for i in range(len(units)):
@@ -127,39 +143,56 @@ def allocate(
     for (s, h), idx in sorted(by_station_shift.items()):
         out_aid = [v for (a, _b, hh), v in aid.items() if a == s and hh == h]
         in_aid = [v for (_a, b, hh), v in aid.items() if b == s and hh == h]
-        model += (pulp.lpSum(x_terms[i] for i in idx) + pulp.lpSum(out_aid) - pulp.lpSum(in_aid)
-                  <= budget[(s, h)], f"budget_{s}_{h}")
+        model += (
+            pulp.lpSum(x_terms[i] for i in idx) + pulp.lpSum(out_aid) - pulp.lpSum(in_aid)
+            <= budget[(s, h)],
+            f"budget_{s}_{h}",
+        )
         if out_aid:
-            model += (pulp.lpSum(out_aid) <= (1 - config.min_station_share) * budget[(s, h)],
-                      f"home_share_{s}_{h}")
+            model += (
+                pulp.lpSum(out_aid) <= (1 - config.min_station_share) * budget[(s, h)],
+                f"home_share_{s}_{h}",
+            )
     if config.min_hours_cell > 0:
         for i in np.flatnonzero(units["risk"].to_numpy() > 0):
             model += (x_terms[i] >= config.min_hours_cell, f"floor_{i}")
     if prev is not None:
         for s, idx in units.groupby("station_id").indices.items():
-            model += (pulp.lpSum(dev[i] for i in idx)
-                      <= config.max_change_share * prev[idx].sum(), f"change_cap_{s}")
+            model += (
+                pulp.lpSum(dev[i] for i in idx) <= config.max_change_share * prev[idx].sum(),
+                f"change_cap_{s}",
+            )
     model.solve(pulp.HiGHS(msg=False, timeLimit=config.time_limit_s))
     status = pulp.LpStatus[model.status]
     if status != "Optimal":
-        raise InfeasiblePlan([f"the allocation model is {status.lower()}: floors, stability cap "
-                              "or budgets cannot all hold; relax min_hours_cell or "
-                              "max_change_share"])
+        raise InfeasiblePlan(
+            [
+                f"the allocation model is {status.lower()}: floors, stability cap "
+                "or budgets cannot all hold; relax min_hours_cell or "
+                "max_change_share"
+            ]
+        )
     hours = np.array([max(pulp.value(t) or 0.0, 0.0) for t in x_terms])
     units["hours"] = np.round(hours, 6)
     rows = _with_lenders(units, aid, shifts)
     used = units.groupby(["station_id", "shift"])["hours"].sum()
-    duals = pd.DataFrame([
-        {"station_id": s, "shift": h, "budget_hours": budget[(s, h)],
-         "used_hours": float(used.get((s, h), 0.0)
-                             + sum(v.value() or 0 for (a, _b, hh), v in aid.items()
-                                   if a == s and hh == h)
-                             - sum(v.value() or 0 for (_a, b, hh), v in aid.items()
-                                   if b == s and hh == h)),
-         # HiGHS reports duals of a maximisation with the minimisation sign
-         "dual": abs(float(model.constraints[f"budget_{s}_{h}"].pi or 0.0))}
-        for s, h in sorted(by_station_shift)
-    ])
+    duals = pd.DataFrame(
+        [
+            {
+                "station_id": s,
+                "shift": h,
+                "budget_hours": budget[(s, h)],
+                "used_hours": float(
+                    used.get((s, h), 0.0)
+                    + sum(v.value() or 0 for (a, _b, hh), v in aid.items() if a == s and hh == h)
+                    - sum(v.value() or 0 for (_a, b, hh), v in aid.items() if b == s and hh == h)
+                ),
+                # HiGHS reports duals of a maximisation with the minimisation sign
+                "dual": abs(float(model.constraints[f"budget_{s}_{h}"].pi or 0.0)),
+            }
+            for s, h in sorted(by_station_shift)
+        ]
+    )
     benefit = _benefit(units["hours"].to_numpy(), units["risk"].to_numpy(), config)
     total_risk = units["risk"].sum()
     return Allocation(
@@ -168,7 +201,8 @@ def allocate(
         status=status,
         objective=float(pulp.value(model.objective)),
         harm_covered_share=float(benefit / total_risk) if total_risk > 0 else 0.0,
-        hours_moved=float(np.abs(units["hours"] - units["prev_hours"]).sum()) if prev is not None
+        hours_moved=float(np.abs(units["hours"] - units["prev_hours"]).sum())
+        if prev is not None
         else 0.0,
     )
 
@@ -207,5 +241,6 @@ def _with_lenders(units: pd.DataFrame, aid: dict, shifts: list[str]) -> pd.DataF
     cols = ["station_id", "cell_id", "shift", "hours", "prev_hours", "risk", "lender_station_id"]
     order = {h: i for i, h in enumerate(shifts)}
     out = out.assign(_o=out["shift"].map(order))
-    return out.sort_values(["station_id", "cell_id", "_o", "lender_station_id"],
-                           ignore_index=True)[cols]
+    return out.sort_values(["station_id", "cell_id", "_o", "lender_station_id"], ignore_index=True)[
+        cols
+    ]

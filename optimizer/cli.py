@@ -16,8 +16,15 @@ from models.errors import InfeasiblePlan, InputError
 
 EXIT_INPUT, EXIT_INFEASIBLE, EXIT_INTERNAL = 2, 3, 1
 FORECAST_TABLES = {"cases", "stations", "offences"}
-SCORE_TABLES = {"stations", "indicators", "weights", "scores", "courses", "training_log",
-                "flex_weights"}
+SCORE_TABLES = {
+    "stations",
+    "indicators",
+    "weights",
+    "scores",
+    "courses",
+    "training_log",
+    "flex_weights",
+}
 
 
 def _fail(exc: Exception) -> None:
@@ -71,8 +78,15 @@ def validate(data: Path) -> None:
     click.echo(f"{data}: valid ({len(bureau.cases)} cases, {len(bureau.stations)} stations)")
 
 
-def _run(data: Path, month: str, out: Path, db: str | None, scenarios: tuple[Path, ...],
-         previous_plan: Path | None, lang: str) -> list:
+def _run(
+    data: Path,
+    month: str,
+    out: Path,
+    db: str | None,
+    scenarios: tuple[Path, ...],
+    previous_plan: Path | None,
+    lang: str,
+) -> list:
     from optimizer.cycle import next_month, run_cycle
     from optimizer.store import default_url, previous_allocation, save_run
 
@@ -89,9 +103,15 @@ def _run(data: Path, month: str, out: Path, db: str | None, scenarios: tuple[Pat
         else:
             previous = previous_allocation(url, month, scenario.name)
         show = sys.stderr.isatty()
-        result = run_cycle(bureau, month, out, scenario, previous, lang,
-                           progress=(lambda s: click.echo(f"  {s} done", err=True)) if show
-                           else (lambda s: None))
+        result = run_cycle(
+            bureau,
+            month,
+            out,
+            scenario,
+            previous,
+            lang,
+            progress=(lambda s: click.echo(f"  {s} done", err=True)) if show else (lambda s: None),
+        )
         save_run(url, result.folder, result.plan)
         results.append(result)
         click.echo(f"plan for {next_month(month)} ({scenario.name}) written to {result.folder}")
@@ -113,8 +133,9 @@ def run(ctx, data, month, out, db, scenarios, previous_plan) -> None:
 
 
 @main.command()
-@click.option("--out", type=click.Path(path_type=Path), default=Path("patrolopt-demo"),
-              show_default=True)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("patrolopt-demo"), show_default=True
+)
 @click.option("--db", default=None)
 @click.pass_context
 def demo(ctx, out: Path, db: str | None) -> None:
@@ -180,8 +201,9 @@ def hotspots(data, month, out) -> None:
 
     try:
         bureau, sp, (cases, x, y) = _stage(data, month, FORECAST_TABLES)
-        found = find_hotspots(cases, x, y, month, bureau.config.hotspots, sp.crs,
-                              float(sp.stations.union_all().area))
+        found = find_hotspots(
+            cases, x, y, month, bureau.config.hotspots, sp.crs, float(sp.stations.union_all().area)
+        )
         out.mkdir(parents=True, exist_ok=True)
         found.to_crs("EPSG:4326").to_file(out / "hotspots.geojson", driver="GeoJSON")
     except Exception as exc:  # noqa: BLE001
@@ -243,13 +265,15 @@ def allocate_cmd(data, month, out, previous_plan) -> None:
         bureau, sp, (cases, _x, _y) = _stage(data, month, FORECAST_TABLES)
         risk, _model, _ = risk_stage(bureau, month, sp, cases)
         prev = pd.read_csv(previous_plan) if previous_plan else None
-        result = allocate(risk, sp.cells, bureau.stations, neighbours(sp.stations),
-                          bureau.config.allocation, prev)
+        result = allocate(
+            risk, sp.cells, bureau.stations, neighbours(sp.stations), bureau.config.allocation, prev
+        )
         out.mkdir(parents=True, exist_ok=True)
         result.allocation.to_csv(out / "allocation.csv", index=False)
         result.duals.to_csv(out / "duals.csv", index=False)
-        visit_schedule(result.allocation, next_month(month)).to_csv(out / "schedule.csv",
-                                                                   index=False)
+        visit_schedule(result.allocation, next_month(month)).to_csv(
+            out / "schedule.csv", index=False
+        )
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     click.echo(f"allocation written to {out}")
@@ -270,9 +294,16 @@ def train(ctx, data, month, out) -> None:
         cfg = bureau.config.training
         gaps = find_gaps(scored.all_indicator_scores, month, cfg.gap_score)
         eff = course_effectiveness(scored.effects) if len(scored.effects) else None
-        training = assign_seats(gaps, bureau.courses, bureau.stations, bureau.indicators,
-                                cfg.gap_score, cfg.max_training_hours_per_officer, eff,
-                                ctx.obj["lang"])
+        training = assign_seats(
+            gaps,
+            bureau.courses,
+            bureau.stations,
+            bureau.indicators,
+            cfg.gap_score,
+            cfg.max_training_hours_per_officer,
+            eff,
+            ctx.obj["lang"],
+        )
         out.mkdir(parents=True, exist_ok=True)
         training.to_csv(out / "training.csv", index=False)
         write_training_xlsx(training, out / "training.xlsx")

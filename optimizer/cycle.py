@@ -68,8 +68,9 @@ def spatial(bureau: Bureau) -> Spatial:
     return Spatial(crs, stations, cells, x, y)
 
 
-def cases_upto(bureau: Bureau, month: str, sp: Spatial) -> tuple[pd.DataFrame, np.ndarray,
-                                                                  np.ndarray]:
+def cases_upto(
+    bureau: Bureau, month: str, sp: Spatial
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Cases up to the end of `month` with cell and shift; later rows are ignored."""
     keep = (bureau.cases["month"] <= month).to_numpy()
     cases = bureau.cases[keep].copy()
@@ -101,10 +102,12 @@ def score_stage(bureau: Bureau, month: str) -> ScoreResult:
     months = sorted(values["month"].unique())
     if month not in months:
         months.append(month)
-    ind = indicator_scores(values, bureau.indicators, weights, bureau.stations, months,
-                           cfg.missing)
-    effects = training_effects(ind, bureau.training_log, bureau.courses, month) \
-        if bureau.courses is not None else pd.DataFrame()
+    ind = indicator_scores(values, bureau.indicators, weights, bureau.stations, months, cfg.missing)
+    effects = (
+        training_effects(ind, bureau.training_log, bureau.courses, month)
+        if bureau.courses is not None
+        else pd.DataFrame()
+    )
     bonus = training_bonus(effects, weights, month, cfg.bonus_cap) if len(effects) else None
     scores = score_months(ind, bureau.indicators, cfg, bonus)
     month_scores = scores[scores["month"] == month].reset_index(drop=True)
@@ -112,8 +115,7 @@ def score_stage(bureau: Bureau, month: str) -> ScoreResult:
     return ScoreResult(
         scores=scores,
         month_scores=month_scores,
-        indicator_scores=month_ind.drop(columns=["station_type", "missing"]).reset_index(
-            drop=True),
+        indicator_scores=month_ind.drop(columns=["station_type", "missing"]).reset_index(drop=True),
         all_indicator_scores=ind,
         sensitivity=rank_sensitivity(month_ind, month_scores),
         rollups=rollups(scores, cfg),
@@ -130,41 +132,59 @@ def quality_stage(bureau: Bureau, month: str, sp: Spatial) -> pd.DataFrame:
     parts = []
     if bureau.scores is not None and bureau.weights is not None:
         weights = station_weights(bureau.weights, bureau.stations, bureau.flex_weights)
-        parts += [q.report_checks(bureau.scores, weights, month,
-                                  cfg.scoring.report_deadline_day),
-                  q.jump_checks(bureau.scores[bureau.scores["month"] <= month], month)]
+        parts += [
+            q.report_checks(bureau.scores, weights, month, cfg.scoring.report_deadline_day),
+            q.jump_checks(bureau.scores[bureau.scores["month"] <= month], month),
+        ]
         parts.append(q.case_metric_checks(bureau.scores, bureau.indicators, bureau.cases, month))
     in_month = (bureau.cases["month"] == month).to_numpy()
     month_cases = bureau.cases[in_month]
-    parts += [q.duplicate_case_checks(month_cases, sp.x[in_month], sp.y[in_month]),
-              q.station_mismatch_checks(month_cases)]
+    parts += [
+        q.duplicate_case_checks(month_cases, sp.x[in_month], sp.y[in_month]),
+        q.station_mismatch_checks(month_cases),
+    ]
     outside = bureau.outside_cases
     if len(outside):
         parts.append(q.outside_checks(outside[outside["month"] <= month]))
-    out = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(
-        len(p) for p in parts) else pd.DataFrame(columns=q.QUALITY_COLUMNS)
+    out = (
+        pd.concat([p for p in parts if len(p)], ignore_index=True)
+        if any(len(p) for p in parts)
+        else pd.DataFrame(columns=q.QUALITY_COLUMNS)
+    )
     out["month"] = out["month"].replace("", month)
-    return out[q.QUALITY_COLUMNS].astype(str).sort_values(
-        ["check", "station_id", "indicator_id", "case_id"], ignore_index=True)
+    return (
+        out[q.QUALITY_COLUMNS]
+        .astype(str)
+        .sort_values(["check", "station_id", "indicator_id", "case_id"], ignore_index=True)
+    )
 
 
 def apply_deltas(bureau: Bureau, scenario: Scenario) -> Bureau:
     """A copy of the bureau with the scenario's officer and harm changes applied."""
     stations = bureau.stations.copy()
-    change = stations["station_id"].map(scenario.deltas.officers).fillna(
-        scenario.deltas.officers.get("*", 0.0))
+    change = (
+        stations["station_id"]
+        .map(scenario.deltas.officers)
+        .fillna(scenario.deltas.officers.get("*", 0.0))
+    )
     stations["officers"] = stations["officers"] * (1 + change)
     cases = bureau.cases.copy()
     cases["harm"] = cases["harm"] * cases["category"].map(scenario.deltas.harm).fillna(1.0)
-    return Bureau(**{**bureau.__dict__, "stations": stations, "cases": cases,
-                     "config": scenario.config})
+    return Bureau(
+        **{**bureau.__dict__, "stations": stations, "cases": cases, "config": scenario.config}
+    )
 
 
 def risk_stage(bureau: Bureau, month: str, sp: Spatial, cases: pd.DataFrame):
     cfg = bureau.config
-    risk, model, backtest = forecast_risk(cases, sp.cells, cfg.allocation.shifts, month,
-                                          cfg.forecast.backtest_months,
-                                          cfg.forecast.selection_coverage)
+    risk, model, backtest = forecast_risk(
+        cases,
+        sp.cells,
+        cfg.allocation.shifts,
+        month,
+        cfg.forecast.backtest_months,
+        cfg.forecast.selection_coverage,
+    )
     risk = risk.merge(sp.cells[["cell_id", "station_id", "x", "y"]], on="cell_id")
     lon, lat = unproject(risk["x"], risk["y"], sp.crs)
     risk["lat"], risk["lon"] = np.round(lat, 6), np.round(lon, 6)
@@ -197,9 +217,15 @@ def _swap_into_place(staging: Path, target: Path) -> None:
         os.replace(staging, target)
 
 
-def run_cycle(bureau: Bureau, month: str, out: Path, scenario: Scenario,
-              previous: pd.DataFrame | None = None, lang: str = "en",
-              progress=lambda step: None) -> RunResult:
+def run_cycle(
+    bureau: Bureau,
+    month: str,
+    out: Path,
+    scenario: Scenario,
+    previous: pd.DataFrame | None = None,
+    lang: str = "en",
+    progress=lambda step: None,
+) -> RunResult:
     """Run every stage for `month` and write the plan for M+1 to `out/<M+1>/<scenario>/`."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -227,15 +253,22 @@ def run_cycle(bureau: Bureau, month: str, out: Path, scenario: Scenario,
     risk, model, _ = risk_stage(bureau, month, sp, cases)
     tick("forecast")
     prev = previous if scenario.deltas.stability else None
-    result = allocate(risk, sp.cells, bureau.stations, neighbours(sp.stations), cfg.allocation,
-                      prev)
+    result = allocate(
+        risk, sp.cells, bureau.stations, neighbours(sp.stations), cfg.allocation, prev
+    )
     schedule = visit_schedule(result.allocation, plan_month)
     tick("allocate")
     gaps = find_gaps(scored.all_indicator_scores, month, cfg.training.gap_score)
-    training = assign_seats(gaps, bureau.courses, bureau.stations, bureau.indicators,
-                            cfg.training.gap_score, cfg.training.max_training_hours_per_officer,
-                            course_effectiveness(scored.effects) if len(scored.effects) else None,
-                            lang)
+    training = assign_seats(
+        gaps,
+        bureau.courses,
+        bureau.stations,
+        bureau.indicators,
+        cfg.training.gap_score,
+        cfg.training.max_training_hours_per_officer,
+        course_effectiveness(scored.effects) if len(scored.effects) else None,
+        lang,
+    )
     tick("train")
 
     target = Path(out) / plan_month / scenario.name
@@ -245,11 +278,18 @@ def run_cycle(bureau: Bureau, month: str, out: Path, scenario: Scenario,
     staging.mkdir()
     try:
         frames = {
-            "scores.csv": scored.month_scores, "indicator_scores.csv": scored.indicator_scores,
-            "quality.csv": quality, "risk.csv": risk, "allocation.csv": result.allocation,
-            "duals.csv": result.duals, "schedule.csv": schedule, "training.csv": training,
-            "rank_sensitivity.csv": scored.sensitivity, "rollups.csv": scored.rollups,
-            "policy.csv": scored.policy, "indicator_pairs.csv": scored.pairs,
+            "scores.csv": scored.month_scores,
+            "indicator_scores.csv": scored.indicator_scores,
+            "quality.csv": quality,
+            "risk.csv": risk,
+            "allocation.csv": result.allocation,
+            "duals.csv": result.duals,
+            "schedule.csv": schedule,
+            "training.csv": training,
+            "rank_sensitivity.csv": scored.sensitivity,
+            "rollups.csv": scored.rollups,
+            "policy.csv": scored.policy,
+            "indicator_pairs.csv": scored.pairs,
             "awards.csv": scored.awards,
         }
         for name, frame in frames.items():
@@ -258,34 +298,55 @@ def run_cycle(bureau: Bureau, month: str, out: Path, scenario: Scenario,
         hotspots.to_crs("EPSG:4326").to_file(staging / "hotspots.geojson", driver="GeoJSON")
         cells = cell_polygons(sp.cells, cfg.grid.cell_size_m, sp.crs).to_crs("EPSG:4326")
         per_cell = result.allocation.groupby(["cell_id", "shift"], as_index=False).agg(
-            hours=("hours", "sum"), prev_hours=("prev_hours", "first"), risk=("risk", "first"),
-            station_id=("station_id", "first"))
+            hours=("hours", "sum"),
+            prev_hours=("prev_hours", "first"),
+            risk=("risk", "first"),
+            station_id=("station_id", "first"),
+        )
         alloc_geo = cells[["cell_id", "geometry"]].merge(per_cell, on="cell_id")
         alloc_geo.to_file(staging / "allocation.geojson", driver="GeoJSON")
         stations_map = bureau.stations.merge(
-            scored.month_scores[["station_id", "grade", "total", "rank"]], on="station_id")
-        risk_geo = cells[["cell_id", "geometry"]].merge(risk[["cell_id", "shift", "risk"]],
-                                                        on="cell_id")
-        plan_map(stations_map, risk_geo[risk_geo["risk"] > 0], hotspots.to_crs("EPSG:4326"),
-                 alloc_geo[alloc_geo["hours"] > 0], cfg.map.tiles, cfg.map.attribution,
-                 lang).save(str(staging / "map.html"))
+            scored.month_scores[["station_id", "grade", "total", "rank"]], on="station_id"
+        )
+        risk_geo = cells[["cell_id", "geometry"]].merge(
+            risk[["cell_id", "shift", "risk"]], on="cell_id"
+        )
+        plan_map(
+            stations_map,
+            risk_geo[risk_geo["risk"] > 0],
+            hotspots.to_crs("EPSG:4326"),
+            alloc_geo[alloc_geo["hours"] > 0],
+            cfg.map.tiles,
+            cfg.map.attribution,
+            lang,
+        ).save(str(staging / "map.html"))
         tick("write")
         plan = {
-            "month": month, "plan_month": plan_month, "scenario": scenario.name,
-            "inputs": inputs, "parameters": cfg.model_dump(mode="json"),
+            "month": month,
+            "plan_month": plan_month,
+            "scenario": scenario.name,
+            "inputs": inputs,
+            "parameters": cfg.model_dump(mode="json"),
             "deltas": scenario.deltas.model_dump(mode="json"),
-            "models": {"forecast": model, "crs": sp.crs.to_string(),
-                       "hotspots": cfg.hotspots.method},
+            "models": {
+                "forecast": model,
+                "crs": sp.crs.to_string(),
+                "hotspots": cfg.hotspots.method,
+            },
             "solver": {"name": "HiGHS", "status": result.status},
-            "objective": result.objective, "harm_covered_share": result.harm_covered_share,
-            "hours_moved": result.hours_moved, "timings_s": timings,
+            "objective": result.objective,
+            "harm_covered_share": result.harm_covered_share,
+            "hours_moved": result.hours_moved,
+            "timings_s": timings,
         }
-        (staging / "plan.json").write_text(json.dumps(plan, indent=2, ensure_ascii=False),
-                                           encoding="utf-8")
+        (staging / "plan.json").write_text(
+            json.dumps(plan, indent=2, ensure_ascii=False), encoding="utf-8"
+        )
         (staging / "report.html").write_text(render_report([staging], lang), encoding="utf-8")
         plan["outputs"] = {p.name: sha256(p) for p in sorted(staging.iterdir())}
-        (staging / "plan.json").write_text(json.dumps(plan, indent=2, ensure_ascii=False),
-                                           encoding="utf-8")
+        (staging / "plan.json").write_text(
+            json.dumps(plan, indent=2, ensure_ascii=False), encoding="utf-8"
+        )
         _swap_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -164,8 +164,11 @@ def _hotspots(rng: np.random.Generator, area: shapely.Polygon, n_months: int) ->
         kinds = ["persistent", "persistent", "emerging", "fading", "persistent", "emerging"]
         plan[category] = [
             Hotspot(
-                x=float(cx), y=float(cy), sigma_m=float(rng.uniform(90, 260)),
-                weight=float(rng.uniform(0.6, 1.4)), kind=kind,
+                x=float(cx),
+                y=float(cy),
+                sigma_m=float(rng.uniform(90, 260)),
+                weight=float(rng.uniform(0.6, 1.4)),
+                kind=kind,
                 pivot=int(rng.integers(n_months // 3, 2 * n_months // 3)),
             )
             for (cx, cy), kind in zip(centres, kinds, strict=True)
@@ -213,10 +216,18 @@ def _cases(rng, area, stations: gpd.GeoDataFrame, spots: dict) -> pd.DataFrame:
                 + pd.to_timedelta(day - 1, unit="D")
                 + pd.to_timedelta(minutes, unit="m")
             )
-            frames.append(pd.DataFrame({
-                "x": xy[:, 0], "y": xy[:, 1], "offence": offence, "category": category,
-                "occurred": occurred, "solve_p": solve_p,
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "x": xy[:, 0],
+                        "y": xy[:, 1],
+                        "offence": offence,
+                        "category": category,
+                        "occurred": occurred,
+                        "solve_p": solve_p,
+                    }
+                )
+            )
     cases = pd.concat(frames, ignore_index=True).sort_values("occurred", ignore_index=True)
     station = station_of_points(stations, cases["x"], cases["y"])
     # points on a shared edge can miss every polygon by floating error: give them the nearest
@@ -226,10 +237,8 @@ def _cases(rng, area, stations: gpd.GeoDataFrame, spots: dict) -> pd.DataFrame:
         idx = tree.nearest(shapely.points(cases.loc[missing, ["x", "y"]].to_numpy()))
         station[missing] = stations["station_id"].to_numpy()[idx]
     cases["station_id"] = station
-    skill = dict(zip(stations["station_id"], rng.uniform(0.85, 1.15, len(stations)),
-                     strict=True))
-    speed = dict(zip(stations["station_id"], rng.uniform(7.0, 14.0, len(stations)),
-                     strict=True))
+    skill = dict(zip(stations["station_id"], rng.uniform(0.85, 1.15, len(stations)), strict=True))
+    speed = dict(zip(stations["station_id"], rng.uniform(7.0, 14.0, len(stations)), strict=True))
     n = len(cases)
     p_solve = np.clip(cases["solve_p"] * cases["station_id"].map(skill), 0, 0.99)
     cases["solved"] = rng.random(n) < p_solve
@@ -264,8 +273,9 @@ def _training_log(rng, stations: pd.DataFrame) -> pd.DataFrame:
     return log.drop_duplicates(["station_id", "course_id"], keep="first", ignore_index=True)
 
 
-def _indicator_values(rng, cases: pd.DataFrame, stations: pd.DataFrame,
-                      log: pd.DataFrame) -> pd.DataFrame:
+def _indicator_values(
+    rng, cases: pd.DataFrame, stations: pd.DataFrame, log: pd.DataFrame
+) -> pd.DataFrame:
     """Monthly values per station and indicator, following the case data."""
     cases = cases.assign(month=cases["occurred"].dt.strftime("%Y-%m"))
     by = cases.groupby(["station_id", "month"])
@@ -275,8 +285,10 @@ def _indicator_values(rng, cases: pd.DataFrame, stations: pd.DataFrame,
     response = by["response_minutes"].mean()
     officers = stations.set_index("station_id")["officers"]
     trained = {
-        s: pd.Period(m, "M") for s, m in
-        log[log["course_id"] == PLANTED_COURSE][["station_id", "month"]].itertuples(index=False)
+        s: pd.Period(m, "M")
+        for s, m in log[log["course_id"] == PLANTED_COURSE][["station_id", "month"]].itertuples(
+            index=False
+        )
     }
     base = {s: rng.normal(0, 1, 6) for s in stations["station_id"]}
     veto_station = stations["station_id"].iloc[len(stations) // 2]
@@ -312,11 +324,15 @@ def _indicator_values(rng, cases: pd.DataFrame, stations: pd.DataFrame,
                 elif metric == "mean_response":
                     values[ind] = float(sub["response_minutes"].mean())
             for ind, value in values.items():
-                day = int(rng.integers(18, 28)) if rng.random() > 0.02 else int(
-                    rng.integers(28, period.days_in_month + 1))
+                day = (
+                    int(rng.integers(18, 28))
+                    if rng.random() > 0.02
+                    else int(rng.integers(28, period.days_in_month + 1))
+                )
                 rows.append((s, month, ind, value, f"{month}-{day:02d}"))
-    scores = pd.DataFrame(rows, columns=["station_id", "month", "indicator_id", "value",
-                                         "reported_at"])
+    scores = pd.DataFrame(
+        rows, columns=["station_id", "month", "indicator_id", "value", "reported_at"]
+    )
     scores["source"] = "system"
     del theft
     # a reported count massaged downwards, and a few reports that never arrived
@@ -356,25 +372,49 @@ def write_demo_bureau(folder: Path, seed: int = DEMO_SEED) -> Path:
     out = stations.to_crs("EPSG:4326")
     out["geometry"] = shapely.set_precision(out.geometry.to_numpy(), 1e-7)
     (folder / "stations.geojson").write_text(out.to_json(drop_id=True), encoding="utf-8")
-    pd.DataFrame({
-        "case_id": cases["case_id"],
-        "occurred_at": cases["occurred"].dt.strftime("%Y-%m-%dT%H:%M"),
-        "offence": cases["offence"],
-        "lat": cases["lat"],
-        "lon": cases["lon"],
-        "station_id": cases["station_id"],
-        "reported_at": cases["reported"].dt.strftime("%Y-%m-%dT%H:%M"),
-        "solved": np.where(cases["solved"], "true", "false"),
-        "response_minutes": cases["response_minutes"],
-    }).to_csv(folder / "cases.csv", index=False)
+    pd.DataFrame(
+        {
+            "case_id": cases["case_id"],
+            "occurred_at": cases["occurred"].dt.strftime("%Y-%m-%dT%H:%M"),
+            "offence": cases["offence"],
+            "lat": cases["lat"],
+            "lon": cases["lon"],
+            "station_id": cases["station_id"],
+            "reported_at": cases["reported"].dt.strftime("%Y-%m-%dT%H:%M"),
+            "solved": np.where(cases["solved"], "true", "false"),
+            "response_minutes": cases["response_minutes"],
+        }
+    ).to_csv(folder / "cases.csv", index=False)
     pd.DataFrame(
         [(o, c, h, ps, pv, mj, zh) for o, c, h, ps, pv, mj, zh, *_ in OFFENCES],
-        columns=["offence", "category", "harm_weight", "patrol_sensitive", "preventable",
-                 "major", "name_zh"],
+        columns=[
+            "offence",
+            "category",
+            "harm_weight",
+            "patrol_sensitive",
+            "preventable",
+            "major",
+            "name_zh",
+        ],
     ).to_csv(folder / "offences.csv", index=False)
-    indicators = pd.DataFrame(INDICATORS, columns=[
-        "indicator_id", "name", "name_zh", "quadrant", "perspective", "direction", "source",
-        "temporary", "target", "method", "redline", "pool", "case_metric"])
+    indicators = pd.DataFrame(
+        INDICATORS,
+        columns=[
+            "indicator_id",
+            "name",
+            "name_zh",
+            "quadrant",
+            "perspective",
+            "direction",
+            "source",
+            "temporary",
+            "target",
+            "method",
+            "redline",
+            "pool",
+            "case_metric",
+        ],
+    )
     indicators.to_csv(folder / "indicators.csv", index=False)
     pd.DataFrame(
         [(i, t, w) for t, ws in WEIGHTS.items() for i, w in ws.items()],
@@ -388,7 +428,7 @@ def write_demo_bureau(folder: Path, seed: int = DEMO_SEED) -> Path:
     log.to_csv(folder / "training_log.csv", index=False)
     (folder / "config.toml").write_text(
         "# Demo bureau: a synthetic district on an approximate outline of Hongkou, Shanghai.\n"
-        "[scoring]\naward_places = 4\n\n[map]\ntiles = \"openstreetmap\"\n",
+        '[scoring]\naward_places = 4\n\n[map]\ntiles = "openstreetmap"\n',
         encoding="utf-8",
     )
     return folder

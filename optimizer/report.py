@@ -10,14 +10,32 @@ from pathlib import Path
 import pandas as pd
 
 TEXT = {
-    "en": {"title": "patrolopt plan", "harm": "Forecast harm covered", "moved": "Hours moved",
-           "hours": "Patrol hours per station", "duals": "Value of one more hour (harm)",
-           "seats": "Training seats", "flags": "Flagged stations", "scores": "Assessment",
-           "sens": "Rank sensitivity", "quality": "Data-quality flags", "policy": "Weight policy"},
-    "zh": {"title": "patrolopt 警力部署方案", "harm": "预测危害覆盖率", "moved": "调整警时",
-           "hours": "各所巡逻警时", "duals": "每增加一小时警力的价值", "seats": "培训名额",
-           "flags": "重点关注派出所", "scores": "考核结果", "sens": "排名稳健性",
-           "quality": "数据质量问题", "policy": "权重合规"},
+    "en": {
+        "title": "patrolopt plan",
+        "harm": "Forecast harm covered",
+        "moved": "Hours moved",
+        "hours": "Patrol hours per station",
+        "duals": "Value of one more hour (harm)",
+        "seats": "Training seats",
+        "flags": "Flagged stations",
+        "scores": "Assessment",
+        "sens": "Rank sensitivity",
+        "quality": "Data-quality flags",
+        "policy": "Weight policy",
+    },
+    "zh": {
+        "title": "patrolopt 警力部署方案",
+        "harm": "预测危害覆盖率",
+        "moved": "调整警时",
+        "hours": "各所巡逻警时",
+        "duals": "每增加一小时警力的价值",
+        "seats": "培训名额",
+        "flags": "重点关注派出所",
+        "scores": "考核结果",
+        "sens": "排名稳健性",
+        "quality": "数据质量问题",
+        "policy": "权重合规",
+    },
 }
 
 
@@ -29,17 +47,22 @@ def bar_chart(values: pd.Series, width: int = 420, colour: str = "#2171b5") -> s
     rows = []
     for i, (label, value) in enumerate(values.items()):
         w = (width - 120) * float(value) / top
-        rows.append(f'<text x="0" y="{i * 18 + 13}" font-size="11">{html.escape(str(label))}'
-                    f'</text><rect x="110" y="{i * 18 + 3}" width="{w:.1f}" height="12" '
-                    f'fill="{colour}"/><text x="{114 + w:.1f}" y="{i * 18 + 13}" '
-                    f'font-size="10">{value:,.1f}</text>')
-    return (f'<svg class="chart" width="{width}" height="{len(values) * 18 + 6}" '
-            f'xmlns="http://www.w3.org/2000/svg">{"".join(rows)}</svg>')
+        rows.append(
+            f'<text x="0" y="{i * 18 + 13}" font-size="11">{html.escape(str(label))}'
+            f'</text><rect x="110" y="{i * 18 + 3}" width="{w:.1f}" height="12" '
+            f'fill="{colour}"/><text x="{114 + w:.1f}" y="{i * 18 + 13}" '
+            f'font-size="10">{value:,.1f}</text>'
+        )
+    return (
+        f'<svg class="chart" width="{width}" height="{len(values) * 18 + 6}" '
+        f'xmlns="http://www.w3.org/2000/svg">{"".join(rows)}</svg>'
+    )
 
 
 def _table(frame: pd.DataFrame, limit: int = 60) -> str:
-    return frame.head(limit).to_html(index=False, float_format=lambda v: f"{v:,.2f}",
-                                     border=0, classes="t")
+    return frame.head(limit).to_html(
+        index=False, float_format=lambda v: f"{v:,.2f}", border=0, classes="t"
+    )
 
 
 def _flags(scores: pd.DataFrame, quality: pd.DataFrame, last_place_months: int) -> pd.DataFrame:
@@ -71,23 +94,40 @@ def render_report(run_dirs: list[Path], lang: str = "en") -> str:
         hours = alloc.groupby("station_id")["hours"].sum()
         best = duals.sort_values("dual", ascending=False).head(3)
         dual_text = "; ".join(
-            f"{r.station_id} {r.shift}: {r.dual:.4f}" for r in best.itertuples(index=False))
+            f"{r.station_id} {r.shift}: {r.dual:.4f}" for r in best.itertuples(index=False)
+        )
         body = [
             f"<h2>{html.escape(plan['scenario'])} — {plan['plan_month']}</h2>",
             f"<p>{t['harm']}: <b>{plan['harm_covered_share']:.1%}</b> · {t['moved']}: "
             f"<b>{plan['hours_moved']:,.0f}</b> · objective {plan['objective']:.3f}</p>",
-            f"<h3>{t['hours']}</h3>", bar_chart(hours),
+            f"<h3>{t['hours']}</h3>",
+            bar_chart(hours),
             f"<h3>{t['duals']}</h3><p>{html.escape(dual_text)}</p>",
             bar_chart(duals.groupby("station_id")["dual"].max(), colour="#e6550d"),
             f"<h3>{t['seats']}: {int(training['seats'].sum()) if len(training) else 0}</h3>",
-            _table(training[["station_id", "course_id", "seats", "reason"]]
-                   if len(training) else training),
+            _table(
+                training[["station_id", "course_id", "seats", "reason"]]
+                if len(training)
+                else training
+            ),
             f"<h3>{t['flags']}</h3>",
             _table(_flags(scores, quality, plan["parameters"]["scoring"]["last_place_months"])),
             f"<h3>{t['scores']}</h3>",
-            _table(scores[["station_id", "station_type", "total_with_bonus", "grade", "rank",
-                           "veto", "last_place_streak"]]),
-            f"<h3>{t['sens']}</h3>", _table(sens),
+            _table(
+                scores[
+                    [
+                        "station_id",
+                        "station_type",
+                        "total_with_bonus",
+                        "grade",
+                        "rank",
+                        "veto",
+                        "last_place_streak",
+                    ]
+                ]
+            ),
+            f"<h3>{t['sens']}</h3>",
+            _table(sens),
             f"<h3>{t['quality']}</h3>",
             _table(quality.groupby("check").size().rename("count").reset_index()),
         ]
@@ -100,5 +140,5 @@ def render_report(run_dirs: list[Path], lang: str = "en") -> str:
         ".grid{display:flex;gap:24px;align-items:flex-start}.scenario{flex:1;min-width:420px}"
         "table.t{border-collapse:collapse}table.t td,table.t th{padding:2px 6px;"
         "border-bottom:1px solid #ddd;text-align:left}</style></head><body>"
-        f"<h1>{t['title']}</h1><div class=\"grid\">{''.join(columns)}</div></body></html>"
+        f'<h1>{t["title"]}</h1><div class="grid">{"".join(columns)}</div></body></html>'
     )

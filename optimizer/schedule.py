@@ -26,13 +26,20 @@ def visit_schedule(allocation: pd.DataFrame, plan_month: str) -> pd.DataFrame:
             for cell, minutes in per_day.items():
                 left = minutes
                 while left >= VISIT_MINUTES[0] / 2:
-                    dose = float(min(max(left, VISIT_MINUTES[0]),
-                                     rng.integers(VISIT_MINUTES[0], VISIT_MINUTES[1] + 1)))
+                    dose = float(
+                        min(
+                            max(left, VISIT_MINUTES[0]),
+                            rng.integers(VISIT_MINUTES[0], VISIT_MINUTES[1] + 1),
+                        )
+                    )
                     visits.append((cell, dose))
                     left -= dose
             order = rng.permutation(len(visits))
             date = f"{plan_month}-{day:02d}"
-            rows += [(station, date, shift, n + 1, visits[i][0], visits[i][1])
-                     for n, i in enumerate(order)]
-    return pd.DataFrame(rows, columns=["station_id", "date", "shift", "visit", "cell_id",
-                                       "minutes"])
+            rows += [
+                (station, date, shift, n + 1, visits[i][0], visits[i][1])
+                for n, i in enumerate(order)
+            ]
+    return pd.DataFrame(
+        rows, columns=["station_id", "date", "shift", "visit", "cell_id", "minutes"]
+    )

@@ -9,8 +9,12 @@ import pandas as pd
 from sqlalchemy import create_engine, inspect, text
 
 STORED = {
-    "scores": "scores.csv", "quality": "quality.csv", "risk": "risk.csv",
-    "allocation": "allocation.csv", "duals": "duals.csv", "training": "training.csv",
+    "scores": "scores.csv",
+    "quality": "quality.csv",
+    "risk": "risk.csv",
+    "allocation": "allocation.csv",
+    "duals": "duals.csv",
+    "training": "training.csv",
 }
 
 
@@ -24,12 +28,26 @@ def save_run(url: str, folder: Path, plan: dict) -> None:
     key = {"plan_month": plan["plan_month"], "scenario": plan["scenario"]}
     with engine.begin() as conn:
         existing = set(inspect(conn).get_table_names())
-        for table, name in {"runs": None, **STORED}.items():
+        for table in ("runs", *STORED):
             if table in existing:
-                conn.execute(text(f"DELETE FROM {table} WHERE plan_month = :plan_month "
-                                  "AND scenario = :scenario"), key)
-        runs = pd.DataFrame([{**key, "month": plan["month"], "objective": plan["objective"],
-                              "status": plan["solver"]["status"], "folder": str(folder)}])
+                conn.execute(
+                    text(
+                        f"DELETE FROM {table} WHERE plan_month = :plan_month "
+                        "AND scenario = :scenario"
+                    ),
+                    key,
+                )
+        runs = pd.DataFrame(
+            [
+                {
+                    **key,
+                    "month": plan["month"],
+                    "objective": plan["objective"],
+                    "status": plan["solver"]["status"],
+                    "folder": str(folder),
+                }
+            ]
+        )
         runs.to_sql("runs", conn, if_exists="append", index=False)
         for table, name in STORED.items():
             frame = pd.read_csv(folder / name, dtype=str, keep_default_na=False)
@@ -44,9 +62,14 @@ def previous_allocation(url: str, plan_month: str, scenario: str) -> pd.DataFram
         with engine.connect() as conn:
             if "allocation" not in inspect(conn).get_table_names():
                 return None
-            frame = pd.read_sql(text("SELECT cell_id, shift, hours FROM allocation WHERE "
-                                     "plan_month = :m AND scenario = :s"), conn,
-                                params={"m": plan_month, "s": scenario})
+            frame = pd.read_sql(
+                text(
+                    "SELECT cell_id, shift, hours FROM allocation WHERE "
+                    "plan_month = :m AND scenario = :s"
+                ),
+                conn,
+                params={"m": plan_month, "s": scenario},
+            )
     finally:
         engine.dispose()
     if frame.empty:

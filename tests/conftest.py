@@ -1,0 +1,22 @@
+"""Shared fixtures: the demo bureau written once per session, and its full run."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from optimizer.cli import main
+from optimizer.demo import write_demo_bureau
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory):
+    return write_demo_bureau(tmp_path_factory.mktemp("bureau") / "data")
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo-out")
+    result = CliRunner().invoke(main, ["demo", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out / "2026-01" / "baseline"

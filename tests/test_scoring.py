@@ -1,0 +1,85 @@
+"""Scoring rules on hand-computed cases."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from models.config import ScoringConfig
+from models.scoring import indicator_scores, normalise, score_months
+
+INDICATORS = pd.DataFrame(
+    {
+        "indicator_id": ["up", "down", "pct", "red"],
+        "quadrant": ["prevention", "service", "major_case", "compliance"],
+        "direction": ["higher", "lower", "higher", "lower"],
+        "target": [50.0, 10.0, None, None],
+        "method": ["target", "target", "peer_percentile", "peer_minmax"],
+        "redline": [False, False, False, True],
+    }
+)
+
+
+def _frame(indicator, values, kind="regional"):
+    return pd.DataFrame(
+        {"month": "2025-01", "station_type": kind, "indicator_id": indicator, "value": values}
+    )
+
+
+def test_target_scores_both_directions_and_zero():
+    up = normalise(_frame("up", [25.0, 80.0]), INDICATORS).tolist()
+    down = normalise(_frame("down", [20.0, 0.0, 5.0]), INDICATORS).tolist()
+    assert up == [50.0, 100.0]
+    assert down == [50.0, 100.0, 100.0]
+
+
+def test_percentile_gives_ties_their_average_rank():
+    scores = normalise(_frame("pct", [1.0, 2.0, 2.0, 4.0]), INDICATORS).tolist()
+    # ranks from the worst: 1, 2.5, 2.5, 4 → 100·(r−1)/3
+    assert scores == pytest.approx([0.0, 50.0, 50.0, 100.0])
+
+
+def test_minmax_all_equal_peers_score_100():
+    assert normalise(_frame("red", [3.0, 3.0]), INDICATORS).tolist() == [100.0, 100.0]
+
+
+def _score(values: dict[tuple[str, str], float], missing="zero"):
+    stations = pd.DataFrame({"station_id": ["A", "B", "C"], "station_type": "regional"})
+    weights = pd.DataFrame(
+        [(s, i, w) for s in "ABC" for i, w in (("up", 3.0), ("red", 1.0))],
+        columns=["station_id", "indicator_id", "weight"],
+    )
+    rows = [(s, m, i, v) for (s, m, i), v in values.items()]
+    scores = pd.DataFrame(rows, columns=["station_id", "month", "indicator_id", "value"])
+    months = sorted(scores["month"].unique())
+    ind = indicator_scores(scores, INDICATORS, weights, stations, months, missing)
+    return score_months(ind, INDICATORS, ScoringConfig(missing=missing))
+
+
+def test_totals_veto_ties_and_missing():
+    values = {
+        ("A", "2025-01", "up"): 50,
+        ("A", "2025-01", "red"): 0,
+        ("B", "2025-01", "up"): 50,
+        ("B", "2025-01", "red"): 0,
+        ("C", "2025-01", "red"): 1,
+    }
+    out = _score(values).set_index("station_id")
+    # A, B: up 100 (w3), red 100 (w1: both 0 best) → 100; C: up missing → 0, red worst → 0
+    assert out.loc["A", "total"] == 100.0 and out.loc["B", "total"] == 100.0
+    assert out.loc["A", "rank"] == 1 and out.loc["B", "rank"] == 1 and out.loc["C", "rank"] == 3
+    assert bool(out.loc["C", "veto"]) and out.loc["C", "grade"] == "unqualified"
+    excluded = _score(values, missing="exclude").set_index("station_id")
+    assert excluded.loc["C", "total"] == 0.0  # only red counts, and C is worst on it
+
+
+def test_last_place_streak_resets():
+    values = {}
+    lows = {"2025-01": "C", "2025-02": "C", "2025-03": "B", "2025-04": "C"}
+    for month, low in lows.items():
+        for s in "ABC":
+            values[(s, month, "up")] = 10 if s == low else 50
+            values[(s, month, "red")] = 0
+    out = _score(values)
+    streak = out[out["station_id"] == "C"].set_index("month")["last_place_streak"]
+    assert streak.tolist() == [1, 2, 0, 1]
