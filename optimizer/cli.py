@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -47,10 +48,9 @@ def _fail(exc: Exception) -> None:
 def _month(ctx, param, value):
     if value is None:
         return value
-    try:
-        return str(pd.Period(value, "M"))
-    except ValueError as exc:
-        raise click.BadParameter("expected YYYY-MM") from exc
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+        raise click.BadParameter(f"expected YYYY-MM, got {value!r}")
+    return value
 
 
 @click.group()
