@@ -101,7 +101,10 @@ def _run(
         if previous_plan is not None:
             previous = pd.read_csv(previous_plan, keep_default_na=False)
         else:
+            # a scenario without a plan of its own builds on last month's baseline plan
             previous = previous_allocation(url, month, scenario.name)
+            if previous is None and scenario.name != "baseline":
+                previous = previous_allocation(url, month, "baseline")
         show = sys.stderr.isatty()
         result = run_cycle(
             bureau,
@@ -172,6 +175,10 @@ def score(data, month, out) -> None:
         result.month_scores.to_csv(out / "scores.csv", index=False)
         result.indicator_scores.to_csv(out / "indicator_scores.csv", index=False)
         result.sensitivity.to_csv(out / "rank_sensitivity.csv", index=False)
+        result.rollups.to_csv(out / "rollups.csv", index=False)
+        result.policy.to_csv(out / "policy.csv", index=False)
+        result.pairs.to_csv(out / "indicator_pairs.csv", index=False)
+        result.awards.to_csv(out / "awards.csv", index=False)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     click.echo(f"scores written to {out}")
