@@ -36,7 +36,7 @@ def indicator_method(indicators: pd.DataFrame) -> pd.Series:
 
 
 def _target_score(value: np.ndarray, target: np.ndarray, higher: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         up = 100.0 * np.minimum(np.maximum(value, 0) / target, 1.0)
         down = np.where(value <= 0, 100.0, 100.0 * np.minimum(target / value, 1.0))
     up = np.where(target > 0, up, 100.0)
@@ -67,14 +67,14 @@ def normalise(frame: pd.DataFrame, indicators: pd.DataFrame) -> pd.Series:
         groups = peer.groupby(keys, sort=False)["value"]
         lo, hi = groups.transform("min").to_numpy(), groups.transform("max").to_numpy()
         v, up = peer["value"].to_numpy(), peer["higher"].to_numpy()
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             minmax = np.where(hi > lo, 100.0 * np.where(up, v - lo, hi - v) / (hi - lo), 100.0)
         minmax[np.isnan(v)] = np.nan
         # rank from the worst: ascending values for higher-is-better, descending for lower
         signed = peer.assign(key=np.where(up, v, -v))
         rank = signed.groupby(keys, sort=False)["key"].rank(method="average").to_numpy()
         n = signed.groupby(keys, sort=False)["key"].transform("count").to_numpy()
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             pct = np.where(n > 1, 100.0 * (rank - 1) / (n - 1), 100.0)
         pct[np.isnan(v)] = np.nan
         is_pct = method[~is_target].eq("peer_percentile").to_numpy()
@@ -318,7 +318,7 @@ def rank_sensitivity(
         factors = rng.uniform(1 - spread, 1 + spread, size=(draws, len(inds)))
         sw = (s.to_numpy() * w.to_numpy()) @ factors.T
         ww = w.to_numpy() @ factors.T
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             totals = np.where(ww > 0, sw / ww, 0.0) + bonus.reindex(stations).to_numpy()[:, None]
         ranks = rankdata(-np.round(totals, 9), method="min", axis=0)
         for i, station in enumerate(stations):

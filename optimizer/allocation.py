@@ -7,6 +7,7 @@ For cells c, shifts h, stations s (cell c held by station s(c)) and benefit segm
     budget[s,h]:     Σ_{c∈s} x[c,h] + Σ_t a[s→t,h] − Σ_t a[t→s,h] ≤ B[s,h]
     aid_cap:         0 ≤ a[s→t,h] ≤ max_aid_share·B[s,h]      for neighbours s, t only
     home_share[s,h]: Σ_t a[s→t,h] ≤ (1 − min_station_share)·B[s,h]
+    aid_used[s,h]:   Σ_t a[t→s,h] ≤ Σ_{c∈s} x[c,h]              (aid received is patrolled)
     floor[c,h]:      x[c,h] ≥ min_hours_cell                    where risk[c,h] > 0
     stability[c,h]:  x[c,h] − x_prev[c,h] = d⁺ − d⁻              (previous plan only)
     change_cap[s]:   Σ_{c∈s,h} (d⁺ + d⁻) ≤ max_change_share·Σ_{c∈s,h} x_prev[c,h]
@@ -148,6 +149,11 @@ def allocate(
             <= budget[(s, h)],
             f"budget_{s}_{h}",
         )
+        if in_aid:
+            model += (
+                pulp.lpSum(in_aid) <= pulp.lpSum(x_terms[i] for i in idx),
+                f"aid_used_{s}_{h}",
+            )
         if out_aid:
             model += (
                 pulp.lpSum(out_aid) <= (1 - config.min_station_share) * budget[(s, h)],
