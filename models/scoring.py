@@ -162,20 +162,14 @@ def apply_quota(frame: pd.DataFrame) -> pd.Series:
 def _streaks(last: pd.DataFrame) -> pd.Series:
     """Consecutive months up to each row spent last (`station_id, month, is_last`)."""
     ordered = last.sort_values(["station_id", "month"])
-    streak = np.zeros(len(ordered), dtype=int)
-    prev_station, run, prev_month = None, 0, None
-    for i, (station, month, is_last) in enumerate(
-        ordered[["station_id", "month", "is_last"]].itertuples(index=False)
-    ):
-        consecutive = (
-            station == prev_station
-            and prev_month is not None
-            and pd.Period(month, "M") - pd.Period(prev_month, "M") == pd.offsets.MonthEnd(1)
-        )
-        run = (run + 1 if consecutive else 1) if is_last else 0
-        streak[i] = run
-        prev_station, prev_month = station, month
-    return pd.Series(streak, index=ordered.index).reindex(last.index)
+    month_no = ordered["month"].str[:4].astype(int) * 12 + ordered["month"].str[5:7].astype(int)
+    same_station = ordered["station_id"].eq(ordered["station_id"].shift())
+    follows = same_station & month_no.diff().eq(1)
+    is_last = ordered["is_last"].astype(bool)
+    # a run restarts wherever a month is not last or does not follow the previous row
+    breaks = (~is_last | ~follows).cumsum()
+    run = is_last.groupby(breaks).cumsum()
+    return run.where(is_last, 0).astype(int).reindex(last.index)
 
 
 def score_months(
