@@ -60,8 +60,11 @@ def jump_checks(scores: pd.DataFrame, month: str, threshold: float = 4.0) -> pd.
     med = history.median()
     mad = history.apply(lambda c: np.median(np.abs(c.dropna() - c.median())))
     now = frame[frame["month"] == month].set_index(["station_id", "indicator_id"])
-    z = 0.6745 * (now["change"] - med.reindex(now.index)) / mad.reindex(now.index)
-    flagged = now[(np.abs(z) > threshold) & np.isfinite(z)].assign(z=z).reset_index()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        now = now.assign(
+            z=0.6745 * (now["change"] - med.reindex(now.index)) / mad.reindex(now.index)
+        )
+    flagged = now[(np.abs(now["z"]) > threshold) & np.isfinite(now["z"])].reset_index()
     return _rows(
         flagged,
         "jump",

@@ -83,3 +83,34 @@ def test_last_place_streak_resets():
     out = _score(values)
     streak = out[out["station_id"] == "C"].set_index("month")["last_place_streak"]
     assert streak.tolist() == [1, 2, 0, 1]
+
+
+def test_quota_grades_drop_lowest_first():
+    from models.scoring import apply_quota
+
+    frame = pd.DataFrame(
+        {
+            "month": "2025-01",
+            "station_type": "x",
+            "station_id": list("ABCDE"),
+            "total_with_bonus": [99.0, 95.0, 93.0, 91.0, 70.0],
+            "grade": ["excellent"] * 4 + ["qualified"],
+        }
+    )
+    # n = 5: at most 2 excellent, 3 good
+    assert apply_quota(frame).tolist() == ["excellent", "excellent", "good", "good", "qualified"]
+
+
+def test_awards_follow_grade_weights():
+    from models.scoring import awards
+
+    month = pd.DataFrame(
+        {
+            "station_id": ["A", "B", "C"],
+            "grade": ["excellent", "good", "unqualified"],
+            "total_with_bonus": [95.0, 85.0, 40.0],
+        }
+    )
+    out = awards(month, ScoringConfig(award_places=5)).set_index("station_id")["places"]
+    # weights 3 : 2 : 0 → exactly 3 and 2
+    assert out.to_dict() == {"A": 3, "B": 2, "C": 0}
