@@ -114,3 +114,39 @@ def test_awards_follow_grade_weights():
     out = awards(month, ScoringConfig(award_places=5)).set_index("station_id")["places"]
     # weights 3 : 2 : 0 → exactly 3 and 2
     assert out.to_dict() == {"A": 3, "B": 2, "C": 0}
+
+
+def test_rollups_mean_of_months_and_last_two_years():
+    from models.scoring import rollups
+
+    rows = []
+    for year in (2023, 2024):
+        for month in range(1, 13):
+            for station, total in (("A", 90.0), ("B", 70.0 + month % 3)):
+                rows.append((station, f"{year}-{month:02d}", "x", total))
+    frame = pd.DataFrame(rows, columns=["station_id", "month", "station_type", "total_with_bonus"])
+    out = rollups(frame, ScoringConfig()).set_index(["station_id", "period"])
+    assert out.loc[("B", "2023-Q1"), "total"] == pytest.approx((71 + 72 + 70) / 3)
+    assert out.loc[("A", "2024"), "rank"] == 1
+    assert not out.loc[("B", "2023"), "last_two_years"]
+    assert out.loc[("B", "2024"), "last_two_years"]
+
+
+def test_flexible_weights_capped_and_pool_only():
+    from models.policy import flex_weight_problems
+
+    indicators = pd.DataFrame({"indicator_id": ["a", "b", "c"], "pool": [True, True, False]})
+    weights = pd.DataFrame(
+        {"indicator_id": ["a", "b", "c"], "station_type": "x", "weight": [50.0, 30.0, 20.0]}
+    )
+    stations = pd.DataFrame({"station_id": ["S1"], "station_type": ["x"]})
+    ok = pd.DataFrame(
+        {"station_id": ["S1", "S1"], "indicator_id": ["a", "b"], "weight": [40.0, 40.0]}
+    )
+    assert flex_weight_problems(ok, weights, indicators, stations, 0.2) == []
+    too_much = ok.assign(weight=[20.0, 60.0])
+    problems = flex_weight_problems(too_much, weights, indicators, stations, 0.2)
+    assert [p.column for p in problems] == ["weight"] and "S1" in problems[0].message
+    off_pool = pd.DataFrame({"station_id": ["S1"], "indicator_id": ["c"], "weight": [25.0]})
+    problems = flex_weight_problems(off_pool, weights, indicators, stations, 0.2)
+    assert "not in the indicator pool" in problems[0].message
