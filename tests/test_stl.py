@@ -1,0 +1,45 @@
+"""St. Louis real data: the prepared folder validates and forecasts on the real grid."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from optimizer.cli import main
+
+SOURCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "stl-slmpd"
+pytestmark = pytest.mark.skipif(
+    not (SOURCE / "incidents_2015_2019.csv.gz").exists(),
+    reason=f"St. Louis data not found at {SOURCE} (../shared/data beside the repo)",
+)
+
+
+@pytest.fixture(scope="module")
+def stl_folder(tmp_path_factory):
+    path = Path(__file__).resolve().parents[1] / "scripts" / "prepare_stl.py"
+    spec = importlib.util.spec_from_file_location("prepare_stl", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.prepare(SOURCE, tmp_path_factory.mktemp("stl") / "data")
+
+
+def test_prepared_folder_validates(stl_folder):
+    result = CliRunner().invoke(main, ["validate", "--data", str(stl_folder)])
+    assert result.exit_code == 0, result.output
+    offences = pd.read_csv(stl_folder / "offences.csv")
+    assert not offences.set_index("offence").loc["Drug Abuse Violations", "patrol_sensitive"]
+
+
+def test_forecast_on_real_grid(stl_folder, tmp_path):
+    result = CliRunner().invoke(
+        main, ["forecast", "--data", str(stl_folder), "--month", "2019-06", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    risk = pd.read_csv(tmp_path / "risk.csv")
+    assert risk["cell_id"].str.fullmatch(r"-?\d+_-?\d+").all()
+    assert set(risk["shift"]) == {"day", "evening", "night"}
+    assert risk["risk"].sum() > 0 and risk["lat"].between(38.5, 38.8).all()
