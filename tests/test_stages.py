@@ -52,3 +52,18 @@ def test_bad_month_is_a_usage_error(demo_data, tmp_path):
         main, ["score", "--data", str(demo_data), "--month", "June", "--out", str(tmp_path)]
     )
     assert result.exit_code == 2
+
+
+def test_infeasible_floors_exit_3_with_diagnosis(demo_data, tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for path in demo_data.iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "config.toml").write_text("[allocation]\nmin_hours_cell = 55\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["run", "--data", str(folder), "--month", "2025-12", "--out", str(out)]
+    )
+    assert result.exit_code == 3
+    assert "floors need" in result.output and "shift" in result.output
+    assert not any(out.rglob("plan.json"))
