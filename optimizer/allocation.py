@@ -19,6 +19,10 @@ Solved by HiGHS through PuLP; the dual of budget[s,h] is the harm prevented by o
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +43,20 @@ class Allocation:
     objective: float
     harm_covered_share: float
     hours_moved: float
+
+
+@contextmanager
+def _solver_banner_silenced() -> Iterator[None]:
+    """HiGHS prints a banner on file descriptor 1 when created, even with output off."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def budgets(stations: pd.DataFrame, config: AllocationConfig) -> pd.DataFrame:
@@ -168,7 +186,8 @@ def allocate(
                 pulp.lpSum(dev[i] for i in idx) <= config.max_change_share * prev[idx].sum(),
                 f"change_cap_{s}",
             )
-    model.solve(pulp.HiGHS(msg=False, timeLimit=config.time_limit_s))
+    with _solver_banner_silenced():
+        model.solve(pulp.HiGHS(msg=False, timeLimit=config.time_limit_s))
     status = pulp.LpStatus[model.status]
     if status != "Optimal":
         raise InfeasiblePlan(
