@@ -46,7 +46,7 @@ def bar_chart(values: pd.Series, width: int = 420, colour: str = "#2171b5") -> s
     top = float(values.max()) or 1.0
     rows = []
     for i, (label, value) in enumerate(values.items()):
-        w = (width - 120) * float(value) / top
+        w = (width - 190) * float(value) / top
         rows.append(
             f'<text x="0" y="{i * 18 + 13}" font-size="11">{html.escape(str(label))}'
             f'</text><rect x="110" y="{i * 18 + 3}" width="{w:.1f}" height="12" '
