@@ -51,7 +51,7 @@ def bar_chart(values: pd.Series, width: int = 420, colour: str = "#2171b5") -> s
             f'<text x="0" y="{i * 18 + 13}" font-size="11">{html.escape(str(label))}'
             f'</text><rect x="110" y="{i * 18 + 3}" width="{w:.1f}" height="12" '
             f'fill="{colour}"/><text x="{114 + w:.1f}" y="{i * 18 + 13}" '
-            f'font-size="10">{value:,.1f}</text>'
+            f'font-size="10">{value:,.4g}</text>'
         )
     return (
         f'<svg class="chart" width="{width}" height="{len(values) * 18 + 6}" '
