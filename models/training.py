@@ -6,6 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+EFFECT_COLUMNS = [
+    "station_id", "course_id", "month", "indicator_id", "effect", "low", "high", "n_controls",
+]  # fmt: skip
 FALLING_BOOST = 1.5  # priority multiplier for a score falling three months running
 
 
@@ -58,18 +61,7 @@ def training_effects(
     the spread of control changes. Returns `station_id, course_id, month, indicator_id, effect,
     low, high, n_controls`."""
     if log is None or log.empty:
-        return pd.DataFrame(
-            columns=[
-                "station_id",
-                "course_id",
-                "month",
-                "indicator_id",
-                "effect",
-                "low",
-                "high",
-                "n_controls",
-            ]
-        )
+        return pd.DataFrame(columns=EFFECT_COLUMNS)
     addresses = {
         c: [a.strip() for a in str(t).split(";") if a.strip()]
         for c, t in courses[["course_id", "addresses"]].itertuples(index=False)
@@ -128,16 +120,7 @@ def training_effects(
             )
     return pd.DataFrame(
         rows,
-        columns=[
-            "station_id",
-            "course_id",
-            "month",
-            "indicator_id",
-            "effect",
-            "low",
-            "high",
-            "n_controls",
-        ],
+        columns=EFFECT_COLUMNS,
     )
 
 
