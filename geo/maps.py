@@ -118,17 +118,7 @@ def plan_map(
             hotspots,
             name=labels["hotspots"],
             style_function=lambda f: {"color": "#6a3d9a", "weight": 2, "fillOpacity": 0.1},
-            popup=folium.GeoJsonPopup(
-                fields=[
-                    "hotspot_id",
-                    "category",
-                    "count",
-                    "harm",
-                    "dominant_offence",
-                    "peak_shift",
-                    "trend",
-                ]
-            ),
+            popup=folium.GeoJsonPopup(fields=[c for c in hotspots.columns if c != "geometry"]),
         ).add_to(m)
     legend = "".join(
         f'<div><span style="background:{c};display:inline-block;width:12px;'

@@ -78,7 +78,6 @@ def duplicate_case_checks(
 ) -> pd.DataFrame:
     """Likely duplicates: different ids, same offence, within `minutes` and `metres`."""
     frame = cases.assign(_x=x, _y=y, _t=cases["occurred_at"]).sort_values(["offence", "_t"])
-    t = frame["_t"].to_numpy()
     pairs = []
     for _, group in frame.groupby("offence", sort=False):
         gt, gx, gy = group["_t"].to_numpy(), group["_x"].to_numpy(), group["_y"].to_numpy()
@@ -88,7 +87,6 @@ def duplicate_case_checks(
             for j in range(i + 1, end[i]):
                 if (gx[i] - gx[j]) ** 2 + (gy[i] - gy[j]) ** 2 <= metres**2:
                     pairs.append((group.index[j], ids[i]))
-    del t
     dup = cases.loc[[p[0] for p in pairs]].assign(twin=[p[1] for p in pairs])
     dup = dup.assign(station_id=dup.get("jurisdiction_id", dup.get("station_id")))
     return _rows(

@@ -279,7 +279,6 @@ def _indicator_values(
     """Monthly values per station and indicator, following the case data."""
     cases = cases.assign(month=cases["occurred"].dt.strftime("%Y-%m"))
     by = cases.groupby(["station_id", "month"])
-    theft = cases[cases["category"] == "theft"].groupby(["station_id", "month"]).size()
     preventable = cases[cases["category"] != "fraud"].groupby(["station_id", "month"]).size()
     mean_prev = preventable.groupby(level=0).mean()
     response = by["response_minutes"].mean()
@@ -334,7 +333,6 @@ def _indicator_values(
         rows, columns=["station_id", "month", "indicator_id", "value", "reported_at"]
     )
     scores["source"] = "system"
-    del theft
     # a reported count massaged downwards, and a few reports that never arrived
     massaged = scores.index[(scores["indicator_id"] == "P02") & (scores["month"] == month)][:1]
     scores.loc[massaged, "value"] = np.floor(scores.loc[massaged, "value"] * 0.8)

@@ -19,28 +19,29 @@ TRAINING_COLUMNS = [
 ]
 
 
+REASON_TEXT = {
+    "en": {"below": "below {gap:g}", "bottom_quarter": "in the bottom quarter of its peers",
+           "falling": "falling three months running", "score": "{name} scores {score:.0f}, ",
+           "join": ", ", "sep": "; "},
+    "zh": {"below": "低于 {gap:g} 分", "bottom_quarter": "处于同类派出所后 25%",
+           "falling": "连续三个月下降", "score": "{name} {score:.0f} 分，", "join": "；",
+           "sep": "；"},
+}  # fmt: skip
+
+
 def _reason(gaps: pd.DataFrame, names: dict[str, str], gap_score: float, lang: str) -> str:
+    """One readable sentence naming every gap a course answers, with its score and rules."""
+    text = REASON_TEXT[lang]
     parts = []
     for g in gaps.itertuples(index=False):
-        name = names.get(g.indicator_id, g.indicator_id)
-        why = []
-        if lang == "zh":
-            if g.below:
-                why.append(f"低于 {gap_score:g} 分")
-            if g.bottom_quarter:
-                why.append("处于同类派出所后 25%")
-            if g.falling:
-                why.append("连续三个月下降")
-            parts.append(f"{name} {g.score:.0f} 分，" + "；".join(why))
-        else:
-            if g.below:
-                why.append(f"below {gap_score:g}")
-            if g.bottom_quarter:
-                why.append("in the bottom quarter of its peers")
-            if g.falling:
-                why.append("falling three months running")
-            parts.append(f"{name} scores {g.score:.0f}, " + ", ".join(why))
-    return ("；" if lang == "zh" else "; ").join(parts)
+        rules = [
+            text[rule].format(gap=gap_score)
+            for rule in ("below", "bottom_quarter", "falling")
+            if getattr(g, rule)
+        ]
+        head = text["score"].format(name=names.get(g.indicator_id, g.indicator_id), score=g.score)
+        parts.append(head + text["join"].join(rules))
+    return text["sep"].join(parts)
 
 
 def assign_seats(
