@@ -1,65 +1,205 @@
 """Next-month risk per grid cell and shift (SPEC §5): candidate forecasts, a rolling-origin
 backtest on past months only, and the chosen model's forecast for M+1.
 
-History is a dense array `counts[t, cell, shift]` of harm-weighted, patrol-sensitive incidents
-per month. A candidate maps the months before an origin to a forecast of the next month.
+History is a dense array `counts[t, cell, shift]` of harm-weighted incidents per month (oldest
+first). A candidate maps `history = counts[:t]` — the months before an origin, never the origin
+itself — to a forecast of month t in the same units (expected harm in the month). Because every
+candidate only ever receives that slice, nothing from the month being forecast can reach training
+or model selection.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
+from scipy import optimize
+from scipy.signal import fftconvolve
+from sklearn.ensemble import HistGradientBoostingRegressor
 
-Candidate = Callable[[np.ndarray, pd.DataFrame], np.ndarray]
+COVERAGES = (0.01, 0.05, 0.10)
+BACKTEST_COLUMNS = ["model", "month", "coverage", "hit_rate", "pai", "pei_star", "selected"]
 
 
-def naive(history: np.ndarray, cells: pd.DataFrame) -> np.ndarray:
+@dataclass(frozen=True)
+class Grid:
+    """Cell positions of the forecast units: integer cell indices (`ix`, `iy`, relative to the
+    smallest) and the cell size in metres. Spatial smoothing works on this raster."""
+
+    ix: np.ndarray
+    iy: np.ndarray
+    size_m: float
+
+    @classmethod
+    def from_cells(cls, cells: pd.DataFrame, size_m: float) -> Grid:
+        """From a jurisdiction cell frame with `ix, iy` columns (SPEC §5 grid)."""
+        ix = cells["ix"].to_numpy(dtype=np.int64)
+        iy = cells["iy"].to_numpy(dtype=np.int64)
+        if len(ix) == 0:
+            return cls(ix, iy, float(size_m))
+        return cls(ix - ix.min(), iy - iy.min(), float(size_m))
+
+    def smooth(self, values: np.ndarray, bandwidth_m: float) -> np.ndarray:
+        """Gaussian kernel smoothing (σ = `bandwidth_m` metres) of `values[..., cell, shift]`
+        over the raster by FFT convolution, shift by shift; cells outside the jurisdictions
+        count as empty. Leading axes (months) are smoothed independently."""
+        if len(self.ix) == 0:
+            return values.copy()
+        sigma = bandwidth_m / self.size_m
+        radius = max(1, int(np.ceil(3 * sigma)))
+        offsets = np.arange(-radius, radius + 1)
+        kernel_1d = np.exp(-0.5 * (offsets / sigma) ** 2)
+        kernel = np.outer(kernel_1d, kernel_1d)
+        kernel /= kernel.sum()
+        lead = values.shape[:-2]
+        raster = np.zeros((*lead, self.iy.max() + 1, self.ix.max() + 1, values.shape[-1]))
+        raster[..., self.iy, self.ix, :] = values
+        kernel = kernel.reshape((1,) * len(lead) + kernel.shape + (1,))
+        axes = (len(lead), len(lead) + 1)
+        smoothed = fftconvolve(raster, kernel, mode="same", axes=axes)
+        return np.clip(smoothed[..., self.iy, self.ix, :], 0.0, None)
+
+
+Candidate = Callable[[np.ndarray, Grid], np.ndarray]
+
+
+def naive(history: np.ndarray, grid: Grid) -> np.ndarray:
     """Last month repeated."""
     return history[-1]
 
 
-def rolling_mean(history: np.ndarray, cells: pd.DataFrame, window: int = 3) -> np.ndarray:
+def rolling_mean(history: np.ndarray, grid: Grid, window: int = 3) -> np.ndarray:
     """Mean of the last `window` months."""
     return history[-window:].mean(axis=0)
 
 
-def ewma(history: np.ndarray, cells: pd.DataFrame, alpha: float = 0.3) -> np.ndarray:
+def ewma(history: np.ndarray, grid: Grid, alpha: float = 0.3) -> np.ndarray:
     """Exponentially weighted mean, weight α on the latest month."""
     weights = alpha * (1 - alpha) ** np.arange(len(history))[::-1]
     return np.tensordot(weights / weights.sum(), history, axes=1)
 
 
-def kernel_smoothed(history: np.ndarray, cells: pd.DataFrame, sigma_cells: float = 1.0):
-    """Twelve-month mean spread over neighbouring cells by a Gaussian kernel (σ in cells),
-    rescaled to the same total."""
-    base = history[-12:].mean(axis=0)
-    ix = cells["ix"].to_numpy() - cells["ix"].min()
-    iy = cells["iy"].to_numpy() - cells["iy"].min()
-    out = np.empty_like(base)
-    for h in range(base.shape[1]):
-        raster = np.zeros((iy.max() + 1, ix.max() + 1))
-        raster[iy, ix] = base[:, h]
-        smooth = ndimage.gaussian_filter(raster, sigma_cells, mode="constant")[iy, ix]
-        out[:, h] = smooth * (base[:, h].sum() / smooth.sum()) if smooth.sum() > 0 else smooth
+def kernel_density(history: np.ndarray, grid: Grid, bandwidth_m: float = 150.0) -> np.ndarray:
+    """Kernel density surface of the last twelve months (Gaussian, σ = `bandwidth_m` metres,
+    FFT), as a monthly mean."""
+    return grid.smooth(history[-12:].mean(axis=0), bandwidth_m)
+
+
+def _rolling_means(counts: np.ndarray, window: int | None) -> np.ndarray:
+    """`out[t]` = mean of `counts[max(0, t − window):t]` (all earlier months when `window` is
+    None) for t = 1..n, i.e. what was known before month t. Row 0 (no history) is zero."""
+    n = len(counts)
+    cum = np.concatenate([np.zeros((1, *counts.shape[1:])), np.cumsum(counts, axis=0)])
+    t = np.arange(n + 1)
+    start = np.zeros_like(t) if window is None else np.maximum(0, t - window)
+    length = np.maximum(t - start, 1).reshape((-1,) + (1,) * (counts.ndim - 1))
+    return (cum[t] - cum[start]) / length
+
+
+SELF_EXCITING_LAGS = 6  # months of past counts that can trigger more
+SELF_EXCITING_DECAYS = (0.2, 0.4, 0.6, 0.8)  # candidate month-on-month decay of triggering
+NEAR_REPEAT_M = 250.0  # spatial reach (σ, metres) of near-repeat triggering
+TRAINING_MONTHS = 12  # target months the fitted models learn from
+
+
+def _excitation(counts: np.ndarray, grid: Grid, decay: float) -> np.ndarray:
+    """`out[t]` = Σₖ decayᵏ⁻¹ · K * counts[t − k], k = 1..SELF_EXCITING_LAGS, for t = 0..n:
+    near-repeat pressure from recent months, spread over neighbouring cells by kernel K."""
+    spread = grid.smooth(counts, NEAR_REPEAT_M)
+    out = np.zeros((len(counts) + 1, *counts.shape[1:]))
+    for k in range(1, min(SELF_EXCITING_LAGS, len(counts)) + 1):
+        out[k:] += decay ** (k - 1) * spread[: len(counts) + 1 - k]
     return out
 
 
-def blended(history: np.ndarray, cells: pd.DataFrame) -> np.ndarray:
-    """Half recent level (EWMA), half long-run kernel surface: recent shifts without losing
-    the stable geography of crime."""
-    return 0.5 * ewma(history, cells) + 0.5 * kernel_smoothed(history, cells)
+def self_exciting(history: np.ndarray, grid: Grid) -> np.ndarray:
+    """Discrete-time self-exciting (Hawkes) model on monthly counts:
+    λₜ = μ · Bₜ + α · Σₖ βᵏ⁻¹ · K * countsₜ₋ₖ, with Bₜ the long-run kernel-smoothed background
+    and K a near-repeat kernel (σ = NEAR_REPEAT_M). μ, α ≥ 0 are fitted by Poisson maximum
+    likelihood on the last TRAINING_MONTHS months, β chosen from SELF_EXCITING_DECAYS by the
+    same likelihood."""
+    n = len(history)
+    background = grid.smooth(_rolling_means(history, None), NEAR_REPEAT_M)
+    targets = range(max(1, n - TRAINING_MONTHS), n)
+    y = history[list(targets)].ravel()
+    best = None
+    for decay in SELF_EXCITING_DECAYS:
+        excitation = _excitation(history, grid, decay)
+        b, e = background[list(targets)].ravel(), excitation[list(targets)].ravel()
+
+        def nll(p, b=b, e=e):
+            lam = p[0] * b + p[1] * e + 1e-9
+            grad_common = 1 - y / lam
+            return float(np.sum(lam - y * np.log(lam))), np.array(
+                [np.sum(grad_common * b), np.sum(grad_common * e)]
+            )
+
+        fit = optimize.minimize(
+            nll, x0=[1.0, 0.1], jac=True, bounds=[(0, None), (0, None)], method="L-BFGS-B"
+        )
+        if best is None or fit.fun < best[0]:
+            best = (fit.fun, fit.x, excitation)
+    _, (mu, alpha), excitation = best
+    return mu * background[n] + alpha * excitation[n]
+
+
+def _feature_panel(counts: np.ndarray, grid: Grid) -> np.ndarray:
+    """Features of every month t = 0..n from months < t only: `panel[t, cell, shift, feature]`.
+    Lags (1 and 12 months), rolling means (3, 12, all months), kernel-smoothed means at
+    250/500/1000 m, the cell's all-shift level, the share of active months and the shift."""
+    n, n_cells, n_shifts = counts.shape
+    mean3, mean12, mean_all = (_rolling_means(counts, w) for w in (3, 12, None))
+    lag1 = np.concatenate([np.full((1, n_cells, n_shifts), np.nan), counts])
+    lag12 = mean_all.copy()  # the long-run mean stands in until a year of history exists
+    if n >= 12:
+        lag12[12:] = counts[: n + 1 - 12]
+    all_shifts = np.repeat(counts.sum(axis=2, keepdims=True), n_shifts, axis=2)
+    cell_mean12 = _rolling_means(all_shifts, 12)
+    active = _rolling_means((counts > 0).astype(float), 12)
+    shift = np.broadcast_to(np.arange(n_shifts, dtype=float), lag1.shape)
+    features = [lag1, lag12, mean3, mean12, mean_all, cell_mean12, active, shift]
+    features += [grid.smooth(mean12, bw) for bw in (250.0, 500.0, 1000.0)]
+    features += [grid.smooth(mean_all, 250.0), grid.smooth(cell_mean12, 500.0)]
+    features.append(grid.smooth(np.nan_to_num(lag1), 250.0))
+    return np.stack(features, axis=-1)
+
+
+def learned_poisson(history: np.ndarray, grid: Grid) -> np.ndarray:
+    """Gradient-boosted Poisson regression on lagged, rolling and spatially smoothed counts
+    (seasonal lag 12 included), trained on the last TRAINING_MONTHS months of history with
+    features built from the months before each, then applied to the month after."""
+    n = len(history)
+    panel = _feature_panel(history, grid)
+    targets = np.arange(max(1, n - TRAINING_MONTHS), n)
+    x = panel[targets].reshape(-1, panel.shape[-1])
+    y = history[targets].ravel()
+    if y.sum() <= 0:
+        return np.zeros(history.shape[1:])
+    model = HistGradientBoostingRegressor(
+        loss="poisson",
+        max_iter=100,
+        learning_rate=0.1,
+        max_leaf_nodes=15,
+        min_samples_leaf=50,
+        early_stopping=False,
+        random_state=0,
+    )
+    model.fit(x, y)
+    return model.predict(panel[n].reshape(-1, panel.shape[-1])).reshape(history.shape[1:])
 
 
 CANDIDATES: dict[str, Candidate] = {
     "naive": naive,
     "rolling_mean": rolling_mean,
     "ewma": ewma,
-    "kernel": kernel_smoothed,
-    "blend": blended,
+    "kernel": kernel_density,
+    "self_exciting": self_exciting,
+    "learned": learned_poisson,
 }
+BASELINES = ("naive", "rolling_mean", "ewma", "kernel")
+FALLBACK = "rolling_mean"  # used with fewer than two months of history
 
 
 def hit_metrics(forecast: np.ndarray, actual: np.ndarray, coverage: float) -> dict[str, float]:
@@ -83,39 +223,64 @@ def hit_metrics(forecast: np.ndarray, actual: np.ndarray, coverage: float) -> di
     }
 
 
-def backtest(
-    counts: np.ndarray, cells: pd.DataFrame, origins: list[int], coverages=(0.01, 0.05, 0.10)
-) -> pd.DataFrame:
-    """Rolling-origin backtest: for each origin t, every candidate sees months < t and is scored
-    on month t. Returns `model, origin, coverage, hit_rate, pai, pei_star`."""
-    rows = []
-    for t in origins:
-        for name, model in CANDIDATES.items():
-            forecast = model(counts[:t], cells)
-            for c in coverages:
-                rows.append(
-                    {
-                        "model": name,
-                        "origin": t,
-                        "coverage": c,
-                        **hit_metrics(forecast, counts[t], c),
-                    }
-                )
-    return pd.DataFrame(rows)
+class Backtester:
+    """Rolling-origin evaluation over one history. `forecast(model, t)` is the model's forecast
+    of month t from `counts[:t]` alone, computed once and reused by every selection that needs
+    it."""
 
+    def __init__(self, counts: np.ndarray, grid: Grid):
+        self.counts = counts
+        self.grid = grid
+        self._forecasts: dict[tuple[str, int], np.ndarray] = {}
 
-def select_model(
-    counts: np.ndarray, cells: pd.DataFrame, backtest_months: int, coverage: float
-) -> tuple[str, pd.DataFrame]:
-    """Pick the candidate with the best mean PAI at `coverage` over the last `backtest_months`
-    origins inside `counts` (all past months); rolling mean with fewer than 2 months."""
-    n = len(counts)
-    if n < 3:
-        return "rolling_mean", pd.DataFrame()
-    origins = list(range(max(1, n - backtest_months), n))
-    table = backtest(counts, cells, origins, coverages=(coverage,))
-    mean_pai = table.groupby("model", sort=False)["pai"].mean()
-    return str(mean_pai.idxmax()), table
+    def forecast(self, model: str, t: int) -> np.ndarray:
+        key = (model, t)
+        if key not in self._forecasts:
+            self._forecasts[key] = CANDIDATES[model](self.counts[:t], self.grid)
+        return self._forecasts[key]
+
+    def select(self, t: int, backtest_months: int, coverage: float) -> str:
+        """The model `auto` uses to forecast month t: best mean PAI at `coverage` over origins
+        t − backtest_months .. t − 1 (as many as the history allows), each scored on its own
+        month from the months before it; the fallback with fewer than two months of history.
+        Ties go to the simpler model (earlier in CANDIDATES)."""
+        origins = range(max(1, t - backtest_months), t)
+        if t < 2 or not origins:
+            return FALLBACK
+        best_name, best_pai = FALLBACK, -np.inf
+        for name in CANDIDATES:
+            pai = np.mean(
+                [
+                    hit_metrics(self.forecast(name, o), self.counts[o], coverage)["pai"]
+                    for o in origins
+                ]
+            )
+            if pai > best_pai + 1e-12:
+                best_name, best_pai = name, pai
+        return best_name
+
+    def table(
+        self,
+        origins: list[int],
+        backtest_months: int,
+        selection_coverage: float,
+        coverages=COVERAGES,
+    ) -> pd.DataFrame:
+        """Every candidate and `auto` (the selection procedure itself, run on each origin's
+        past) scored on each origin's month: `model, origin, coverage, hit_rate, pai,
+        pei_star, selected`."""
+        rows = []
+        for t in origins:
+            chosen = self.select(t, backtest_months, selection_coverage)
+            for name in [*CANDIDATES, "auto"]:
+                model = chosen if name == "auto" else name
+                forecast = self.forecast(model, t)
+                for c in coverages:
+                    metrics = hit_metrics(forecast, self.counts[t], c)
+                    rows.append(
+                        {"model": name, "origin": t, "coverage": c, **metrics, "selected": model}
+                    )
+        return pd.DataFrame(rows)
 
 
 def history_counts(
@@ -138,30 +303,56 @@ def history_counts(
     return counts
 
 
+def risk_history(
+    cases: pd.DataFrame, cells: pd.DataFrame, shifts: list[str], month: str
+) -> tuple[np.ndarray, list[str]]:
+    """Harm of patrol-sensitive cases per month, cell and shift, from the first case's month up
+    to `month` (later cases ignored). Returns (counts, month labels)."""
+    sensitive = cases[
+        cases["patrol_sensitive"].fillna(False).astype(bool) & (cases["month"] <= month)
+    ]
+    start = sensitive["month"].min() if len(sensitive) else month
+    months = [str(p) for p in pd.period_range(start, month, freq="M")]
+    return history_counts(sensitive, cells, shifts, months), months
+
+
 def forecast_risk(
     cases: pd.DataFrame,
     cells: pd.DataFrame,
+    cell_size_m: float,
     shifts: list[str],
     month: str,
     backtest_months: int,
     coverage: float,
-    first_month: str | None = None,
-):
-    """Risk per cell and shift for the month after `month`, from patrol-sensitive cases up to
-    `month` only. Returns (risk frame `cell_id, shift, risk`, chosen model, backtest table)."""
-    sensitive = cases[
-        cases["patrol_sensitive"].fillna(False).astype(bool) & (cases["month"] <= month)
-    ]
-    start = first_month or (sensitive["month"].min() if len(sensitive) else month)
-    months = [str(p) for p in pd.period_range(start, month, freq="M")]
-    counts = history_counts(sensitive, cells, shifts, months)
-    model, table = select_model(counts, cells, backtest_months, coverage)
-    risk = CANDIDATES[model](counts, cells)
+) -> tuple[pd.DataFrame, str]:
+    """Risk per cell and shift for the month after `month` (expected harm-weighted,
+    patrol-sensitive incidents), from cases up to `month` only, with the model `auto` selects.
+    Returns (frame `cell_id, shift, risk`, chosen model)."""
+    counts, _ = risk_history(cases, cells, shifts, month)
+    tester = Backtester(counts, Grid.from_cells(cells, cell_size_m))
+    model = tester.select(len(counts), backtest_months, coverage)
+    risk = tester.forecast(model, len(counts))
     frame = pd.DataFrame(
         {
             "cell_id": np.repeat(cells["cell_id"].to_numpy(), len(shifts)),
             "shift": np.tile(shifts, len(cells)),
-            "risk": risk.ravel(),
+            "risk": np.round(risk.ravel(), 6),
         }
     )
-    return frame, model, table
+    return frame, model
+
+
+def backtest_months_table(
+    counts: np.ndarray,
+    months: list[str],
+    grid: Grid,
+    n_months: int,
+    backtest_months: int,
+    selection_coverage: float,
+) -> pd.DataFrame:
+    """`backtest.csv` (SPEC §5): the last `n_months` months of `months` each forecast from the
+    months before it, by every candidate and by `auto`."""
+    origins = list(range(max(1, len(months) - n_months), len(months)))
+    table = Backtester(counts, grid).table(origins, backtest_months, selection_coverage)
+    table.insert(1, "month", [months[t] for t in table.pop("origin")])
+    return table[BACKTEST_COLUMNS]

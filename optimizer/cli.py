@@ -226,7 +226,7 @@ def forecast(data, month, out) -> None:
 
     try:
         bureau, sp, (cases, _x, _y) = _stage(data, month, FORECAST_TABLES)
-        risk, model, _ = risk_stage(bureau, month, sp, cases)
+        risk, model = risk_stage(bureau, month, sp, cases)
         out.mkdir(parents=True, exist_ok=True)
         risk.to_csv(out / "risk.csv", index=False)
     except Exception as exc:  # noqa: BLE001
@@ -236,26 +236,29 @@ def forecast(data, month, out) -> None:
 
 @main.command()
 @_stage_options
-@click.option("--months", default=12, show_default=True, help="origins to evaluate")
+@click.option("--months", default=12, show_default=True, help="months to forecast and score")
 def backtest(data, month, out, months) -> None:
-    """Rolling-origin backtest of every forecast model: backtest.csv."""
-    from models.forecast import backtest as run_backtest
-    from models.forecast import history_counts
+    """Rolling-origin backtest of every forecast model and of `auto`: backtest.csv."""
+    from models.forecast import Grid, backtest_months_table, risk_history
 
     try:
         bureau, sp, (cases, _x, _y) = _stage(data, month, FORECAST_TABLES)
-        sensitive = cases[cases["patrol_sensitive"].fillna(False).astype(bool)]
-        all_months = [str(p) for p in pd.period_range(sensitive["month"].min(), month, freq="M")]
-        counts = history_counts(sensitive, sp.cells, bureau.config.allocation.shifts, all_months)
-        origins = list(range(max(1, len(all_months) - months), len(all_months)))
-        table = run_backtest(counts, sp.cells, origins)
-        table.insert(1, "month", [all_months[t] for t in table.pop("origin")])
+        cfg = bureau.config
+        counts, labels = risk_history(cases, sp.cells, cfg.allocation.shifts, month)
+        table = backtest_months_table(
+            counts,
+            labels,
+            Grid.from_cells(sp.cells, cfg.grid.cell_size_m),
+            months,
+            cfg.forecast.backtest_months,
+            cfg.forecast.selection_coverage,
+        )
         out.mkdir(parents=True, exist_ok=True)
         table.to_csv(out / "backtest.csv", index=False)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    summary = table[table["coverage"] == 0.05].groupby("model")[["hit_rate", "pai"]].mean()
-    click.echo(summary.round(3).to_string())
+    summary = table.groupby(["model", "coverage"], sort=False)[["hit_rate", "pai", "pei_star"]]
+    click.echo(summary.mean().round(3).to_string())
 
 
 @main.command(name="allocate")
@@ -270,7 +273,7 @@ def allocate_cmd(data, month, out, previous_plan) -> None:
 
     try:
         bureau, sp, (cases, _x, _y) = _stage(data, month, FORECAST_TABLES)
-        risk, _model, _ = risk_stage(bureau, month, sp, cases)
+        risk, _model = risk_stage(bureau, month, sp, cases)
         prev = pd.read_csv(previous_plan) if previous_plan else None
         result = allocate(
             risk, sp.cells, bureau.stations, neighbours(sp.stations), bureau.config.allocation, prev

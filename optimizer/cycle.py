@@ -175,11 +175,15 @@ def apply_deltas(bureau: Bureau, scenario: Scenario) -> Bureau:
     )
 
 
-def risk_stage(bureau: Bureau, month: str, sp: Spatial, cases: pd.DataFrame):
+def risk_stage(
+    bureau: Bureau, month: str, sp: Spatial, cases: pd.DataFrame
+) -> tuple[pd.DataFrame, str]:
+    """`risk.csv` for the month after `month` (SPEC §5) and the forecast model chosen."""
     cfg = bureau.config
-    risk, model, backtest = forecast_risk(
+    risk, model = forecast_risk(
         cases,
         sp.cells,
+        cfg.grid.cell_size_m,
         cfg.allocation.shifts,
         month,
         cfg.forecast.backtest_months,
@@ -188,7 +192,7 @@ def risk_stage(bureau: Bureau, month: str, sp: Spatial, cases: pd.DataFrame):
     risk = risk.merge(sp.cells[["cell_id", "station_id", "x", "y"]], on="cell_id")
     lon, lat = unproject(risk["x"], risk["y"], sp.crs)
     risk["lat"], risk["lon"] = np.round(lat, 6), np.round(lon, 6)
-    return risk[["cell_id", "shift", "risk", "station_id", "x", "y", "lat", "lon"]], model, backtest
+    return risk[["cell_id", "shift", "risk", "station_id", "x", "y", "lat", "lon"]], model
 
 
 def sha256(path: Path) -> str:
@@ -250,7 +254,7 @@ def run_cycle(
     area = float(sp.stations.union_all().area)
     hotspots = find_hotspots(cases, cx, cy, month, cfg.hotspots, sp.crs, area)
     tick("hotspots")
-    risk, model, _ = risk_stage(bureau, month, sp, cases)
+    risk, model = risk_stage(bureau, month, sp, cases)
     tick("forecast")
     prev = previous if scenario.deltas.stability else None
     result = allocate(

@@ -1,0 +1,164 @@
+"""Forecast candidates, hit metrics and the rolling-origin backtest (SPEC §5)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.forecast import (
+    BACKTEST_COLUMNS,
+    CANDIDATES,
+    Backtester,
+    Grid,
+    backtest_months_table,
+    forecast_risk,
+    hit_metrics,
+)
+
+SIZE_M = 250.0
+
+
+def square_grid(side: int) -> tuple[pd.DataFrame, Grid]:
+    ix, iy = np.meshgrid(np.arange(side), np.arange(side))
+    cells = pd.DataFrame({"ix": ix.ravel(), "iy": iy.ravel()})
+    cells["cell_id"] = cells["ix"].astype(str) + "_" + cells["iy"].astype(str)
+    return cells, Grid.from_cells(cells, SIZE_M)
+
+
+def planted_counts(months: int = 18, side: int = 20, seed: int = 7) -> tuple[np.ndarray, int]:
+    """Poisson background of 0.05 incidents per cell-shift-month, and one cell at 6."""
+    rng = np.random.default_rng(seed)
+    rate = np.full((side * side, 2), 0.05)
+    hot = side * (side // 2) + side // 3
+    rate[hot] = 6.0
+    return rng.poisson(rate, size=(months, *rate.shape)).astype(float), hot
+
+
+def test_hit_metrics_by_hand():
+    forecast = np.array([9, 8, 7, 0, 0, 0, 0, 0, 0, 0], float)
+    actual = np.array([3, 0, 1, 4, 0, 0, 0, 0, 2, 0], float)
+    # 20 % of 10 units = the top 2 forecast units, holding 3 of 10 incidents
+    m = hit_metrics(forecast, actual, 0.2)
+    assert m["hit_rate"] == pytest.approx(0.3)
+    assert m["pai"] == pytest.approx(0.3 / 0.2)
+    assert m["pei_star"] == pytest.approx(3 / 7)  # the best 2 units held 4 + 3
+    # at least one unit is always chosen; no incidents → zero hit rate, not a division error
+    assert hit_metrics(forecast, actual, 0.001)["hit_rate"] == pytest.approx(0.3)
+    assert hit_metrics(forecast, np.zeros(10), 0.2) == {"hit_rate": 0, "pai": 0, "pei_star": 0}
+
+
+def test_ties_are_broken_by_unit_order():
+    forecast = np.ones(4)
+    assert hit_metrics(forecast, np.array([1.0, 0, 0, 0]), 0.25)["hit_rate"] == 1.0
+    assert hit_metrics(forecast, np.array([0, 0, 0, 1.0]), 0.25)["hit_rate"] == 0.0
+
+
+@pytest.mark.parametrize("name", list(CANDIDATES))
+def test_every_candidate_recovers_a_planted_hotspot(name):
+    counts, hot = planted_counts()
+    _, grid = square_grid(20)
+    forecast = CANDIDATES[name](counts, grid)
+    assert forecast.shape == counts.shape[1:]
+    assert np.isfinite(forecast).all() and (forecast >= 0).all()
+    top = np.argsort(-forecast.sum(axis=1), kind="stable")[:4]  # top 1 % of 400 cells
+    assert hot in top
+
+
+def test_kernel_smoothing_keeps_mass_and_spreads_it():
+    _, grid = square_grid(21)
+    values = np.zeros((21 * 21, 1))
+    centre = 21 * 10 + 10
+    values[centre] = 1.0
+    smooth = grid.smooth(values, 250.0)
+    assert smooth.sum() == pytest.approx(1.0, abs=1e-9)
+    assert smooth[centre, 0] == smooth.max() and smooth[centre + 1, 0] > 0
+    assert smooth[centre + 1, 0] == pytest.approx(smooth[centre - 1, 0])
+    assert smooth[centre + 21, 0] == pytest.approx(smooth[centre + 1, 0])
+
+
+def test_self_exciting_model_follows_a_flare_up():
+    """On a simulated self-exciting process (each incident triggers half an incident nearby the
+    month after), a burst last month raises the forecast of the burst cell and its neighbour."""
+    rng = np.random.default_rng(3)
+    _, grid = square_grid(15)
+    counts = np.zeros((14, 225, 1))
+    for t in range(14):
+        triggered = 0.5 * grid.smooth(counts[t - 1], 250.0) if t else 0.0
+        counts[t] = rng.poisson(0.2 + triggered)
+    centre, neighbour = 7 * 15 + 7, 7 * 15 + 8
+    quiet, burst = counts.copy(), counts.copy()
+    quiet[-1, centre], burst[-1, centre] = 0, 12
+    before = CANDIDATES["self_exciting"](quiet, grid)
+    after = CANDIDATES["self_exciting"](burst, grid)
+    assert after[centre, 0] > 2 * before[centre, 0]
+    assert after[neighbour, 0] > 1.5 * before[neighbour, 0]
+    assert after[neighbour, 0] > 2 * np.median(after)
+
+
+def test_selection_and_scores_never_see_the_month_forecast():
+    """Overwrite month t and everything after it: `auto`'s choice for t and every forecast of t
+    must stay the same; only the scores against the (new) actuals change."""
+    counts, _ = planted_counts(months=9)
+    _, grid = square_grid(20)
+    t = 7
+    tampered = counts.copy()
+    tampered[t:] = 0.0
+    tampered[t:, 5] = 500.0  # a month that would dominate any model that saw it
+    honest, leaked = Backtester(counts, grid), Backtester(tampered, grid)
+    assert honest.select(t, 3, 0.05) == leaked.select(t, 3, 0.05)
+    for name in CANDIDATES:
+        np.testing.assert_array_equal(honest.forecast(name, t), leaked.forecast(name, t))
+
+
+def test_backtest_table_lists_every_model_and_auto():
+    counts, _ = planted_counts(months=8)
+    _, grid = square_grid(20)
+    months = [str(p) for p in pd.period_range("2024-01", periods=8, freq="M")]
+    table = backtest_months_table(counts, months, grid, 3, 2, 0.05)
+    assert list(table.columns) == BACKTEST_COLUMNS
+    assert set(table["model"]) == {*CANDIDATES, "auto"}
+    assert sorted(table["month"].unique()) == ["2024-06", "2024-07", "2024-08"]
+    assert len(table) == 3 * (len(CANDIDATES) + 1) * 3
+    auto = table[table["model"] == "auto"]
+    assert auto["selected"].isin(list(CANDIDATES)).all()
+    # auto's scores are those of the model it chose for that month
+    for _, row in auto.iterrows():
+        same = table[
+            (table["model"] == row["selected"])
+            & (table["month"] == row["month"])
+            & (table["coverage"] == row["coverage"])
+        ]
+        assert same["pai"].iloc[0] == row["pai"]
+
+
+def test_forecast_risk_uses_only_patrol_sensitive_cases_up_to_the_month():
+    cells, _ = square_grid(4)
+    rows = []
+    for month in ["2024-01", "2024-02", "2024-03"]:
+        rows.append(("0_0", month, "day", 2.0, True))
+        rows.append(("3_3", month, "day", 50.0, False))  # telecom fraud: never patrol risk
+    rows.append(("2_2", "2024-04", "night", 99.0, True))  # after the month: ignored
+    cases = pd.DataFrame(rows, columns=["cell_id", "month", "shift", "harm", "patrol_sensitive"])
+    risk, model = forecast_risk(cases, cells, SIZE_M, ["day", "night"], "2024-03", 6, 0.05)
+    assert model in CANDIDATES
+    assert len(risk) == 16 * 2
+    by_unit = risk.set_index(["cell_id", "shift"])["risk"]
+    assert by_unit.idxmax() == ("0_0", "day")
+    assert by_unit[("2_2", "night")] == 0.0
+    assert by_unit[("3_3", "day")] < by_unit[("0_0", "day")] / 10
+
+
+def test_too_little_history_falls_back_to_the_rolling_mean():
+    counts, _ = planted_counts(months=1)
+    _, grid = square_grid(20)
+    assert Backtester(counts, grid).select(1, 6, 0.05) == "rolling_mean"
+
+
+def test_forecasts_are_deterministic():
+    counts, _ = planted_counts()
+    _, grid = square_grid(20)
+    for name in CANDIDATES:
+        np.testing.assert_array_equal(
+            CANDIDATES[name](counts, grid), CANDIDATES[name](counts.copy(), grid)
+        )
