@@ -1,7 +1,11 @@
+import geopandas as gpd
 import numpy as np
+import pandas as pd
+import pytest
+import shapely
 
-from geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
-from geo.grid import assign_cells
+from geo.crs import gcj02_to_wgs84, metric_crs, project, to_wgs84, unproject, wgs84_to_gcj02
+from geo.grid import assign_cells, jurisdiction_cells
 
 
 def test_grid_uses_floor_division_and_is_stable():
@@ -17,3 +21,43 @@ def test_gcj02_round_trip_within_a_centimetre():
     assert np.abs(glon - lon).max() > 1e-4  # the offset is real
     back = gcj02_to_wgs84(glon, glat)
     assert np.abs(back[0] - lon).max() < 1e-7 and np.abs(back[1] - lat).max() < 1e-7
+
+
+def test_jurisdiction_cells_are_the_same_whatever_else_is_in_the_data():
+    """One station alone gets exactly the cells (ids, centres) it gets inside the whole bureau."""
+    squares = [shapely.box(0, 0, 1000, 1000), shapely.box(1000, 0, 2600, 900)]
+    both = gpd.GeoDataFrame(
+        {"station_id": ["A", "B"]}, geometry=squares, crs="EPSG:32651"
+    ).translate(-380.0, 120.0)
+    bureau = gpd.GeoDataFrame({"station_id": ["A", "B"]}, geometry=both, crs="EPSG:32651")
+    whole = jurisdiction_cells(bureau, 250)
+    alone = jurisdiction_cells(bureau[bureau["station_id"] == "B"], 250)
+    pd.testing.assert_frame_equal(
+        whole[whole["station_id"] == "B"].reset_index(drop=True), alone.reset_index(drop=True)
+    )
+    # every centre is the middle of its own cell
+    assert (assign_cells(whole["x"], whole["y"], 250) == whole["cell_id"]).all()
+
+
+def _bd09_from_gcj02(lon, lat):
+    """Baidu's published forward offset, written out independently of geo.crs."""
+    x_pi = np.pi * 3000.0 / 180.0
+    z = np.sqrt(lon * lon + lat * lat) + 0.00002 * np.sin(lat * x_pi)
+    theta = np.arctan2(lat, lon) + 0.000003 * np.cos(lon * x_pi)
+    return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
+
+
+def test_bd09_input_comes_back_to_wgs84():
+    lon, lat = np.array([121.4737, 113.2644]), np.array([31.2304, 23.1291])
+    blon, blat = _bd09_from_gcj02(*wgs84_to_gcj02(lon, lat))
+    back_lon, back_lat = to_wgs84(blon, blat, "bd09")
+    assert np.abs(back_lon - lon).max() < 1e-5 and np.abs(back_lat - lat).max() < 1e-5
+
+
+def test_metric_crs_is_the_utm_zone_of_the_data_unless_configured():
+    assert metric_crs("", [-90.2], [38.6]).to_epsg() == 32615  # St. Louis
+    assert metric_crs("", [121.5], [31.2]).to_epsg() == 32651  # Shanghai
+    assert metric_crs("", [151.2], [-33.9]).to_epsg() == 32756  # Sydney, southern hemisphere
+    assert metric_crs("EPSG:4547", [121.5], [31.2]).to_epsg() == 4547
+    x, y = project([-90.2], [38.6], metric_crs("", [-90.2], [38.6]))
+    assert unproject(x, y, metric_crs("", [-90.2], [38.6]))[0][0] == pytest.approx(-90.2)

@@ -67,3 +67,15 @@ def test_infeasible_floors_exit_3_with_diagnosis(demo_data, tmp_path):
     assert result.exit_code == 3
     assert "floors need" in result.output and "shift" in result.output
     assert not any(out.rglob("plan.json"))
+
+
+def test_backtest_scores_every_model_and_auto(demo_data, tmp_path):
+    args = ["--data", str(demo_data), "--month", "2025-06", "--months", "2"]
+    result = CliRunner().invoke(main, ["backtest", *args, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "backtest.csv")
+    assert list(table.columns[:6]) == ["model", "month", "coverage", "hit_rate", "pai", "pei_star"]
+    assert {"naive", "rolling_mean", "ewma", "kernel", "learned", "auto"} <= set(table["model"])
+    assert sorted(table["month"].unique()) == ["2025-05", "2025-06"]
+    assert sorted(table["coverage"].unique()) == [0.01, 0.05, 0.10]
+    assert table["hit_rate"].between(0, 1).all() and (table["pai"] >= 0).all()

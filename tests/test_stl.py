@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import geopandas as gpd
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -19,12 +20,17 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def stl_folder(tmp_path_factory):
+def prepare_stl():
     path = Path(__file__).resolve().parents[1] / "scripts" / "prepare_stl.py"
     spec = importlib.util.spec_from_file_location("prepare_stl", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.prepare(SOURCE, tmp_path_factory.mktemp("stl") / "data")
+    return module
+
+
+@pytest.fixture(scope="module")
+def stl_folder(prepare_stl, tmp_path_factory):
+    return prepare_stl.prepare(SOURCE, tmp_path_factory.mktemp("stl") / "data")
 
 
 def test_prepared_folder_validates(stl_folder):
@@ -43,3 +49,23 @@ def test_forecast_on_real_grid(stl_folder, tmp_path):
     assert risk["cell_id"].str.fullmatch(r"-?\d+_-?\d+").all()
     assert set(risk["shift"]) == {"day", "evening", "night"}
     assert risk["risk"].sum() > 0 and risk["lat"].between(38.5, 38.8).all()
+
+
+def test_every_ucr_class_is_mapped(prepare_stl, stl_folder):
+    offences = pd.read_csv(stl_folder / "offences.csv")
+    raw = pd.read_csv(SOURCE / "incidents_2015_2019.csv.gz", usecols=["ucr_class_name"])
+    assert set(raw["ucr_class_name"]) <= set(prepare_stl.OFFENCE_MAP)
+    assert set(raw["ucr_class_name"]) == set(offences["offence"])
+    assert offences.set_index("offence").loc["Robbery", "patrol_sensitive"]
+
+
+def test_hotspots_on_real_cases(stl_folder, tmp_path):
+    result = CliRunner().invoke(
+        main, ["hotspots", "--data", str(stl_folder), "--month", "2019-06", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    found = gpd.read_file(tmp_path / "hotspots.geojson")
+    assert len(found) > 0 and found.geometry.is_valid.all()
+    assert set(found["trend"]) <= {"new", "intensifying", "persistent", "diminishing", "sporadic"}
+    assert "theft" in set(found["category"])
+    assert found.total_bounds[1] > 38.4 and found.total_bounds[3] < 38.9
