@@ -1,20 +1,33 @@
 r"""Patrol allocation LP (SPEC §6).
 
-For cells c, shifts h, stations s (cell c held by station s(c)) and benefit segments k:
+For units u = (cell c, shift h) held by station s(c), station-shifts g = (s, h), benefit segments
+k and aid arcs a = (lender → borrower, shift) between neighbouring stations:
 
-    maximise   Σ_{c,h,k} risk[c,h]·slope_k·y[c,h,k]  −  λ·Σ_{c,h} (d⁺[c,h] + d⁻[c,h])
-    where      x[c,h] = Σ_k y[c,h,k],   0 ≤ y[c,h,k] ≤ (b_k − b_{k−1})·cap           (saturation)
-    budget[s,h]:     Σ_{c∈s} x[c,h] + Σ_t a[s→t,h] − Σ_t a[t→s,h] ≤ B[s,h]
-    aid_cap:         0 ≤ a[s→t,h] ≤ max_aid_share·B[s,h]      for neighbours s, t only
-    home_share[s,h]: Σ_t a[s→t,h] ≤ (1 − min_station_share)·B[s,h]
-    aid_used[s,h]:   Σ_t a[t→s,h] ≤ Σ_{c∈s} x[c,h]              (aid received is patrolled)
-    floor[c,h]:      x[c,h] ≥ min_hours_cell                    where risk[c,h] > 0
-    stability[c,h]:  x[c,h] − x_prev[c,h] = d⁺ − d⁻              (previous plan only)
-    change_cap[s]:   Σ_{c∈s,h} (d⁺ + d⁻) ≤ max_change_share·Σ_{c∈s,h} x_prev[c,h]
+    maximise   Σ_{u,k} risk_u·slope_k·y[u,k]  −  λ·Σ_u (d⁺_u + d⁻_u)
+    where      x_u = Σ_k y[u,k],   0 ≤ y[u,k] ≤ (b_k − b_{k−1})·cap               (saturation)
+    budget[g]:      Σ_{u∈g} x_u + Σ_{a out of g} aid_a − Σ_{a into g} aid_a ≤ B_g
+    aid_cap[a]:     0 ≤ aid_a ≤ max_aid_share·B_{lender(a)}
+    home_share[g]:  Σ_{a out of g} aid_a ≤ (1 − min_station_share)·B_g
+    aid_used[g]:    Σ_{a into g} aid_a ≤ Σ_{u∈g} x_u              (aid received is patrolled)
+    floor[u]:       x_u ≥ min_hours_cell                         where risk_u > 0
+    stability[u]:   x_u − x_prev_u = d⁺_u − d⁻_u,  d± ≥ 0          (previous plan only)
+    change_cap[s]:  Σ_{u∈s} (d⁺_u + d⁻_u) ≤ max_change_share·Σ_{u∈s} x_prev_u
 
-with B[s,h] = officers_s × patrol_hours_per_officer × shift_share_h (hours per month). Slopes
-are non-increasing, so segments fill in order and Σ_k slope_k·y_k equals the concave benefit.
-Solved by HiGHS through PuLP; the dual of budget[s,h] is the harm prevented by one more hour.
+with B_g = officers_s × patrol_hours_per_officer × shift_share_h (hours per month), cap =
+max_hours_cell and b the benefit breakpoints. Slopes are non-increasing, so segments fill in
+order and Σ_k slope_k·y[u,k] is the concave benefit; floors therefore become lower bounds on the
+first segments. The dual of budget[g] is the harm prevented by one more hour at g.
+
+Three solution paths give the same optimum (tests and `scripts/bench_allocation.py` compare):
+
+- `decomposed` (no previous plan): for a fixed number of hours a station-shift spends, its best
+  use is greedy — segments by marginal value risk·slope — so its value is a concave
+  piecewise-linear function of those hours. Hours up to the budget minus the most it can lend are
+  spent in any optimum, so only the pieces between that and the budget plus the most it can
+  borrow enter a small master LP over aid. Its solution is expanded back to cells greedily.
+- `matrix`: the whole model built as sparse arrays and handed to HiGHS (highspy) directly; used
+  whenever a previous plan brings the stability terms.
+- `monolithic`: the same model written term by term in PuLP, the readable reference.
 """
 
 from __future__ import annotations
@@ -25,17 +38,33 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import highspy
 import numpy as np
 import pandas as pd
 import pulp
+import scipy.sparse as sp
 
 from models.config import AllocationConfig
 from models.errors import InfeasiblePlan
 
+ALLOCATION_COLUMNS = [
+    "station_id",
+    "cell_id",
+    "shift",
+    "hours",
+    "prev_hours",
+    "risk",
+    "lender_station_id",
+]
+DUAL_COLUMNS = ["station_id", "shift", "budget_hours", "used_hours", "dual"]
+PATHS = ("decomposed", "matrix", "monolithic")
+_TOL = 1e-9
+
 
 @dataclass
 class Allocation:
-    """Solved plan: hours per cell and shift (with lender rows), duals, and summary figures."""
+    """Solved plan: hours per cell and shift (with lender rows), duals, and summary figures
+    (objective and hours moved in hours / harm units; harm covered as a share)."""
 
     allocation: pd.DataFrame
     duals: pd.DataFrame
@@ -43,6 +72,52 @@ class Allocation:
     objective: float
     harm_covered_share: float
     hours_moved: float
+    path: str
+
+
+@dataclass
+class Problem:
+    """The LP's data as arrays. `units` (cell, station, shift, risk, prev_hours, floor) are sorted
+    by station, shift and cell so that each station-shift `group` is contiguous; `groups` holds
+    `station_id, shift, budget_hours`; `arcs` the aid arcs `lender, borrower, shift,
+    lender_group, borrower_group, cap` (hours)."""
+
+    units: pd.DataFrame
+    group: np.ndarray
+    groups: pd.DataFrame
+    arcs: pd.DataFrame
+    station_of_unit: np.ndarray
+    stations: list[str]
+    has_previous: bool
+    config: AllocationConfig
+
+    @property
+    def segment_lengths(self) -> np.ndarray:
+        """Hours of each benefit segment (k), summing to max_hours_cell."""
+        bps = np.array([0.0, *self.config.benefit_breakpoints])
+        return np.diff(bps) * self.config.max_hours_cell
+
+    def segment_bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(value, lower, upper) of y[u,k] as (units × segments) arrays: value risk·slope
+        (harm per hour); floors fill the first segments as lower bounds."""
+        lengths = self.segment_lengths
+        starts = np.concatenate([[0.0], np.cumsum(lengths)[:-1]])
+        floor = self.units["floor"].to_numpy()[:, None]
+        lower = np.clip(floor - starts[None, :], 0.0, lengths[None, :])
+        upper = np.broadcast_to(lengths, lower.shape).copy()
+        value = self.units["risk"].to_numpy()[:, None] * np.array(self.config.benefit_slopes)
+        return value, lower, upper
+
+
+@dataclass
+class Solution:
+    """Hours per unit and aid per arc (hours), budget duals per group, objective, status."""
+
+    hours: np.ndarray
+    aid: np.ndarray
+    duals: np.ndarray
+    objective: float
+    status: str
 
 
 @contextmanager
@@ -76,20 +151,426 @@ def budgets(stations: pd.DataFrame, config: AllocationConfig) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["station_id", "shift", "budget_hours"])
 
 
-def _diagnose(
-    units: pd.DataFrame, budget: pd.DataFrame, aid_in_max: pd.Series, config: AllocationConfig
-) -> list[str]:
-    needs = units[units["risk"] > 0].groupby(["station_id", "shift"]).size() * config.min_hours_cell
-    lines = []
-    for (s, h), need in needs.items():
-        have = budget.loc[(s, h)] + aid_in_max.get((s, h), 0.0)
-        if need > have + 1e-6:
+def build_problem(
+    risk: pd.DataFrame,
+    cells: pd.DataFrame,
+    stations: pd.DataFrame,
+    neighbours: pd.DataFrame,
+    config: AllocationConfig,
+    previous: pd.DataFrame | None = None,
+) -> Problem:
+    """Arrays of the LP for `risk` (`cell_id, shift, risk`) over jurisdiction `cells`
+    (`cell_id, station_id`); `previous` (`cell_id, shift, hours`) brings the stability terms."""
+    shifts = config.shifts
+    shift_order = {h: i for i, h in enumerate(shifts)}
+    station_ids = sorted(stations["station_id"].astype(str))
+    units = cells[["cell_id", "station_id"]].merge(pd.DataFrame({"shift": shifts}), how="cross")
+    units = units.merge(risk[["cell_id", "shift", "risk"]], on=["cell_id", "shift"], how="left")
+    units["risk"] = units["risk"].fillna(0.0).clip(lower=0.0)
+    has_previous = previous is not None and len(previous) > 0
+    if has_previous:
+        prev = previous.groupby(["cell_id", "shift"], as_index=False)["hours"].sum()
+        units = units.merge(prev.rename(columns={"hours": "prev_hours"}), how="left")
+        units["prev_hours"] = units["prev_hours"].fillna(0.0)
+    else:
+        units["prev_hours"] = 0.0
+    units["floor"] = np.where(units["risk"] > 0, config.min_hours_cell, 0.0)
+    units["_h"] = units["shift"].map(shift_order)
+    units = units.sort_values(["station_id", "_h", "cell_id"], ignore_index=True)
+
+    groups = budgets(stations.assign(station_id=stations["station_id"].astype(str)), config)
+    groups["_h"] = groups["shift"].map(shift_order)
+    groups = groups.sort_values(["station_id", "_h"], ignore_index=True).drop(columns="_h")
+    group_index = pd.Series(
+        np.arange(len(groups)), index=pd.MultiIndex.from_frame(groups[["station_id", "shift"]])
+    )
+    group = group_index.reindex(pd.MultiIndex.from_frame(units[["station_id", "shift"]]))
+    units = units.drop(columns="_h")
+
+    pairs = neighbours[["station_id", "neighbour_id"]].astype(str).drop_duplicates()
+    pairs = pairs[pairs["station_id"] != pairs["neighbour_id"]]
+    pairs = pairs[pairs["station_id"].isin(station_ids) & pairs["neighbour_id"].isin(station_ids)]
+    arcs = pairs.rename(columns={"station_id": "lender", "neighbour_id": "borrower"}).merge(
+        pd.DataFrame({"shift": shifts}), how="cross"
+    )
+    arcs["lender_group"] = group_index.reindex(
+        pd.MultiIndex.from_frame(arcs[["lender", "shift"]])
+    ).to_numpy()
+    arcs["borrower_group"] = group_index.reindex(
+        pd.MultiIndex.from_frame(arcs[["borrower", "shift"]])
+    ).to_numpy()
+    budget = groups["budget_hours"].to_numpy()
+    arcs["cap"] = config.max_aid_share * budget[arcs["lender_group"].to_numpy()]
+    arcs = arcs.sort_values(["lender_group", "borrower_group"], ignore_index=True)
+    station_codes = {s: i for i, s in enumerate(station_ids)}
+    return Problem(
+        units=units,
+        group=group.to_numpy(dtype=np.int64),
+        groups=groups,
+        arcs=arcs,
+        station_of_unit=units["station_id"].map(station_codes).to_numpy(dtype=np.int64),
+        stations=station_ids,
+        has_previous=has_previous,
+        config=config,
+    )
+
+
+def _highs_solve(
+    cost, lower, upper, matrix: sp.csc_matrix, row_lower, row_upper, maximise, time_limit
+):
+    """Solve an LP with HiGHS. Returns (status name, column values, row duals, objective).
+    A model without columns is decided here: HiGHS calls it empty, not optimal."""
+    if matrix.shape[1] == 0:
+        feasible = bool(
+            np.all(np.asarray(row_lower) <= _TOL) and np.all(np.asarray(row_upper) >= -_TOL)
+        )
+        return (
+            ("Optimal" if feasible else "Infeasible"),
+            np.zeros(0),
+            np.zeros(matrix.shape[0]),
+            0.0,
+        )
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = matrix.shape[1], matrix.shape[0]
+    lp.col_cost_ = np.asarray(cost, float)
+    lp.col_lower_ = np.asarray(lower, float)
+    lp.col_upper_ = np.asarray(upper, float)
+    lp.row_lower_ = np.asarray(row_lower, float)
+    lp.row_upper_ = np.asarray(row_upper, float)
+    lp.sense_ = highspy.ObjSense.kMaximize if maximise else highspy.ObjSense.kMinimize
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
+    lp.a_matrix_.value_ = matrix.data.astype(float)
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = lp.num_col_, lp.num_row_
+    with _solver_banner_silenced():
+        highs = highspy.Highs()
+        highs.setOptionValue("output_flag", False)
+        highs.setOptionValue("time_limit", float(time_limit))
+        highs.passModel(lp)
+        highs.run()
+    status = highs.modelStatusToString(highs.getModelStatus())
+    solution = highs.getSolution()
+    return (
+        status,
+        np.array(solution.col_value),
+        np.array(solution.row_dual),
+        highs.getInfo().objective_function_value,
+    )
+
+
+class _Rows:
+    """Sparse constraint rows collected as COO triplets with their bounds and names."""
+
+    def __init__(self) -> None:
+        self.rows: list[np.ndarray] = []
+        self.cols: list[np.ndarray] = []
+        self.vals: list[np.ndarray] = []
+        self.lower: list[np.ndarray] = []
+        self.upper: list[np.ndarray] = []
+        self.n = 0
+
+    def block(self, n_rows: int, lower, upper) -> int:
+        """Reserve `n_rows` rows; returns the first row's index."""
+        first = self.n
+        self.lower.append(np.broadcast_to(np.asarray(lower, float), (n_rows,)).copy())
+        self.upper.append(np.broadcast_to(np.asarray(upper, float), (n_rows,)).copy())
+        self.n += n_rows
+        return first
+
+    def add(self, rows, cols, vals) -> None:
+        self.rows.append(np.asarray(rows, np.int64))
+        self.cols.append(np.asarray(cols, np.int64))
+        self.vals.append(np.broadcast_to(np.asarray(vals, float), np.shape(rows)).copy())
+
+    def matrix(self, n_cols: int) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray]:
+        coo = sp.coo_matrix(
+            (np.concatenate(self.vals), (np.concatenate(self.rows), np.concatenate(self.cols))),
+            shape=(self.n, n_cols),
+        )
+        return coo.tocsc(), np.concatenate(self.lower), np.concatenate(self.upper)
+
+
+def _aid_rows(rows: _Rows, problem: Problem, aid_col0: int, hours_of_group) -> dict[str, int]:
+    """budget, aid_used and home_share rows for every group. `hours_of_group(rows, first)` adds
+    the group's own patrol hours to the row block starting at `first` with sign +1."""
+    n_groups = len(problem.groups)
+    budget = problem.groups["budget_hours"].to_numpy()
+    arcs = problem.arcs
+    arc_cols = aid_col0 + np.arange(len(arcs))
+    lender, borrower = arcs["lender_group"].to_numpy(), arcs["borrower_group"].to_numpy()
+    first_budget = rows.block(n_groups, -np.inf, budget)
+    hours_of_group(first_budget, 1.0)
+    rows.add(first_budget + lender, arc_cols, 1.0)
+    rows.add(first_budget + borrower, arc_cols, -1.0)
+    first_used = rows.block(n_groups, -np.inf, 0.0)
+    hours_of_group(first_used, -1.0)
+    rows.add(first_used + borrower, arc_cols, 1.0)
+    first_home = rows.block(n_groups, -np.inf, (1 - problem.config.min_station_share) * budget)
+    rows.add(first_home + lender, arc_cols, 1.0)
+    return {"budget": first_budget, "aid_used": first_used, "home_share": first_home}
+
+
+def _matrix_model(problem: Problem, elastic: bool = False):
+    """The whole model as HiGHS arrays. Columns: y[u,k] (unit-major), aid, then d⁺, d⁻ with a
+    previous plan, then (elastic) shortfall columns on budget and change_cap rows. Elastic:
+    the objective becomes 'minimise total shortfall' — how far the hard rules are apart."""
+    cfg = problem.config
+    value, lower, upper = problem.segment_bounds()
+    n_units, n_seg = value.shape
+    n_y, n_arcs = n_units * n_seg, len(problem.arcs)
+    rows = _Rows()
+    y_cols = np.arange(n_y).reshape(n_units, n_seg)
+
+    def hours_of_group(first: int, sign: float) -> None:
+        rows.add(first + np.repeat(problem.group, n_seg), y_cols.ravel(), sign)
+
+    offsets = _aid_rows(rows, problem, n_y, hours_of_group)
+    cost = [value.ravel(), np.zeros(n_arcs)]
+    col_lower = [lower.ravel(), np.zeros(n_arcs)]
+    col_upper = [upper.ravel(), problem.arcs["cap"].to_numpy()]
+    n_cols = n_y + n_arcs
+    if problem.has_previous:
+        prev = problem.units["prev_hours"].to_numpy()
+        dp, dm = n_cols + np.arange(n_units), n_cols + n_units + np.arange(n_units)
+        first = rows.block(n_units, prev, prev)
+        rows.add(first + np.repeat(np.arange(n_units), n_seg), y_cols.ravel(), 1.0)
+        rows.add(first + np.arange(n_units), dp, -1.0)
+        rows.add(first + np.arange(n_units), dm, 1.0)
+        allowed = cfg.max_change_share * np.bincount(
+            problem.station_of_unit, prev, len(problem.stations)
+        )
+        offsets["change_cap"] = rows.block(len(problem.stations), -np.inf, allowed)
+        rows.add(offsets["change_cap"] + problem.station_of_unit, dp, 1.0)
+        rows.add(offsets["change_cap"] + problem.station_of_unit, dm, 1.0)
+        cost += [np.full(2 * n_units, -cfg.stability_weight)]
+        col_lower += [np.zeros(2 * n_units)]
+        col_upper += [np.full(2 * n_units, np.inf)]
+        n_cols += 2 * n_units
+    if elastic:
+        cost = [np.zeros(n_cols)]
+        for name, count in [("budget", len(problem.groups))] + (
+            [("change_cap", len(problem.stations))] if problem.has_previous else []
+        ):
+            offsets[f"{name}_shortfall"] = n_cols
+            rows.add(offsets[name] + np.arange(count), n_cols + np.arange(count), -1.0)
+            cost.append(np.ones(count))
+            col_lower.append(np.zeros(count))
+            col_upper.append(np.full(count, np.inf))
+            n_cols += count
+    matrix, row_lower, row_upper = rows.matrix(n_cols)
+    arrays = (
+        np.concatenate(cost),
+        np.concatenate(col_lower),
+        np.concatenate(col_upper),
+        matrix,
+        row_lower,
+        row_upper,
+    )
+    return arrays, offsets
+
+
+def solve_matrix(problem: Problem) -> Solution:
+    """The whole model in one HiGHS call from sparse arrays."""
+    (cost, lower, upper, matrix, rl, ru), offsets = _matrix_model(problem)
+    status, values, duals, objective = _highs_solve(
+        cost, lower, upper, matrix, rl, ru, True, problem.config.time_limit_s
+    )
+    if status != "Optimal":
+        raise InfeasiblePlan(diagnose(problem))
+    n_units, n_seg = len(problem.units), len(problem.segment_lengths)
+    n_y = n_units * n_seg
+    hours = values[:n_y].reshape(n_units, n_seg).sum(axis=1)
+    aid = values[n_y : n_y + len(problem.arcs)]
+    first = offsets["budget"]
+    return Solution(
+        hours, aid, np.abs(duals[first : first + len(problem.groups)]), objective, status
+    )
+
+
+def diagnose(problem: Problem) -> list[str]:
+    """Why no plan exists, in plain words: the elastic model finds the least shortfall on the
+    budget and stability-cap rows with every other rule kept, and each row it has to stretch
+    is named with the hours needed and the hours available."""
+    cfg = problem.config
+    _, lower, _ = problem.segment_bounds()
+    floors = np.bincount(problem.group, lower.sum(axis=1), len(problem.groups))
+    lines = [
+        f"cell {c} {h} shift: floor {cfg.min_hours_cell:g} h exceeds the saturation dose "
+        f"max_hours_cell = {cfg.max_hours_cell:g} h"
+        for c, h in problem.units.loc[
+            problem.units["floor"] > cfg.max_hours_cell + _TOL, ["cell_id", "shift"]
+        ].itertuples(index=False)
+    ]
+    if lines:
+        return lines
+    (cost, lo, up, matrix, rl, ru), offsets = _matrix_model(problem, elastic=True)
+    status, values, _, _ = _highs_solve(cost, lo, up, matrix, rl, ru, False, cfg.time_limit_s)
+    if status != "Optimal":
+        return [f"the allocation model could not be solved (HiGHS: {status})"]
+    n_groups = len(problem.groups)
+    first = offsets["budget_shortfall"]
+    budget_short = values[first : first + n_groups]
+    in_max = np.bincount(problem.arcs["borrower_group"], problem.arcs["cap"], n_groups)
+    for g in np.flatnonzero(budget_short > 1e-6):
+        s, h, b = problem.groups.iloc[g][["station_id", "shift", "budget_hours"]]
+        lines.append(
+            f"station {s} {h} shift: floors need {floors[g]:.0f} h, budget is {b:.0f} h "
+            f"(+{in_max[g]:.0f} h aid at most); short by {budget_short[g]:.0f} h"
+        )
+    if problem.has_previous:
+        first = offsets["change_cap_shortfall"]
+        cap_short = values[first : first + len(problem.stations)]
+        prev = problem.units["prev_hours"].to_numpy()
+        allowed = cfg.max_change_share * np.bincount(
+            problem.station_of_unit, prev, len(problem.stations)
+        )
+        for s in np.flatnonzero(cap_short > 1e-6):
             lines.append(
-                f"station {s} {h} shift: floors need {need:.0f} h, budget is "
-                f"{budget.loc[(s, h)]:.0f} h (+{aid_in_max.get((s, h), 0.0):.0f} h aid "
-                f"at most); short by {need - have:.0f} h"
+                f"station {problem.stations[s]}: floors and budgets force "
+                f"{allowed[s] + cap_short[s]:.0f} h of change against last month's plan, the "
+                f"stability cap (max_change_share = {cfg.max_change_share:g}) allows "
+                f"{allowed[s]:.0f} h; short by {cap_short[s]:.0f} h"
             )
-    return lines
+    return lines or ["the allocation model is infeasible, but no single rule is short"]
+
+
+def solve_decomposed(problem: Problem) -> Solution:
+    """Exact solution without stability terms by station-shift value functions and a master LP
+    over aid (see the module docstring). Pieces are the free parts of the benefit segments
+    (after floors) in order of marginal value risk·slope, ties by unit order."""
+    if problem.has_previous:
+        raise ValueError("the decomposed path has no stability terms; use the matrix path")
+    value, lower, upper = problem.segment_bounds()
+    n_units, n_seg = value.shape
+    n_groups = len(problem.groups)
+    budget = problem.groups["budget_hours"].to_numpy()
+    arcs = problem.arcs
+    lender, borrower = arcs["lender_group"].to_numpy(), arcs["borrower_group"].to_numpy()
+    cap = arcs["cap"].to_numpy()
+    mss = problem.config.min_station_share
+    lend_max = np.minimum(np.bincount(lender, cap, n_groups), (1 - mss) * budget)
+    borrow_max = np.bincount(borrower, cap, n_groups)
+    floors = np.bincount(problem.group, lower.sum(axis=1), n_groups)
+
+    # free piece of every segment, sorted within its group by marginal value (desc)
+    piece_group = np.repeat(problem.group, n_seg)
+    piece_value = value.ravel()
+    piece_len = (upper - lower).ravel()
+    useful = (piece_value > 0) & (piece_len > 0)
+    index = np.flatnonzero(useful)
+    order = np.lexsort((index, -piece_value[index], piece_group[index]))
+    index = index[order]
+    g_of, v_of, len_of = piece_group[index], piece_value[index], piece_len[index]
+    cum = np.cumsum(len_of)
+    group_start = np.zeros(n_groups)
+    first_of_group = np.r_[True, g_of[1:] != g_of[:-1]] if len(g_of) else np.zeros(0, bool)
+    group_start[g_of[first_of_group]] = (cum - len_of)[first_of_group]
+    start = cum - len_of - group_start[g_of]  # hours before this piece within its group
+
+    # spent in any optimum: up to the budget minus the most it can lend (after floors)
+    sure = np.maximum(budget - lend_max - floors, 0.0)
+    room = np.maximum(budget + borrow_max - floors, 0.0)
+    lo_in = np.clip(sure[g_of] - start, 0.0, len_of)
+    master_len = np.clip(room[g_of] - start, 0.0, len_of) - lo_in
+    in_master = master_len > _TOL
+    m_group, m_value, m_len = g_of[in_master], v_of[in_master], master_len[in_master]
+    sure_used = np.bincount(g_of, lo_in, n_groups)
+
+    rows = _Rows()
+    n_pieces = len(m_group)
+
+    def hours_of_group(first: int, sign: float) -> None:
+        rows.add(first + m_group, np.arange(n_pieces), sign)
+
+    offsets = _aid_rows(rows, problem, n_pieces, hours_of_group)
+    matrix, row_lower, row_upper = rows.matrix(n_pieces + len(arcs))
+    fixed = floors + sure_used  # hours every optimum spends at home before the master
+    row_upper[offsets["budget"] : offsets["budget"] + n_groups] -= fixed
+    row_upper[offsets["aid_used"] : offsets["aid_used"] + n_groups] += fixed
+    status, values, duals, _ = _highs_solve(
+        np.concatenate([m_value, np.zeros(len(arcs))]),
+        np.zeros(n_pieces + len(arcs)),
+        np.concatenate([m_len, cap]),
+        matrix,
+        row_lower,
+        row_upper,
+        True,
+        problem.config.time_limit_s,
+    )
+    if status != "Optimal":
+        raise InfeasiblePlan(diagnose(problem))
+    spent = sure_used + np.bincount(m_group, values[:n_pieces], n_groups)
+    filled = np.clip(spent[g_of] - start, 0.0, len_of)
+    hours = lower.sum(axis=1) + np.bincount(index // n_seg, filled, n_units)
+    first = offsets["budget"]
+    objective = float(_benefit(hours, problem.units["risk"].to_numpy(), problem.config))
+    return Solution(
+        hours, values[n_pieces:], np.abs(duals[first : first + n_groups]), objective, status
+    )
+
+
+def solve_monolithic(problem: Problem) -> Solution:
+    """The model written term by term in PuLP and solved by HiGHS: the readable reference the
+    faster paths are checked against."""
+    cfg = problem.config
+    value, lower, upper = problem.segment_bounds()
+    n_units, n_seg = value.shape
+    model = pulp.LpProblem("patrol_allocation", pulp.LpMaximize)
+    x_terms, objective = [], []
+    for u in range(n_units):
+        segs = [pulp.LpVariable(f"y_{u}_{k}", lower[u, k], upper[u, k]) for k in range(n_seg)]
+        objective += [value[u, k] * segs[k] for k in range(n_seg)]
+        x_terms.append(pulp.lpSum(segs))
+    aid = [pulp.LpVariable(f"aid_{i}", 0, c) for i, c in enumerate(problem.arcs["cap"].to_numpy())]
+    dev = []
+    if problem.has_previous:
+        prev = problem.units["prev_hours"].to_numpy()
+        for u in range(n_units):
+            up, down = pulp.LpVariable(f"dp_{u}", 0), pulp.LpVariable(f"dm_{u}", 0)
+            model += (x_terms[u] - up + down == prev[u], f"stability_{u}")
+            dev.append(up + down)
+            objective.append(-cfg.stability_weight * (up + down))
+    model += pulp.lpSum(objective)
+    members = pd.Series(np.arange(n_units)).groupby(problem.group).apply(list)
+    lender = problem.arcs["lender_group"].to_numpy()
+    borrower = problem.arcs["borrower_group"].to_numpy()
+    for g, b in enumerate(problem.groups["budget_hours"].to_numpy()):
+        own = pulp.lpSum(x_terms[u] for u in members.get(g, []))
+        out_aid = [aid[i] for i in np.flatnonzero(lender == g)]
+        in_aid = [aid[i] for i in np.flatnonzero(borrower == g)]
+        model += (own + pulp.lpSum(out_aid) - pulp.lpSum(in_aid) <= b, f"budget_{g}")
+        if in_aid:
+            model += (pulp.lpSum(in_aid) <= own, f"aid_used_{g}")
+        if out_aid:
+            model += (pulp.lpSum(out_aid) <= (1 - cfg.min_station_share) * b, f"home_share_{g}")
+    if problem.has_previous:
+        by_station = pd.Series(np.arange(n_units)).groupby(problem.station_of_unit)
+        prev = problem.units["prev_hours"].to_numpy()
+        for s, idx in by_station:
+            model += (
+                pulp.lpSum(dev[i] for i in idx) <= cfg.max_change_share * prev[idx].sum(),
+                f"change_cap_{s}",
+            )
+    with _solver_banner_silenced():
+        model.solve(pulp.HiGHS(msg=False, timeLimit=cfg.time_limit_s))
+    status = pulp.LpStatus[model.status]
+    if status != "Optimal":
+        raise InfeasiblePlan(diagnose(problem))
+    hours = np.array([pulp.value(t) or 0.0 for t in x_terms])
+    duals = np.array(
+        [abs(model.constraints[f"budget_{g}"].pi or 0.0) for g in range(len(problem.groups))]
+    )
+    return Solution(
+        hours,
+        np.array([v.value() or 0.0 for v in aid]),
+        duals,
+        float(pulp.value(model.objective)),
+        status,
+    )
+
+
+SOLVERS = {"decomposed": solve_decomposed, "matrix": solve_matrix, "monolithic": solve_monolithic}
 
 
 def allocate(
@@ -99,137 +580,46 @@ def allocate(
     neighbours: pd.DataFrame,
     config: AllocationConfig,
     previous: pd.DataFrame | None = None,
+    path: str | None = None,
 ) -> Allocation:
     """Solve the LP for `risk` (`cell_id, shift, risk`) over jurisdiction `cells`.
 
-    `previous` (`cell_id, shift, hours`) turns on the stability penalty and cap. Raises
+    `previous` (`cell_id, shift, hours`) turns on the stability penalty and cap. `path` picks
+    the solution path (default: `decomposed` without a previous plan, else `matrix`). Raises
     InfeasiblePlan with a plain diagnosis when no plan satisfies the constraints.
     """
-    shifts = config.shifts
-    units = cells[["cell_id", "station_id"]].merge(pd.DataFrame({"shift": shifts}), how="cross")
-    units = units.merge(risk[["cell_id", "shift", "risk"]], on=["cell_id", "shift"], how="left")
-    units["risk"] = units["risk"].fillna(0.0)
-    prev = None
-    if previous is not None and len(previous):
-        p = previous.groupby(["cell_id", "shift"])["hours"].sum()
-        units["prev_hours"] = [
-            p.get((c, h), 0.0) for c, h in zip(units["cell_id"], units["shift"], strict=True)
-        ]
-        prev = units["prev_hours"].to_numpy()
-    else:
-        units["prev_hours"] = 0.0
-    budget = budgets(stations, config).set_index(["station_id", "shift"])["budget_hours"]
-    pairs = neighbours[["station_id", "neighbour_id"]].itertuples(index=False)
-    pairs = [(a, b) for a, b in pairs]
-    aid_in_max = pd.Series(
-        {
-            (b, h): sum(config.max_aid_share * budget[(a, h)] for a, bb in pairs if bb == b)
-            for b in stations["station_id"]
-            for h in shifts
-        },
-        dtype=float,
-    )
-    diagnosis = _diagnose(units, budget, aid_in_max, config)
-    if diagnosis:
-        raise InfeasiblePlan(diagnosis)
-
-    cap = config.max_hours_cell
-    bps = [0.0, *config.benefit_breakpoints]
-    model = pulp.LpProblem("patrol_allocation", pulp.LpMaximize)
-    x_terms, objective = [], []
-    for i, r in enumerate(units["risk"].to_numpy()):
-        segs = []
-        for k, slope in enumerate(config.benefit_slopes):
-            y = pulp.LpVariable(f"y_{i}_{k}", 0, (bps[k + 1] - bps[k]) * cap)
-            segs.append(y)
-            objective.append((r * slope) * y)
-        x_terms.append(pulp.lpSum(segs))
-    aid = {}
-    for a, b in pairs:
-        for h in shifts:
-            aid[(a, b, h)] = pulp.LpVariable(
-                f"aid_{a}_{b}_{h}", 0, config.max_aid_share * budget[(a, h)]
-            )
-    dev = []
-    if prev is not None:
-        for i in range(len(units)):
-            up, down = pulp.LpVariable(f"dp_{i}", 0), pulp.LpVariable(f"dm_{i}", 0)
-            model += (x_terms[i] - up + down == prev[i], f"stability_{i}")
-            dev.append(up + down)
-            objective.append(-config.stability_weight * (up + down))
-    model += pulp.lpSum(objective)
-    by_station_shift = units.groupby(["station_id", "shift"]).indices
-    for (s, h), idx in sorted(by_station_shift.items()):
-        out_aid = [v for (a, _b, hh), v in aid.items() if a == s and hh == h]
-        in_aid = [v for (_a, b, hh), v in aid.items() if b == s and hh == h]
-        model += (
-            pulp.lpSum(x_terms[i] for i in idx) + pulp.lpSum(out_aid) - pulp.lpSum(in_aid)
-            <= budget[(s, h)],
-            f"budget_{s}_{h}",
-        )
-        if in_aid:
-            model += (
-                pulp.lpSum(in_aid) <= pulp.lpSum(x_terms[i] for i in idx),
-                f"aid_used_{s}_{h}",
-            )
-        if out_aid:
-            model += (
-                pulp.lpSum(out_aid) <= (1 - config.min_station_share) * budget[(s, h)],
-                f"home_share_{s}_{h}",
-            )
-    if config.min_hours_cell > 0:
-        for i in np.flatnonzero(units["risk"].to_numpy() > 0):
-            model += (x_terms[i] >= config.min_hours_cell, f"floor_{i}")
-    if prev is not None:
-        for s, idx in units.groupby("station_id").indices.items():
-            model += (
-                pulp.lpSum(dev[i] for i in idx) <= config.max_change_share * prev[idx].sum(),
-                f"change_cap_{s}",
-            )
-    with _solver_banner_silenced():
-        model.solve(pulp.HiGHS(msg=False, timeLimit=config.time_limit_s))
-    status = pulp.LpStatus[model.status]
-    if status != "Optimal":
-        raise InfeasiblePlan(
-            [
-                f"the allocation model is {status.lower()}: floors, stability cap "
-                "or budgets cannot all hold; relax min_hours_cell or "
-                "max_change_share"
-            ]
-        )
-    hours = np.array([max(pulp.value(t) or 0.0, 0.0) for t in x_terms])
-    units["hours"] = np.round(hours, 6)
-    rows = _with_lenders(units, aid, shifts)
-    used = units.groupby(["station_id", "shift"])["hours"].sum()
-    duals = pd.DataFrame(
-        [
-            {
-                "station_id": s,
-                "shift": h,
-                "budget_hours": budget[(s, h)],
-                "used_hours": float(
-                    used.get((s, h), 0.0)
-                    + sum(v.value() or 0 for (a, _b, hh), v in aid.items() if a == s and hh == h)
-                    - sum(v.value() or 0 for (_a, b, hh), v in aid.items() if b == s and hh == h)
-                ),
-                # HiGHS reports duals of a maximisation with the minimisation sign
-                "dual": abs(float(model.constraints[f"budget_{s}_{h}"].pi or 0.0)),
-            }
-            for s, h in sorted(by_station_shift)
-        ]
-    )
-    benefit = _benefit(units["hours"].to_numpy(), units["risk"].to_numpy(), config)
-    total_risk = units["risk"].sum()
+    problem = build_problem(risk, cells, stations, neighbours, config, previous)
+    path = path or ("matrix" if problem.has_previous else "decomposed")
+    solution = SOLVERS[path](problem)
+    units = problem.units
+    units["hours"] = _round_down(np.clip(solution.hours, 0.0, config.max_hours_cell))
+    risk_values = units["risk"].to_numpy()
+    benefit = _benefit(units["hours"].to_numpy(), risk_values, config)
+    total_risk = risk_values.sum()
+    moved = np.abs(units["hours"] - units["prev_hours"]).sum()
     return Allocation(
-        allocation=rows,
-        duals=duals,
-        status=status,
-        objective=float(pulp.value(model.objective)),
+        allocation=_with_lenders(problem, solution.aid),
+        duals=_duals(problem, solution),
+        status=solution.status,
+        objective=float(benefit - (config.stability_weight * moved if problem.has_previous else 0)),
         harm_covered_share=float(benefit / total_risk) if total_risk > 0 else 0.0,
-        hours_moved=float(np.abs(units["hours"] - units["prev_hours"]).sum())
-        if prev is not None
-        else 0.0,
+        hours_moved=float(moved) if problem.has_previous else 0.0,
+        path=path,
     )
+
+
+def _duals(problem: Problem, solution: Solution) -> pd.DataFrame:
+    """`duals.csv`: budget, hours used from it (own patrols plus aid lent, less aid received)
+    and the dual — harm prevented by one more hour at that station and shift."""
+    n_groups = len(problem.groups)
+    arcs = problem.arcs
+    own = np.bincount(problem.group, problem.units["hours"].to_numpy(), n_groups)
+    lent = np.bincount(arcs["lender_group"], solution.aid, n_groups)
+    received = np.bincount(arcs["borrower_group"], solution.aid, n_groups)
+    out = problem.groups.copy()
+    out["used_hours"] = np.round(own + lent - received, 6)
+    out["dual"] = np.round(solution.duals, 9)
+    return out[DUAL_COLUMNS]
 
 
 def _benefit(hours: np.ndarray, risk: np.ndarray, config: AllocationConfig) -> float:
@@ -241,31 +631,38 @@ def _benefit(hours: np.ndarray, risk: np.ndarray, config: AllocationConfig) -> f
     return float((risk * total).sum())
 
 
-def _with_lenders(units: pd.DataFrame, aid: dict, shifts: list[str]) -> pd.DataFrame:
-    """Split each cell's hours into the holder's own hours and lenders' hours, in proportion
-    to the aid each lender sent to the holder in that shift."""
-    own = units.copy()
-    own["lender_station_id"] = ""
-    lent_rows = []
-    totals = own.groupby(["station_id", "shift"])["hours"].sum()
-    for (lender, borrower, h), var in sorted(aid.items()):
-        amount = var.value() or 0.0
-        if amount <= 1e-9 or totals.get((borrower, h), 0) <= 0:
-            continue
-        mask = (own["station_id"] == borrower) & (own["shift"] == h)
-        share = amount / totals[(borrower, h)]
-        part = own[mask & (own["hours"] > 0)].copy()
-        part["hours"] = np.round(part["hours"] * share, 6)
-        part["lender_station_id"] = lender
-        lent_rows.append(part)
-    if lent_rows:
-        lent = pd.concat(lent_rows)
-        taken = lent.groupby(lent.index)["hours"].sum()
-        own.loc[taken.index, "hours"] = np.round(own.loc[taken.index, "hours"] - taken, 6)
-    out = pd.concat([own, *lent_rows], ignore_index=True)
-    cols = ["station_id", "cell_id", "shift", "hours", "prev_hours", "risk", "lender_station_id"]
-    order = {h: i for i, h in enumerate(shifts)}
+def _round_down(hours) -> np.ndarray:
+    """Hours to the micro-hour below (within 1e-9 h of solver noise), so sums of written
+    figures never exceed a budget or cap that the solution meets."""
+    return np.floor(np.asarray(hours, float) * 1e6 + 1e-3) / 1e6
+
+
+def _with_lenders(problem: Problem, aid: np.ndarray) -> pd.DataFrame:
+    """`allocation.csv`: each cell's hours split into the holder's own hours and lenders'
+    hours, in proportion to the aid each lender sent to the holder in that shift."""
+    units = problem.units
+    hours = units["hours"].to_numpy()
+    n_groups = len(problem.groups)
+    total = np.bincount(problem.group, hours, n_groups)
+    arcs = problem.arcs.assign(amount=aid)
+    arcs = arcs[(arcs["amount"] > _TOL) & (total[arcs["borrower_group"]] > 0)]
+    share = arcs["amount"].to_numpy() / total[arcs["borrower_group"].to_numpy()]
+    own = units[ALLOCATION_COLUMNS[:-1]].assign(lender_station_id="")
+    lent = (
+        units.assign(_g=problem.group, _u=np.arange(len(units)))
+        .loc[hours > 0, [*ALLOCATION_COLUMNS[:-1], "_g", "_u"]]
+        .merge(
+            pd.DataFrame(
+                {"_g": arcs["borrower_group"], "lender_station_id": arcs["lender"], "_s": share}
+            ),
+            on="_g",
+        )
+    )
+    lent["hours"] = _round_down(lent["hours"] * lent.pop("_s"))
+    lent_by_unit = np.bincount(lent["_u"], lent["hours"], len(units))
+    own["hours"] = np.round(hours - lent_by_unit, 6)
+    out = pd.concat([own, lent.drop(columns=["_g", "_u"])], ignore_index=True)
+    order = {h: i for i, h in enumerate(problem.config.shifts)}
     out = out.assign(_o=out["shift"].map(order))
-    return out.sort_values(["station_id", "cell_id", "_o", "lender_station_id"], ignore_index=True)[
-        cols
-    ]
+    out = out.sort_values(["station_id", "cell_id", "_o", "lender_station_id"], ignore_index=True)
+    return out[ALLOCATION_COLUMNS]
