@@ -414,9 +414,12 @@ def diagnose(problem: Problem) -> list[str]:
     in_max = np.bincount(problem.arcs["borrower_group"], problem.arcs["cap"], n_groups)
     for g in np.flatnonzero(budget_short > 1e-6):
         s, h, b = problem.groups.iloc[g][["station_id", "shift", "budget_hours"]]
+        need = b + in_max[g] + budget_short[g]
         lines.append(
-            f"station {s} {h} shift: floors need {floors[g]:.0f} h, budget is {b:.0f} h "
-            f"(+{in_max[g]:.0f} h aid at most); short by {budget_short[g]:.0f} h"
+            f"station {s} {h} shift: floors need {floors[g]:.0f} h"
+            + (f" (with stability, {need:.0f} h)" if need > floors[g] + 0.5 else "")
+            + f", budget is {b:.0f} h (+{in_max[g]:.0f} h aid at most); "
+            f"short by {budget_short[g]:.0f} h"
         )
     if problem.has_previous:
         first = offsets["change_cap_shortfall"]
@@ -473,6 +476,11 @@ def solve_decomposed(problem: Problem) -> Solution:
     room = np.maximum(budget + borrow_max - floors, 0.0)
     lo_in = np.clip(sure[g_of] - start, 0.0, len_of)
     master_len = np.clip(room[g_of] - start, 0.0, len_of) - lo_in
+    # the piece holding the room's end enters the master whole: the budget rows then price the
+    # next hour (their duals) even where every reachable hour is spent
+    past = start + len_of > room[g_of] + _TOL
+    first_past = past & (first_of_group | ~np.r_[False, past[:-1]])
+    master_len[first_past] = len_of[first_past] - lo_in[first_past]
     in_master = master_len > _TOL
     m_group, m_value, m_len = g_of[in_master], v_of[in_master], master_len[in_master]
     sure_used = np.bincount(g_of, lo_in, n_groups)
@@ -646,6 +654,7 @@ def _with_lenders(problem: Problem, aid: np.ndarray) -> pd.DataFrame:
     total = np.bincount(problem.group, hours, n_groups)
     arcs = problem.arcs.assign(amount=aid)
     arcs = arcs[(arcs["amount"] > _TOL) & (total[arcs["borrower_group"]] > 0)]
+    arcs = arcs.assign(_a=np.arange(len(arcs)), _micro=_round_down(arcs["amount"]) * 1e6)
     share = arcs["amount"].to_numpy() / total[arcs["borrower_group"].to_numpy()]
     own = units[ALLOCATION_COLUMNS[:-1]].assign(lender_station_id="")
     lent = (
@@ -653,14 +662,29 @@ def _with_lenders(problem: Problem, aid: np.ndarray) -> pd.DataFrame:
         .loc[hours > 0, [*ALLOCATION_COLUMNS[:-1], "_g", "_u"]]
         .merge(
             pd.DataFrame(
-                {"_g": arcs["borrower_group"], "lender_station_id": arcs["lender"], "_s": share}
+                {
+                    "_g": arcs["borrower_group"],
+                    "lender_station_id": arcs["lender"],
+                    "_s": share,
+                    "_a": arcs["_a"],
+                    "_micro": arcs["_micro"],
+                }
             ),
             on="_g",
         )
     )
-    lent["hours"] = _round_down(lent["hours"] * lent.pop("_s"))
+    # each arc's aid split over the borrower's cells in whole micro-hours that add up to the
+    # aid exactly (largest remainder), so no budget is overdrawn by rounding
+    exact = lent["hours"].to_numpy() * 1e6 * lent.pop("_s").to_numpy()
+    parts = np.floor(exact)
+    lent = lent.assign(_frac=exact - parts, _parts=parts)
+    lent = lent.sort_values(["_a", "_frac", "_u"], ascending=[True, False, True])
+    rank = lent.groupby("_a").cumcount().to_numpy()
+    short = (lent["_micro"] - lent.groupby("_a")["_parts"].transform("sum")).round().to_numpy()
+    lent["hours"] = (lent["_parts"] + (rank < short)) / 1e6
+    lent = lent.drop(columns=["_a", "_micro", "_frac", "_parts"])
     lent_by_unit = np.bincount(lent["_u"], lent["hours"], len(units))
-    own["hours"] = np.round(hours - lent_by_unit, 6)
+    own["hours"] = np.round(np.clip(hours - lent_by_unit, 0.0, None), 6)
     out = pd.concat([own, lent.drop(columns=["_g", "_u"])], ignore_index=True)
     order = {h: i for i, h in enumerate(problem.config.shifts)}
     out = out.assign(_o=out["shift"].map(order))

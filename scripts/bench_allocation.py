@@ -1,0 +1,173 @@
+"""Allocation benchmark: the product's solution path against plain monolithic PuLP + HiGHS.
+
+    python scripts/bench_allocation.py [--sizes 10000,100000,1000000] [--out bench_allocation.json]
+                                       [--skip-monolithic-above N] [--with-previous]
+
+Synthetic, seeded instances: square stations of 10 × 10 cells (100 cells per station) on a
+square layout, three shifts, so `variables` = cells × shifts; mutual aid between stations that
+share a side; risk from a few Gaussian hotspots plus a skewed background, a quarter of the cells
+quiet. For every size the product's path (`decomposed`; with `--with-previous` also `matrix`
+against a perturbed previous plan) and `monolithic` are timed: build (arrays or PuLP objects)
+and solve separately, peak memory as the growth of the process's peak RSS (ru_maxrss) while that
+path ran, in a fresh child process per path so paths do not inherit each other's peak.
+For `monolithic`, `solve_s` includes building PuLP's objects, which its solve call consumes.
+Prints a table and writes a JSON list of `{variables, path, build_s, solve_s, peak_mb,
+objective}`. Needs only the runtime dependencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models.config import AllocationConfig
+from optimizer.allocation import SOLVERS, _benefit, build_problem
+
+CELLS_PER_SIDE = 10  # cells along a station's side: 100 cells per station
+SHIFTS = ("day", "evening", "night")
+
+
+def instance(variables: int, seed: int = 0):
+    """(risk, cells, stations, neighbours) with about `variables` cell-shift variables."""
+    rng = np.random.default_rng(seed)
+    n_cells = max(1, variables // len(SHIFTS))
+    n_stations = max(1, round(n_cells / CELLS_PER_SIDE**2))
+    cols = max(1, int(math.sqrt(n_stations)))
+    rows = math.ceil(n_stations / cols)
+    station_ids = [f"S{i:05d}" for i in range(n_stations)]
+    index = np.arange(n_cells)
+    station = np.minimum(index // CELLS_PER_SIDE**2, n_stations - 1)
+    local = index - station * CELLS_PER_SIDE**2
+    gx = (station % cols) * CELLS_PER_SIDE + local % CELLS_PER_SIDE
+    gy = (station // cols) * CELLS_PER_SIDE + local // CELLS_PER_SIDE
+    cells = pd.DataFrame(
+        {
+            "cell_id": [f"{x}_{y}" for x, y in zip(gx, gy, strict=True)],
+            "station_id": np.array(station_ids)[station],
+        }
+    )
+    width, height = cols * CELLS_PER_SIDE, rows * CELLS_PER_SIDE
+    centres = rng.uniform([0, 0], [width, height], size=(max(3, n_stations // 4), 2))
+    hot = np.zeros(n_cells)
+    for cx, cy in centres:
+        hot += 4.0 * np.exp(-((gx - cx) ** 2 + (gy - cy) ** 2) / (2 * 2.0**2))
+    base = rng.gamma(0.6, 0.5, size=(len(SHIFTS), n_cells)) * (rng.random(n_cells) > 0.25)
+    shift_weight = np.array([0.8, 1.2, 1.0])[:, None]
+    risk = pd.DataFrame(
+        {
+            "cell_id": np.tile(cells["cell_id"].to_numpy(), len(SHIFTS)),
+            "shift": np.repeat(SHIFTS, n_cells),
+            "risk": np.round(((base + hot) * shift_weight).ravel(), 6),
+        }
+    )
+    stations = pd.DataFrame(
+        {"station_id": station_ids, "officers": rng.integers(8, 30, n_stations)}
+    )
+    sy = np.arange(n_stations) // cols
+    pairs = [
+        (station_ids[i], station_ids[j])
+        for i in range(n_stations)
+        for j in (i + 1, i + cols)
+        if j < n_stations and (j == i + cols or sy[j] == sy[i])
+    ]
+    pairs += [(b, a) for a, b in pairs]
+    neighbours = pd.DataFrame(pairs, columns=["station_id", "neighbour_id"])
+    return risk, cells, stations, neighbours
+
+
+def previous_plan(risk, cells, stations, neighbours, seed: int = 1) -> pd.DataFrame:
+    """Last month's plan: the optimum for a noisy copy of the risk (±50 % per cell-shift)."""
+    rng = np.random.default_rng(seed)
+    last_month = risk.assign(risk=risk["risk"] * rng.uniform(0.5, 1.5, len(risk)))
+    problem = build_problem(last_month, cells, stations, neighbours, AllocationConfig())
+    hours = SOLVERS["decomposed"](problem).hours
+    return problem.units[["cell_id", "shift"]].assign(hours=np.round(hours, 6))
+
+
+def _measure(variables: int, path: str, with_previous: bool, queue) -> None:
+    """Time one path on one instance in this (child) process and report through `queue`."""
+    risk, cells, stations, neighbours = instance(variables)
+    previous = previous_plan(risk, cells, stations, neighbours) if with_previous else None
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    config = AllocationConfig(time_limit_s=3600)
+    start = time.perf_counter()
+    problem = build_problem(risk, cells, stations, neighbours, config, previous)
+    built = time.perf_counter()
+    solution = SOLVERS[path](problem)
+    solved = time.perf_counter()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    objective = _benefit(solution.hours, problem.units["risk"].to_numpy(), config)
+    if problem.has_previous:
+        moved = np.abs(solution.hours - problem.units["prev_hours"].to_numpy()).sum()
+        objective -= config.stability_weight * moved
+    queue.put(
+        {
+            "variables": len(problem.units),
+            "path": path,
+            "previous_plan": with_previous,
+            "build_s": round(built - start, 3),
+            "solve_s": round(solved - built, 3),
+            "peak_mb": round(max(peak - before, 0) / 1024, 1),
+            "objective": float(objective),
+        }
+    )
+
+
+def measure(variables: int, path: str, with_previous: bool) -> dict:
+    """`_measure` in a fresh process (own peak memory, no state carried between paths)."""
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_measure, args=(variables, path, with_previous, queue))
+    child.start()
+    result = queue.get()
+    child.join()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--out", type=Path, default=Path("bench_allocation.json"))
+    parser.add_argument(
+        "--skip-monolithic-above", type=int, default=0, help="0 = always run monolithic"
+    )
+    parser.add_argument("--with-previous", action="store_true", help="also the stability path")
+    args = parser.parse_args()
+    results = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        runs = [("decomposed", False)]
+        if args.with_previous:
+            runs += [("matrix", True), ("monolithic", True)]
+        if not args.skip_monolithic_above or size <= args.skip_monolithic_above:
+            runs.append(("monolithic", False))
+        for path, with_previous in runs:
+            row = measure(size, path, with_previous)
+            results.append(row)
+            print(
+                f"{row['variables']:>9,} {path:<11} prev={with_previous!s:<5} "
+                f"build {row['build_s']:8.2f} s  solve {row['solve_s']:8.2f} s  "
+                f"wall {row['build_s'] + row['solve_s']:8.2f} s  peak {row['peak_mb']:8.1f} MB  "
+                f"objective {row['objective']:.6f}",
+                flush=True,
+            )
+        same = [r for r in results if r["variables"] == results[-1]["variables"]]
+        for prev in (False, True):
+            objectives = {r["path"]: r["objective"] for r in same if r["previous_plan"] == prev}
+            if "monolithic" in objectives and len(objectives) > 1:
+                ref = objectives["monolithic"]
+                gaps = {p: abs(o - ref) / max(abs(ref), 1e-12) for p, o in objectives.items()}
+                print(f"  relative gap to monolithic (previous plan: {prev}): {gaps}")
+    args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""Allocation LP (SPEC §6): every rule checked from the written plan alone, the three solution
+paths agreeing, plain diagnoses of impossible plans, determinism."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from models.config import AllocationConfig
+from models.errors import InfeasiblePlan
+from optimizer.allocation import PATHS, allocate
+
+SHIFTS = ["day", "evening", "night"]
+
+
+def bureau(n_stations: int, n_cells: int, seed: int, officers=(4, 20)):
+    """A chain of stations (each the neighbour of the next), `n_cells` cells each."""
+    rng = np.random.default_rng(seed)
+    ids = [f"S{i}" for i in range(n_stations)]
+    cells = pd.DataFrame(
+        {
+            "cell_id": [f"{s}_{c}" for s in ids for c in range(n_cells)],
+            "station_id": [s for s in ids for _ in range(n_cells)],
+        }
+    )
+    stations = pd.DataFrame({"station_id": ids, "officers": rng.integers(*officers, n_stations)})
+    quiet = rng.random(len(cells) * 3) < 0.3
+    risk = pd.DataFrame(
+        {
+            "cell_id": np.repeat(cells["cell_id"].to_numpy(), 3),
+            "shift": SHIFTS * len(cells),
+            "risk": np.where(quiet, 0.0, np.round(rng.gamma(0.6, 4.0, len(cells) * 3), 4)),
+        }
+    )
+    pairs = [(ids[i], ids[i + 1]) for i in range(n_stations - 1)]
+    neighbours = pd.DataFrame(
+        pairs + [(b, a) for a, b in pairs], columns=["station_id", "neighbour_id"]
+    )
+    return risk, cells, stations, neighbours
+
+
+def previous_from(result, rng, scale=(0.7, 1.3)) -> pd.DataFrame:
+    plan = result.allocation.groupby(["cell_id", "shift"], as_index=False)["hours"].sum()
+    plan["hours"] = np.round(plan["hours"] * rng.uniform(*scale, len(plan)), 3)
+    return plan
+
+
+def check_every_rule(result, risk, neighbours, config, previous=None) -> None:
+    """SPEC §6 verified from `allocation.csv` and `duals.csv` as written."""
+    tol = 1e-5
+    alloc, duals = result.allocation, result.duals
+    budget = duals.set_index(["station_id", "shift"])["budget_hours"]
+    assert (alloc["hours"] >= 0).all()
+    per_unit = alloc.groupby(["cell_id", "shift"])["hours"].sum()
+    assert per_unit.max() <= config.max_hours_cell + tol  # saturation dose
+    risky = risk.set_index(["cell_id", "shift"])["risk"].reindex(per_unit.index).fillna(0) > 0
+    assert (per_unit[risky] >= config.min_hours_cell - tol).all()  # floors
+    payer = alloc["lender_station_id"].where(alloc["lender_station_id"] != "", alloc["station_id"])
+    spent = alloc.groupby([payer, alloc["shift"]])["hours"].sum()
+    for key, hours in spent.items():
+        assert hours <= budget[key] + tol, key  # budgets, aid included
+    lent = alloc[alloc["lender_station_id"] != ""]
+    pairs = set(map(tuple, neighbours[["station_id", "neighbour_id"]].to_numpy()))
+    arcs = zip(lent["lender_station_id"], lent["station_id"], strict=True)
+    assert all(arc in pairs for arc in arcs)  # aid only between neighbours
+    by_arc = lent.groupby(["lender_station_id", "station_id", "shift"])["hours"].sum()
+    for (lender, _borrower, shift), hours in by_arc.items():
+        assert hours <= config.max_aid_share * budget[(lender, shift)] + tol  # aid cap
+    away = lent.groupby(["lender_station_id", "shift"])["hours"].sum()
+    for (lender, shift), hours in away.items():  # each station keeps its home share
+        assert hours <= (1 - config.min_station_share) * budget[(lender, shift)] + tol
+    if previous is not None:
+        prev = previous.groupby(["cell_id", "shift"])["hours"].sum()
+        moved = (per_unit - prev.reindex(per_unit.index).fillna(0)).abs()
+        station = alloc.drop_duplicates(["cell_id"]).set_index("cell_id")["station_id"]
+        moved_by_station = moved.groupby(station.reindex(moved.index.get_level_values(0)).values)
+        prev_by_station = prev.groupby(station.reindex(prev.index.get_level_values(0)).values)
+        for s, hours in moved_by_station.sum().items():
+            assert hours <= config.max_change_share * prev_by_station.sum().get(s, 0) + 1e-3
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("min_hours", [0.0, 2.0])
+def test_paths_reach_the_same_optimum(seed, min_hours):
+    risk, cells, stations, neighbours = bureau(5, 25, seed)
+    config = AllocationConfig(min_hours_cell=min_hours, max_hours_cell=40)
+    fresh = {p: allocate(risk, cells, stations, neighbours, config, path=p) for p in PATHS}
+    reference = fresh["monolithic"].objective
+    for path, result in fresh.items():
+        assert result.objective == pytest.approx(reference, rel=1e-6), path
+        check_every_rule(result, risk, neighbours, config)
+    previous = previous_from(fresh["decomposed"], np.random.default_rng(seed))
+    stable = {
+        p: allocate(risk, cells, stations, neighbours, config, previous, path=p)
+        for p in ("matrix", "monolithic")
+    }
+    assert stable["matrix"].objective == pytest.approx(stable["monolithic"].objective, rel=1e-6)
+    check_every_rule(stable["matrix"], risk, neighbours, config, previous)
+    assert stable["matrix"].hours_moved > 0
+
+
+def test_the_budget_dual_is_the_value_of_one_more_hour():
+    """A few more hours at S0, shared across shifts as configured, buy what its duals say."""
+    risk, cells, stations, neighbours = bureau(3, 20, 4, officers=(2, 3))
+    config = AllocationConfig(max_aid_share=0.0)
+    base = allocate(risk, cells, stations, neighbours, config)
+    dual = base.duals.set_index(["station_id", "shift"])["dual"]
+    extra = 0.1  # hours per month: well inside one benefit piece (15 h), far above rounding
+    more = stations.assign(patrol_hours_per_officer=config.patrol_hours_per_officer)
+    more.loc[0, "patrol_hours_per_officer"] += extra / more.loc[0, "officers"]
+    gain = allocate(risk, cells, more, neighbours, config).objective - base.objective
+    predicted = sum(dual[("S0", h)] * share * extra for h, share in config.shift_share.items())
+    assert predicted > 0
+    assert gain == pytest.approx(predicted, rel=1e-3)
+
+
+def test_floors_beyond_the_budget_are_diagnosed_by_station_and_shift():
+    risk, cells, stations, neighbours = bureau(2, 30, 5, officers=(1, 2))
+    config = AllocationConfig(min_hours_cell=20)
+    with pytest.raises(InfeasiblePlan) as caught:
+        allocate(risk, cells, stations, neighbours, config)
+    text = "\n".join(caught.value.diagnosis)
+    assert "station S0 day shift: floors need" in text and "short by" in text
+
+
+def test_a_stability_cap_that_cannot_hold_is_named():
+    risk, cells, stations, neighbours = bureau(2, 20, 6)
+    config = AllocationConfig(min_hours_cell=5, max_change_share=0.05)
+    previous = risk[["cell_id", "shift"]].assign(hours=np.where(risk["risk"] > 0, 0.0, 10.0))
+    with pytest.raises(InfeasiblePlan) as caught:
+        allocate(risk, cells, stations, neighbours, config, previous)
+    text = "\n".join(caught.value.diagnosis)
+    assert "stability cap (max_change_share = 0.05)" in text
+    assert "HiGHS" not in text
+
+
+@st.composite
+def instances(draw):
+    n_stations = draw(st.integers(1, 4))
+    n_cells = draw(st.integers(1, 8))
+    seed = draw(st.integers(0, 10_000))
+    config = AllocationConfig(
+        max_hours_cell=draw(st.sampled_from([10.0, 30.0, 60.0])),
+        min_hours_cell=draw(st.sampled_from([0.0, 0.5])),
+        max_aid_share=draw(st.sampled_from([0.0, 0.1, 0.3])),
+        min_station_share=draw(st.sampled_from([0.5, 0.8, 1.0])),
+        max_change_share=draw(st.sampled_from([0.3, 1.0])),
+    )
+    return (*bureau(n_stations, n_cells, seed, officers=(1, 6)), config, seed)
+
+
+@settings(max_examples=30, deadline=None)
+@given(instances())
+def test_no_rule_is_ever_broken(instance):
+    risk, cells, stations, neighbours, config, seed = instance
+    try:
+        result = allocate(risk, cells, stations, neighbours, config)
+    except InfeasiblePlan:
+        return  # floors beyond the budget: diagnosed, tested above
+    check_every_rule(result, risk, neighbours, config)
+    previous = previous_from(result, np.random.default_rng(seed), scale=(0.9, 1.1))
+    try:
+        stable = allocate(risk, cells, stations, neighbours, config, previous)
+    except InfeasiblePlan:
+        return
+    check_every_rule(stable, risk, neighbours, config, previous)
+
+
+@settings(max_examples=20, deadline=None)
+@given(instances(), st.floats(1.05, 3.0))
+def test_more_budget_never_lowers_the_objective(instance, factor):
+    risk, cells, stations, neighbours, config, _seed = instance
+    try:
+        before = allocate(risk, cells, stations, neighbours, config)
+    except InfeasiblePlan:
+        return
+    after = allocate(
+        risk, cells, stations.assign(officers=stations["officers"] * factor), neighbours, config
+    )
+    assert after.objective >= before.objective - 1e-9
+
+
+def test_same_input_gives_a_byte_identical_plan():
+    risk, cells, stations, neighbours = bureau(4, 30, 9)
+    config = AllocationConfig(min_hours_cell=1)
+    texts = []
+    for _ in range(2):
+        result = allocate(risk, cells, stations, neighbours, config)
+        buffer = io.StringIO()
+        result.allocation.to_csv(buffer, index=False)
+        texts.append(buffer.getvalue())
+    assert texts[0] == texts[1]
