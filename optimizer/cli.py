@@ -265,25 +265,21 @@ def backtest(data, month, out, months) -> None:
 @_stage_options
 @click.option("--previous-plan", type=click.Path(path_type=Path), default=None)
 def allocate_cmd(data, month, out, previous_plan) -> None:
-    """Patrol hours for the month after MONTH: allocation.csv, duals.csv, schedule.csv."""
-    from geo.jurisdictions import neighbours
-    from optimizer.allocation import allocate
-    from optimizer.cycle import next_month, risk_stage
-    from optimizer.schedule import visit_schedule
+    """Patrol hours for the month after MONTH: allocation.csv, allocation.geojson, duals.csv,
+    schedule.csv, patrol_balance.csv."""
+    from optimizer.cycle import allocation_stage, risk_stage
 
     try:
         bureau, sp, (cases, _x, _y) = _stage(data, month, FORECAST_TABLES)
         risk, _model = risk_stage(bureau, month, sp, cases)
-        prev = pd.read_csv(previous_plan) if previous_plan else None
-        result = allocate(
-            risk, sp.cells, bureau.stations, neighbours(sp.stations), bureau.config.allocation, prev
-        )
+        prev = pd.read_csv(previous_plan, keep_default_na=False) if previous_plan else None
+        result = allocation_stage(bureau, month, sp, cases, risk, prev)
         out.mkdir(parents=True, exist_ok=True)
-        result.allocation.to_csv(out / "allocation.csv", index=False)
-        result.duals.to_csv(out / "duals.csv", index=False)
-        visit_schedule(result.allocation, next_month(month)).to_csv(
-            out / "schedule.csv", index=False
-        )
+        result.plan.allocation.to_csv(out / "allocation.csv", index=False)
+        result.plan.duals.to_csv(out / "duals.csv", index=False)
+        result.schedule.to_csv(out / "schedule.csv", index=False)
+        result.balance.to_csv(out / "patrol_balance.csv", index=False)
+        result.geo.to_file(out / "allocation.geojson", driver="GeoJSON")
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     click.echo(f"allocation written to {out}")

@@ -36,7 +36,7 @@ from models.scoring import (
 )
 from models.shifts import shift_of
 from models.training import course_effectiveness, find_gaps, training_bonus, training_effects
-from optimizer.allocation import allocate
+from optimizer.allocation import Allocation, allocate, patrol_balance
 from optimizer.report import render_report
 from optimizer.schedule import visit_schedule
 from optimizer.train import assign_seats, write_training_xlsx
@@ -195,6 +195,48 @@ def risk_stage(
     return risk[["cell_id", "shift", "risk", "station_id", "x", "y", "lat", "lon"]], model
 
 
+@dataclass
+class AllocationResult:
+    """The allocation stage's outputs: the solved plan, its visit schedule, its cells as
+    WGS84 polygons (`allocation.geojson`) and the per-station patrol balance."""
+
+    plan: Allocation
+    schedule: pd.DataFrame
+    cells: gpd.GeoDataFrame
+    geo: gpd.GeoDataFrame
+    balance: pd.DataFrame
+
+
+def allocation_stage(
+    bureau: Bureau,
+    month: str,
+    sp: Spatial,
+    cases: pd.DataFrame,
+    risk: pd.DataFrame,
+    previous: pd.DataFrame | None,
+) -> AllocationResult:
+    """Patrol hours for the month after `month` (SPEC §6) and everything written from them."""
+    cfg = bureau.config
+    plan = allocate(
+        risk, sp.cells, bureau.stations, neighbours(sp.stations), cfg.allocation, previous
+    )
+    cells = cell_polygons(sp.cells, cfg.grid.cell_size_m, sp.crs).to_crs("EPSG:4326")
+    per_cell = plan.allocation.groupby(["cell_id", "shift"], as_index=False, sort=False).agg(
+        hours=("hours", "sum"),
+        prev_hours=("prev_hours", "first"),
+        risk=("risk", "first"),
+        station_id=("station_id", "first"),
+    )
+    recent = cases[(cases["month"] == month) & cases["patrol_sensitive"].fillna(False).astype(bool)]
+    return AllocationResult(
+        plan=plan,
+        schedule=visit_schedule(plan.allocation, next_month(month)),
+        cells=cells,
+        geo=cells[["cell_id", "geometry"]].merge(per_cell, on="cell_id"),
+        balance=patrol_balance(plan.allocation, sp.cells, recent, cfg.grid.cell_size_m),
+    )
+
+
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -257,10 +299,8 @@ def run_cycle(
     risk, model = risk_stage(bureau, month, sp, cases)
     tick("forecast")
     prev = previous if scenario.deltas.stability else None
-    result = allocate(
-        risk, sp.cells, bureau.stations, neighbours(sp.stations), cfg.allocation, prev
-    )
-    schedule = visit_schedule(result.allocation, plan_month)
+    allocated = allocation_stage(bureau, month, sp, cases, risk, prev)
+    result = allocated.plan
     tick("allocate")
     gaps = find_gaps(scored.all_indicator_scores, month, cfg.training.gap_score)
     training = assign_seats(
@@ -288,7 +328,8 @@ def run_cycle(
             "risk.csv": risk,
             "allocation.csv": result.allocation,
             "duals.csv": result.duals,
-            "schedule.csv": schedule,
+            "schedule.csv": allocated.schedule,
+            "patrol_balance.csv": allocated.balance,
             "training.csv": training,
             "rank_sensitivity.csv": scored.sensitivity,
             "rollups.csv": scored.rollups,
@@ -300,14 +341,7 @@ def run_cycle(
             frame.to_csv(staging / name, index=False)
         write_training_xlsx(training, staging / "training.xlsx")
         hotspots.to_crs("EPSG:4326").to_file(staging / "hotspots.geojson", driver="GeoJSON")
-        cells = cell_polygons(sp.cells, cfg.grid.cell_size_m, sp.crs).to_crs("EPSG:4326")
-        per_cell = result.allocation.groupby(["cell_id", "shift"], as_index=False).agg(
-            hours=("hours", "sum"),
-            prev_hours=("prev_hours", "first"),
-            risk=("risk", "first"),
-            station_id=("station_id", "first"),
-        )
-        alloc_geo = cells[["cell_id", "geometry"]].merge(per_cell, on="cell_id")
+        cells, alloc_geo = allocated.cells, allocated.geo
         alloc_geo.to_file(staging / "allocation.geojson", driver="GeoJSON")
         stations_map = bureau.stations.merge(
             scored.month_scores[["station_id", "grade", "total", "rank"]], on="station_id"
@@ -337,7 +371,7 @@ def run_cycle(
                 "crs": sp.crs.to_string(),
                 "hotspots": cfg.hotspots.method,
             },
-            "solver": {"name": "HiGHS", "status": result.status},
+            "solver": {"name": "HiGHS", "status": result.status, "path": result.path},
             "objective": result.objective,
             "harm_covered_share": result.harm_covered_share,
             "hours_moved": result.hours_moved,

@@ -22,6 +22,8 @@ TEXT = {
         "sens": "Rank sensitivity",
         "quality": "Data-quality flags",
         "policy": "Weight policy",
+        "buys": "One more hour at {station} {shift} buys {value:.4g} harm units prevented",
+        "balance": "Patrol balance (hours against area, cases and harm share)",
     },
     "zh": {
         "title": "patrolopt 警力部署方案",
@@ -35,6 +37,8 @@ TEXT = {
         "sens": "排名稳健性",
         "quality": "数据质量问题",
         "policy": "权重合规",
+        "buys": "{station} {shift}班每增加一小时警力，可多预防 {value:.4g} 单位危害",
+        "balance": "警力均衡（警时与面积、案件、危害占比）",
     },
 }
 
@@ -93,8 +97,11 @@ def render_report(run_dirs: list[Path], lang: str = "en") -> str:
         sens = pd.read_csv(run / "rank_sensitivity.csv")
         hours = alloc.groupby("station_id")["hours"].sum()
         best = duals.sort_values("dual", ascending=False).head(3)
-        dual_text = "; ".join(
-            f"{r.station_id} {r.shift}: {r.dual:.4f}" for r in best.itertuples(index=False)
+        dual_text = "".join(
+            "<li>"
+            + html.escape(t["buys"].format(station=r.station_id, shift=r.shift, value=r.dual))
+            + "</li>"
+            for r in best.itertuples(index=False)
         )
         body = [
             f"<h2>{html.escape(plan['scenario'])} — {plan['plan_month']}</h2>",
@@ -102,7 +109,7 @@ def render_report(run_dirs: list[Path], lang: str = "en") -> str:
             f"<b>{plan['hours_moved']:,.0f}</b> · objective {plan['objective']:.3f}</p>",
             f"<h3>{t['hours']}</h3>",
             bar_chart(hours),
-            f"<h3>{t['duals']}</h3><p>{html.escape(dual_text)}</p>",
+            f"<h3>{t['duals']}</h3><ul>{dual_text}</ul>",
             bar_chart(duals.groupby("station_id")["dual"].max(), colour="#e6550d"),
             f"<h3>{t['seats']}: {int(training['seats'].sum()) if len(training) else 0}</h3>",
             _table(
@@ -131,6 +138,8 @@ def render_report(run_dirs: list[Path], lang: str = "en") -> str:
             f"<h3>{t['quality']}</h3>",
             _table(quality.groupby("check").size().rename("count").reset_index()),
         ]
+        if (run / "patrol_balance.csv").exists():
+            body += [f"<h3>{t['balance']}</h3>", _table(pd.read_csv(run / "patrol_balance.csv"))]
         if (run / "policy.csv").exists():
             body += [f"<h3>{t['policy']}</h3>", _table(pd.read_csv(run / "policy.csv"))]
         columns.append(f'<section class="scenario">{"".join(body)}</section>')

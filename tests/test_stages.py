@@ -13,7 +13,13 @@ STAGES = {
     "quality": ["quality.csv"],
     "hotspots": ["hotspots.geojson"],
     "forecast": ["risk.csv"],
-    "allocate": ["allocation.csv", "duals.csv", "schedule.csv"],
+    "allocate": [
+        "allocation.csv",
+        "allocation.geojson",
+        "duals.csv",
+        "schedule.csv",
+        "patrol_balance.csv",
+    ],
     "train": ["training.csv", "training.xlsx"],
 }
 
@@ -79,3 +85,32 @@ def test_backtest_scores_every_model_and_auto(demo_data, tmp_path):
     assert sorted(table["month"].unique()) == ["2025-05", "2025-06"]
     assert sorted(table["coverage"].unique()) == [0.01, 0.05, 0.10]
     assert table["hit_rate"].between(0, 1).all() and (table["pai"] >= 0).all()
+
+
+def test_allocate_with_a_previous_plan_keeps_within_the_stability_cap(demo_data, tmp_path):
+    runner = CliRunner()
+    first, second = tmp_path / "first", tmp_path / "second"
+    args = ["--data", str(demo_data), "--month", "2025-06"]
+    assert runner.invoke(main, ["allocate", *args, "--out", str(first)]).exit_code == 0
+    previous = pd.read_csv(first / "allocation.csv", keep_default_na=False)
+    previous["hours"] = previous["hours"] * 0.9  # last month ran on fewer hours
+    previous.to_csv(tmp_path / "previous.csv", index=False)
+    result = runner.invoke(
+        main,
+        [
+            "allocate",
+            *args,
+            "--out",
+            str(second),
+            "--previous-plan",
+            str(tmp_path / "previous.csv"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    plan = pd.read_csv(second / "allocation.csv", keep_default_na=False)
+    per_unit = plan.groupby(["station_id", "cell_id", "shift"])["hours"].sum()
+    before = previous.groupby(["station_id", "cell_id", "shift"])["hours"].sum()
+    moved = (per_unit - before.reindex(per_unit.index, fill_value=0)).abs()
+    allowed = 0.30 * before.groupby(level=0).sum()
+    assert (moved.groupby(level=0).sum() <= allowed + 1e-3).all()
+    assert plan["prev_hours"].sum() > 0
