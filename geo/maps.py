@@ -1,15 +1,30 @@
-"""Planner maps (SPEC §9): folium with Leaflet inlined, so the page opens on an air-gapped
-network. Leaflet's files come from the `xstatic-leaflet` package."""
+"""Planner maps (SPEC §9) and the GIS copy of a plan.
+
+`plan_map` is a folium page with Leaflet inlined (its files come from the `xstatic-leaflet`
+package), so it opens on an air-gapped network; only the basemap tiles are fetched, and
+`tiles = "none"` turns them off. `svg_map` draws small inline-SVG maps for the leadership report,
+and `write_geopackage` writes the layers QGIS and ArcGIS open as one file. All frames are WGS84.
+"""
 
 from __future__ import annotations
 
 import base64
+import html
+import math
 import re
 from pathlib import Path
+from urllib.parse import urlparse
 
 import folium
 import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
 import xstatic.pkg.leaflet as xleaflet
+
+MAX_CELLS = 50_000  # cell polygons on one map, all layers together; beyond, k×k blocks
+DECIMALS = 5  # coordinate decimals on the page: about 1 m, plenty for 100 m cells
+FONTS = "'Noto Sans CJK SC','Microsoft YaHei','PingFang SC','Helvetica Neue',Arial,sans-serif"
 
 GRADE_COLOURS = {
     "excellent": "#1a9850",
@@ -17,24 +32,172 @@ GRADE_COLOURS = {
     "qualified": "#fee08b",
     "unqualified": "#d73027",
 }
+TREND_COLOURS = {
+    "new": "#7a0177",
+    "intensifying": "#e31a1c",
+    "persistent": "#ff7f00",
+    "sporadic": "#969696",
+    "diminishing": "#33a02c",
+}
+RISK_COLOURS = ("#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15")
+HOURS_COLOURS = ("#eff3ff", "#bdd7e7", "#6baed6", "#3182bd", "#08519c")
+CHANGE_COLOURS = ("#ca0020", "#f4a582", "#92c5de", "#0571b0")  # much fewer … much more hours
+SCHEDULED_COLOUR = "#252525"
+
+ZH_TERMS = {
+    "excellent": "优秀",
+    "good": "良好",
+    "qualified": "合格",
+    "unqualified": "不合格",
+    "new": "新出现",
+    "intensifying": "加剧",
+    "persistent": "持续",
+    "sporadic": "零星",
+    "diminishing": "减弱",
+    "day": "白班",
+    "evening": "中班",
+    "night": "夜班",
+    "theft": "盗窃",
+    "burglary": "入室盗窃",
+    "robbery": "抢劫",
+    "fraud": "诈骗",
+    "violence": "暴力伤害",
+    "public_order": "扰乱治安",
+    "Monday": "星期一",
+    "Tuesday": "星期二",
+    "Wednesday": "星期三",
+    "Thursday": "星期四",
+    "Friday": "星期五",
+    "Saturday": "星期六",
+    "Sunday": "星期日",
+    "regional": "地区派出所",
+    "public_security": "治安派出所",
+    "missing_report": "漏报",
+    "late_report": "逾期上报",
+    "jump": "数值突变",
+    "duplicate_case": "疑似重复案件",
+    "station_mismatch": "案件归属派出所不符",
+    "case_metric": "上报值与案件数据不符",
+    "outside_jurisdiction": "辖区外案件",
+    "Optimal": "最优",
+}
 LABELS = {
     "en": {
-        "stations": "Jurisdictions (grade)",
-        "risk": "Risk",
+        "basemap": "Basemap",
+        "stations": "Jurisdictions by grade",
+        "risk": "Forecast risk",
         "hotspots": "Hotspots",
         "hours": "Patrol hours",
-        "change": "Change vs last month",
-        "legend": "Grade",
+        "change": "Hours vs last month",
+        "scheduled": "Scheduled hotspot visits",
+        "grade": "Grade",
+        "trend": "Hotspot trend",
+        "blocks": "Cells drawn in blocks of {k}×{k}",
+        "title": "Patrol plan {month} · {scenario}",
+        "yes": "yes",
+        "outline": "cells with visits in schedule.csv",
+        "no": "no",
     },
     "zh": {
+        "basemap": "底图",
         "stations": "辖区（考核等级）",
-        "risk": "风险",
+        "risk": "预测风险",
         "hotspots": "热点",
-        "hours": "巡逻时长",
-        "change": "较上月变化",
-        "legend": "等级",
+        "hours": "巡逻警时",
+        "change": "警时较上月变化",
+        "scheduled": "已排巡逻的热点",
+        "grade": "考核等级",
+        "trend": "热点趋势",
+        "blocks": "网格按 {k}×{k} 合并显示",
+        "title": "{month} 巡逻部署图 · {scenario}",
+        "yes": "是",
+        "outline": "巡逻排班表中有巡逻的网格",
+        "no": "否",
     },
 }
+FIELDS = {
+    "en": {
+        "station_id": "Station",
+        "name": "Name",
+        "grade": "Grade",
+        "total_with_bonus": "Score",
+        "rank": "Rank in group",
+        "group_size": "Group size",
+        "veto": "Red-line veto",
+        "last_place_streak": "Months last in group",
+        "hours": "Patrol hours",
+        "cell_id": "Cell",
+        "shift": "Shift",
+        "risk": "Forecast risk",
+        "prev_hours": "Hours last month",
+        "change": "Change (h)",
+        "hotspot_id": "Hotspot",
+        "category": "Category",
+        "count": "Cases",
+        "harm": "Harm",
+        "dominant_offence": "Main offence",
+        "peak_shift": "Peak shift",
+        "peak_weekday": "Peak weekday",
+        "trend": "Trend",
+        "visits": "Visits in the month",
+        "minutes": "Minutes in the month",
+        "shifts": "Shifts",
+    },
+    "zh": {
+        "station_id": "派出所",
+        "name": "名称",
+        "grade": "等级",
+        "total_with_bonus": "考核得分",
+        "rank": "组内排名",
+        "group_size": "同组数量",
+        "veto": "一票否决",
+        "last_place_streak": "连续末位月数",
+        "hours": "巡逻警时",
+        "cell_id": "网格",
+        "shift": "班次",
+        "risk": "预测风险",
+        "prev_hours": "上月警时",
+        "change": "变化（小时）",
+        "hotspot_id": "热点",
+        "category": "类别",
+        "count": "案件数",
+        "harm": "危害",
+        "dominant_offence": "主要案由",
+        "peak_shift": "高发班次",
+        "peak_weekday": "高发星期",
+        "trend": "趋势",
+        "visits": "本月巡逻次数",
+        "minutes": "本月巡逻分钟",
+        "shifts": "班次",
+    },
+}
+
+
+def term(value: object, lang: str, names: dict[str, str] | None = None) -> str:
+    """A code (grade, trend, shift, category, offence, weekday, station type, data-quality
+    check) as a reader of `lang` says it: in Chinese `names` (e.g. offences' `name_zh`) first,
+    then the built-in terms, else the code; in English the code with spaces for underscores."""
+    text = str(value)
+    if lang != "zh":
+        return text.replace("_", " ")
+    return (names or {}).get(text) or ZH_TERMS.get(text, text)
+
+
+def offence_names(offences: pd.DataFrame | None) -> dict[str, str]:
+    """Offence code → Chinese name from `offences.csv`'s optional `name_zh` column."""
+    if offences is None or "name_zh" not in offences:
+        return {}
+    named = offences[offences["name_zh"].fillna("").astype(str) != ""]
+    return dict(zip(named["offence"].astype(str), named["name_zh"].astype(str), strict=True))
+
+
+def field_label(column: str, lang: str) -> str:
+    """Column `column` as a heading in `lang`; `hours_<shift>` becomes "hours · shift"."""
+    fields = FIELDS[lang]
+    if column.startswith(("hours_", "change_")) and column not in fields:
+        kind, shift = column.split("_", 1)
+        return f"{fields['hours' if kind == 'hours' else 'change']} · {term(shift, lang)}"
+    return fields.get(column, column)
 
 
 def leaflet_inline() -> str:
@@ -62,75 +225,442 @@ class OfflineMap(folium.Map):
         self.get_root().header.add_child(folium.Element(leaflet_inline()), name="leaflet", index=0)
 
 
-def plan_map(
-    stations: gpd.GeoDataFrame,
-    risk_cells: gpd.GeoDataFrame,
-    hotspots: gpd.GeoDataFrame,
-    hours_cells: gpd.GeoDataFrame,
-    tiles: str,
-    attribution: str,
-    lang: str = "en",
-) -> folium.Map:
-    """Map with jurisdictions coloured by grade, risk and hours per shift, hotspots, legend and
-    layer control; all frames in WGS84."""
-    labels = LABELS[lang]
-    centre = stations.union_all().centroid
-    use_tiles = (
-        None if tiles == "none" else ("OpenStreetMap" if tiles == "openstreetmap" else tiles)
+def tile_layer(tiles: str, attribution: str, name: str) -> folium.TileLayer | None:
+    """The basemap: None for `tiles = "none"`, a named provider (e.g. `openstreetmap`), or an
+    `{z}/{x}/{y}` URL template whose attribution defaults to its host (Leaflet needs one)."""
+    if tiles.strip().lower() == "none":
+        return None
+    attr = attribution or ((urlparse(tiles).netloc or tiles) if "{" in tiles else None)
+    return folium.TileLayer(tiles, attr=attr, name=name)
+
+
+def rounded(frame: gpd.GeoDataFrame, tolerance: float = 0.0) -> gpd.GeoDataFrame:
+    """`frame` with its outlines simplified by `tolerance` degrees and its coordinates rounded to
+    `DECIMALS`: the page carries about a third of the digits and looks the same."""
+    geoms = frame.geometry.values
+    if tolerance:
+        geoms = shapely.simplify(geoms, tolerance, preserve_topology=True)
+    geoms = shapely.transform(geoms, lambda xy: np.round(xy, DECIMALS))
+    return frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs))
+
+
+def block_ids(cell_ids: pd.Series, k: int) -> pd.Series:
+    """The k×k block of every grid cell, named after its lower-left cell (`"{ix}_{iy}"`); with
+    k = 1 the cells themselves."""
+    ids = cell_ids.astype(str)
+    if k == 1:
+        return ids
+    ij = ids.str.split("_", expand=True).astype(np.int64)
+    return ((ij[0] // k) * k).astype(str) + "_" + ((ij[1] // k) * k).astype(str)
+
+
+def block_size(drawn: pd.DataFrame, max_cells: int = MAX_CELLS) -> int:
+    """The smallest block side k that keeps the map's cell polygons, all layers together, at
+    `max_cells` or fewer: `drawn` has a row per polygon the layers would draw cell by cell
+    (`layer, shift, cell_id`). Past the limit a browser slows and the page swells (about 300
+    bytes a polygon), so cells are merged into k×k blocks."""
+    drawn = drawn.drop_duplicates()
+    k = 1
+    while len(drawn.assign(cell_id=block_ids(drawn["cell_id"], k)).drop_duplicates()) > max_cells:
+        k += 1
+    return k
+
+
+def class_breaks(values: pd.Series, n: int) -> np.ndarray:
+    """Upper bounds of up to `n` quantile classes of the positive `values`, the last one the
+    maximum: a few skewed cells do not wash every other cell out."""
+    positive = values[values > 0]
+    if positive.empty:
+        return np.array([1.0])
+    return np.unique(np.quantile(positive, np.linspace(0, 1, n + 1)[1:]))
+
+
+def class_colours(palette: tuple[str, ...], n: int) -> list[str]:
+    """`n` colours spread over `palette` (light to dark)."""
+    if n == 1:
+        return [palette[-1]]
+    return [palette[round(i * (len(palette) - 1) / (n - 1))] for i in range(n)]
+
+
+def _number(value: float) -> str:
+    return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def _classed(breaks: np.ndarray, palette: tuple[str, ...]):
+    colours = class_colours(palette, len(breaks))
+
+    def colour(value: float) -> str:
+        return colours[min(int(np.searchsorted(breaks, value, side="left")), len(colours) - 1)]
+
+    legend = [(c, f"≤ {_number(b)}") for c, b in zip(colours, breaks, strict=True)]
+    return colour, legend
+
+
+def _change_classes(change: pd.Series):
+    cut = float(change[change < 0].abs().median()) if (change < 0).any() else 1.0
+    add = float(change[change > 0].median()) if (change > 0).any() else 1.0
+    bounds = (-cut, 0.0, add)
+
+    def colour(value: float) -> str:
+        return CHANGE_COLOURS[int(np.searchsorted(bounds, value, side="left"))]
+
+    labels = (
+        f"< −{_number(cut)}",
+        f"−{_number(cut)} … 0",
+        f"0 … +{_number(add)}",
+        f"> +{_number(add)}",
     )
-    m = OfflineMap(
-        location=[centre.y, centre.x], zoom_start=13, tiles=use_tiles, attr=attribution or None
+    present = {colour(v) for v in change}
+    return colour, [(c, t) for c, t in zip(CHANGE_COLOURS, labels, strict=True) if c in present]
+
+
+def jurisdiction_layer(
+    stations: gpd.GeoDataFrame, scores: pd.DataFrame, allocation: pd.DataFrame
+) -> gpd.GeoDataFrame:
+    """Station polygons with their assessment (grade, score, rank, streak, veto) and planned hours
+    per shift and in total: the stations layer of the map, the report and the GeoPackage."""
+    keep = [
+        c
+        for c in (
+            "station_id",
+            "grade",
+            "total_with_bonus",
+            "rank",
+            "group_size",
+            "veto",
+            "last_place_streak",
+        )
+        if c in scores.columns
+    ]
+    hours = allocation.pivot_table(
+        index="station_id", columns="shift", values="hours", aggfunc="sum", fill_value=0.0
     )
+    hours = hours.add_prefix("hours_").assign(hours=hours.sum(axis=1)).round(1).reset_index()
+    base = stations[[c for c in ("station_id", "name", "geometry") if c in stations.columns]]
+    out = base.merge(scores[keep], on="station_id", how="left").merge(
+        hours, on="station_id", how="left"
+    )
+    return out.to_crs("EPSG:4326")
+
+
+def _geojson(frame: gpd.GeoDataFrame) -> dict:
+    return frame.to_geo_dict(drop_id=True)
+
+
+def _add_layer(
+    m: folium.Map,
+    frame: gpd.GeoDataFrame,
+    name: str,
+    style,
+    fields: list[str],
+    lang: str,
+    show: bool = False,
+    popup: bool = False,
+) -> None:
+    """Add `frame` as a layer: hovering shows `fields` (with `popup`, the first two, and a click
+    shows them all)."""
+    if frame.empty:
+        return
+    aliases = [field_label(f, lang) for f in fields]
+    hover = fields[:2] if popup else fields
     folium.GeoJson(
-        stations,
-        name=labels["stations"],
-        style_function=lambda f: {
-            "fillColor": GRADE_COLOURS.get(f["properties"].get("grade"), "#999"),
-            "color": "#333",
+        _geojson(frame),
+        name=name,
+        show=show,
+        style_function=style,
+        tooltip=folium.GeoJsonTooltip(fields=hover, aliases=aliases[: len(hover)], localize=True),
+        popup=(
+            folium.GeoJsonPopup(fields=fields, aliases=aliases, localize=True) if popup else None
+        ),
+    ).add_to(m)
+
+
+def _swatch(colour: str) -> str:
+    return colour if ":" in colour else f"background:{colour}"
+
+
+def _legend(sections: list[tuple[str, list[tuple[str, str]]]], note: str) -> str:
+    rows = []
+    for title, items in sections:
+        swatches = "".join(
+            f'<span class="lg-item"><i style="{html.escape(_swatch(c))}"></i>'
+            f"{html.escape(label)}</span>"
+            for c, label in items
+        )
+        rows.append(f"<div><b>{html.escape(title)}</b><div>{swatches}</div></div>")
+    if note:
+        rows.append(f"<div><i>{html.escape(note)}</i></div>")
+    return (
+        "<style>#legend{position:fixed;bottom:24px;right:10px;z-index:9999;background:#fff;"
+        f"padding:6px 8px;font:12px/1.4 {FONTS};max-width:380px;border-radius:4px;"
+        "box-shadow:0 1px 5px rgba(0,0,0,.4)}#legend b{display:block;margin-top:2px}"
+        ".lg-item{display:inline-block;margin-right:8px;white-space:nowrap}"
+        ".lg-item i{display:inline-block;width:12px;height:12px;margin-right:3px;"
+        "vertical-align:-2px;border:1px solid #999}"
+        f".leaflet-container{{font-family:{FONTS}}}</style>"
+        f'<div id="legend">{"".join(rows)}</div>'
+    )
+
+
+def _station_layer(m: folium.Map, stations: gpd.GeoDataFrame, lang: str) -> None:
+    labels = LABELS[lang]
+    shown = stations.assign(
+        grade_code=stations["grade"], grade=stations["grade"].map(lambda g: term(g, lang))
+    )
+    if "total_with_bonus" in shown:
+        shown["total_with_bonus"] = shown["total_with_bonus"].round(1)
+    if "veto" in shown:
+        shown["veto"] = shown["veto"].map(
+            lambda v: labels["yes"] if str(v) == "True" else labels["no"]
+        )
+    fields = [c for c in shown.columns if c in FIELDS[lang] or c.startswith("hours_")]
+    _add_layer(
+        m,
+        rounded(shown),
+        labels["stations"],
+        lambda f: {
+            "fillColor": GRADE_COLOURS.get(f["properties"]["grade_code"], "#999999"),
+            "color": "#333333",
             "weight": 1.5,
             "fillOpacity": 0.35,
         },
-        popup=folium.GeoJsonPopup(
-            fields=[
-                c for c in ("station_id", "name", "grade", "total", "rank") if c in stations.columns
-            ]
-        ),
-    ).add_to(m)
-    for frame, column, title, colour in (
-        (risk_cells, "risk", labels["risk"], "#e31a1c"),
-        (hours_cells, "hours", labels["hours"], "#2171b5"),
-    ):
-        for shift, part in frame.groupby("shift", sort=False):
-            top = part[column].max() or 1.0
-            folium.GeoJson(
-                part[["cell_id", "shift", column, "geometry"]],
-                name=f"{title}: {shift}",
-                show=False,
-                style_function=lambda f, c=column, t=top, col=colour: {
-                    "fillColor": col,
-                    "weight": 0,
-                    "fillOpacity": 0.75 * float(f["properties"][c]) / t,
-                },
-                tooltip=folium.GeoJsonTooltip(fields=["cell_id", "shift", column]),
-            ).add_to(m)
-    if len(hotspots):
-        folium.GeoJson(
-            hotspots,
-            name=labels["hotspots"],
-            style_function=lambda f: {"color": "#6a3d9a", "weight": 2, "fillOpacity": 0.1},
-            popup=folium.GeoJsonPopup(fields=[c for c in hotspots.columns if c != "geometry"]),
-        ).add_to(m)
-    legend = "".join(
-        f'<div><span style="background:{c};display:inline-block;width:12px;'
-        f'height:12px"></span> {g}</div>'
-        for g, c in GRADE_COLOURS.items()
+        fields,
+        lang,
+        show=True,
+        popup=True,
     )
-    m.get_root().html.add_child(
-        folium.Element(
-            f'<div id="legend" style="position:fixed;bottom:20px;left:20px;z-index:9999;'
-            f'background:white;padding:6px;font:12px sans-serif"><b>{labels["legend"]}</b>'
-            f"{legend}</div>"
+
+
+def _hotspot_layers(
+    m: folium.Map, hotspots: gpd.GeoDataFrame, lang: str, names: dict[str, str] | None
+) -> None:
+    spots = rounded(hotspots, tolerance=10**-DECIMALS)
+    fields = [c for c in spots.columns if c in FIELDS[lang]]
+    for category, part in spots.groupby("category", sort=True):
+        shown = part.assign(trend_code=part["trend"])
+        for column in ("category", "dominant_offence", "peak_shift", "peak_weekday", "trend"):
+            if column in shown:
+                shown[column] = shown[column].map(lambda v: term(v, lang, names))
+        _add_layer(
+            m,
+            shown,
+            f"{LABELS[lang]['hotspots']} · {term(category, lang, names)} ({len(part)})",
+            lambda f: {
+                "color": TREND_COLOURS.get(f["properties"]["trend_code"], "#6a3d9a"),
+                "weight": 2,
+                "fillOpacity": 0.15,
+            },
+            fields,
+            lang,
+            show=True,
+            popup=True,
         )
+
+
+def _shift_layers(
+    m: folium.Map,
+    shapes: gpd.GeoDataFrame,
+    values: pd.DataFrame,
+    column: str,
+    palette: tuple[str, ...],
+    lang: str,
+) -> list[tuple[str, str]]:
+    """One layer per shift of `values[column]` in quantile classes; returns the legend items."""
+    colour, legend = _classed(class_breaks(values[column], len(palette)), palette)
+    for shift, part in values.groupby("shift", sort=False):
+        _add_layer(
+            m,
+            shapes.merge(part.assign(shift=term(shift, lang)), on="cell_id"),
+            f"{LABELS[lang][column]} · {term(shift, lang)}",
+            lambda f, c=column: {
+                "fillColor": colour(float(f["properties"][c])),
+                "weight": 0,
+                "fillOpacity": 0.75,
+            },
+            ["cell_id", "shift", column],
+            lang,
+        )
+    return legend
+
+
+def plan_map(
+    stations: gpd.GeoDataFrame,
+    cells: gpd.GeoDataFrame,
+    risk: pd.DataFrame,
+    allocation: pd.DataFrame,
+    hotspots: gpd.GeoDataFrame,
+    schedule: pd.DataFrame,
+    tiles: str,
+    attribution: str,
+    lang: str = "en",
+    title: str = "",
+    names: dict[str, str] | None = None,
+    max_cells: int = MAX_CELLS,
+) -> folium.Map:
+    """The planner's map, every label in `lang`.
+
+    Layers: jurisdictions coloured by grade (popup: score, rank, hours per shift), forecast risk
+    and patrol hours per shift, change in hours against last month, cells with visits in the
+    schedule, hotspots one layer per category coloured by trend (popup: their statistics); a
+    legend and a layer control. `stations` comes from `jurisdiction_layer`, `cells` holds
+    `cell_id, geometry`, `risk` is `cell_id, shift, risk`, `allocation` is `cell_id, shift, hours,
+    prev_hours` per cell and shift, `schedule` is `schedule.csv`; `names` translates offence
+    codes. Past `max_cells` cell polygons (all layers together) the grid is drawn in k×k blocks,
+    their values summed (see `block_size`)."""
+    labels = LABELS[lang]
+    risk = risk[risk["risk"] > 0]
+    moved = (allocation["hours"] - allocation["prev_hours"]).abs() >= 0.05
+    drawn = pd.concat(
+        [
+            risk[["shift", "cell_id"]].assign(layer="risk"),
+            allocation.loc[allocation["hours"] > 0, ["shift", "cell_id"]].assign(layer="hours"),
+            allocation.loc[moved, ["cell_id"]].assign(layer="change", shift=""),
+            schedule[["cell_id"]].assign(layer="scheduled", shift=""),
+        ]
     )
+    k = block_size(drawn, max_cells)
+    blocks = block_ids(cells["cell_id"], k)
+    shapes = cells[["cell_id", "geometry"]].assign(cell_id=blocks.to_numpy())
+    if k > 1:  # merged squares keep their inner corners: simplifying drops them
+        shapes = shapes.dissolve("cell_id", method="coverage", as_index=False)
+    shapes = rounded(shapes, tolerance=10**-DECIMALS / 2 if k > 1 else 0.0)
+    to_block = dict(zip(cells["cell_id"].astype(str), blocks, strict=True))
+
+    def per_block(frame: pd.DataFrame, values: list[str]) -> pd.DataFrame:
+        frame = frame.assign(cell_id=frame["cell_id"].astype(str).map(to_block))
+        return frame.groupby(["cell_id", "shift"], as_index=False, sort=False)[values].sum()
+
+    minx, miny, maxx, maxy = stations.total_bounds
+    m = OfflineMap(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, control_scale=True)
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    basemap = tile_layer(tiles, attribution, labels["basemap"])
+    if basemap is not None:
+        basemap.add_to(m)
+    _station_layer(m, stations, lang)
+
+    risk = per_block(risk, ["risk"]).round({"risk": 3})
+    risk_legend = _shift_layers(m, shapes, risk, "risk", RISK_COLOURS, lang)
+    alloc = per_block(allocation, ["hours", "prev_hours"])
+    hours = alloc.loc[alloc["hours"] > 0, ["cell_id", "shift", "hours"]].round({"hours": 1})
+    hours_legend = _shift_layers(m, shapes, hours, "hours", HOURS_COLOURS, lang)
+
+    change = alloc.assign(change=alloc["hours"] - alloc["prev_hours"]).pivot_table(
+        index="cell_id", columns="shift", values="change", aggfunc="sum", fill_value=0.0
+    )
+    change = change.add_prefix("change_").assign(change=change.sum(axis=1)).round(1)
+    change = change[change["change"].abs() >= 0.05].reset_index()
+    change_colour, change_legend = _change_classes(change["change"])
+    _add_layer(
+        m,
+        shapes.merge(change, on="cell_id"),
+        labels["change"],
+        lambda f: {
+            "fillColor": change_colour(float(f["properties"]["change"])),
+            "weight": 0,
+            "fillOpacity": 0.75,
+        },
+        ["cell_id", "change", *[c for c in change.columns if c.startswith("change_")]],
+        lang,
+    )
+
+    visits = schedule.assign(cell_id=schedule["cell_id"].astype(str).map(to_block))
+    visits = visits.groupby("cell_id", as_index=False).agg(
+        visits=("visit", "size"),
+        minutes=("minutes", "sum"),
+        shifts=("shift", lambda s: ", ".join(term(x, lang) for x in sorted(s.unique()))),
+    )
+    _add_layer(
+        m,
+        shapes.merge(visits, on="cell_id"),
+        labels["scheduled"],
+        lambda f: {
+            "color": SCHEDULED_COLOUR,
+            "weight": 1.5,
+            "dashArray": "4 3",
+            "fillColor": SCHEDULED_COLOUR,
+            "fillOpacity": 0.05,
+        },
+        ["cell_id", "visits", "minutes", "shifts"],
+        lang,
+    )
+    _hotspot_layers(m, hotspots, lang, names)
+
+    sections = [
+        (labels["grade"], [(c, term(g, lang)) for g, c in GRADE_COLOURS.items()]),
+        (labels["trend"], [(c, term(t, lang)) for t, c in TREND_COLOURS.items()]),
+        (labels["risk"], risk_legend),
+        (labels["hours"], hours_legend),
+        (labels["change"], change_legend),
+        (labels["scheduled"], [(f"border:2px dashed {SCHEDULED_COLOUR}", labels["outline"])]),
+    ]
+    root = m.get_root()
+    root.html.add_child(
+        folium.Element(_legend(sections, labels["blocks"].format(k=k) if k > 1 else ""))
+    )
+    if title:
+        root.html.add_child(
+            folium.Element(
+                '<div id="map-title" style="position:fixed;top:10px;left:56px;z-index:9999;'
+                f"background:#fff;padding:4px 10px;font:bold 15px {FONTS};border-radius:4px;"
+                f'box-shadow:0 1px 5px rgba(0,0,0,.4)">{html.escape(title)}</div>'
+            )
+        )
     folium.LayerControl(collapsed=False).add_to(m)
     return m
+
+
+def svg_map(
+    frame: gpd.GeoDataFrame,
+    fill: pd.Series,
+    labels: pd.Series | None = None,
+    titles: pd.Series | None = None,
+    width: int = 260,
+) -> str:
+    """`frame`'s polygons as inline SVG, each filled with its `fill` colour, labelled with
+    `labels` at an inside point and with `titles` as hover text: a small map that needs no
+    script, for the report. Equirectangular at the frame's mid latitude, good at city scale."""
+    geo = frame.to_crs("EPSG:4326")
+    minx, miny, maxx, maxy = geo.total_bounds
+    kx = math.cos(math.radians((miny + maxy) / 2))
+    scale = (width - 4) / max((maxx - minx) * kx, 1e-9)
+    height = math.ceil((maxy - miny) * scale) + 4
+
+    def to_px(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack((2 + (xy[:, 0] - minx) * kx * scale, 2 + (maxy - xy[:, 1]) * scale))
+
+    shapes = shapely.simplify(shapely.transform(geo.geometry.values, to_px), 0.4)
+    parts = []
+    for i, shape in enumerate(shapes):
+        rings = [
+            ring
+            for polygon in getattr(shape, "geoms", [shape])
+            for ring in (polygon.exterior, *polygon.interiors)
+        ]
+        path = "".join(
+            "M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in ring.coords[:-1]) + "Z" for ring in rings
+        )
+        title = f"<title>{html.escape(str(titles.iloc[i]))}</title>" if titles is not None else ""
+        parts.append(
+            f'<path d="{path}" fill="{html.escape(str(fill.iloc[i]))}" stroke="#444" '
+            f'stroke-width="0.8" fill-rule="evenodd">{title}</path>'
+        )
+    if labels is not None:
+        for shape, label in zip(shapes, labels, strict=True):
+            point = shape.representative_point()
+            parts.append(
+                f'<text x="{point.x:.1f}" y="{point.y + 3:.1f}" font-size="9" '
+                'text-anchor="middle" stroke="#fff" stroke-width="2" paint-order="stroke">'
+                f"{html.escape(str(label))}</text>"
+            )
+    return (
+        f'<svg class="map" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+        f"{''.join(parts)}</svg>"
+    )
+
+
+def write_geopackage(layers: dict[str, gpd.GeoDataFrame], path: Path) -> None:
+    """Every frame as a layer of one GeoPackage at `path` (replaced), the form QGIS and ArcGIS
+    open directly."""
+    path.unlink(missing_ok=True)
+    for name, frame in layers.items():
+        frame.to_file(path, layer=name, driver="GPKG")

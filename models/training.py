@@ -1,151 +1,277 @@
 """Training needs (SPEC §7): skill gaps from indicator scores, the courses that answer them, and
-the measured effect of past training (difference-in-differences against untrained peers)."""
+the measured effect of past training.
+
+Effects are differences in differences on indicator scores (points, 0–100). A trained station's
+change is the mean score of the `window` months after its training month minus the mean of the
+`window` months before (the training month itself is left out; so are months with a missing
+report). It is compared with the same change at stations of its type not yet trained on the
+indicator by the end of that window: each cohort has its own clean comparison group, so staggered
+adoption never lets an already-trained station act as a control.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+from scipy import stats
 
+GAP_COLUMNS = [
+    "station_id", "station_type", "indicator_id", "score", "weight", "peer_q25", "peer_last",
+    "score_m1", "score_m2", "below", "bottom_quarter", "falling", "priority",
+]  # fmt: skip
 EFFECT_COLUMNS = [
     "station_id", "course_id", "month", "indicator_id", "effect", "low", "high", "n_controls",
 ]  # fmt: skip
+COURSE_EFFECT_COLUMNS = [
+    "course_id", "indicator_id", "effect", "low", "high", "n_treated", "n_controls",
+]  # fmt: skip
 FALLING_BOOST = 1.5  # priority multiplier for a score falling three months running
+WINDOW_MONTHS = 3  # months before and after the training month
+LEVEL = 0.95  # confidence level of every effect interval
+
+
+def course_addresses(courses: pd.DataFrame) -> pd.DataFrame:
+    """`course_id, indicator_id`: one row per indicator a course addresses (`addresses` joined
+    by `;`, blanks ignored)."""
+    pairs = courses[["course_id", "addresses"]].assign(
+        indicator_id=courses["addresses"].astype(str).str.split(";")
+    )
+    pairs = pairs.explode("indicator_id")
+    pairs["indicator_id"] = pairs["indicator_id"].str.strip()
+    pairs = pairs[pairs["indicator_id"] != ""]
+    return pairs[["course_id", "indicator_id"]].drop_duplicates(ignore_index=True)
+
+
+def _observed(ind: pd.DataFrame) -> pd.DataFrame:
+    """Rows of `ind` with a reported value (a missing report is a data problem, not a skill)."""
+    if "missing" not in ind.columns:
+        return ind
+    return ind[~ind["missing"].astype(bool)]
 
 
 def find_gaps(ind: pd.DataFrame, month: str, gap_score: float) -> pd.DataFrame:
-    """Gaps of `month`: score below `gap_score`, strictly below the 25th percentile of the
-    station's type group, or falling three months in a row. Priority = weight × (100 − score),
-    raised for falling trends. Returns `station_id, indicator_id, score, weight, below,
-    bottom_quarter, falling, priority`."""
-    now = ind[ind["month"] == month].copy()
-    q25 = now.groupby(["station_type", "indicator_id"])["score"].transform(
-        lambda s: np.percentile(s, 25)
-    )
-    now["below"] = now["score"] < gap_score
-    now["bottom_quarter"] = now["score"] < q25 - 1e-9
-    prev = pd.Period(month, "M")
-    lag = {
-        k: ind[ind["month"] == str(prev - k)].set_index(["station_id", "indicator_id"])["score"]
-        for k in (1, 2)
-    }
+    """Skill gaps of `month` from indicator scores (`station_id, month, station_type,
+    indicator_id, score, weight[, missing]`; scores in points 0–100, higher is better).
+
+    A weighted indicator is a gap when its score is below `gap_score`, strictly below the 25th
+    percentile (linear interpolation) of the scores of its station type that month, or falling
+    three months in a row (score(M) < score(M−1) < score(M−2)). Missing reports are neither
+    gaps nor peers. Priority = weight × (100 − score), × `FALLING_BOOST` when falling.
+    Returns `GAP_COLUMNS` (`peer_q25` the percentile, `peer_last` the station is the lowest of
+    a group of two or more, `score_m1`/`score_m2` the two months before), highest priority first.
+    """
+    observed = _observed(ind)
+    now = observed[(observed["month"] == month) & (observed["weight"] > 0)].copy()
+    if now.empty:
+        return pd.DataFrame(columns=GAP_COLUMNS)
+    group = now.groupby(["station_type", "indicator_id"])["score"]
+    now["peer_q25"] = group.transform(lambda s: s.quantile(0.25, interpolation="linear"))
+    now["peer_last"] = (now["score"] <= group.transform("min")) & (group.transform("size") > 1)
+    previous = pd.Period(month, "M")
     key = pd.MultiIndex.from_frame(now[["station_id", "indicator_id"]])
-    s1, s2 = lag[1].reindex(key).to_numpy(), lag[2].reindex(key).to_numpy()
-    now["falling"] = (now["score"].to_numpy() < s1) & (s1 < s2)
-    now = now[now["below"] | now["bottom_quarter"] | now["falling"]]
-    now = now[now["weight"] > 0]
-    now["priority"] = (
-        now["weight"] * (100 - now["score"]) * np.where(now["falling"], FALLING_BOOST, 1.0)
+    for lag in (1, 2):
+        past = observed[observed["month"] == str(previous - lag)]
+        now[f"score_m{lag}"] = (
+            past.set_index(["station_id", "indicator_id"])["score"].reindex(key).to_numpy()
+        )
+    now["below"] = now["score"] < gap_score
+    now["bottom_quarter"] = now["score"] < now["peer_q25"]
+    now["falling"] = (now["score"] < now["score_m1"]) & (now["score_m1"] < now["score_m2"])
+    gaps = now[now["below"] | now["bottom_quarter"] | now["falling"]].copy()
+    gaps["priority"] = (
+        gaps["weight"] * (100 - gaps["score"]) * np.where(gaps["falling"], FALLING_BOOST, 1.0)
     )
-    cols = [
-        "station_id",
-        "indicator_id",
-        "score",
-        "weight",
-        "below",
-        "bottom_quarter",
-        "falling",
-        "priority",
-    ]
-    return now[cols].sort_values(
-        ["priority", "station_id"], ascending=[False, True], ignore_index=True
+    return gaps[GAP_COLUMNS].sort_values(
+        ["priority", "station_id", "indicator_id"], ascending=[False, True, True], ignore_index=True
     )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One trained station against its clean controls on one addressed indicator.
+
+    `change` and `control_changes` are mean score after minus mean score before (points);
+    `controls` are the control stations in the order of `control_changes`.
+    """
+
+    station_id: str
+    course_id: str
+    month: str
+    indicator_id: str
+    change: float
+    controls: tuple[str, ...]
+    control_changes: np.ndarray
+
+
+def comparisons(
+    ind: pd.DataFrame,
+    log: pd.DataFrame | None,
+    courses: pd.DataFrame,
+    month: str,
+    window: int = WINDOW_MONTHS,
+) -> list[Comparison]:
+    """Every measurable training up to `month`: a station's first month on a course
+    (`training_log`) with `window` months of scores on either side, all up to `month`, for each
+    indicator the course addresses. Controls: stations of the same type whose first training on
+    any course addressing the indicator comes after the window, or never. A station trained on
+    another course addressing the same indicator within the window is not measured."""
+    if log is None or log.empty:
+        return []
+    scores = _observed(ind).pivot_table(
+        index=["station_id", "indicator_id"], columns="month", values="score", aggfunc="first"
+    )
+    if scores.empty:
+        return []
+    types = ind.groupby("station_id")["station_type"].first()
+    first_month, last_month = pd.Period(min(scores.columns), "M"), pd.Period(month, "M")
+    addresses = course_addresses(courses)
+    taken = log[["station_id", "course_id", "month"]].merge(addresses)
+    taken["period"] = [pd.Period(m, "M") for m in taken["month"]]
+    first_on = taken.groupby(["station_id", "indicator_id"])["period"].min()
+    answers = addresses.groupby("course_id")["indicator_id"].agg(list)
+    firsts = log.groupby(["station_id", "course_id"], as_index=False)["month"].min()
+    firsts = firsts.sort_values(["month", "station_id", "course_id"])
+    out = []
+    for station, course, t_month in firsts.itertuples(index=False):
+        t = pd.Period(t_month, "M")
+        if t - window < first_month or t + window > last_month:
+            continue
+        after = [str(t + k) for k in range(1, window + 1)]
+        before = [str(t - k) for k in range(1, window + 1)]
+        change = scores[after].mean(axis=1) - scores[before].mean(axis=1)
+        own = taken[(taken["station_id"] == station) & (taken["course_id"] != course)]
+        for indicator in answers.get(course, []):
+            other = own.loc[own["indicator_id"] == indicator, "period"]
+            delta = change.get((station, indicator), np.nan)
+            if ((other >= t - window) & (other <= t + window)).any() or not np.isfinite(delta):
+                continue
+            trained = {s for (s, k), p in first_on.items() if k == indicator and p <= t + window}
+            peers = tuple(
+                s
+                for s in types.index
+                if types[s] == types[station]
+                and s not in trained
+                and np.isfinite(change.get((s, indicator), np.nan))
+            )
+            if peers:
+                out.append(
+                    Comparison(
+                        station_id=station,
+                        course_id=course,
+                        month=t_month,
+                        indicator_id=indicator,
+                        change=float(delta),
+                        controls=peers,
+                        control_changes=np.array([change[(s, indicator)] for s in peers]),
+                    )
+                )
+    return out
 
 
 def training_effects(
-    ind: pd.DataFrame, log: pd.DataFrame, courses: pd.DataFrame, month: str, window: int = 3
+    ind: pd.DataFrame,
+    log: pd.DataFrame | None,
+    courses: pd.DataFrame,
+    month: str,
+    window: int = WINDOW_MONTHS,
 ) -> pd.DataFrame:
-    """Difference-in-differences of addressed indicators for each training record completed
-    before `month`: mean score in the `window` months after minus the `window` before, against
-    the same change at stations of the same type not yet trained on that course (staggered
-    adoption: later cohorts serve as controls only until they are trained). 95 % interval from
-    the spread of control changes. Returns `station_id, course_id, month, indicator_id, effect,
-    low, high, n_controls`."""
-    if log is None or log.empty:
-        return pd.DataFrame(columns=EFFECT_COLUMNS)
-    addresses = {
-        c: [a.strip() for a in str(t).split(";") if a.strip()]
-        for c, t in courses[["course_id", "addresses"]].itertuples(index=False)
-    }
-    scores = ind.pivot_table(
-        index=["station_id", "indicator_id"], columns="month", values="score", aggfunc="first"
-    )
-    types = ind.groupby("station_id")["station_type"].first()
-    first_trained = log.groupby(["station_id", "course_id"])["month"].min()
-    last = pd.Period(month, "M")
+    """Effect of each measurable training (see `comparisons`) on each indicator its course
+    addresses, in score points: the station's change minus the mean change of its controls.
+
+    Interval: `LEVEL` t interval with the DiD standard error of a single trained station,
+    sd(control changes) × √(1 + 1/n), on n − 1 degrees of freedom; needs n ≥ 2 controls.
+    Returns `EFFECT_COLUMNS`."""
     rows = []
-    for station, course, t_month in log[["station_id", "course_id", "month"]].itertuples(
-        index=False
-    ):
-        t = pd.Period(t_month, "M")
-        after = [str(t + k) for k in range(1, window + 1) if t + k <= last]
-        before = [str(t - k) for k in range(1, window + 1)]
-        if not after or not set(before + after) <= set(scores.columns):
+    q = (1 + LEVEL) / 2
+    for c in comparisons(ind, log, courses, month, window):
+        n = len(c.control_changes)
+        if n < 2:
             continue
-        end = t + window
-        peers = [
-            s
-            for s in types.index
-            if s != station
-            and types[s] == types.get(station)
-            and not (
-                first_trained.get((s, course)) is not None
-                and pd.Period(first_trained[(s, course)], "M") <= end
+        effect = c.change - c.control_changes.mean()
+        half = stats.t.ppf(q, n - 1) * c.control_changes.std(ddof=1) * np.sqrt(1 + 1 / n)
+        rows.append(
+            (
+                c.station_id,
+                c.course_id,
+                c.month,
+                c.indicator_id,
+                effect,
+                effect - half,
+                effect + half,
+                n,
             )
-        ]
-        for indicator in addresses.get(course, []):
-            if (station, indicator) not in scores.index:
-                continue
+        )
+    return pd.DataFrame(rows, columns=EFFECT_COLUMNS)
 
-            def change(s, ind_id=indicator, post=tuple(after), pre=tuple(before)):
-                row = scores.loc[(s, ind_id)]
-                return row[list(post)].mean() - row[list(pre)].mean()
 
-            controls = np.array([change(s) for s in peers if (s, indicator) in scores.index])
-            controls = controls[np.isfinite(controls)]
-            if len(controls) < 2:
-                continue
-            effect = change(station) - controls.mean()
-            se = controls.std(ddof=1) * np.sqrt(1 + 1 / len(controls))
-            rows.append(
-                (
-                    station,
-                    course,
-                    t_month,
-                    indicator,
-                    effect,
-                    effect - 1.96 * se,
-                    effect + 1.96 * se,
-                    len(controls),
-                )
-            )
-    return pd.DataFrame(
-        rows,
-        columns=EFFECT_COLUMNS,
-    )
+def course_effectiveness(
+    ind: pd.DataFrame,
+    log: pd.DataFrame | None,
+    courses: pd.DataFrame,
+    month: str,
+    window: int = WINDOW_MONTHS,
+) -> pd.DataFrame:
+    """Average effect of each course on each indicator it addresses (score points) over every
+    measurable training of it (see `comparisons`): the mean of the trained stations' differences
+    in differences, each cohort against its own not-yet-trained controls.
+
+    Interval: `LEVEL` t interval with the DiD standard error. The mean DiD is a weighted sum of
+    station window changes (trained +1/R, each control −1/(R·n)); the variance of a change is
+    pooled from the spread of control changes within cohorts, and a station's changes in
+    different windows may be correlated in any way (a control shared by several cohorts, a
+    trend), so its weights add up in absolute value: Var ≤ σ²·Σₛ(Σ|w|)². Degrees of freedom:
+    distinct control stations − 1. Returns `COURSE_EFFECT_COLUMNS`; a course measured only
+    against single controls is absent, as is one never measured."""
+    groups: dict[tuple[str, str], list[Comparison]] = {}
+    for c in comparisons(ind, log, courses, month, window):
+        groups.setdefault((c.course_id, c.indicator_id), []).append(c)
+    q = (1 + LEVEL) / 2
+    rows = []
+    for (course, indicator), group in sorted(groups.items()):
+        dof = sum(len(c.control_changes) - 1 for c in group)
+        if dof == 0:
+            continue
+        variance = sum(((c.control_changes - c.control_changes.mean()) ** 2).sum() for c in group)
+        effect = float(np.mean([c.change - c.control_changes.mean() for c in group]))
+        se = np.sqrt(variance / dof * _weight_norm(group))
+        n_controls = len({s for c in group for s in c.controls})
+        half = stats.t.ppf(q, max(n_controls - 1, 1)) * se
+        rows.append(
+            (course, indicator, effect, effect - half, effect + half, len(group), n_controls)
+        )
+    return pd.DataFrame(rows, columns=COURSE_EFFECT_COLUMNS)
+
+
+def _weight_norm(group: list[Comparison]) -> float:
+    """Σ over stations of (Σ |weight|)², the weights being those of each station's window
+    changes in the mean DiD of `group`: the variance factor allowing any correlation between
+    one station's changes in different windows."""
+    weights: dict[str, float] = {}
+    share = 1 / len(group)
+    for c in group:
+        weights[c.station_id] = weights.get(c.station_id, 0.0) + share
+        for s in c.controls:
+            weights[s] = weights.get(s, 0.0) + share / len(c.controls)
+    return float(sum(w * w for w in weights.values()))
 
 
 def training_bonus(
     effects: pd.DataFrame, weights: pd.DataFrame, month: str, cap: float
 ) -> pd.DataFrame:
-    """Bonus per station for `month`: the weighted gain in total score (points) from training
-    effects whose interval lies above zero, capped at `cap`. `weights` per station."""
+    """Bonus per station for `month` (total-score points): the gain in its weighted total from
+    training effects (`training_effects`) whose interval lies above zero, capped at `cap`.
+    `weights` is per station (`station_id, indicator_id, weight`). Returns `station_id, month,
+    bonus`."""
     good = effects[effects["low"] > 0]
     if good.empty:
         return pd.DataFrame(columns=["station_id", "month", "bonus"])
-    w = weights.set_index(["station_id", "indicator_id"])["weight"]
-    total = weights.groupby("station_id")["weight"].sum()
-    gain = good.assign(
-        points=[
-            e * w.get((s, i), 0.0) / total.get(s, np.inf)
-            for s, i, e in good[["station_id", "indicator_id", "effect"]].itertuples(index=False)
-        ]
+    share = weights.assign(
+        share=weights["weight"] / weights.groupby("station_id")["weight"].transform("sum")
     )
-    bonus = gain.groupby("station_id")["points"].sum().clip(upper=cap).reset_index()
-    return bonus.rename(columns={"points": "bonus"}).assign(month=month)[
-        ["station_id", "month", "bonus"]
-    ]
-
-
-def course_effectiveness(effects: pd.DataFrame) -> pd.Series:
-    """Mean measured effect (score points) per course; courses never measured are absent."""
-    return effects.groupby("course_id")["effect"].mean()
+    gain = good.merge(share[["station_id", "indicator_id", "share"]], how="left")
+    gain["points"] = gain["effect"] * gain["share"].fillna(0.0)
+    bonus = gain.groupby("station_id", as_index=False)["points"].sum()
+    bonus["bonus"] = bonus["points"].clip(upper=cap)
+    return bonus.assign(month=month)[["station_id", "month", "bonus"]]

@@ -311,19 +311,45 @@ def _aid_rows(rows: _Rows, problem: Problem, aid_col0: int, hours_of_group) -> d
     return {"budget": first_budget, "aid_used": first_used, "home_share": first_home}
 
 
-def _matrix_model(problem: Problem, elastic: bool = False):
-    """The whole model as HiGHS arrays. Columns: y[u,k] (unit-major), aid, then d⁺, d⁻ with a
-    previous plan, then (elastic) shortfall columns on budget and change_cap rows. Elastic:
-    the objective becomes 'minimise total shortfall' — how far the hard rules are apart."""
-    cfg = problem.config
+def _hour_pieces(problem: Problem) -> tuple[np.ndarray, ...]:
+    """Columns of the matrix model per unit: (value, lower, upper, deviation) arrays of shape
+    units × pieces. Without a previous plan the pieces are the benefit segments. With one,
+    each segment is split at last month's hours p: hours below p are worth risk·slope + λ and
+    reduce the deviation |x − p| by one each, hours above p are worth risk·slope − λ and add
+    one — so the L1 stability terms need no extra columns or rows. Pieces fill in order
+    (values fall along each cell), so the deviation row is exact at an optimum."""
     value, lower, upper = problem.segment_bounds()
-    n_units, n_seg = value.shape
-    n_y, n_arcs = n_units * n_seg, len(problem.arcs)
+    if not problem.has_previous:
+        return value, lower, upper, np.zeros_like(value)
+    lam = problem.config.stability_weight
+    lengths = problem.segment_lengths
+    starts = np.concatenate([[0.0], np.cumsum(lengths)[:-1]])
+    prev = problem.units["prev_hours"].to_numpy()[:, None]
+    below_len = np.clip(prev - starts[None, :], 0.0, lengths[None, :])
+    above_len = upper - below_len
+    below_lower = np.minimum(lower, below_len)
+    return (
+        np.concatenate([value + lam, value - lam], axis=1),
+        np.concatenate([below_lower, lower - below_lower], axis=1),
+        np.concatenate([below_len, above_len], axis=1),
+        np.concatenate([-np.ones_like(value), np.ones_like(value)], axis=1),
+    )
+
+
+def _matrix_model(problem: Problem, elastic: bool = False):
+    """The whole model as HiGHS arrays. Columns: hour pieces (unit-major, `_hour_pieces`), aid,
+    then (elastic) shortfall columns on the budget and change_cap rows. Elastic: the objective
+    becomes 'minimise total shortfall' — how far the hard rules are apart. The objective omits
+    the constant −λ·Σ x_prev of the stability term."""
+    cfg = problem.config
+    value, lower, upper, deviation = _hour_pieces(problem)
+    n_units, n_pieces = value.shape
+    n_y, n_arcs = n_units * n_pieces, len(problem.arcs)
     rows = _Rows()
-    y_cols = np.arange(n_y).reshape(n_units, n_seg)
+    y_cols = np.arange(n_y).reshape(n_units, n_pieces)
 
     def hours_of_group(first: int, sign: float) -> None:
-        rows.add(first + np.repeat(problem.group, n_seg), y_cols.ravel(), sign)
+        rows.add(first + np.repeat(problem.group, n_pieces), y_cols.ravel(), sign)
 
     offsets = _aid_rows(rows, problem, n_y, hours_of_group)
     cost = [value.ravel(), np.zeros(n_arcs)]
@@ -332,21 +358,15 @@ def _matrix_model(problem: Problem, elastic: bool = False):
     n_cols = n_y + n_arcs
     if problem.has_previous:
         prev = problem.units["prev_hours"].to_numpy()
-        dp, dm = n_cols + np.arange(n_units), n_cols + n_units + np.arange(n_units)
-        first = rows.block(n_units, prev, prev)
-        rows.add(first + np.repeat(np.arange(n_units), n_seg), y_cols.ravel(), 1.0)
-        rows.add(first + np.arange(n_units), dp, -1.0)
-        rows.add(first + np.arange(n_units), dm, 1.0)
-        allowed = cfg.max_change_share * np.bincount(
-            problem.station_of_unit, prev, len(problem.stations)
-        )
+        by_station = np.bincount(problem.station_of_unit, prev, len(problem.stations))
+        # Σ|x − p| = Σ p − Σ below + Σ above ≤ max_change_share · Σ p
+        allowed = (cfg.max_change_share - 1.0) * by_station
         offsets["change_cap"] = rows.block(len(problem.stations), -np.inf, allowed)
-        rows.add(offsets["change_cap"] + problem.station_of_unit, dp, 1.0)
-        rows.add(offsets["change_cap"] + problem.station_of_unit, dm, 1.0)
-        cost += [np.full(2 * n_units, -cfg.stability_weight)]
-        col_lower += [np.zeros(2 * n_units)]
-        col_upper += [np.full(2 * n_units, np.inf)]
-        n_cols += 2 * n_units
+        rows.add(
+            offsets["change_cap"] + np.repeat(problem.station_of_unit, n_pieces),
+            y_cols.ravel(),
+            deviation.ravel(),
+        )
     if elastic:
         cost = [np.zeros(n_cols)]
         for name, count in [("budget", len(problem.groups))] + (
@@ -378,10 +398,12 @@ def solve_matrix(problem: Problem) -> Solution:
     )
     if status != "Optimal":
         raise InfeasiblePlan(diagnose(problem))
-    n_units, n_seg = len(problem.units), len(problem.segment_lengths)
-    n_y = n_units * n_seg
-    hours = values[:n_y].reshape(n_units, n_seg).sum(axis=1)
+    n_units = len(problem.units)
+    n_y = matrix.shape[1] - len(problem.arcs)
+    hours = values[:n_y].reshape(n_units, -1).sum(axis=1)
     aid = values[n_y : n_y + len(problem.arcs)]
+    if problem.has_previous:
+        objective -= problem.config.stability_weight * problem.units["prev_hours"].sum()
     first = offsets["budget"]
     return Solution(
         hours, aid, np.abs(duals[first : first + len(problem.groups)]), objective, status

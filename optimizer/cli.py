@@ -87,7 +87,7 @@ def _run(
     previous_plan: Path | None,
     lang: str,
 ) -> list:
-    from optimizer.cycle import next_month, run_cycle
+    from optimizer.cycle import next_month, run_cycle, swap_into_place
     from optimizer.store import default_url, previous_allocation, save_run
 
     bureau = load_bureau(data)
@@ -114,8 +114,10 @@ def _run(
             previous,
             lang,
             progress=(lambda s: click.echo(f"  {s} done", err=True)) if show else (lambda s: None),
+            publish=lambda staging, target, plan: save_run(
+                url, out, staging, target, plan, data, swap_into_place
+            ),
         )
-        save_run(url, result.folder, result.plan)
         results.append(result)
         click.echo(f"plan for {next_month(month)} ({scenario.name}) written to {result.folder}")
     return results
@@ -299,7 +301,9 @@ def train(ctx, data, month, out) -> None:
         scored = score_stage(bureau, month)
         cfg = bureau.config.training
         gaps = find_gaps(scored.all_indicator_scores, month, cfg.gap_score)
-        eff = course_effectiveness(scored.effects) if len(scored.effects) else None
+        eff = course_effectiveness(
+            scored.all_indicator_scores, bureau.training_log, bureau.courses, month
+        )
         training = assign_seats(
             gaps,
             bureau.courses,
@@ -331,3 +335,27 @@ def compare(ctx, runs, out) -> None:
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     click.echo(f"comparison written to {out}")
+
+
+@main.group()
+def audit() -> None:
+    """Tamper evidence of stored plans."""
+
+
+@audit.command(name="verify")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("."), show_default=True)
+@click.option("--db", default=None, help="SQLAlchemy URL (default sqlite:///OUT/plans.db)")
+def audit_verify(out: Path, db: str | None) -> None:
+    """Recompute the audit trail; exit 0 only when every entry and file still matches."""
+    from optimizer.store import default_url, verify
+
+    try:
+        problems = verify(out, db or default_url(out))
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    if problems:
+        for line in problems:
+            click.echo(line, err=True)
+        click.echo(f"audit failed: {problems[0]}", err=True)
+        sys.exit(EXIT_INPUT)
+    click.echo(f"audit trail of {out} verified")

@@ -4,11 +4,13 @@ the plan for M+1 through a staging folder renamed at the end."""
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,10 +21,11 @@ import pandas as pd
 from geo.crs import metric_crs, project, unproject
 from geo.grid import assign_cells, cell_polygons, jurisdiction_cells
 from geo.jurisdictions import neighbours
-from geo.maps import plan_map
+from geo.maps import LABELS, jurisdiction_layer, offence_names, plan_map, write_geopackage
 from models import quality as q
 from models.config import Scenario
 from models.contracts import Bureau
+from models.evaluation import evaluate_plan
 from models.forecast import forecast_risk
 from models.hotspots import find_hotspots
 from models.policy import policy_shares, station_weights
@@ -252,15 +255,36 @@ class RunResult:
     timings: dict = field(default_factory=dict)
 
 
-def _swap_into_place(staging: Path, target: Path) -> None:
-    """Replace `target` by `staging` so readers see the old or the new folder, never a mix."""
-    if target.exists():
+_RENAME_EXCHANGE = 2  # renameat2 flag: swap two paths atomically (Linux ≥ 3.15)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directory entries in one step; False where the system cannot."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    result = renameat2(
+        at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), ctypes.c_uint(_RENAME_EXCHANGE)
+    )
+    return result == 0
+
+
+def swap_into_place(staging: Path, target: Path) -> None:
+    """Replace `target` by `staging` so that at every instant the target path holds the old
+    complete plan or the new one: an atomic exchange where the system has it, else two renames
+    with the old plan kept in a dot folder until the new one is in place."""
+    if not target.exists():
+        os.replace(staging, target)
+    elif _exchange(staging, target):
+        shutil.rmtree(staging, ignore_errors=True)  # now holds the old plan
+    else:
         old = target.parent / f".{target.name}.old-{os.getpid()}"
         os.replace(target, old)
         os.replace(staging, target)
         shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, target)
 
 
 def run_cycle(
@@ -271,8 +295,13 @@ def run_cycle(
     previous: pd.DataFrame | None = None,
     lang: str = "en",
     progress=lambda step: None,
+    publish: Callable[[Path, Path, dict], None] | None = None,
 ) -> RunResult:
-    """Run every stage for `month` and write the plan for M+1 to `out/<M+1>/<scenario>/`."""
+    """Run every stage for `month` and write the plan for M+1 to `out/<M+1>/<scenario>/`.
+
+    The files are written to a dot folder first; `publish(staging, target, plan)` puts them in
+    place (default: an atomic swap) — the CLI's publish also stores the run, under the store's
+    lock, so that folder, store and audit log change together."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -310,7 +339,9 @@ def run_cycle(
         bureau.indicators,
         cfg.training.gap_score,
         cfg.training.max_training_hours_per_officer,
-        course_effectiveness(scored.effects) if len(scored.effects) else None,
+        course_effectiveness(
+            scored.all_indicator_scores, bureau.training_log, bureau.courses, month
+        ),
         lang,
     )
     tick("train")
@@ -330,6 +361,11 @@ def run_cycle(
             "duals.csv": result.duals,
             "schedule.csv": allocated.schedule,
             "patrol_balance.csv": allocated.balance,
+            **(
+                {"evaluation.csv": evaluate_plan(previous, sp.cells, cases, month)}
+                if previous is not None
+                else {}
+            ),
             "training.csv": training,
             "rank_sensitivity.csv": scored.sensitivity,
             "rollups.csv": scored.rollups,
@@ -340,23 +376,36 @@ def run_cycle(
         for name, frame in frames.items():
             frame.to_csv(staging / name, index=False)
         write_training_xlsx(training, staging / "training.xlsx")
-        hotspots.to_crs("EPSG:4326").to_file(staging / "hotspots.geojson", driver="GeoJSON")
+        hotspots_geo = hotspots.to_crs("EPSG:4326")
+        hotspots_geo.to_file(staging / "hotspots.geojson", driver="GeoJSON")
         cells, alloc_geo = allocated.cells, allocated.geo
         alloc_geo.to_file(staging / "allocation.geojson", driver="GeoJSON")
-        stations_map = bureau.stations.merge(
-            scored.month_scores[["station_id", "grade", "total", "rank"]], on="station_id"
-        )
+        jurisdictions = jurisdiction_layer(bureau.stations, scored.month_scores, result.allocation)
+        jurisdictions.to_file(staging / "jurisdictions.geojson", driver="GeoJSON")
         risk_geo = cells[["cell_id", "geometry"]].merge(
-            risk[["cell_id", "shift", "risk"]], on="cell_id"
+            risk[["cell_id", "shift", "risk", "station_id"]], on="cell_id"
+        )
+        write_geopackage(
+            {
+                "allocation": alloc_geo,
+                "hotspots": hotspots_geo,
+                "risk": risk_geo,
+                "jurisdictions": jurisdictions,
+            },
+            staging / "plan.gpkg",
         )
         plan_map(
-            stations_map,
-            risk_geo[risk_geo["risk"] > 0],
-            hotspots.to_crs("EPSG:4326"),
-            alloc_geo[alloc_geo["hours"] > 0],
+            jurisdictions,
+            cells[["cell_id", "geometry"]],
+            risk,
+            alloc_geo.drop(columns="geometry"),
+            hotspots_geo,
+            allocated.schedule,
             cfg.map.tiles,
             cfg.map.attribution,
             lang,
+            title=LABELS[lang]["title"].format(month=plan_month, scenario=scenario.name),
+            names=offence_names(bureau.offences),
         ).save(str(staging / "map.html"))
         tick("write")
         plan = {
@@ -385,7 +434,9 @@ def run_cycle(
         (staging / "plan.json").write_text(
             json.dumps(plan, indent=2, ensure_ascii=False), encoding="utf-8"
         )
-        _swap_into_place(staging, target)
+        (publish or (lambda staged, final, _plan: swap_into_place(staged, final)))(
+            staging, target, plan
+        )
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

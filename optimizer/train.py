@@ -1,11 +1,21 @@
-"""Seat assignment for training (SPEC §7): gaps mapped to courses, seats given greedily by
-priority under each course's monthly seats and each station's training-hour cap."""
+"""Seat assignment for training (SPEC §7): skill gaps mapped to the courses that address them,
+seats given by an integer program under each course's monthly seats and each station's
+training-hour cap, with a sentence per recommendation saying which gaps it answers and why."""
 
 from __future__ import annotations
 
 import math
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 import pandas as pd
+import pulp
+from openpyxl.styles import Alignment
+
+from models.training import LEVEL, course_addresses
 
 TRAINING_COLUMNS = [
     "station_id",
@@ -17,31 +27,182 @@ TRAINING_COLUMNS = [
     "score",
     "reason",
 ]
-
+NEED_SHARE = 0.5  # share of a station's officers who need a course for a gap of 100 points
+EFFECT_SCALE = 10.0  # score points of measured gain that double a gap's priority
+MULTIPLIER_BOUNDS = (0.5, 2.0)  # measured effects move a gap's priority at most this far
+MAX_WIDTH = 80  # characters; longer cells (reasons) wrap
 
 REASON_TEXT = {
-    "en": {"below": "below {gap:g}", "bottom_quarter": "in the bottom quarter of its peers",
-           "falling": "falling three months running", "score": "{name} scores {score:.0f}, ",
-           "join": ", ", "sep": "; "},
-    "zh": {"below": "低于 {gap:g} 分", "bottom_quarter": "处于同类派出所后 25%",
-           "falling": "连续三个月下降", "score": "{name} {score:.0f} 分，", "join": "；",
-           "sep": "；"},
-}  # fmt: skip
+    "en": {
+        "score": "{name} scores {score}",
+        "below": "below {gap}",
+        "bottom_quarter": "below its peers' 25th percentile of {q25}",
+        "last": "last among its peers (25th percentile {q25})",
+        "falling": "falling three months running ({m2} → {m1} → {score})",
+        "effect": "This course has raised {name} by {effect} points where taken ({level} % CI "
+        "{low} to {high})",
+        "head": ": ",
+        "rule": ", ",
+        "gap": "; ",
+        "end": ". ",
+    },
+    "zh": {
+        "score": "{name} {score} 分",
+        "below": "低于 {gap} 分",
+        "bottom_quarter": "低于同类派出所 25% 分位 {q25} 分",
+        "last": "同类派出所末位（25% 分位 {q25} 分）",
+        "falling": "连续三个月下降（{m2}→{m1}→{score}）",
+        "effect": "该课程以往使{name}提高 {effect} 分（{level}% 置信区间 {low}～{high}）",
+        "head": "，",
+        "rule": "；",
+        "gap": "。",
+        "end": "。",
+    },
+}
 
 
-def _reason(gaps: pd.DataFrame, names: dict[str, str], gap_score: float, lang: str) -> str:
-    """One readable sentence naming every gap a course answers, with its score and rules."""
+def _num(x: float) -> str:
+    """A score for reading: one decimal, none when it is whole (58, 59.7)."""
+    return f"{round(float(x), 1):g}"
+
+
+def _reason(
+    gaps: pd.DataFrame,
+    names: dict[str, str],
+    gap_score: float,
+    lang: str,
+    effects: Sequence[tuple] = (),
+) -> str:
+    """One readable text naming every gap a course answers, with its score and the rules that
+    make it a gap (`find_gaps` columns), then the course's significant measured effects
+    (`effects`: rows with `indicator_id, effect, low, high`)."""
     text = REASON_TEXT[lang]
     parts = []
     for g in gaps.itertuples(index=False):
-        rules = [
-            text[rule].format(gap=gap_score)
-            for rule in ("below", "bottom_quarter", "falling")
-            if getattr(g, rule)
-        ]
-        head = text["score"].format(name=names.get(g.indicator_id, g.indicator_id), score=g.score)
-        parts.append(head + text["join"].join(rules))
-    return text["sep"].join(parts)
+        values = {
+            "name": names.get(g.indicator_id, g.indicator_id),
+            "score": _num(g.score),
+            "gap": _num(gap_score),
+        }
+        rules = []
+        if g.below:
+            rules.append(text["below"].format(**values))
+        if g.bottom_quarter:
+            rule = "last" if g.peer_last else "bottom_quarter"
+            rules.append(text[rule].format(q25=_num(g.peer_q25)))
+        if g.falling:
+            rules.append(text["falling"].format(m2=_num(g.score_m2), m1=_num(g.score_m1), **values))
+        parts.append(text["score"].format(**values) + text["head"] + text["rule"].join(rules))
+    sentence = text["gap"].join(parts)
+    for e in effects:
+        sentence += text["end"] + text["effect"].format(
+            name=names.get(e.indicator_id, e.indicator_id),
+            effect=_num(e.effect),
+            low=_num(e.low),
+            high=_num(e.high),
+            level=f"{100 * LEVEL:g}",
+        )
+    return sentence
+
+
+def significant_effects(effectiveness: pd.DataFrame | None) -> pd.DataFrame:
+    """Rows of `course_effectiveness` whose interval excludes zero."""
+    if effectiveness is None or effectiveness.empty:
+        return pd.DataFrame(columns=["course_id", "indicator_id", "effect", "low", "high"])
+    return effectiveness[(effectiveness["low"] > 0) | (effectiveness["high"] < 0)]
+
+
+def effect_multipliers(effectiveness: pd.DataFrame | None) -> pd.Series:
+    """Priority multiplier per (course_id, indicator_id) from measured course effects
+    (`course_effectiveness`, score points): 1 + effect / `EFFECT_SCALE` within
+    `MULTIPLIER_BOUNDS` where the interval excludes zero; absent (= 1) otherwise."""
+    known = significant_effects(effectiveness)
+    factor = (1 + known["effect"].astype(float) / EFFECT_SCALE).clip(*MULTIPLIER_BOUNDS)
+    return pd.Series(
+        factor.to_numpy(),
+        index=pd.MultiIndex.from_frame(known[["course_id", "indicator_id"]]),
+        dtype=float,
+    )
+
+
+def ranked_gaps(
+    gaps: pd.DataFrame, courses: pd.DataFrame, effectiveness: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Every gap (`find_gaps` rows) paired with each course addressing it, `ranked` = its
+    priority × the course's measured effect on it (`effect_multipliers`); by station, course
+    and `ranked`, highest first."""
+    matched = gaps.merge(course_addresses(courses), on="indicator_id")
+    key = pd.MultiIndex.from_frame(matched[["course_id", "indicator_id"]])
+    factor = effect_multipliers(effectiveness).reindex(key).fillna(1.0).to_numpy()
+    matched["ranked"] = matched["priority"].to_numpy(dtype=float) * factor
+    return matched.sort_values(
+        ["station_id", "course_id", "ranked", "indicator_id"],
+        ascending=[True, True, False, True],
+        ignore_index=True,
+    )
+
+
+def course_requests(
+    ranked: pd.DataFrame, courses: pd.DataFrame, stations: pd.DataFrame
+) -> pd.DataFrame:
+    """One row per station and course that addresses at least one of its gaps (`ranked_gaps`):
+    `station_id, course_id, priority, indicator_id, score, need, hours`.
+
+    `priority` sums the ranked priorities of the gaps the course answers; `indicator_id, score`
+    are those of the gap ranked first. `need` = seats that would close it, ⌈officers ×
+    `NEED_SHARE` × (100 − score) / 100⌉; `hours` per seat."""
+    requests = ranked.groupby(["station_id", "course_id"], as_index=False).agg(
+        priority=("ranked", "sum"), indicator_id=("indicator_id", "first"), score=("score", "first")
+    )
+    officers = requests["station_id"].map(stations.set_index("station_id")["officers"])
+    requests["need"] = [
+        math.ceil(n * NEED_SHARE * (100 - s) / 100 - 1e-9)
+        for n, s in zip(officers, requests["score"], strict=True)
+    ]
+    requests["hours"] = requests["course_id"].map(courses.set_index("course_id")["hours"])
+    return requests
+
+
+@contextmanager
+def _stdout_silenced() -> Iterator[None]:
+    """HiGHS prints a banner on file descriptor 1 the first time a solver is created."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def solve_seats(requests: pd.DataFrame, seats: pd.Series, hour_cap: pd.Series) -> pd.Series:
+    """Whole seats per request (`course_requests` rows) maximising Σ priority × seats / need —
+    the priority-weighted share of each station's need met — under Σ seats ≤ `seats[course]`
+    (per month), Σ hours × seats ≤ `hour_cap[station]` (hours per month) and seats ≤ need.
+    An integer program solved with HiGHS; deterministic. Returns seats aligned to `requests`."""
+    if requests.empty:
+        return pd.Series(0, index=requests.index, dtype=int)
+    model = pulp.LpProblem("training_seats", pulp.LpMaximize)
+    x = [
+        pulp.LpVariable(f"x_{i}", 0, int(need), cat="Integer")
+        for i, need in enumerate(requests["need"])
+    ]
+    model += pulp.lpSum(
+        p / n * v for p, n, v in zip(requests["priority"], requests["need"], x, strict=True) if n
+    )
+    rows = requests.reset_index(drop=True)
+    for course, idx in rows.groupby("course_id").groups.items():
+        model += (pulp.lpSum(x[i] for i in idx) <= int(seats[course]), f"seats_{course}")
+    for n, (station, idx) in enumerate(rows.groupby("station_id").groups.items()):
+        used = pulp.lpSum(float(rows.at[i, "hours"]) * x[i] for i in idx)
+        model += (used <= float(hour_cap[station]), f"hours_{n}")
+    with _stdout_silenced():
+        model.solve(pulp.HiGHS(msg=False))
+    if pulp.LpStatus[model.status] != "Optimal":
+        raise RuntimeError(f"training seats: solver ended {pulp.LpStatus[model.status]}")
+    return pd.Series([round(v.value() or 0) for v in x], index=requests.index, dtype=int)
 
 
 def assign_seats(
@@ -51,89 +212,93 @@ def assign_seats(
     indicators: pd.DataFrame,
     gap_score: float,
     max_hours_per_officer: float,
-    effectiveness: pd.Series | None = None,
+    effectiveness: pd.DataFrame | None = None,
     lang: str = "en",
 ) -> pd.DataFrame:
-    """One row per station and recommended course (`TRAINING_COLUMNS`).
+    """Training recommendations (`TRAINING_COLUMNS`): one row per station and course given
+    seats, by station and then priority.
 
-    A station wants ⌈officers × (100 − score) / 200⌉ seats on a course for its worst gap the
-    course answers; requests are served by priority (scaled up for courses with a measured
-    positive effect) while course seats and the station's hours (officers × cap) last.
-    """
-    addresses = courses.assign(indicator_id=courses["addresses"].str.split(";")).explode(
-        "indicator_id"
-    )
-    addresses["indicator_id"] = addresses["indicator_id"].str.strip()
-    matched = gaps.merge(
-        addresses[["course_id", "indicator_id", "title", "hours"]], on="indicator_id"
-    )
-    if matched.empty:
-        return pd.DataFrame(columns=TRAINING_COLUMNS)
-    boost = (
-        matched["course_id"].map(effectiveness).fillna(0.0) if effectiveness is not None else 0.0
-    )
-    matched["rank_priority"] = matched["priority"] * (
-        1 + (boost.clip(lower=0) / 10 if effectiveness is not None else 0)
-    )
-    name_col = "name_zh" if lang == "zh" and "name_zh" in indicators.columns else "name"
-    names = dict(zip(indicators["indicator_id"], indicators[name_col], strict=True))
-    seats_left = dict(zip(courses["course_id"], courses["seats"].astype(int), strict=True))
+    `gaps` from `find_gaps`; a station's training hours are capped at officers ×
+    `max_hours_per_officer` (hours per officer per month); `effectiveness` from
+    `course_effectiveness` re-ranks gaps by measured course effects. Titles, indicator names
+    and reasons follow `lang` (`title_zh` / `name_zh` where present)."""
+    ranked = ranked_gaps(gaps, courses, effectiveness)
+    requests = course_requests(ranked, courses, stations)
     officers = stations.set_index("station_id")["officers"]
-    hours_left = {s: officers[s] * max_hours_per_officer for s in officers.index}
-    requests = matched.groupby(["station_id", "course_id"]).agg(
-        priority=("rank_priority", "sum"), title=("title", "first"), hours=("hours", "first")
+    requests["seats"] = solve_seats(
+        requests, courses.set_index("course_id")["seats"], officers * max_hours_per_officer
     )
-    rows = []
-    for (station, course), req in requests.sort_values("priority", ascending=False).iterrows():
-        answered = matched[(matched["station_id"] == station) & (matched["course_id"] == course)]
-        first = answered.sort_values("priority", ascending=False).iloc[0]
-        want = math.ceil(officers[station] * (100 - first["score"]) / 200)
-        by_hours = int(hours_left[station] // req["hours"]) if req["hours"] > 0 else want
-        seats = min(want, seats_left[course], by_hours)
-        if seats <= 0:
-            continue
-        seats_left[course] -= seats
-        hours_left[station] -= seats * req["hours"]
-        rows.append(
-            {
-                "station_id": station,
-                "course_id": course,
-                "title": req["title"],
-                "seats": seats,
-                "priority": round(float(req["priority"]), 3),
-                "indicator_id": first["indicator_id"],
-                "score": round(first["score"], 2),
-                "reason": _reason(answered, names, gap_score, lang),
-            }
-        )
-    return pd.DataFrame(rows, columns=TRAINING_COLUMNS)
-
-
-def write_training_xlsx(training: pd.DataFrame, path) -> None:
-    """`training.xlsx`: a sheet by station and a sheet by course (with totals), frozen header,
-    filters and fitted column widths."""
-    by_course = training.groupby(["course_id", "title"], as_index=False).agg(
-        seats=("seats", "sum"), stations=("station_id", "nunique")
+    given = requests[requests["seats"] > 0].sort_values(
+        ["station_id", "priority", "course_id"], ascending=[True, False, True], ignore_index=True
     )
-    if len(by_course):
-        by_course.loc[len(by_course)] = [
-            "TOTAL",
-            "",
-            by_course["seats"].sum(),
-            training["station_id"].nunique(),
+    if given.empty:
+        return pd.DataFrame(columns=TRAINING_COLUMNS)
+    zh = lang == "zh"
+    names = _localised(indicators, "indicator_id", "name", zh)
+    measured = significant_effects(effectiveness)
+    reasons = []
+    for station, course in given[["station_id", "course_id"]].itertuples(index=False):
+        answered = ranked[(ranked["station_id"] == station) & (ranked["course_id"] == course)]
+        effects = measured[
+            (measured["course_id"] == course)
+            & measured["indicator_id"].isin(answered["indicator_id"])
         ]
+        reasons.append(
+            _reason(answered, names, gap_score, lang, list(effects.itertuples(index=False)))
+        )
+    given["title"] = given["course_id"].map(_localised(courses, "course_id", "title", zh))
+    given["priority"] = given["priority"].round(2)
+    given["score"] = given["score"].round(2)
+    given["reason"] = reasons
+    return given[TRAINING_COLUMNS]
+
+
+def _localised(frame: pd.DataFrame, key: str, column: str, zh: bool) -> dict[str, str]:
+    """`column` per `key`, from `<column>_zh` where asked for and filled in."""
+    text = frame[column].astype(str)
+    if zh and f"{column}_zh" in frame.columns:
+        local = frame[f"{column}_zh"].fillna("").astype(str)
+        text = local.where(local.str.strip() != "", text)
+    return dict(zip(frame[key], text, strict=True))
+
+
+def write_training_xlsx(training: pd.DataFrame, path: Path | str) -> None:
+    """`training.xlsx` for training departments: `by_station` (every recommendation, by station
+    then priority) and `by_course` (stations and seats per course), each ending in a totals row
+    outside the filter; frozen header row, autofilter on the data, fitted column widths."""
+    by_station = training.sort_values(
+        ["station_id", "priority", "course_id"], ascending=[True, False, True]
+    )
+    by_course = training.groupby(["course_id", "title"], as_index=False).agg(
+        stations=("station_id", "nunique"), seats=("seats", "sum"), priority=("priority", "sum")
+    )
+    by_course["priority"] = by_course["priority"].round(2)
+    totals = {
+        "by_station": {"station_id": "TOTAL", "seats": int(training["seats"].sum())},
+        "by_course": {
+            "course_id": "TOTAL",
+            "stations": int(training["station_id"].nunique()),
+            "seats": int(training["seats"].sum()),
+        },
+    }
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        for sheet, frame in (
-            (
-                "by_station",
-                training.sort_values(["station_id", "priority"], ascending=[True, False]),
-            ),
-            ("by_course", by_course),
-        ):
+        for sheet, frame in (("by_station", by_station), ("by_course", by_course)):
             frame.to_excel(writer, sheet_name=sheet, index=False)
             ws = writer.sheets[sheet]
+            last = len(frame) + 1
+            ws.auto_filter.ref = f"A1:{ws.cell(1, frame.shape[1]).column_letter}{last}"
             ws.freeze_panes = "A2"
-            ws.auto_filter.ref = ws.dimensions
-            for col in ws.columns:
-                width = max(len(str(c.value or "")) for c in col)
-                ws.column_dimensions[col[0].column_letter].width = min(max(10, width + 2), 80)
+            for name, value in totals[sheet].items():
+                ws.cell(last + 1, frame.columns.get_loc(name) + 1, value)
+            for column in ws.columns:
+                width = max(_display_width(c.value) for c in column) + 2
+                ws.column_dimensions[column[0].column_letter].width = min(max(8, width), MAX_WIDTH)
+                if width > MAX_WIDTH:
+                    for cell in column[1:]:
+                        cell.alignment = Alignment(wrap_text=True, vertical="top")
+
+
+def _display_width(value: object) -> int:
+    """Characters a cell needs, counting CJK characters double."""
+    text = "" if value is None else str(value)
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)

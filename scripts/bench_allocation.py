@@ -143,11 +143,10 @@ def main() -> None:
     args = parser.parse_args()
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
-        runs = [("decomposed", False)]
+        monolithic = not args.skip_monolithic_above or size <= args.skip_monolithic_above
+        runs = [("decomposed", False)] + [("monolithic", False)] * monolithic
         if args.with_previous:
-            runs += [("matrix", True), ("monolithic", True)]
-        if not args.skip_monolithic_above or size <= args.skip_monolithic_above:
-            runs.append(("monolithic", False))
+            runs += [("matrix", True)] + [("monolithic", True)] * monolithic
         for path, with_previous in runs:
             row = measure(size, path, with_previous)
             results.append(row)

@@ -1,26 +1,314 @@
-"""Readable reasons for training recommendations, in both languages."""
+"""Training recommender (SPEC §7): gap rules, seat assignment under seats and hour caps, readable
+reasons in both languages, the spreadsheet, and the `train` command on the demo bureau."""
 
+from __future__ import annotations
+
+import json
+
+import openpyxl
 import pandas as pd
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from optimizer.train import _reason
+from models.training import GAP_COLUMNS, find_gaps
+from optimizer.cli import main
+from optimizer.train import TRAINING_COLUMNS, assign_seats, write_training_xlsx
 
-GAP = pd.DataFrame(
+INDICATORS = pd.DataFrame(
     {
-        "indicator_id": ["S02"],
-        "score": [58.0],
-        "below": [True],
-        "bottom_quarter": [True],
-        "falling": [True],
+        "indicator_id": ["S02", "S03", "P01"],
+        "name": ["Public satisfaction", "Community visits", "Burglaries"],
+        "name_zh": ["群众满意度", "社区走访覆盖率", "入室盗窃发案数"],
     }
 )
 
 
-def test_reason_in_chinese_names_every_rule():
-    text = _reason(GAP, {"S02": "群众满意度"}, 60, "zh")
-    assert text == "群众满意度 58 分，低于 60 分；处于同类派出所后 25%；连续三个月下降"
+def panel(history: dict[str, list[float]], weight: float = 5.0) -> pd.DataFrame:
+    """Indicator scores of one indicator (S02) for stations of one type, one month per entry."""
+    months = [str(pd.Period("2025-01", "M") + k) for k in range(len(next(iter(history.values()))))]
+    return pd.DataFrame(
+        [
+            {
+                "station_id": s,
+                "month": m,
+                "station_type": "regional",
+                "indicator_id": "S02",
+                "score": v,
+                "weight": weight,
+                "missing": False,
+            }
+            for s, values in history.items()
+            for m, v in zip(months, values, strict=True)
+        ]
+    )
 
 
-def test_reason_in_english_lists_only_the_rules_that_hold():
-    gap = GAP.assign(bottom_quarter=[False])
-    text = _reason(gap, {"S02": "Public satisfaction"}, 60, "en")
-    assert text == "Public satisfaction scores 58, below 60, falling three months running"
+def gap(station="A", indicator="S02", score=58.0, **flags) -> dict:
+    """A `find_gaps` row; rules default to off."""
+    row = {
+        "station_id": station,
+        "station_type": "regional",
+        "indicator_id": indicator,
+        "score": score,
+        "weight": 1.0,
+        "peer_q25": 50.0,
+        "peer_last": False,
+        "score_m1": score,
+        "score_m2": score,
+        "below": False,
+        "bottom_quarter": False,
+        "falling": False,
+    }
+    row.update(flags)
+    row["priority"] = row["weight"] * (100 - score) * (1.5 if row["falling"] else 1.0)
+    return row
+
+
+def gaps_frame(*rows: dict) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=GAP_COLUMNS)
+
+
+def courses_frame(*rows: tuple) -> pd.DataFrame:
+    """(course_id, hours, seats, addresses) rows."""
+    frame = pd.DataFrame(rows, columns=["course_id", "hours", "seats", "addresses"])
+    return frame.assign(title=[f"Course {c}" for c in frame["course_id"]])
+
+
+def stations_frame(**officers: int) -> pd.DataFrame:
+    return pd.DataFrame({"station_id": list(officers), "officers": list(officers.values())})
+
+
+# --- gaps -----------------------------------------------------------------------------------
+
+
+def test_a_score_below_gap_score_is_a_gap_and_one_at_it_is_not():
+    ind = panel({"A": [59.0], "B": [60.0], "C": [59.0], "D": [60.0]})
+    gaps = find_gaps(ind, "2025-01", 60)
+    assert set(gaps["station_id"]) == {"A", "C"}
+    assert gaps["below"].all() and not gaps["bottom_quarter"].any() and not gaps["falling"].any()
+
+
+def test_bottom_quarter_is_strictly_below_the_interpolated_25th_percentile():
+    # 25th percentile of 70, 75, 90, 100 by linear interpolation: 70 + 0.75 × 5 = 73.75
+    ind = panel({"A": [70.0], "B": [75.0], "C": [90.0], "D": [100.0]})
+    gaps = find_gaps(ind, "2025-01", 0)
+    assert list(gaps["station_id"]) == ["A"]
+    assert gaps.loc[0, "peer_q25"] == pytest.approx(73.75)
+    assert gaps.loc[0, "bottom_quarter"] and gaps.loc[0, "peer_last"]
+    # at the percentile exactly (70, 80, 90, 100, 100 → 80) is not below it
+    ind = panel({"A": [70.0], "B": [80.0], "C": [90.0], "D": [100.0], "E": [100.0]})
+    assert list(find_gaps(ind, "2025-01", 0)["station_id"]) == ["A"]
+    # equal peers: nobody is below
+    assert find_gaps(panel({"A": [70.0], "B": [70.0]}), "2025-01", 0).empty
+
+
+def test_falling_needs_three_strictly_falling_months_and_raises_priority():
+    ind = panel({"A": [80.0, 75.0, 70.0], "B": [80.0, 80.0, 70.0], "C": [60.0, 65.0, 70.0]})
+    gaps = find_gaps(ind, "2025-03", 0)
+    assert list(gaps["station_id"]) == ["A"]
+    row = gaps.iloc[0]
+    assert row["falling"] and not row["below"] and not row["bottom_quarter"]
+    assert (row["score_m2"], row["score_m1"]) == (80.0, 75.0)
+    assert row["priority"] == pytest.approx(5.0 * (100 - 70) * 1.5)
+
+
+def test_a_missing_report_is_neither_a_gap_nor_a_peer():
+    # with A's 0 among the peers the 25th percentile would be 70 and B not below it
+    ind = panel({"A": [0.0], "B": [70.0], "C": [80.0], "D": [90.0], "E": [100.0]})
+    ind.loc[ind["station_id"] == "A", "missing"] = True
+    gaps = find_gaps(ind, "2025-01", 60)
+    assert list(gaps["station_id"]) == ["B"]
+    assert gaps.loc[0, "peer_q25"] == pytest.approx(77.5)
+
+
+# --- seats ----------------------------------------------------------------------------------
+
+
+def test_a_station_without_gaps_gets_nothing():
+    courses = courses_frame(("K1", 8, 10, "S02"))
+    stations = stations_frame(A=20, B=20)
+    out = assign_seats(gaps_frame(gap("A", below=True)), courses, stations, INDICATORS, 60, 8)
+    assert list(out["station_id"]) == ["A"]
+    none = assign_seats(gaps_frame(), courses, stations, INDICATORS, 60, 8)
+    assert none.empty and list(none.columns) == TRAINING_COLUMNS
+
+
+def test_seats_maximise_priority_under_the_hour_cap_not_greedily():
+    # 2 officers × 8 h = 16 h: the top course (16 h) alone is worth 50, the two 8 h courses 80
+    courses = courses_frame(("LONG", 16, 5, "P01"), ("B", 8, 5, "S02"), ("C", 8, 5, "S03"))
+    gaps = gaps_frame(
+        gap("A", "P01", score=50.0, below=True),
+        gap("A", "S02", score=60.0, below=True),
+        gap("A", "S03", score=60.0, below=True),
+    )
+    out = assign_seats(gaps, courses, stations_frame(A=2), INDICATORS, 70, 8)
+    assert sorted(out["course_id"]) == ["B", "C"]
+    assert out["seats"].tolist() == [1, 1]
+
+
+def test_a_measured_course_effect_reranks_recommendations():
+    courses = courses_frame(("K1", 8, 1, "S02"), ("K2", 8, 1, "S03"))
+    gaps = gaps_frame(gap("A", "S02", below=True), gap("A", "S03", below=True))
+    stations = stations_frame(A=1)  # 8 h: one course only
+    plain = assign_seats(gaps, courses, stations, INDICATORS, 60, 8)
+    assert plain["course_id"].tolist() == ["K1"]  # equal priority: the first course id
+    effects = pd.DataFrame(
+        {
+            "course_id": ["K1", "K2"],
+            "indicator_id": ["S02", "S03"],
+            "effect": [-0.5, 3.0],
+            "low": [-2.0, 1.0],
+            "high": [1.0, 5.0],
+            "n_treated": [4, 4],
+            "n_controls": [6, 6],
+        }
+    )
+    out = assign_seats(gaps, courses, stations, INDICATORS, 60, 8, effects)
+    assert out["course_id"].tolist() == ["K2"]
+    assert out.loc[0, "priority"] == pytest.approx(42 * 1.3)
+    assert (
+        "raised Community visits by 3 points where taken (95 % CI 1 to 5)" in out.loc[0, "reason"]
+    )
+
+
+@st.composite
+def instances(draw):
+    indicators = ["S02", "S03", "P01"]
+    n_courses = draw(st.integers(1, 4))
+    courses = courses_frame(
+        *[
+            (
+                f"K{c}",
+                draw(st.sampled_from([0, 4, 8, 12, 24])),
+                draw(st.integers(0, 12)),
+                ";".join(draw(st.lists(st.sampled_from(indicators), min_size=1, max_size=3))),
+            )
+            for c in range(n_courses)
+        ]
+    )
+    officers = {f"S{s}": draw(st.integers(0, 30)) for s in range(draw(st.integers(1, 5)))}
+    rows = []
+    for station in officers:
+        for indicator in draw(st.lists(st.sampled_from(indicators), unique=True, max_size=3)):
+            score = draw(st.floats(0, 99))
+            rows.append(gap(station, indicator, score, below=True, weight=draw(st.floats(0.5, 10))))
+    return gaps_frame(*rows), courses, stations_frame(**officers), draw(st.sampled_from([0, 4, 8]))
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(instances())
+def test_seats_and_hour_caps_are_never_exceeded(instance):
+    gaps, courses, stations, cap = instance
+    out = assign_seats(gaps, courses, stations, INDICATORS, 60, cap)
+    assert list(out.columns) == TRAINING_COLUMNS
+    assert (out["seats"] > 0).all()
+    assert not out.duplicated(["station_id", "course_id"]).any()
+    c = courses.set_index("course_id")
+    used = out.groupby("course_id")["seats"].sum()
+    assert (used <= c.loc[used.index, "seats"]).all()
+    hours = (out["seats"] * out["course_id"].map(c["hours"])).groupby(out["station_id"]).sum()
+    officers = stations.set_index("station_id")["officers"]
+    assert (hours <= officers[hours.index] * cap + 1e-9).all()
+    own = set(zip(gaps["station_id"], gaps["indicator_id"], strict=True))
+    for row in out.itertuples(index=False):
+        assert row.indicator_id in c.loc[row.course_id, "addresses"].split(";")
+        assert (row.station_id, row.indicator_id) in own
+
+
+# --- reasons --------------------------------------------------------------------------------
+
+RULES = {"below": True, "bottom_quarter": True, "peer_last": True, "falling": True}
+
+
+def one_reason(lang: str, *rows: dict) -> str:
+    courses = courses_frame(("K05", 8, 30, "S02;S03"))
+    gaps = gaps_frame(*rows)
+    out = assign_seats(gaps, courses, stations_frame(A=20), INDICATORS, 60, 8, lang=lang)
+    return out.loc[0, "reason"]
+
+
+def test_reason_in_chinese_has_every_rule_with_its_numbers():
+    row = gap(score=58.0, peer_q25=63.0, score_m1=62.0, score_m2=66.0, **RULES)
+    assert one_reason("zh", row) == (
+        "群众满意度 58 分，低于 60 分；同类派出所末位（25% 分位 63 分）；连续三个月下降（66→62→58）"
+    )
+
+
+def test_reason_in_english_names_only_the_rules_that_hold():
+    row = gap(score=58.0, peer_q25=63.0, score_m1=62.0, score_m2=66.0, **RULES)
+    row.update(peer_last=False, falling=False)
+    assert one_reason("en", row) == (
+        "Public satisfaction scores 58: below 60, below its peers' 25th percentile of 63"
+    )
+
+
+def test_reason_names_every_gap_the_course_answers_first_the_one_that_ranks_it():
+    rows = (
+        gap(indicator="S03", score=75.5, falling=True, score_m1=78.0, score_m2=80.0),
+        gap(indicator="S02", score=58.0, below=True),
+    )
+    zh = one_reason("zh", *rows)
+    assert (
+        zh == "群众满意度 58 分，低于 60 分。社区走访覆盖率 75.5 分，连续三个月下降（80→78→75.5）"
+    )
+    en = one_reason("en", *rows)
+    assert en.index("Public satisfaction scores 58") < en.index("Community visits scores 75.5")
+
+
+# --- spreadsheet and command ----------------------------------------------------------------
+
+
+def test_training_xlsx_has_frozen_filtered_sheets_by_station_and_course(tmp_path):
+    training = pd.DataFrame(
+        {
+            "station_id": ["S01", "S01", "S02"],
+            "course_id": ["K1", "K2", "K1"],
+            "title": ["群众工作与沟通", "B", "群众工作与沟通"],
+            "seats": [3, 2, 4],
+            "priority": [10.0, 5.0, 7.0],
+            "indicator_id": ["S02", "S03", "S02"],
+            "score": [58.0, 70.0, 40.0],
+            "reason": ["x" * 200, "y", "z"],
+        }
+    )
+    write_training_xlsx(training, tmp_path / "training.xlsx")
+    book = openpyxl.load_workbook(tmp_path / "training.xlsx")
+    assert book.sheetnames == ["by_station", "by_course"]
+    for ws in book:
+        assert ws.freeze_panes == "A2"
+        assert ws.auto_filter.ref.startswith("A1:")
+        assert all(8 <= d.width <= 80 for d in ws.column_dimensions.values())
+    by_course = pd.read_excel(tmp_path / "training.xlsx", sheet_name="by_course")
+    assert by_course["seats"].tolist() == [7, 2, 9]
+    assert by_course["course_id"].iloc[-1] == "TOTAL"
+    assert book["by_course"].auto_filter.ref == "A1:E3"  # the totals row stays outside the filter
+    assert book["by_station"].column_dimensions["H"].width == 80
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_train_command_writes_csv_and_xlsx_within_every_limit(lang, demo_data, tmp_path):
+    result = CliRunner().invoke(
+        main,
+        ["--lang", lang, "train", "--data", str(demo_data), "--month", "2025-12"]
+        + ["--out", str(tmp_path)],
+    )
+    assert result.exit_code == 0, result.output
+    training = pd.read_csv(tmp_path / "training.csv")
+    assert list(training.columns) == TRAINING_COLUMNS
+    assert len(training) > 0 and not training.duplicated(["station_id", "course_id"]).any()
+    courses = pd.read_csv(demo_data / "courses.csv").set_index("course_id")
+    for row in training.itertuples(index=False):
+        assert row.indicator_id in courses.loc[row.course_id, "addresses"].split(";")
+    used = training.groupby("course_id")["seats"].sum()
+    assert (used <= courses.loc[used.index, "seats"]).all()
+    features = json.loads((demo_data / "stations.geojson").read_text(encoding="utf-8"))["features"]
+    officers = pd.Series(
+        {f["properties"]["station_id"]: f["properties"]["officers"] for f in features}
+    )
+    hours = training["seats"] * training["course_id"].map(courses["hours"])
+    per_station = hours.groupby(training["station_id"]).sum()
+    assert (per_station <= officers[per_station.index] * 8).all()
+    assert training["reason"].str.contains("分" if lang == "zh" else "scores").all()
+    assert (tmp_path / "training.xlsx").stat().st_size > 0
