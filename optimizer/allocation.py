@@ -32,10 +32,6 @@ Three solution paths give the same optimum (tests and `scripts/bench_allocation.
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import highspy
@@ -46,6 +42,7 @@ import scipy.sparse as sp
 
 from models.config import AllocationConfig
 from models.errors import InfeasiblePlan
+from optimizer.highs import banner_silenced
 
 ALLOCATION_COLUMNS = [
     "station_id",
@@ -118,20 +115,6 @@ class Solution:
     duals: np.ndarray
     objective: float
     status: str
-
-
-@contextmanager
-def _solver_banner_silenced() -> Iterator[None]:
-    """HiGHS prints a banner on file descriptor 1 when created, even with output off."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 1)
-            yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def budgets(stations: pd.DataFrame, config: AllocationConfig) -> pd.DataFrame:
@@ -243,7 +226,7 @@ def _highs_solve(
     lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
     lp.a_matrix_.value_ = matrix.data.astype(float)
     lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = lp.num_col_, lp.num_row_
-    with _solver_banner_silenced():
+    with banner_silenced():
         highs = highspy.Highs()
         highs.setOptionValue("output_flag", False)
         highs.setOptionValue("time_limit", float(time_limit))
@@ -582,7 +565,7 @@ def solve_monolithic(problem: Problem) -> Solution:
                 pulp.lpSum(dev[i] for i in idx) <= cfg.max_change_share * prev[idx].sum(),
                 f"change_cap_{s}",
             )
-    with _solver_banner_silenced():
+    with banner_silenced():
         model.solve(pulp.HiGHS(msg=False, timeLimit=cfg.time_limit_s))
     status = pulp.LpStatus[model.status]
     if status != "Optimal":

@@ -5,7 +5,6 @@ the plan for M+1 through a staging folder renamed at the end."""
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import json
 import os
 import shutil
@@ -42,6 +41,7 @@ from models.training import course_effectiveness, find_gaps, training_bonus, tra
 from optimizer.allocation import Allocation, allocate, patrol_balance
 from optimizer.report import render_report
 from optimizer.schedule import visit_schedule
+from optimizer.store import sha256_file
 from optimizer.train import assign_seats, write_training_xlsx
 
 
@@ -240,14 +240,6 @@ def allocation_stage(
     )
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 @dataclass
 class RunResult:
     folder: Path
@@ -312,7 +304,7 @@ def run_cycle(
         clock = now
         progress(step)
 
-    inputs = {p.name: sha256(p) for p in bureau.files.values()}
+    inputs = {p.name: sha256_file(p) for p in bureau.files.values()}
     bureau = apply_deltas(bureau, scenario)
     cfg = bureau.config
     plan_month = next_month(month)
@@ -430,7 +422,7 @@ def run_cycle(
             json.dumps(plan, indent=2, ensure_ascii=False), encoding="utf-8"
         )
         (staging / "report.html").write_text(render_report([staging], lang), encoding="utf-8")
-        plan["outputs"] = {p.name: sha256(p) for p in sorted(staging.iterdir())}
+        plan["outputs"] = {p.name: sha256_file(p) for p in sorted(staging.iterdir())}
         (staging / "plan.json").write_text(
             json.dumps(plan, indent=2, ensure_ascii=False), encoding="utf-8"
         )

@@ -5,10 +5,7 @@ training-hour cap, with a sentence per recommendation saying which gaps it answe
 from __future__ import annotations
 
 import math
-import os
-import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +13,7 @@ import pulp
 from openpyxl.styles import Alignment
 
 from models.training import LEVEL, course_addresses
+from optimizer.highs import banner_silenced
 
 TRAINING_COLUMNS = [
     "station_id",
@@ -163,20 +161,6 @@ def course_requests(
     return requests
 
 
-@contextmanager
-def _stdout_silenced() -> Iterator[None]:
-    """HiGHS prints a banner on file descriptor 1 the first time a solver is created."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 1)
-            yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 def solve_seats(requests: pd.DataFrame, seats: pd.Series, hour_cap: pd.Series) -> pd.Series:
     """Whole seats per request (`course_requests` rows) maximising Σ priority × seats / need —
     the priority-weighted share of each station's need met — under Σ seats ≤ `seats[course]`
@@ -198,7 +182,7 @@ def solve_seats(requests: pd.DataFrame, seats: pd.Series, hour_cap: pd.Series) -
     for n, (station, idx) in enumerate(rows.groupby("station_id").groups.items()):
         used = pulp.lpSum(float(rows.at[i, "hours"]) * x[i] for i in idx)
         model += (used <= float(hour_cap[station]), f"hours_{n}")
-    with _stdout_silenced():
+    with banner_silenced():
         model.solve(pulp.HiGHS(msg=False))
     if pulp.LpStatus[model.status] != "Optimal":
         raise RuntimeError(f"training seats: solver ended {pulp.LpStatus[model.status]}")

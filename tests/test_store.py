@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -25,28 +27,44 @@ PG_URL = os.environ.get("PATROLOPT_TEST_PG_URL", "")
 MONTHS = ["2025-10", "2025-11", "2025-12"]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    """A fresh, empty store of each kind."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'plans.db'}"
-        return
+@contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database on the test server, dropped afterwards."""
     if not PG_URL:
         pytest.skip("PATROLOPT_TEST_PG_URL not set: no PostgreSQL server (.ci/run starts one)")
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"CREATE DATABASE {name}"))
-    yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-    admin.dispose()
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A fresh, empty store of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'plans.db'}"
+        return
+    with fresh_pg_database() as url:
+        yield url
 
 
 def run_month(data: Path, month: str, out: Path, url: str) -> None:
     args = ["run", "--data", str(data), "--month", month, "--out", str(out), "--db", url]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
+
+
+def run_command(data: Path, out: Path, url: str) -> list[str]:
+    """`patrolopt run` for the last demo month as a separate process."""
+    cli = "from optimizer.cli import main; main()"
+    args = ["run", "--data", str(data), "--month", MONTHS[-1], "--out", str(out), "--db", url]
+    return [sys.executable, "-c", cli, *args]
 
 
 def table_counts(url: str) -> dict[str, int]:
@@ -91,15 +109,8 @@ def test_three_months_loop_with_evaluation_and_reruns_replacing(bureau, tmp_path
 
 
 def test_sqlite_and_postgresql_store_the_same_rows(bureau, tmp_path):
-    if not PG_URL:
-        pytest.skip("PATROLOPT_TEST_PG_URL not set: no PostgreSQL server (.ci/run starts one)")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    pg = PG_URL.rsplit("/", 1)[0] + f"/{name}"
     lite = f"sqlite:///{tmp_path / 'plans.db'}"
-    try:
+    with fresh_pg_database() as pg:
         run_month(bureau, MONTHS[-1], tmp_path / "a", lite)
         run_month(bureau, MONTHS[-1], tmp_path / "b", pg)
         for table in ("allocation", "duals", "scores", "risk", "hotspots", "training"):
@@ -111,10 +122,6 @@ def test_sqlite_and_postgresql_store_the_same_rows(bureau, tmp_path):
                 engine.dispose()
                 frames.append(frame.sort_values(list(frame.columns), ignore_index=True))
             pd.testing.assert_frame_equal(frames[0], frames[1], check_dtype=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-        admin.dispose()
 
 
 def _verify(out: Path, url: str):
@@ -160,20 +167,7 @@ def test_a_killed_run_never_leaves_a_partial_plan(bureau, tmp_path):
     url = f"sqlite:///{tmp_path / 'plans.db'}"
     run_month(bureau, MONTHS[-1], out, url)  # an old complete plan to be replaced
     target = out / "2026-01" / "baseline"
-    command = [
-        sys.executable,
-        "-c",
-        "from optimizer.cli import main; main()",
-        "run",
-        "--data",
-        str(bureau),
-        "--month",
-        MONTHS[-1],
-        "--out",
-        str(out),
-        "--db",
-        url,
-    ]
+    command = run_command(bureau, out, url)
     for delay in (0.5, 2.0, 4.0, 6.0, 8.0, 10.0):
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
@@ -192,20 +186,7 @@ def test_two_runs_at_once_leave_one_consistent_plan(bureau, tmp_path):
     holds one run's rows, the folder matches the latest audit entry, and the trail verifies."""
     out = tmp_path / "out"
     url = f"sqlite:///{tmp_path / 'plans.db'}"
-    command = [
-        sys.executable,
-        "-c",
-        "from optimizer.cli import main; main()",
-        "run",
-        "--data",
-        str(bureau),
-        "--month",
-        MONTHS[-1],
-        "--out",
-        str(out),
-        "--db",
-        url,
-    ]
+    command = run_command(bureau, out, url)
     processes = [subprocess.Popen(command, stderr=subprocess.PIPE) for _ in range(2)]
     for process in processes:
         _, err = process.communicate(timeout=600)
