@@ -8,12 +8,15 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pulp
 from openpyxl.styles import Alignment
 
 from models.training import LEVEL, course_addresses
 from optimizer.highs import banner_silenced
+
+MIN_FRONTLINE_SHARE = 0.70  # share of a station's patrol hours training must leave
 
 TRAINING_COLUMNS = [
     "station_id",
@@ -203,14 +206,20 @@ def assign_seats(
     seats, by station and then priority.
 
     `gaps` from `find_gaps`; a station's training hours are capped at officers ×
-    `max_hours_per_officer` (hours per officer per month); `effectiveness` from
+    `max_hours_per_officer` (hours per officer per month), and where the station sets its
+    `patrol_hours_per_officer`, at 30 % of them, so training never pushes frontline time
+    below MIN_FRONTLINE_SHARE; `effectiveness` from
     `course_effectiveness` re-ranks gaps by measured course effects. Titles, indicator names
     and reasons follow `lang` (`title_zh` / `name_zh` where present)."""
     ranked = ranked_gaps(gaps, courses, effectiveness)
     requests = course_requests(ranked, courses, stations)
     officers = stations.set_index("station_id")["officers"]
+    per_officer = pd.Series(float(max_hours_per_officer), index=officers.index)
+    if "patrol_hours_per_officer" in stations.columns:
+        frontline = stations.set_index("station_id")["patrol_hours_per_officer"]
+        per_officer = per_officer.clip(upper=(1 - MIN_FRONTLINE_SHARE) * frontline.fillna(np.inf))
     requests["seats"] = solve_seats(
-        requests, courses.set_index("course_id")["seats"], officers * max_hours_per_officer
+        requests, courses.set_index("course_id")["seats"], officers * per_officer
     )
     given = requests[requests["seats"] > 0].sort_values(
         ["station_id", "priority", "course_id"], ascending=[True, False, True], ignore_index=True

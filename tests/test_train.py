@@ -135,6 +135,18 @@ def test_a_station_without_gaps_gets_nothing():
     assert none.empty and list(none.columns) == TRAINING_COLUMNS
 
 
+def test_training_leaves_seventy_percent_of_patrol_time_on_the_street():
+    """10 officers × 10 patrol hours: at most 30 training hours, though 8 h each would allow
+    80; the gap asks for 5 seats of 8 h."""
+    courses = courses_frame(("K1", 8, 10, "S02"))
+    gaps = gaps_frame(gap("A", score=10.0, below=True))
+    limited = stations_frame(A=10).assign(patrol_hours_per_officer=10.0)
+    out = assign_seats(gaps, courses, limited, INDICATORS, 60, 8)
+    assert int(out["seats"].sum()) == 3  # 3 × 8 h ≤ 30 h < 4 × 8 h
+    unlimited = assign_seats(gaps, courses, stations_frame(A=10), INDICATORS, 60, 8)
+    assert int(unlimited["seats"].sum()) == 5
+
+
 def test_seats_maximise_priority_under_the_hour_cap_not_greedily():
     # 2 officers × 8 h = 16 h: the top course (16 h) alone is worth 50, the two 8 h courses 80
     courses = courses_frame(("LONG", 16, 5, "P01"), ("B", 8, 5, "S02"), ("C", 8, 5, "S03"))
