@@ -18,15 +18,18 @@ max_hours_cell and b the benefit breakpoints. Slopes are non-increasing, so segm
 order and Σ_k slope_k·y[u,k] is the concave benefit; floors therefore become lower bounds on the
 first segments. The dual of budget[g] is the harm prevented by one more hour at g.
 
-Three solution paths give the same optimum (tests and `scripts/bench_allocation.py` compare):
+Four solution paths give the same optimum (tests and `scripts/bench_allocation.py` compare):
 
 - `decomposed` (no previous plan): for a fixed number of hours a station-shift spends, its best
   use is greedy — segments by marginal value risk·slope — so its value is a concave
   piecewise-linear function of those hours. Hours up to the budget minus the most it can lend are
   spent in any optimum, so only the pieces between that and the budget plus the most it can
   borrow enter a small master LP over aid. Its solution is expanded back to cells greedily.
-- `matrix`: the whole model built as sparse arrays and handed to HiGHS (highspy) directly; used
-  whenever a previous plan brings the stability terms.
+- `sifted` (with a previous plan): most cells keep last month's hours, so the matrix model is
+  solved with those pieces held at last month's state; the held pieces are priced with its duals
+  and any that should move is freed and the model solved again, until the duals prove the
+  whole model optimal.
+- `matrix`: the whole model built as sparse arrays and handed to HiGHS (highspy) directly.
 - `monolithic`: the same model written term by term in PuLP, the readable reference.
 """
 
@@ -54,7 +57,7 @@ ALLOCATION_COLUMNS = [
     "lender_station_id",
 ]
 DUAL_COLUMNS = ["station_id", "shift", "budget_hours", "used_hours", "dual"]
-PATHS = ("decomposed", "matrix", "monolithic")
+PATHS = ("decomposed", "sifted", "matrix", "monolithic")
 _TOL = 1e-9
 
 
@@ -198,21 +201,10 @@ def build_problem(
     )
 
 
-def _highs_solve(
+def _highs_model(
     cost, lower, upper, matrix: sp.csc_matrix, row_lower, row_upper, maximise, time_limit
-):
-    """Solve an LP with HiGHS. Returns (status name, column values, row duals, objective).
-    A model without columns is decided here: HiGHS calls it empty, not optimal."""
-    if matrix.shape[1] == 0:
-        feasible = bool(
-            np.all(np.asarray(row_lower) <= _TOL) and np.all(np.asarray(row_upper) >= -_TOL)
-        )
-        return (
-            ("Optimal" if feasible else "Infeasible"),
-            np.zeros(0),
-            np.zeros(matrix.shape[0]),
-            0.0,
-        )
+) -> highspy.Highs:
+    """An LP loaded into a quiet HiGHS instance, not yet run."""
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = matrix.shape[1], matrix.shape[0]
     lp.col_cost_ = np.asarray(cost, float)
@@ -228,9 +220,16 @@ def _highs_solve(
     lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = lp.num_col_, lp.num_row_
     with banner_silenced():
         highs = highspy.Highs()
-        highs.setOptionValue("output_flag", False)
-        highs.setOptionValue("time_limit", float(time_limit))
-        highs.passModel(lp)
+    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("time_limit", float(time_limit))
+    highs.passModel(lp)
+    return highs
+
+
+def _highs_run(highs: highspy.Highs) -> tuple[str, np.ndarray, np.ndarray, float]:
+    """Run (or, after a change to the model, re-run from the last basis). Returns (status
+    name, column values, row duals, objective)."""
+    with banner_silenced():
         highs.run()
     status = highs.modelStatusToString(highs.getModelStatus())
     solution = highs.getSolution()
@@ -239,6 +238,26 @@ def _highs_solve(
         np.array(solution.col_value),
         np.array(solution.row_dual),
         highs.getInfo().objective_function_value,
+    )
+
+
+def _highs_solve(
+    cost, lower, upper, matrix: sp.csc_matrix, row_lower, row_upper, maximise, time_limit
+):
+    """Solve an LP with HiGHS. Returns (status name, column values, row duals, objective).
+    A model without columns is decided here: HiGHS calls it empty, not optimal."""
+    if matrix.shape[1] == 0:
+        feasible = bool(
+            np.all(np.asarray(row_lower) <= _TOL) and np.all(np.asarray(row_upper) >= -_TOL)
+        )
+        return (
+            ("Optimal" if feasible else "Infeasible"),
+            np.zeros(0),
+            np.zeros(matrix.shape[0]),
+            0.0,
+        )
+    return _highs_run(
+        _highs_model(cost, lower, upper, matrix, row_lower, row_upper, maximise, time_limit)
     )
 
 
@@ -319,41 +338,59 @@ def _hour_pieces(problem: Problem) -> tuple[np.ndarray, ...]:
     )
 
 
-def _matrix_model(problem: Problem, elastic: bool = False):
-    """The whole model as HiGHS arrays. Columns: hour pieces (unit-major, `_hour_pieces`), aid,
-    then (elastic) shortfall columns on the budget and change_cap rows. Elastic: the objective
-    becomes 'minimise total shortfall' — how far the hard rules are apart. The objective omits
-    the constant −λ·Σ x_prev of the stability term."""
+def _matrix_model(
+    problem: Problem,
+    elastic: bool = False,
+    fixed: np.ndarray | None = None,
+    pieces: tuple[np.ndarray, ...] | None = None,
+):
+    """The model as HiGHS arrays. Columns: the free hour pieces (`_hour_pieces`, unit-major),
+    aid, then (elastic) shortfall columns on the budget and change_cap rows. `fixed` (units ×
+    pieces, NaN where free; None = all free) holds pieces kept at a value: they become
+    constants in the row bounds; `pieces` is `_hour_pieces(problem)` when already at hand.
+    Elastic: the objective becomes 'minimise total shortfall' — how far the hard rules are
+    apart. The objective omits constants (held pieces, −λ·Σ x_prev). Returns (arrays, row
+    offsets, flattened held values with NaN at the free pieces)."""
     cfg = problem.config
-    value, lower, upper, deviation = _hour_pieces(problem)
+    value, lower, upper, deviation = pieces or _hour_pieces(problem)
     n_units, n_pieces = value.shape
-    n_y, n_arcs = n_units * n_pieces, len(problem.arcs)
+    n_groups, n_stations = len(problem.groups), len(problem.stations)
+    fixed_flat = np.full(n_units * n_pieces, np.nan) if fixed is None else fixed.ravel()
+    free = np.flatnonzero(np.isnan(fixed_flat))
+    kept = np.flatnonzero(~np.isnan(fixed_flat))
+    n_free, n_arcs = len(free), len(problem.arcs)
+    free_group = problem.group[free // n_pieces]
+    kept_hours = np.bincount(problem.group[kept // n_pieces], fixed_flat[kept], n_groups)
     rows = _Rows()
-    y_cols = np.arange(n_y).reshape(n_units, n_pieces)
 
     def hours_of_group(first: int, sign: float) -> None:
-        rows.add(first + np.repeat(problem.group, n_pieces), y_cols.ravel(), sign)
+        rows.add(first + free_group, np.arange(n_free), sign)
 
-    offsets = _aid_rows(rows, problem, n_y, hours_of_group)
-    cost = [value.ravel(), np.zeros(n_arcs)]
-    col_lower = [lower.ravel(), np.zeros(n_arcs)]
-    col_upper = [upper.ravel(), problem.arcs["cap"].to_numpy()]
-    n_cols = n_y + n_arcs
+    offsets = _aid_rows(rows, problem, n_free, hours_of_group)
+    cost = [value.ravel()[free], np.zeros(n_arcs)]
+    col_lower = [lower.ravel()[free], np.zeros(n_arcs)]
+    col_upper = [upper.ravel()[free], problem.arcs["cap"].to_numpy()]
+    n_cols = n_free + n_arcs
     if problem.has_previous:
         prev = problem.units["prev_hours"].to_numpy()
-        by_station = np.bincount(problem.station_of_unit, prev, len(problem.stations))
+        by_station = np.bincount(problem.station_of_unit, prev, n_stations)
+        kept_deviation = np.bincount(
+            problem.station_of_unit[kept // n_pieces],
+            deviation.ravel()[kept] * fixed_flat[kept],
+            n_stations,
+        )
         # Σ|x − p| = Σ p − Σ below + Σ above ≤ max_change_share · Σ p
-        allowed = (cfg.max_change_share - 1.0) * by_station
-        offsets["change_cap"] = rows.block(len(problem.stations), -np.inf, allowed)
+        allowed = (cfg.max_change_share - 1.0) * by_station - kept_deviation
+        offsets["change_cap"] = rows.block(n_stations, -np.inf, allowed)
         rows.add(
-            offsets["change_cap"] + np.repeat(problem.station_of_unit, n_pieces),
-            y_cols.ravel(),
-            deviation.ravel(),
+            offsets["change_cap"] + problem.station_of_unit[free // n_pieces],
+            np.arange(n_free),
+            deviation.ravel()[free],
         )
     if elastic:
         cost = [np.zeros(n_cols)]
-        for name, count in [("budget", len(problem.groups))] + (
-            [("change_cap", len(problem.stations))] if problem.has_previous else []
+        for name, count in [("budget", n_groups)] + (
+            [("change_cap", n_stations)] if problem.has_previous else []
         ):
             offsets[f"{name}_shortfall"] = n_cols
             rows.add(offsets[name] + np.arange(count), n_cols + np.arange(count), -1.0)
@@ -362,6 +399,10 @@ def _matrix_model(problem: Problem, elastic: bool = False):
             col_upper.append(np.full(count, np.inf))
             n_cols += count
     matrix, row_lower, row_upper = rows.matrix(n_cols)
+    budget_rows = slice(offsets["budget"], offsets["budget"] + n_groups)
+    used_rows = slice(offsets["aid_used"], offsets["aid_used"] + n_groups)
+    row_upper[budget_rows] -= kept_hours
+    row_upper[used_rows] += kept_hours
     arrays = (
         np.concatenate(cost),
         np.concatenate(col_lower),
@@ -370,27 +411,182 @@ def _matrix_model(problem: Problem, elastic: bool = False):
         row_lower,
         row_upper,
     )
-    return arrays, offsets
+    return arrays, offsets, fixed_flat
+
+
+def _solve_pieces(
+    problem: Problem,
+    fixed: np.ndarray | None = None,
+    pieces: tuple[np.ndarray, ...] | None = None,
+):
+    """Solve the matrix model with `fixed` pieces (see `_matrix_model`). Returns (status,
+    piece values units × pieces, aid, row duals, row offsets)."""
+    (cost, lower, upper, matrix, rl, ru), offsets, held = _matrix_model(
+        problem, fixed=fixed, pieces=pieces
+    )
+    status, values, duals, _ = _highs_solve(
+        cost, lower, upper, matrix, rl, ru, True, problem.config.time_limit_s
+    )
+    pieces = held.copy()
+    free = np.flatnonzero(np.isnan(held))
+    if status == "Optimal":
+        pieces[free] = values[: len(free)]
+    n_free = len(free)
+    return status, pieces.reshape(len(problem.units), -1), values[n_free:], duals, offsets
+
+
+def _stable_solution(problem: Problem, pieces: np.ndarray, aid, duals, offsets) -> Solution:
+    """Solution from optimal piece values: hours, aid, budget duals and the objective (benefit
+    less λ per hour moved)."""
+    hours = pieces.sum(axis=1)
+    objective = _benefit(hours, problem.units["risk"].to_numpy(), problem.config)
+    if problem.has_previous:
+        moved = np.abs(hours - problem.units["prev_hours"].to_numpy()).sum()
+        objective -= problem.config.stability_weight * moved
+    first = offsets["budget"]
+    budget_duals = np.abs(duals[first : first + len(problem.groups)])
+    return Solution(hours, aid, budget_duals, float(objective), "Optimal")
 
 
 def solve_matrix(problem: Problem) -> Solution:
     """The whole model in one HiGHS call from sparse arrays."""
-    (cost, lower, upper, matrix, rl, ru), offsets = _matrix_model(problem)
-    status, values, duals, objective = _highs_solve(
-        cost, lower, upper, matrix, rl, ru, True, problem.config.time_limit_s
-    )
+    status, pieces, aid, duals, offsets = _solve_pieces(problem)
     if status != "Optimal":
         raise InfeasiblePlan(diagnose(problem))
-    n_units = len(problem.units)
-    n_y = matrix.shape[1] - len(problem.arcs)
-    hours = values[:n_y].reshape(n_units, -1).sum(axis=1)
-    aid = values[n_y : n_y + len(problem.arcs)]
-    if problem.has_previous:
-        objective -= problem.config.stability_weight * problem.units["prev_hours"].sum()
-    first = offsets["budget"]
-    return Solution(
-        hours, aid, np.abs(duals[first : first + len(problem.groups)]), objective, status
+    return _stable_solution(problem, pieces, aid, duals, offsets)
+
+
+SIFTING_ROUNDS = 20  # pricing rounds before the sifted path hands over to the whole model
+
+
+def _fill_order(
+    piece_group: np.ndarray,
+    piece_value: np.ndarray,
+    piece_len: np.ndarray,
+    chosen: np.ndarray,
+    n_groups: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The `chosen` pieces (mask) in the order a station-shift fills them — by group, marginal
+    value descending, ties by piece index — and the hours of its group filled before each.
+    Returns (piece indices in that order, hours before each)."""
+    index = np.flatnonzero(chosen)
+    index = index[np.lexsort((index, -piece_value[index], piece_group[index]))]
+    g, length = piece_group[index], piece_len[index]
+    cum = np.cumsum(length)
+    group_start = np.zeros(n_groups)
+    first = np.r_[True, g[1:] != g[:-1]] if len(g) else np.zeros(0, bool)
+    group_start[g[first]] = (cum - length)[first]
+    return index, cum - length - group_start[g]
+
+
+def _likely_settled(problem: Problem, pieces: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Pieces whose value is clear before solving, kept at last month's state: units × pieces,
+    NaN where the LP must decide. A piece below last month's hours stays filled when, in its
+    station-shift's order of marginal value, it lies within the hours the station-shift spends
+    even after lending all it can; a piece above them stays empty when it lies beyond the hours
+    it could spend even after borrowing all it can. Neither adds to the hours moved.
+    `pieces` is `_hour_pieces(problem)`."""
+    value, lower, upper, deviation = pieces
+    n_units, n_pieces = value.shape
+    n_groups = len(problem.groups)
+    budget = problem.groups["budget_hours"].to_numpy()
+    arcs = problem.arcs
+    cap = arcs["cap"].to_numpy()
+    lend_max = np.minimum(
+        np.bincount(arcs["lender_group"], cap, n_groups),
+        (1 - problem.config.min_station_share) * budget,
     )
+    borrow_max = np.bincount(arcs["borrower_group"], cap, n_groups)
+    floors = np.bincount(problem.group, lower.sum(axis=1), n_groups)
+    piece_group = np.repeat(problem.group, n_pieces)
+    piece_len = (upper - lower).ravel()
+    fixed = np.where(piece_len <= _TOL, lower.ravel(), np.nan)  # nothing to decide
+    index, start = _fill_order(piece_group, value.ravel(), piece_len, np.isnan(fixed), n_groups)
+    g, end = piece_group[index], start + piece_len[index]
+    deviation = deviation.ravel()[index]
+    keep = index[(deviation < 0) & (end <= budget[g] - lend_max[g] - floors[g])]
+    fixed[keep] = upper.ravel()[keep]
+    skip = index[(deviation > 0) & (start >= budget[g] + borrow_max[g] - floors[g])]
+    fixed[skip] = lower.ravel()[skip]
+    return fixed.reshape(n_units, n_pieces)
+
+
+def solve_sifted(problem: Problem) -> Solution:
+    """Exact solution with the stability terms by sifting: most pieces keep last month's state
+    (`_likely_settled`), so the LP is solved over the rest with those held; each held piece is
+    then priced with the LP's duals (value − budget dual + aid_used dual − change_cap dual ×
+    deviation) and any that should move is freed — added as a column, its held hours taken out
+    of the row bounds — and the LP re-solved from its last basis. When no held piece prices
+    out, the duals prove the whole model optimal. A restricted model that is infeasible, or
+    rounds that do not settle, hand over to the whole model."""
+    pieces = _hour_pieces(problem)
+    n_units, n_pieces = pieces[0].shape
+    arrays, offsets, held = _matrix_model(
+        problem, fixed=_likely_settled(problem, pieces), pieces=pieces
+    )
+    _, _, _, matrix, row_lower, row_upper = arrays
+    if matrix.shape[1] == 0:
+        return solve_matrix(problem)
+    highs = _highs_model(*arrays, True, problem.config.time_limit_s)
+    value, lower, upper, deviation = (a.ravel() for a in pieces)
+    piece_group = np.repeat(problem.group, n_pieces)
+    rows = [offsets["budget"] + piece_group, offsets["aid_used"] + piece_group]
+    coefficients = [np.ones_like(value), -np.ones_like(value)]
+    if problem.has_previous:
+        rows.append(offsets["change_cap"] + np.repeat(problem.station_of_unit, n_pieces))
+        coefficients.append(deviation)
+    rows, coefficients = np.stack(rows, axis=1), np.stack(coefficients, axis=1)
+    free = np.flatnonzero(np.isnan(held))  # the piece behind each piece column
+    piece_cols = np.arange(len(free))
+    aid_cols = len(free) + np.arange(len(problem.arcs))
+    n_cols = matrix.shape[1]
+    movable = upper - lower > _TOL
+    for _ in range(SIFTING_ROUNDS):
+        status, values, duals, _ = _highs_run(highs)
+        if status != "Optimal":
+            break
+        reduced = value - (duals[rows] * coefficients).sum(axis=1)
+        wrong = np.flatnonzero(
+            ~np.isnan(held)
+            & movable
+            & (
+                ((held >= upper - _TOL) & (reduced < -_TOL))
+                | ((held <= lower + _TOL) & (reduced > _TOL))
+            )
+        )
+        if not len(wrong):
+            filled = held.copy()
+            filled[free] = values[piece_cols]
+            return _stable_solution(
+                problem, filled.reshape(n_units, n_pieces), values[aid_cols], duals, offsets
+            )
+        n_new, width = len(wrong), rows.shape[1]
+        highs.addCols(
+            n_new,
+            value[wrong],
+            lower[wrong],
+            upper[wrong],
+            n_new * width,
+            np.arange(0, n_new * width, width, dtype=np.int32),
+            rows[wrong].ravel().astype(np.int32),
+            coefficients[wrong].ravel(),
+        )
+        shift = np.bincount(
+            rows[wrong].ravel(), (coefficients[wrong] * held[wrong, None]).ravel(), len(row_upper)
+        )
+        changed = np.flatnonzero(shift)
+        row_upper[changed] += shift[changed]
+        highs.changeRowsBounds(
+            len(changed),
+            changed.astype(np.int32),
+            row_lower[changed],
+            row_upper[changed],
+        )
+        free = np.concatenate([free, wrong])
+        piece_cols = np.concatenate([piece_cols, n_cols + np.arange(n_new)])
+        n_cols += n_new
+        held[wrong] = np.nan
+    return solve_matrix(problem)
 
 
 def diagnose(problem: Problem) -> list[str]:
@@ -409,7 +605,7 @@ def diagnose(problem: Problem) -> list[str]:
     ]
     if lines:
         return lines
-    (cost, lo, up, matrix, rl, ru), offsets = _matrix_model(problem, elastic=True)
+    (cost, lo, up, matrix, rl, ru), offsets, _ = _matrix_model(problem, elastic=True)
     status, values, _, _ = _highs_solve(cost, lo, up, matrix, rl, ru, False, cfg.time_limit_s)
     if status != "Optimal":
         return [f"the allocation model could not be solved (HiGHS: {status})"]
@@ -466,15 +662,9 @@ def solve_decomposed(problem: Problem) -> Solution:
     piece_value = value.ravel()
     piece_len = (upper - lower).ravel()
     useful = (piece_value > 0) & (piece_len > 0)
-    index = np.flatnonzero(useful)
-    order = np.lexsort((index, -piece_value[index], piece_group[index]))
-    index = index[order]
+    index, start = _fill_order(piece_group, piece_value, piece_len, useful, n_groups)
     g_of, v_of, len_of = piece_group[index], piece_value[index], piece_len[index]
-    cum = np.cumsum(len_of)
-    group_start = np.zeros(n_groups)
     first_of_group = np.r_[True, g_of[1:] != g_of[:-1]] if len(g_of) else np.zeros(0, bool)
-    group_start[g_of[first_of_group]] = (cum - len_of)[first_of_group]
-    start = cum - len_of - group_start[g_of]  # hours before this piece within its group
 
     # spent in any optimum: up to the budget minus the most it can lend (after floors)
     sure = np.maximum(budget - lend_max - floors, 0.0)
@@ -583,7 +773,12 @@ def solve_monolithic(problem: Problem) -> Solution:
     )
 
 
-SOLVERS = {"decomposed": solve_decomposed, "matrix": solve_matrix, "monolithic": solve_monolithic}
+SOLVERS = {
+    "decomposed": solve_decomposed,
+    "sifted": solve_sifted,
+    "matrix": solve_matrix,
+    "monolithic": solve_monolithic,
+}
 
 
 def allocate(
@@ -598,11 +793,11 @@ def allocate(
     """Solve the LP for `risk` (`cell_id, shift, risk`) over jurisdiction `cells`.
 
     `previous` (`cell_id, shift, hours`) turns on the stability penalty and cap. `path` picks
-    the solution path (default: `decomposed` without a previous plan, else `matrix`). Raises
+    the solution path (default: `decomposed` without a previous plan, else `sifted`). Raises
     InfeasiblePlan with a plain diagnosis when no plan satisfies the constraints.
     """
     problem = build_problem(risk, cells, stations, neighbours, config, previous)
-    path = path or ("matrix" if problem.has_previous else "decomposed")
+    path = path or ("sifted" if problem.has_previous else "decomposed")
     solution = SOLVERS[path](problem)
     units = problem.units
     units["hours"] = _round_down(np.clip(solution.hours, 0.0, config.max_hours_cell))

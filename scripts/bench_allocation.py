@@ -6,7 +6,7 @@
 Synthetic, seeded instances: square stations of 10 × 10 cells (100 cells per station) on a
 square layout, three shifts, so `variables` = cells × shifts; mutual aid between stations that
 share a side; risk from a few Gaussian hotspots plus a skewed background, a quarter of the cells
-quiet. For every size the product's path (`decomposed`; with `--with-previous` also `matrix`
+quiet. For every size the product's path (`decomposed`; with `--with-previous` also `sifted`
 against a perturbed previous plan) and `monolithic` are timed: build (arrays or PuLP objects)
 and solve separately, peak memory as the growth of the process's peak RSS (ru_maxrss) while that
 path ran, in a fresh child process per path so paths do not inherit each other's peak.
@@ -146,7 +146,7 @@ def main() -> None:
         monolithic = not args.skip_monolithic_above or size <= args.skip_monolithic_above
         runs = [("decomposed", False)] + [("monolithic", False)] * monolithic
         if args.with_previous:
-            runs += [("matrix", True)] + [("monolithic", True)] * monolithic
+            runs += [("sifted", True)] + [("monolithic", True)] * monolithic
         for path, with_previous in runs:
             row = measure(size, path, with_previous)
             results.append(row)

@@ -1,5 +1,5 @@
-"""Allocation LP (SPEC §6): every rule checked from the written plan alone, the three solution
-paths agreeing, plain diagnoses of impossible plans, determinism."""
+"""Allocation LP (SPEC §6): every rule checked from the written plan alone, the solution paths
+agreeing, plain diagnoses of impossible plans, determinism."""
 
 from __future__ import annotations
 
@@ -97,11 +97,42 @@ def test_paths_reach_the_same_optimum(seed, min_hours):
     previous = previous_from(fresh["decomposed"], np.random.default_rng(seed))
     stable = {
         p: allocate(risk, cells, stations, neighbours, config, previous, path=p)
-        for p in ("matrix", "monolithic")
+        for p in ("sifted", "matrix", "monolithic")
     }
-    assert stable["matrix"].objective == pytest.approx(stable["monolithic"].objective, rel=1e-6)
-    check_every_rule(stable["matrix"], risk, neighbours, config, previous)
-    assert stable["matrix"].hours_moved > 0
+    for path in ("sifted", "matrix"):
+        result = stable[path]
+        assert result.objective == pytest.approx(stable["monolithic"].objective, rel=1e-6), path
+        check_every_rule(result, risk, neighbours, config, previous)
+        assert result.hours_moved > 0
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_sifting_is_exact_from_a_wrong_guess(seed, monkeypatch):
+    """Held at last month's state everywhere — wrong for most cells once risk has moved — the
+    pricing rounds still free every piece that must change and reach the whole model's optimum
+    without handing over to it."""
+    import optimizer.allocation as allocation
+
+    risk, cells, stations, neighbours = bureau(4, 30, seed)
+    config = AllocationConfig(max_hours_cell=40, max_change_share=0.5)
+    last = allocate(risk, cells, stations, neighbours, config)
+    previous = last.allocation.groupby(["cell_id", "shift"], as_index=False)["hours"].sum()
+    shuffled = risk.assign(risk=np.random.default_rng(seed).permutation(risk["risk"].to_numpy()))
+    reference = allocate(shuffled, cells, stations, neighbours, config, previous, "monolithic")
+
+    def everything_held(problem, pieces):
+        _value, lower, upper, deviation = pieces
+        return np.where(deviation < 0, upper, lower)
+
+    def no_handover(problem):
+        raise AssertionError("sifting handed over to the whole model")
+
+    monkeypatch.setattr(allocation, "_likely_settled", everything_held)
+    monkeypatch.setattr(allocation, "solve_matrix", no_handover)
+    sifted = allocate(shuffled, cells, stations, neighbours, config, previous, "sifted")
+    assert sifted.objective == pytest.approx(reference.objective, rel=1e-6)
+    assert sifted.hours_moved > 0
+    check_every_rule(sifted, shuffled, neighbours, config, previous)
 
 
 def test_the_budget_dual_is_the_value_of_one_more_hour():
