@@ -119,6 +119,21 @@ class MapConfig(_Strict):
     tiles: str = "openstreetmap"
     attribution: str = ""
 
+    @model_validator(mode="after")
+    def _known_basemap(self) -> MapConfig:
+        """A misspelled provider is a configuration error now, not a failed map at the end."""
+        if self.tiles != "openstreetmap":
+            from geo.maps import tile_layer  # here: the map stack takes ~1.7 s to import
+
+            try:
+                tile_layer(self.tiles, self.attribution, "basemap")
+            except ValueError:
+                raise ValueError(
+                    f"unknown tile provider {self.tiles!r}: give a provider name (e.g. "
+                    "openstreetmap, cartodbpositron), an {z}/{x}/{y} URL template, or none"
+                ) from None
+        return self
+
 
 class Config(_Strict):
     coordinates: str = "wgs84"

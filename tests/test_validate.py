@@ -57,6 +57,19 @@ def test_planted_errors_are_all_listed(demo_data, tmp_path):
     assert "Traceback" not in out
 
 
+def test_misspelled_basemap_is_a_config_error(demo_data, tmp_path):
+    folder = _copy(demo_data, tmp_path)
+    (folder / "config.toml").write_text('[map]\ntiles = "openstretmap"\n')
+    result = CliRunner().invoke(main, ["validate", "--data", str(folder)])
+    assert result.exit_code == 2, result.output
+    assert "config.toml" in result.output and "map" in result.output
+    assert "unknown tile provider 'openstretmap'" in result.output
+    (folder / "config.toml").write_text(
+        '[map]\ntiles = "https://tiles.example.org/{z}/{x}/{y}.png"\n'
+    )
+    assert CliRunner().invoke(main, ["validate", "--data", str(folder)]).exit_code == 0
+
+
 def test_temporary_share_policy_names_type_and_share(demo_data, tmp_path):
     folder = _copy(demo_data, tmp_path)
     weights = pd.read_csv(folder / "weights.csv")
