@@ -6,17 +6,20 @@ k and aid arcs a = (lender → borrower, shift) between neighbouring stations:
     maximise   Σ_{u,k} risk_u·slope_k·y[u,k]  −  λ·Σ_u (d⁺_u + d⁻_u)
     where      x_u = Σ_k y[u,k],   0 ≤ y[u,k] ≤ (b_k − b_{k−1})·cap               (saturation)
     budget[g]:      Σ_{u∈g} x_u + Σ_{a out of g} aid_a − Σ_{a into g} aid_a ≤ B_g
-    aid_cap[a]:     0 ≤ aid_a ≤ max_aid_share·B_{lender(a)}
-    home_share[g]:  Σ_{a out of g} aid_a ≤ (1 − min_station_share)·B_g
+    aid_cap[g]:     Σ_{a out of g} aid_a ≤ max_aid_share·B_g,  aid_a ≥ 0
+    home[g]:        Σ_{u∈g} x_u − Σ_{a into g} aid_a ≥ min(min_station_share·B_g, n_g·cap)
     aid_used[g]:    Σ_{a into g} aid_a ≤ Σ_{u∈g} x_u              (aid received is patrolled)
     floor[u]:       x_u ≥ min_hours_cell                         where risk_u > 0
     stability[u]:   x_u − x_prev_u = d⁺_u − d⁻_u,  d± ≥ 0          (previous plan only)
     change_cap[s]:  Σ_{u∈s} (d⁺_u + d⁻_u) ≤ max_change_share·Σ_{u∈s} x_prev_u
 
 with B_g = officers_s × patrol_hours_per_officer × shift_share_h (hours per month), cap =
-max_hours_cell and b the benefit breakpoints. Slopes are non-increasing, so segments fill in
-order and Σ_k slope_k·y[u,k] is the concave benefit; floors therefore become lower bounds on the
-first segments. The dual of budget[g] is the harm prevented by one more hour at g.
+max_hours_cell, n_g the cells of g and b the benefit breakpoints. `home` keeps a station's own
+officers at home for at least its share of the budget — as far as its cells can take hours
+before saturation, so more officers never make a plan impossible. Slopes are non-increasing,
+so segments fill in order and Σ_k slope_k·y[u,k] is the concave benefit; floors therefore become
+lower bounds on the first segments. The dual of budget[g] is the harm prevented by one more
+hour at g.
 
 Four solution paths give the same optimum (tests and `scripts/bench_allocation.py` compare):
 
@@ -59,15 +62,17 @@ ALLOCATION_COLUMNS = [
 DUAL_COLUMNS = ["station_id", "shift", "budget_hours", "used_hours", "dual"]
 PATHS = ("decomposed", "sifted", "matrix", "monolithic")
 _TOL = 1e-9
+HOUR_ROWS = (("budget", 1.0), ("aid_used", -1.0), ("home", 1.0))  # rows holding a group's hours
 
 
 @dataclass
 class Allocation:
-    """Solved plan: hours per cell and shift (with lender rows), duals, and summary figures
-    (objective and hours moved in hours / harm units; harm covered as a share)."""
+    """Solved plan: hours per cell and shift (with lender rows), duals, the rules that bind, and
+    summary figures (objective and hours moved in hours / harm units; harm covered as a share)."""
 
     allocation: pd.DataFrame
     duals: pd.DataFrame
+    binding: pd.DataFrame
     status: str
     objective: float
     harm_covered_share: float
@@ -80,7 +85,7 @@ class Problem:
     """The LP's data as arrays. `units` (cell, station, shift, risk, prev_hours, floor) are sorted
     by station, shift and cell so that each station-shift `group` is contiguous; `groups` holds
     `station_id, shift, budget_hours`; `arcs` the aid arcs `lender, borrower, shift,
-    lender_group, borrower_group, cap` (hours)."""
+    lender_group, borrower_group, cap` (hours). `has_previous`: the stability terms are on."""
 
     units: pd.DataFrame
     group: np.ndarray
@@ -90,6 +95,15 @@ class Problem:
     stations: list[str]
     has_previous: bool
     config: AllocationConfig
+
+    @property
+    def home_hours(self) -> np.ndarray:
+        """Hours each station-shift keeps at home: min_station_share of its budget, at most
+        what its cells take before saturation."""
+        cfg = self.config
+        capacity = np.bincount(self.group, minlength=len(self.groups)) * cfg.max_hours_cell
+        budget = self.groups["budget_hours"].to_numpy()
+        return np.minimum(cfg.min_station_share * budget, capacity)
 
     @property
     def segment_lengths(self) -> np.ndarray:
@@ -144,9 +158,11 @@ def build_problem(
     neighbours: pd.DataFrame,
     config: AllocationConfig,
     previous: pd.DataFrame | None = None,
+    stability: bool = True,
 ) -> Problem:
     """Arrays of the LP for `risk` (`cell_id, shift, risk`) over jurisdiction `cells`
-    (`cell_id, station_id`); `previous` (`cell_id, shift, hours`) brings the stability terms."""
+    (`cell_id, station_id`); `previous` (`cell_id, shift, hours`) fills `prev_hours` and, with
+    `stability`, brings the stability terms."""
     shifts = config.shifts
     shift_order = {h: i for i, h in enumerate(shifts)}
     station_ids = sorted(stations["station_id"].astype(str))
@@ -196,7 +212,7 @@ def build_problem(
         arcs=arcs,
         station_of_unit=units["station_id"].map(station_codes).to_numpy(dtype=np.int64),
         stations=station_ids,
-        has_previous=has_previous,
+        has_previous=has_previous and stability,
         config=config,
     )
 
@@ -294,8 +310,8 @@ class _Rows:
 
 
 def _aid_rows(rows: _Rows, problem: Problem, aid_col0: int, hours_of_group) -> dict[str, int]:
-    """budget, aid_used and home_share rows for every group. `hours_of_group(rows, first)` adds
-    the group's own patrol hours to the row block starting at `first` with sign +1."""
+    """budget, aid_used, aid_cap and home rows for every group. `hours_of_group(first, sign)`
+    adds the group's patrol hours with `sign` to the row block starting at `first`."""
     n_groups = len(problem.groups)
     budget = problem.groups["budget_hours"].to_numpy()
     arcs = problem.arcs
@@ -308,9 +324,17 @@ def _aid_rows(rows: _Rows, problem: Problem, aid_col0: int, hours_of_group) -> d
     first_used = rows.block(n_groups, -np.inf, 0.0)
     hours_of_group(first_used, -1.0)
     rows.add(first_used + borrower, arc_cols, 1.0)
-    first_home = rows.block(n_groups, -np.inf, (1 - problem.config.min_station_share) * budget)
-    rows.add(first_home + lender, arc_cols, 1.0)
-    return {"budget": first_budget, "aid_used": first_used, "home_share": first_home}
+    first_cap = rows.block(n_groups, -np.inf, problem.config.max_aid_share * budget)
+    rows.add(first_cap + lender, arc_cols, 1.0)
+    first_home = rows.block(n_groups, problem.home_hours, np.inf)
+    hours_of_group(first_home, 1.0)
+    rows.add(first_home + borrower, arc_cols, -1.0)
+    return {
+        "budget": first_budget,
+        "aid_used": first_used,
+        "aid_cap": first_cap,
+        "home": first_home,
+    }
 
 
 def _hour_pieces(problem: Problem) -> tuple[np.ndarray, ...]:
@@ -345,7 +369,7 @@ def _matrix_model(
     pieces: tuple[np.ndarray, ...] | None = None,
 ):
     """The model as HiGHS arrays. Columns: the free hour pieces (`_hour_pieces`, unit-major),
-    aid, then (elastic) shortfall columns on the budget and change_cap rows. `fixed` (units ×
+    aid, then (elastic) shortfall columns on the budget, home and change_cap rows. `fixed` (units ×
     pieces, NaN where free; None = all free) holds pieces kept at a value: they become
     constants in the row bounds; `pieces` is `_hour_pieces(problem)` when already at hand.
     Elastic: the objective becomes 'minimise total shortfall' — how far the hard rules are
@@ -389,20 +413,20 @@ def _matrix_model(
         )
     if elastic:
         cost = [np.zeros(n_cols)]
-        for name, count in [("budget", n_groups)] + (
-            [("change_cap", n_stations)] if problem.has_previous else []
+        for name, count, sign in [("budget", n_groups, -1.0), ("home", n_groups, 1.0)] + (
+            [("change_cap", n_stations, -1.0)] if problem.has_previous else []
         ):
             offsets[f"{name}_shortfall"] = n_cols
-            rows.add(offsets[name] + np.arange(count), n_cols + np.arange(count), -1.0)
+            rows.add(offsets[name] + np.arange(count), n_cols + np.arange(count), sign)
             cost.append(np.ones(count))
             col_lower.append(np.zeros(count))
             col_upper.append(np.full(count, np.inf))
             n_cols += count
     matrix, row_lower, row_upper = rows.matrix(n_cols)
-    budget_rows = slice(offsets["budget"], offsets["budget"] + n_groups)
-    used_rows = slice(offsets["aid_used"], offsets["aid_used"] + n_groups)
-    row_upper[budget_rows] -= kept_hours
-    row_upper[used_rows] += kept_hours
+    for name, sign in HOUR_ROWS:
+        block = slice(offsets[name], offsets[name] + n_groups)
+        row_lower[block] -= sign * kept_hours
+        row_upper[block] -= sign * kept_hours
     arrays = (
         np.concatenate(cost),
         np.concatenate(col_lower),
@@ -459,6 +483,18 @@ def solve_matrix(problem: Problem) -> Solution:
 SIFTING_ROUNDS = 20  # pricing rounds before the sifted path hands over to the whole model
 
 
+def _aid_reach(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """The most hours each station-shift can lend (its aid cap and home share) and borrow
+    (its neighbours' caps), per group."""
+    n_groups = len(problem.groups)
+    cfg = problem.config
+    budget = problem.groups["budget_hours"].to_numpy()
+    arcs = problem.arcs
+    can_lend = np.bincount(arcs["lender_group"], arcs["cap"], n_groups)
+    lend_max = np.minimum(can_lend, min(cfg.max_aid_share, 1 - cfg.min_station_share) * budget)
+    return lend_max, np.bincount(arcs["borrower_group"], arcs["cap"], n_groups)
+
+
 def _fill_order(
     piece_group: np.ndarray,
     piece_value: np.ndarray,
@@ -490,13 +526,7 @@ def _likely_settled(problem: Problem, pieces: tuple[np.ndarray, ...]) -> np.ndar
     n_units, n_pieces = value.shape
     n_groups = len(problem.groups)
     budget = problem.groups["budget_hours"].to_numpy()
-    arcs = problem.arcs
-    cap = arcs["cap"].to_numpy()
-    lend_max = np.minimum(
-        np.bincount(arcs["lender_group"], cap, n_groups),
-        (1 - problem.config.min_station_share) * budget,
-    )
-    borrow_max = np.bincount(arcs["borrower_group"], cap, n_groups)
+    lend_max, borrow_max = _aid_reach(problem)
     floors = np.bincount(problem.group, lower.sum(axis=1), n_groups)
     piece_group = np.repeat(problem.group, n_pieces)
     piece_len = (upper - lower).ravel()
@@ -514,11 +544,11 @@ def _likely_settled(problem: Problem, pieces: tuple[np.ndarray, ...]) -> np.ndar
 def solve_sifted(problem: Problem) -> Solution:
     """Exact solution with the stability terms by sifting: most pieces keep last month's state
     (`_likely_settled`), so the LP is solved over the rest with those held; each held piece is
-    then priced with the LP's duals (value − budget dual + aid_used dual − change_cap dual ×
-    deviation) and any that should move is freed — added as a column, its held hours taken out
-    of the row bounds — and the LP re-solved from its last basis. When no held piece prices
-    out, the duals prove the whole model optimal. A restricted model that is infeasible, or
-    rounds that do not settle, hand over to the whole model."""
+    then priced with the LP's duals (its value less the duals of the rows it sits in) and any
+    that should move is freed — added as a column, its held hours taken out of the row bounds
+    — and the LP re-solved from its last basis. When no held piece prices out, the duals prove
+    the whole model optimal. A restricted model that is infeasible, or rounds that do not
+    settle, hand over to the whole model."""
     pieces = _hour_pieces(problem)
     n_units, n_pieces = pieces[0].shape
     arrays, offsets, held = _matrix_model(
@@ -530,8 +560,8 @@ def solve_sifted(problem: Problem) -> Solution:
     highs = _highs_model(*arrays, True, problem.config.time_limit_s)
     value, lower, upper, deviation = (a.ravel() for a in pieces)
     piece_group = np.repeat(problem.group, n_pieces)
-    rows = [offsets["budget"] + piece_group, offsets["aid_used"] + piece_group]
-    coefficients = [np.ones_like(value), -np.ones_like(value)]
+    rows = [offsets[name] + piece_group for name, _ in HOUR_ROWS]
+    coefficients = [np.full_like(value, sign) for _, sign in HOUR_ROWS]
     if problem.has_previous:
         rows.append(offsets["change_cap"] + np.repeat(problem.station_of_unit, n_pieces))
         coefficients.append(deviation)
@@ -575,6 +605,7 @@ def solve_sifted(problem: Problem) -> Solution:
             rows[wrong].ravel(), (coefficients[wrong] * held[wrong, None]).ravel(), len(row_upper)
         )
         changed = np.flatnonzero(shift)
+        row_lower[changed] += shift[changed]
         row_upper[changed] += shift[changed]
         highs.changeRowsBounds(
             len(changed),
@@ -591,7 +622,7 @@ def solve_sifted(problem: Problem) -> Solution:
 
 def diagnose(problem: Problem) -> list[str]:
     """Why no plan exists, in plain words: the elastic model finds the least shortfall on the
-    budget and stability-cap rows with every other rule kept, and each row it has to stretch
+    budget, home and stability-cap rows with every other rule kept, and each row it has to stretch
     is named with the hours needed and the hours available."""
     cfg = problem.config
     _, lower, _ = problem.segment_bounds()
@@ -610,17 +641,32 @@ def diagnose(problem: Problem) -> list[str]:
     if status != "Optimal":
         return [f"the allocation model could not be solved (HiGHS: {status})"]
     n_groups = len(problem.groups)
+    arcs = problem.arcs
+    n_y = offsets["budget_shortfall"] - len(arcs)
+    aid = values[n_y : n_y + len(arcs)]
+    net_aid = np.bincount(arcs["borrower_group"], aid, n_groups) - np.bincount(
+        arcs["lender_group"], aid, n_groups
+    )
+    in_max = np.bincount(arcs["borrower_group"], arcs["cap"], n_groups)
     first = offsets["budget_shortfall"]
     budget_short = values[first : first + n_groups]
-    in_max = np.bincount(problem.arcs["borrower_group"], problem.arcs["cap"], n_groups)
     for g in np.flatnonzero(budget_short > 1e-6):
         s, h, b = problem.groups.iloc[g][["station_id", "shift", "budget_hours"]]
-        need = b + in_max[g] + budget_short[g]
+        need = b + net_aid[g] + budget_short[g]
+        stability = problem.has_previous and need > floors[g] + 0.5
         lines.append(
-            f"station {s} {h} shift: floors need {floors[g]:.0f} h"
-            + (f" (with stability, {need:.0f} h)" if need > floors[g] + 0.5 else "")
-            + f", budget is {b:.0f} h (+{in_max[g]:.0f} h aid at most); "
-            f"short by {budget_short[g]:.0f} h"
+            f"station {s} {h} shift: {'floors and the stability cap' if stability else 'floors'}"
+            f" need {need:.0f} h, budget is {b:.0f} h ({net_aid[g]:+.0f} h aid received, "
+            f"{in_max[g]:.0f} h at most); short by {budget_short[g]:.0f} h"
+        )
+    first = offsets["home_shortfall"]
+    home_short = values[first : first + n_groups]
+    for g in np.flatnonzero(home_short > 1e-6):
+        s, h = problem.groups.iloc[g][["station_id", "shift"]]
+        lines.append(
+            f"station {s} {h} shift: min_station_share = {cfg.min_station_share:g} keeps "
+            f"{problem.home_hours[g]:.0f} h of its own officers at home; short by "
+            f"{home_short[g]:.0f} h"
         )
     if problem.has_previous:
         first = offsets["change_cap_shortfall"]
@@ -650,19 +696,16 @@ def solve_decomposed(problem: Problem) -> Solution:
     n_groups = len(problem.groups)
     budget = problem.groups["budget_hours"].to_numpy()
     arcs = problem.arcs
-    lender, borrower = arcs["lender_group"].to_numpy(), arcs["borrower_group"].to_numpy()
     cap = arcs["cap"].to_numpy()
-    mss = problem.config.min_station_share
-    lend_max = np.minimum(np.bincount(lender, cap, n_groups), (1 - mss) * budget)
-    borrow_max = np.bincount(borrower, cap, n_groups)
+    lend_max, borrow_max = _aid_reach(problem)
     floors = np.bincount(problem.group, lower.sum(axis=1), n_groups)
 
     # free piece of every segment, sorted within its group by marginal value (desc)
     piece_group = np.repeat(problem.group, n_seg)
     piece_value = value.ravel()
     piece_len = (upper - lower).ravel()
-    useful = (piece_value > 0) & (piece_len > 0)
-    index, start = _fill_order(piece_group, piece_value, piece_len, useful, n_groups)
+    # zero-value pieces too: the home rule may need hours spent where they prevent nothing
+    index, start = _fill_order(piece_group, piece_value, piece_len, piece_len > 0, n_groups)
     g_of, v_of, len_of = piece_group[index], piece_value[index], piece_len[index]
     first_of_group = np.r_[True, g_of[1:] != g_of[:-1]] if len(g_of) else np.zeros(0, bool)
 
@@ -689,8 +732,9 @@ def solve_decomposed(problem: Problem) -> Solution:
     offsets = _aid_rows(rows, problem, n_pieces, hours_of_group)
     matrix, row_lower, row_upper = rows.matrix(n_pieces + len(arcs))
     fixed = floors + sure_used  # hours every optimum spends at home before the master
-    row_upper[offsets["budget"] : offsets["budget"] + n_groups] -= fixed
-    row_upper[offsets["aid_used"] : offsets["aid_used"] + n_groups] += fixed
+    for name, sign in HOUR_ROWS:
+        row_lower[offsets[name] : offsets[name] + n_groups] -= sign * fixed
+        row_upper[offsets[name] : offsets[name] + n_groups] -= sign * fixed
     status, values, duals, _ = _highs_solve(
         np.concatenate([m_value, np.zeros(len(arcs))]),
         np.zeros(n_pieces + len(arcs)),
@@ -746,7 +790,8 @@ def solve_monolithic(problem: Problem) -> Solution:
         if in_aid:
             model += (pulp.lpSum(in_aid) <= own, f"aid_used_{g}")
         if out_aid:
-            model += (pulp.lpSum(out_aid) <= (1 - cfg.min_station_share) * b, f"home_share_{g}")
+            model += (pulp.lpSum(out_aid) <= cfg.max_aid_share * b, f"aid_cap_{g}")
+        model += (own - pulp.lpSum(in_aid) >= problem.home_hours[g], f"home_{g}")
     if problem.has_previous:
         by_station = pd.Series(np.arange(n_units)).groupby(problem.station_of_unit)
         prev = problem.units["prev_hours"].to_numpy()
@@ -789,14 +834,16 @@ def allocate(
     config: AllocationConfig,
     previous: pd.DataFrame | None = None,
     path: str | None = None,
+    stability: bool = True,
 ) -> Allocation:
     """Solve the LP for `risk` (`cell_id, shift, risk`) over jurisdiction `cells`.
 
-    `previous` (`cell_id, shift, hours`) turns on the stability penalty and cap. `path` picks
-    the solution path (default: `decomposed` without a previous plan, else `sifted`). Raises
-    InfeasiblePlan with a plain diagnosis when no plan satisfies the constraints.
+    `previous` (`cell_id, shift, hours`) is last month's plan: hours are moved against it, and
+    with `stability` it turns on the stability penalty and cap. `path` picks the solution path
+    (default: `decomposed` without stability terms, else `sifted`). Raises InfeasiblePlan with
+    a plain diagnosis when no plan satisfies the constraints.
     """
-    problem = build_problem(risk, cells, stations, neighbours, config, previous)
+    problem = build_problem(risk, cells, stations, neighbours, config, previous, stability)
     path = path or ("sifted" if problem.has_previous else "decomposed")
     solution = SOLVERS[path](problem)
     units = problem.units
@@ -808,12 +855,72 @@ def allocate(
     return Allocation(
         allocation=_with_lenders(problem, solution.aid),
         duals=_duals(problem, solution),
+        binding=binding_rules(problem, solution.aid),
         status=solution.status,
         objective=float(benefit - (config.stability_weight * moved if problem.has_previous else 0)),
         harm_covered_share=float(benefit / total_risk) if total_risk > 0 else 0.0,
-        hours_moved=float(moved) if problem.has_previous else 0.0,
+        hours_moved=float(moved),
         path=path,
     )
+
+
+BINDING_COLUMNS = ["rule", "station_id", "shift", "value", "limit", "unit"]
+
+
+def binding_rules(problem: Problem, aid: np.ndarray, tol: float = 1e-3) -> pd.DataFrame:
+    """The rules the plan runs up against (SPEC §6 'binding constraints'), one row per station
+    and shift (`shift` empty for the per-station stability cap) with the plan's `value` against
+    the rule's `limit` in `unit`: `budget` (every hour spent), `aid_cap` (lends all it may),
+    `home` (keeps no more at home than it must), `change_cap` (moves all it may) in hours;
+    `saturation` and `floor` (cells at the dose cap or held at the floor) in cells. Needs
+    `problem.units["hours"]` filled in."""
+    cfg = problem.config
+    groups, arcs, units = problem.groups, problem.arcs, problem.units
+    n_groups = len(groups)
+    hours = units["hours"].to_numpy()
+    own = np.bincount(problem.group, hours, n_groups)
+    lent = np.bincount(arcs["lender_group"], aid, n_groups)
+    received = np.bincount(arcs["borrower_group"], aid, n_groups)
+    budget = groups["budget_hours"].to_numpy()
+    at_cap = (hours >= cfg.max_hours_cell - tol).astype(float)
+    at_floor = ((units["floor"] > 0) & (hours <= units["floor"] + tol)).astype(float)
+    per_group = {
+        "budget": (own + lent - received, budget, own + lent - received >= budget - tol),
+        "aid_cap": (lent, cfg.max_aid_share * budget, lent >= cfg.max_aid_share * budget - tol),
+        "home": (own - received, problem.home_hours, own - received <= problem.home_hours + tol),
+        "saturation": (np.bincount(problem.group, at_cap, n_groups), None, None),
+        "floor": (np.bincount(problem.group, at_floor, n_groups), None, None),
+    }
+    frames = []
+    for rule, (value, limit, binds) in per_group.items():
+        binds = value > 0 if binds is None else binds & (limit > 0)
+        frame = groups.loc[binds, ["station_id", "shift"]].assign(
+            rule=rule,
+            value=value[binds],
+            limit=np.nan if limit is None else limit[binds],
+            unit="cells" if limit is None else "hours",
+        )
+        frames.append(frame)
+    if problem.has_previous:
+        prev = units["prev_hours"].to_numpy()
+        n_stations = len(problem.stations)
+        moved = np.bincount(problem.station_of_unit, np.abs(hours - prev), n_stations)
+        allowed = cfg.max_change_share * np.bincount(problem.station_of_unit, prev, n_stations)
+        binds = moved >= allowed - tol
+        frames.append(
+            pd.DataFrame(
+                {
+                    "rule": "change_cap",
+                    "station_id": np.array(problem.stations)[binds],
+                    "shift": "",
+                    "value": moved[binds],
+                    "limit": allowed[binds],
+                    "unit": "hours",
+                }
+            )
+        )
+    out = pd.concat(frames, ignore_index=True)[BINDING_COLUMNS]
+    return out.round({"value": 3, "limit": 3})
 
 
 def _duals(problem: Problem, solution: Solution) -> pd.DataFrame:
@@ -847,7 +954,8 @@ def _round_down(hours) -> np.ndarray:
 
 def _with_lenders(problem: Problem, aid: np.ndarray) -> pd.DataFrame:
     """`allocation.csv`: each cell's hours split into the holder's own hours and lenders'
-    hours, in proportion to the aid each lender sent to the holder in that shift."""
+    hours, in proportion to the aid each lender sent to the holder in that shift; the cell's
+    `prev_hours` on its own row (0 on lender rows)."""
     units = problem.units
     hours = units["hours"].to_numpy()
     n_groups = len(problem.groups)
@@ -882,7 +990,8 @@ def _with_lenders(problem: Problem, aid: np.ndarray) -> pd.DataFrame:
     rank = lent.groupby("_a").cumcount().to_numpy()
     short = (lent["_micro"] - lent.groupby("_a")["_parts"].transform("sum")).round().to_numpy()
     lent["hours"] = (lent["_parts"] + (rank < short)) / 1e6
-    lent = lent.drop(columns=["_a", "_micro", "_frac", "_parts"])
+    # last month's hours are the cell's, on its own row only, so they add up per cell
+    lent = lent.drop(columns=["_a", "_micro", "_frac", "_parts"]).assign(prev_hours=0.0)
     lent_by_unit = np.bincount(lent["_u"], lent["hours"], len(units))
     own["hours"] = np.round(np.clip(hours - lent_by_unit, 0.0, None), 6)
     out = pd.concat([own, lent.drop(columns=["_g", "_u"])], ignore_index=True)

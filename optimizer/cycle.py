@@ -217,11 +217,19 @@ def allocation_stage(
     cases: pd.DataFrame,
     risk: pd.DataFrame,
     previous: pd.DataFrame | None,
+    stability: bool = True,
 ) -> AllocationResult:
-    """Patrol hours for the month after `month` (SPEC §6) and everything written from them."""
+    """Patrol hours for the month after `month` (SPEC §6) and everything written from them;
+    `stability = False` plans without the stability terms but still against `previous`."""
     cfg = bureau.config
     plan = allocate(
-        risk, sp.cells, bureau.stations, neighbours(sp.stations), cfg.allocation, previous
+        risk,
+        sp.cells,
+        bureau.stations,
+        neighbours(sp.stations),
+        cfg.allocation,
+        previous,
+        stability=stability,
     )
     cells = cell_polygons(sp.cells, cfg.grid.cell_size_m, sp.crs).to_crs("EPSG:4326")
     per_cell = plan.allocation.groupby(["cell_id", "shift"], as_index=False, sort=False).agg(
@@ -319,8 +327,9 @@ def run_cycle(
     tick("hotspots")
     risk, model = risk_stage(bureau, month, sp, cases)
     tick("forecast")
-    prev = previous if scenario.deltas.stability else None
-    allocated = allocation_stage(bureau, month, sp, cases, risk, prev)
+    allocated = allocation_stage(
+        bureau, month, sp, cases, risk, previous, scenario.deltas.stability
+    )
     result = allocated.plan
     tick("allocate")
     gaps = find_gaps(scored.all_indicator_scores, month, cfg.training.gap_score)
@@ -351,6 +360,7 @@ def run_cycle(
             "risk.csv": risk,
             "allocation.csv": result.allocation,
             "duals.csv": result.duals,
+            "binding.csv": result.binding,
             "schedule.csv": allocated.schedule,
             "patrol_balance.csv": allocated.balance,
             **(
@@ -416,6 +426,7 @@ def run_cycle(
             "objective": result.objective,
             "harm_covered_share": result.harm_covered_share,
             "hours_moved": result.hours_moved,
+            "binding_constraints": result.binding["rule"].value_counts(sort=False).to_dict(),
             "timings_s": timings,
         }
         (staging / "plan.json").write_text(

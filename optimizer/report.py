@@ -69,6 +69,15 @@ TEXT = {
         "buys": "One more hour at {station} {shift} buys {value:.4g} harm units prevented",
         "training": "Training: {seats} seats in {courses} course(s)",
         "training_rows": "Seats by station",
+        "binding": "Rules the plan runs up against",
+        "rules": {
+            "budget": "every hour of the budget used",
+            "aid_cap": "lends all the aid it may",
+            "home": "keeps no more at home than it must",
+            "change_cap": "moves all the stability cap allows",
+            "saturation": "cells at the saturation dose",
+            "floor": "cells held at the floor",
+        },
         "flags": "Flagged stations",
         "none": "none",
         "veto": "red-line veto",
@@ -119,6 +128,15 @@ TEXT = {
         "buys": "{station} {shift}每增加一小时警力，可多预防 {value:.4g} 单位危害",
         "training": "培训：{courses} 门课程共 {seats} 个名额",
         "training_rows": "各所培训名额",
+        "binding": "方案触及的约束",
+        "rules": {
+            "budget": "警时预算全部用完",
+            "aid_cap": "对外支援已达上限",
+            "home": "本所留守警时已到下限",
+            "change_cap": "调整幅度已达稳定性上限",
+            "saturation": "达到饱和剂量的网格",
+            "floor": "处于最低警时的网格",
+        },
         "flags": "重点关注派出所",
         "none": "无",
         "veto": "一票否决",
@@ -154,6 +172,8 @@ COLUMNS = {
         "seats": "Seats",
         "stations": "Stations",
         "reason": "Reason",
+        "rule": "Rule",
+        "where": "Where",
         "rank_p05": "Rank 5 %",
         "rank_p95": "Rank 95 %",
         "check": "Check",
@@ -183,6 +203,8 @@ COLUMNS = {
         "seats": "名额",
         "stations": "派出所",
         "reason": "原因",
+        "rule": "约束",
+        "where": "所及班次",
         "rank_p05": "排名 5% 分位",
         "rank_p95": "排名 95% 分位",
         "check": "检查项",
@@ -222,6 +244,7 @@ class Run:
     balance: pd.DataFrame | None
     policy: pd.DataFrame | None
     evaluation: pd.DataFrame | None
+    binding: pd.DataFrame | None
 
 
 def _optional(path: Path) -> pd.DataFrame | None:
@@ -274,6 +297,7 @@ def load_runs(folders: Sequence[Path]) -> list[Run]:
                 balance=_optional(folder / "patrol_balance.csv"),
                 policy=_optional(folder / "policy.csv"),
                 evaluation=_optional(folder / "evaluation.csv"),
+                binding=_optional(folder / "binding.csv"),
             )
         )
     return runs
@@ -628,6 +652,26 @@ def _differences(runs: Sequence[Run], hours: pd.DataFrame, lang: str) -> str:
     )
 
 
+def binding_summary(binding: pd.DataFrame, lang: str, shown: int = 8) -> pd.DataFrame:
+    """`rule, count, where`: each binding rule of `binding.csv` in words, how many station-shifts
+    (or stations) it binds, and the first few of them."""
+    t = TEXT[lang]
+    rows = []
+    for rule, group in binding.groupby("rule", sort=False):
+        where = [
+            f"{r.station_id} {term(r.shift, lang)}".strip() for r in group.itertuples(index=False)
+        ]
+        more = f" … (+{len(where) - shown})" if len(where) > shown else ""
+        rows.append(
+            {
+                "rule": t["rules"].get(rule, rule),
+                "count": len(where),
+                "where": ", ".join(where[:shown]) + more,
+            }
+        )
+    return pd.DataFrame(rows, columns=["rule", "count", "where"])
+
+
 def _scenario(run: Run, span: tuple[float, float], lang: str) -> str:
     """One scenario's column."""
     t = TEXT[lang]
@@ -686,7 +730,9 @@ def _scenario(run: Run, span: tuple[float, float], lang: str) -> str:
         f"<p class='note'>{t['duals_chart']}</p>",
         bar_chart(duals, class_colours(("#fdae6b", "#e6550d", "#a63603"), duals.shape[1])),
         f"<h4>{t['training'].format(seats=seats, courses=len(courses))}</h4>",
-        bar_chart(courses.set_index("title")["seats"], ("#41ab5d",)) if len(courses) else "",
+        bar_chart(courses.set_index("title")["seats"].rename(COLUMNS[lang]["seats"]), ("#41ab5d",))
+        if len(courses)
+        else "",
         _table(courses, lang),
         f"<h4>{t['training_rows']}</h4>",
         _table(
@@ -711,6 +757,8 @@ def _scenario(run: Run, span: tuple[float, float], lang: str) -> str:
             bar_chart(shares, ("#2171b5", "#cb181d"), fmt=lambda v: f"{v:.1%}"),
             _table(run.balance, lang, names),
         ]
+    if run.binding is not None:
+        body += [f"<h4>{t['binding']}</h4>", _table(binding_summary(run.binding, lang), lang)]
     if run.policy is not None:
         body += [f"<h4>{t['policy']}</h4>", _table(run.policy, lang)]
     if run.evaluation is not None:

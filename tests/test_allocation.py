@@ -68,12 +68,14 @@ def check_every_rule(result, risk, neighbours, config, previous=None) -> None:
     pairs = set(map(tuple, neighbours[["station_id", "neighbour_id"]].to_numpy()))
     arcs = zip(lent["lender_station_id"], lent["station_id"], strict=True)
     assert all(arc in pairs for arc in arcs)  # aid only between neighbours
-    by_arc = lent.groupby(["lender_station_id", "station_id", "shift"])["hours"].sum()
-    for (lender, _borrower, shift), hours in by_arc.items():
-        assert hours <= config.max_aid_share * budget[(lender, shift)] + tol  # aid cap
     away = lent.groupby(["lender_station_id", "shift"])["hours"].sum()
-    for (lender, shift), hours in away.items():  # each station keeps its home share
-        assert hours <= (1 - config.min_station_share) * budget[(lender, shift)] + tol
+    for (lender, shift), hours in away.items():  # aid cap: all a lender sends in a shift
+        assert hours <= config.max_aid_share * budget[(lender, shift)] + tol
+    own = alloc[alloc["lender_station_id"] == ""].groupby(["station_id", "shift"])["hours"].sum()
+    n_cells = alloc.drop_duplicates(["cell_id", "shift"]).groupby(["station_id", "shift"]).size()
+    for key, hours in budget.items():  # its own officers at home, as far as its cells take them
+        home = min(config.min_station_share * hours, n_cells.get(key, 0) * config.max_hours_cell)
+        assert own.get(key, 0.0) >= home - tol, key
     if previous is not None:
         prev = previous.groupby(["cell_id", "shift"])["hours"].sum()
         moved = (per_unit - prev.reindex(per_unit.index).fillna(0)).abs()
@@ -226,3 +228,45 @@ def test_same_input_gives_a_byte_identical_plan():
         result.allocation.to_csv(buffer, index=False)
         texts.append(buffer.getvalue())
     assert texts[0] == texts[1]
+
+
+def test_binding_rules_are_tight_and_complete():
+    risk, cells, stations, neighbours = bureau(4, 25, 6)
+    config = AllocationConfig(max_hours_cell=40, min_hours_cell=1.0)
+    first = allocate(risk, cells, stations, neighbours, config)
+    previous = previous_from(first, np.random.default_rng(6), scale=(0.2, 1.8))
+    result = allocate(risk, cells, stations, neighbours, config, previous)
+    binding = result.binding
+    hours_rules = binding[binding["unit"] == "hours"]
+    assert set(binding["rule"]) >= {"budget", "change_cap"}
+    assert np.allclose(hours_rules["value"], hours_rules["limit"], atol=2e-3)
+    duals = result.duals
+    spent = duals[duals["used_hours"] >= duals["budget_hours"] - 1e-3]
+    budget_rows = binding[binding["rule"] == "budget"]
+    assert set(zip(spent["station_id"], spent["shift"], strict=True)) == set(
+        zip(budget_rows["station_id"], budget_rows["shift"], strict=True)
+    )
+    per_unit = result.allocation.groupby(["cell_id", "shift"])["hours"].sum()
+    saturated = binding.loc[binding["rule"] == "saturation", "value"].sum()
+    assert saturated == (per_unit >= config.max_hours_cell - 1e-3).sum()
+
+
+def test_without_stability_last_month_is_still_the_reference():
+    """`stability = false` drops the penalty and cap but hours moved and prev_hours still
+    compare with last month's plan; prev_hours sit on each cell's own row only."""
+    risk, cells, stations, neighbours = bureau(3, 20, 7)
+    config = AllocationConfig(max_change_share=0.05)
+    first = allocate(risk, cells, stations, neighbours, config)
+    shuffled = risk.assign(risk=np.random.default_rng(7).permutation(risk["risk"].to_numpy()))
+    previous = first.allocation.groupby(["cell_id", "shift"], as_index=False)["hours"].sum()
+    capped = allocate(shuffled, cells, stations, neighbours, config, previous)
+    free = allocate(shuffled, cells, stations, neighbours, config, previous, stability=False)
+    assert free.hours_moved > capped.hours_moved > 0
+    assert free.objective >= capped.objective
+    assert "change_cap" not in set(free.binding["rule"])
+    for result in (capped, free):
+        alloc = result.allocation
+        assert (alloc.loc[alloc["lender_station_id"] != "", "prev_hours"] == 0).all()
+        prev = alloc.groupby(["cell_id", "shift"])["prev_hours"].sum()
+        expected = previous.set_index(["cell_id", "shift"])["hours"].reindex(prev.index)
+        assert np.allclose(prev, expected.fillna(0.0))
