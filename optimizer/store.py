@@ -95,17 +95,18 @@ def save_run(
     data_dir: Path,
     swap: Callable[[Path, Path], None],
 ) -> dict:
-    """Under the store's lock, in one transaction: `swap(staging, folder)` puts the finished
-    run folder in place, its tables replace the month and scenario's rows, and its audit entry
-    is appended to `audit_log` and `out/audit.jsonl`. Returns the entry."""
+    """Under the store's lock, in one transaction: the staged run's tables replace the month and
+    scenario's rows and its audit entry joins `audit_log`; only then does `swap(staging,
+    folder)` put the finished folder in place and the entry go to `out/audit.jsonl`, just
+    before the commit — so a run killed at any point leaves folder, store and log agreeing
+    except for that last instant. Returns the entry."""
     engine = _engine(url)
     key = {"plan_month": plan["plan_month"], "scenario": plan["scenario"]}
     try:
         with engine.begin() as conn:
             _lock(conn)
-            swap(staging, folder)
             files = {f"inputs/{name}": sha for name, sha in sorted(plan["inputs"].items())}
-            files |= {f"outputs/{p.name}": sha256_file(p) for p in sorted(folder.iterdir())}
+            files |= {f"outputs/{p.name}": sha256_file(p) for p in sorted(staging.iterdir())}
             existing = set(inspect(conn).get_table_names())
             for table in ("runs", *STORED, "hotspots"):
                 if table in existing:
@@ -125,10 +126,10 @@ def save_run(
             }
             pd.DataFrame([run]).to_sql("runs", conn, if_exists="append", index=False)
             for table, name in STORED.items():
-                if (folder / name).exists():
-                    frame = pd.read_csv(folder / name, dtype=str, keep_default_na=False)
+                if (staging / name).exists():
+                    frame = pd.read_csv(staging / name, dtype=str, keep_default_na=False)
                     frame.assign(**key).to_sql(table, conn, if_exists="append", index=False)
-            hotspots = gpd.read_file(folder / "hotspots.geojson")
+            hotspots = gpd.read_file(staging / "hotspots.geojson")
             frame = pd.DataFrame(hotspots.drop(columns="geometry")).astype(str)
             frame["geometry_wkt"] = hotspots.geometry.to_wkt()
             frame.assign(**key).to_sql("hotspots", conn, if_exists="append", index=False)
@@ -147,6 +148,7 @@ def save_run(
             entry["entry_hash"] = entry_hash(entry)
             row = {**entry, "files": json.dumps(files, sort_keys=True)}
             pd.DataFrame([row]).to_sql("audit_log", conn, if_exists="append", index=False)
+            swap(staging, folder)
             with open(Path(out) / AUDIT_FILE, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
     finally:
