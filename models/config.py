@@ -6,14 +6,75 @@ schema plus `name` and a `[deltas]` table.
 
 from __future__ import annotations
 
+import csv
 import re
 import tomllib
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.errors import InputError, Problem
+
+BOM = b"\xef\xbb\xbf"
+
+
+def _line_of(raw: bytes, position: int) -> int:
+    return raw.count(b"\n", 0, position) + 1
+
+
+def _column_at(raw: bytes, position: int, encoding: str) -> str:
+    """The CSV column (by the header) holding byte `position`, read leniently."""
+    start = raw.rfind(b"\n", 0, position) + 1
+    if start == 0:
+        return "(header)"
+    header = next(csv.reader([raw[:start].splitlines()[0].decode(encoding, "replace")]), [])
+    prefix = raw[start:position].decode(encoding, "replace")
+    index = max(len(next(csv.reader([prefix]), [])), 1) - 1
+    return header[index].strip() if index < len(header) else "(file)"
+
+
+def decode(raw: bytes, file: str, encodings: tuple[str, ...], table: bool = False) -> str:
+    """Text of a file: UTF-8 after a UTF-8 BOM, else the first of `encodings` that decodes it.
+
+    When none does, raises InputError at the first undecodable line of the encoding that read
+    furthest (the file's likeliest encoding), naming every encoding tried; for a `table` (CSV)
+    the column is the header name of the field holding the bad bytes.
+    """
+    body, tried = (raw[len(BOM) :], ("utf-8",)) if raw.startswith(BOM) else (raw, encodings)
+    failures: dict[str, UnicodeDecodeError] = {}
+    for encoding in tried:
+        try:
+            return body.decode(encoding)
+        except UnicodeDecodeError as exc:
+            failures[encoding] = exc
+    encoding, worst = max(failures.items(), key=lambda item: item[1].start)
+    attempts = " and ".join(
+        f"{name.upper()} (fails on line {_line_of(body, exc.start)})"
+        for name, exc in failures.items()
+    )
+    bom = " after a UTF-8 byte order mark" if raw.startswith(BOM) else ""
+    column = _column_at(body, worst.start, encoding) if table else "(file)"
+    raise InputError(
+        [
+            Problem(
+                file,
+                _line_of(body, worst.start),
+                column,
+                f"cannot decode bytes {body[worst.start : worst.end]!r}{bom}; tried {attempts}",
+            )
+        ]
+    )
+
+
+class KeyedValueError(ValueError):
+    """A value error of a table that concerns some of its keys: reported at the first of `keys`
+    the file writes, so the line points at what the user typed rather than the table header."""
+
+    def __init__(self, message: str, keys: tuple[str, ...]):
+        super().__init__(message)
+        self.keys = keys
 
 
 class _Strict(BaseModel):
@@ -73,6 +134,9 @@ class ForecastConfig(_Strict):
     selection_coverage: float = Field(0.05, gt=0, le=1)
 
 
+SHARE_TOLERANCE = 1e-6  # |Σ shift_share − 1| allowed
+
+
 class AllocationConfig(_Strict):
     shift_share: dict[str, float] = {"day": 0.40, "evening": 0.35, "night": 0.25}
     shift_hours: dict[str, tuple[int, int]] = {"day": (8, 16), "evening": (16, 24), "night": (0, 8)}
@@ -87,21 +151,47 @@ class AllocationConfig(_Strict):
     min_station_share: float = Field(0.80, ge=0, le=1)
     time_limit_s: float = Field(120.0, gt=0)
 
+    @field_validator("shift_share")
+    @classmethod
+    def _shares(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(share < 0 for share in value.values()):
+            raise ValueError("shares must not be negative")
+        total = sum(value.values())
+        if abs(total - 1.0) > SHARE_TOLERANCE:
+            raise ValueError(f"shares must sum to 1; they sum to {total:g}")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> AllocationConfig:
-        if set(self.shift_share) != set(self.shift_hours):
-            raise ValueError("shift_share and shift_hours must name the same shifts")
+        share, hours = set(self.shift_share), set(self.shift_hours)
+        if share != hours:
+            raise KeyedValueError(
+                f"shift_share names {', '.join(sorted(share))} but shift_hours names "
+                f"{', '.join(sorted(hours))}; both must name the same shifts",
+                ("shift_hours", "shift_share"),
+            )
         for name, (start, end) in self.shift_hours.items():
             if not (0 <= start <= 24 and 0 <= end <= 24 and start != end):
-                raise ValueError(f"shift {name}: hours must lie in 0..24 and differ")
+                raise KeyedValueError(
+                    f"shift {name}: hours must lie in 0..24 and differ", ("shift_hours",)
+                )
         bps = self.benefit_breakpoints
         if not bps or bps[-1] != 1.0 or any(b <= a for a, b in zip([0.0, *bps], bps, strict=False)):
-            raise ValueError("benefit_breakpoints must increase strictly and end at 1.0")
+            raise KeyedValueError(
+                "benefit_breakpoints must increase strictly and end at 1.0",
+                ("benefit_breakpoints",),
+            )
         slopes = self.benefit_slopes
         if len(slopes) != len(bps):
-            raise ValueError("benefit_slopes needs one slope per breakpoint")
+            raise KeyedValueError(
+                "benefit_slopes needs one slope per breakpoint",
+                ("benefit_slopes", "benefit_breakpoints"),
+            )
         if any(b > a for a, b in zip(slopes, slopes[1:], strict=False)) or min(slopes) < 0:
-            raise ValueError("benefit_slopes must be non-negative and non-increasing (concave)")
+            raise KeyedValueError(
+                "benefit_slopes must be non-negative and non-increasing (concave)",
+                ("benefit_slopes",),
+            )
         return self
 
     @property
@@ -158,12 +248,13 @@ class Config(_Strict):
 class Deltas(_Strict):
     """Scenario changes applied to the data rather than the config.
 
-    `officers`: relative change of officers by station id (0.10 = +10 %), `"*"` for all stations;
-    `harm`: multiplier of harm by offence category; `stability = false` ignores the previous plan.
+    `officers`: relative change of officers by station id (0.10 = +10 %, at least −1), `"*"` for
+    all stations; `harm`: multiplier (≥ 0) of harm by offence category; `stability = false`
+    ignores the previous plan. `load_scenario` checks the ids and categories against the bureau.
     """
 
-    officers: dict[str, float] = {}
-    harm: dict[str, float] = {}
+    officers: dict[str, Annotated[float, Field(ge=-1)]] = {}
+    harm: dict[str, Annotated[float, Field(ge=0)]] = {}
     stability: bool = True
 
 
@@ -173,40 +264,62 @@ class Scenario(_Strict):
     deltas: Deltas = Deltas()
 
 
-def _key_line(text: str, path: tuple[str | int, ...]) -> int:
-    """Best-effort line of a (possibly nested) key in TOML text; 1 if not found."""
-    keys = [str(k) for k in path if isinstance(k, str)]
-    lines = text.splitlines()
-    section = ""
-    for number, line in enumerate(lines, start=1):
+_TOML_KEY = re.compile(r"""("[^"]*"|'[^']*'|[A-Za-z0-9_\-]+)\s*=""")
+
+
+def _toml_keys(text: str) -> list[tuple[int, list[str], bool]]:
+    """Each table header and key line of TOML text: (line, full key path, is a header)."""
+    found = []
+    section: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         header = re.fullmatch(r"\[\s*([^\]]+?)\s*\]", stripped)
         if header:
-            section = header.group(1)
-            if keys and section == ".".join(keys):
-                return number
+            section = [part.strip().strip("\"'") for part in header.group(1).split(".")]
+            found.append((number, section, True))
             continue
-        match = re.match(r"([A-Za-z0-9_\-\"']+)\s*=", stripped)
-        if not match:
-            continue
-        full = [*section.split("."), match.group(1).strip("\"'")] if section else [match.group(1)]
-        if full == keys[: len(full)] and full:
-            return number
-    return 1
+        match = _TOML_KEY.match(stripped)
+        if match:
+            found.append((number, [*section, match.group(1).strip("\"'")], False))
+    return found
 
 
-def _problems(text: str, file: str, error: ValidationError) -> list[Problem]:
+def _key_line(text: str, *paths: tuple[str | int, ...]) -> tuple[int, tuple[str | int, ...]]:
+    """Line of the first of `paths` (nested keys) that the TOML text writes (a key holding it
+    in an inline table counts), and that path; else the line of the innermost table enclosing
+    the first path (1 if none), and the first path."""
+    entries = _toml_keys(text)
+    for path in paths:
+        keys = [str(k) for k in path if isinstance(k, str)]
+        for number, full, is_header in entries:
+            if (full == keys) if is_header else (full == keys[: len(full)]):
+                return number, path
+    keys = [str(k) for k in paths[0] if isinstance(k, str)]
+    tables = [
+        (len(full), n) for n, full, is_header in entries if is_header and full == keys[: len(full)]
+    ]
+    return max(tables, default=(0, 1))[1], paths[0]
+
+
+def _problems(
+    text: str, file: str, error: ValidationError, prefix: tuple[str, ...] = ()
+) -> list[Problem]:
+    """Pydantic errors as problems at their key's line in the TOML text; an error that names
+    its keys (KeyedValueError) at the first of them the file writes."""
     problems = []
     for item in error.errors():
-        loc = tuple(item["loc"])
-        key = ".".join(str(k) for k in loc) or "(file)"
+        loc = (*prefix, *item["loc"])
+        cause = item.get("ctx", {}).get("error")
+        paths = [(*loc, key) for key in cause.keys] if isinstance(cause, KeyedValueError) else [loc]
+        line, path = _key_line(text, *paths)
+        key = ".".join(str(k) for k in path) or "(file)"
         message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
-        problems.append(Problem(file, _key_line(text, loc), key, message))
+        problems.append(Problem(file, line, key, message.removeprefix("Value error, ")))
     return problems
 
 
 def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
-    text = path.read_text(encoding="utf-8-sig")
+    text = decode(path.read_bytes(), path.name, ("utf-8",))
     try:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -235,8 +348,44 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def load_scenario(path: Path, base: Config) -> Scenario:
-    """A scenario TOML applied over `base`: config keys override, `[deltas]` kept apart."""
+def _names(known: Collection[str], limit: int = 10) -> str:
+    names = sorted(known)
+    return ", ".join(names[:limit]) + (f", … ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _delta_problems(
+    text: str,
+    file: str,
+    deltas: dict[str, Any],
+    stations: Collection[str],
+    categories: Collection[str],
+) -> list[Problem]:
+    """Deltas (as written) naming a station or offence category the bureau does not have."""
+    problems = []
+    for table, known, what, hint in (
+        ("officers", {*stations}, "station", "; * for all stations"),
+        ("harm", {*categories}, "offence category", ""),
+    ):
+        written = deltas.get(table)
+        for name in written if isinstance(written, dict) else {}:
+            if name not in known and not (table == "officers" and name == "*"):
+                line, _ = _key_line(text, ("deltas", table, name))
+                problems.append(
+                    Problem(
+                        file,
+                        line,
+                        f"deltas.{table}.{name}",
+                        f"unknown {what} {name!r} (known: {_names(known)}{hint})",
+                    )
+                )
+    return problems
+
+
+def load_scenario(
+    path: Path, base: Config, stations: Collection[str], categories: Collection[str]
+) -> Scenario:
+    """A scenario TOML applied over `base`: config keys override, `[deltas]` kept apart and
+    checked against the bureau's `stations` (ids) and offence `categories`."""
     text, data = _read_toml(path)
     name = data.pop("name", path.stem)
     deltas = data.pop("deltas", {})
@@ -249,10 +398,9 @@ def load_scenario(path: Path, base: Config) -> Scenario:
     try:
         parsed_deltas = Deltas.model_validate(deltas)
     except ValidationError as exc:
-        for problem in _problems(text, path.name, exc):
-            key = f"deltas.{problem.column}"
-            line = _key_line(text, ("deltas", *problem.column.split(".")))
-            problems.append(Problem(problem.file, line, key, problem.message))
+        problems += _problems(text, path.name, exc, ("deltas",))
+    if isinstance(deltas, dict):
+        problems += _delta_problems(text, path.name, deltas, stations, categories)
     if problems:
         raise InputError(problems)
     return Scenario(name=str(name), config=config, deltas=parsed_deltas)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import shapely
 
 from geo.crs import to_wgs84
 from geo.jurisdictions import station_of_points
-from models.config import Config, load_config
+from models.config import Config, decode, load_config
 from models.errors import InputError, Problem
 from models.policy import (
     PERSPECTIVES,
@@ -133,6 +134,13 @@ TABLES: dict[str, list[Column]] = {
         Column("weight", "number", minimum=0),
     ],
 }
+PREVIOUS_PLAN: list[Column] = [
+    Column("cell_id"),
+    Column("shift"),
+    Column("hours", "number", minimum=0),
+    Column("prev_hours", "number", required=False, minimum=0),
+    Column("risk", "number", required=False, minimum=0),
+]
 OPTIONAL_TABLES = frozenset({"training_log", "flex_weights"})
 UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
     "stations": ("station_id",),
@@ -145,7 +153,8 @@ UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
     "flex_weights": ("station_id", "indicator_id"),
 }
 ALL_TABLES = frozenset(TABLES)
-CASE_METRIC = re.compile(r"^(count:.+|solved_rate:.+|mean_response)$")
+CASE_METRIC = re.compile(r"^(?:(?:count|solved_rate):(?P<category>.+)|mean_response)$")
+OUTSIDE_LISTED = 5  # rows named when too many cases lie outside every jurisdiction
 
 
 @dataclass
@@ -181,14 +190,10 @@ class Bureau:
     outside_cases: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def decode_text(raw: bytes) -> str:
-    """Decode CSV bytes: UTF-8 (with or without BOM), else GB18030."""
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("gb18030")
+def decode_text(raw: bytes, file: str) -> str:
+    """Decode CSV bytes: UTF-8 (with or without BOM), else GB18030; InputError at the first
+    undecodable line otherwise."""
+    return decode(raw, file, ("utf-8", "gb18030"), table=True)
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -217,12 +222,19 @@ def read_table(path: Path) -> Table:
         if path.suffix == ".parquet":
             frame = _as_text(pd.read_parquet(path))
             return Table(path.name, path, frame.reset_index(drop=True), 1)
-        text = decode_text(path.read_bytes())
+        raw = path.read_bytes()
+    except (ValueError, OSError) as exc:
+        raise InputError([Problem(path.name, 0, "(file)", f"cannot read: {exc}")]) from exc
+    text = decode_text(raw, path.name)
+    try:
         frame = pd.read_csv(
             io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=False
         )
-    except (UnicodeDecodeError, ValueError, OSError, pd.errors.ParserError) as exc:
-        raise InputError([Problem(path.name, 0, "(file)", f"cannot read: {exc}")]) from exc
+    except ValueError as exc:  # pandas' ParserError among them, naming the line
+        message = str(exc).strip()
+        line = re.search(r"line (\d+)", message)
+        row = int(line.group(1)) if line else 0
+        raise InputError([Problem(path.name, row, "(file)", f"cannot read: {message}")]) from exc
     frame.columns = [str(c).strip() for c in frame.columns]
     return Table(path.name, path, frame, 2)
 
@@ -420,8 +432,11 @@ def _policy(bureau: Bureau, tables: dict[str, Table]) -> list[Problem]:
     return problems
 
 
-def _derive_cases(bureau: Bureau) -> tuple[pd.DataFrame, pd.DataFrame, list[Problem]]:
-    """Convert coordinates, resolve harm and category, find each case's jurisdiction."""
+def _derive_cases(
+    bureau: Bureau, first_row: int
+) -> tuple[pd.DataFrame, pd.DataFrame, list[Problem]]:
+    """Convert coordinates, resolve harm and category, find each case's jurisdiction.
+    `first_row` is the row number of the first case in its file."""
     cases = bureau.cases.copy()
     config = bureau.config
     lon, lat = to_wgs84(cases["lon"], cases["lat"], config.coordinates)
@@ -441,13 +456,17 @@ def _derive_cases(bureau: Bureau) -> tuple[pd.DataFrame, pd.DataFrame, list[Prob
         is_out = cases["jurisdiction_id"].isna().to_numpy()
         share = is_out.mean() if len(cases) else 0.0
         if share > config.max_outside_share:
+            rows = np.flatnonzero(is_out) + first_row
+            listed = ", ".join(str(r) for r in rows[:OUTSIDE_LISTED])
+            more = ", …" if len(rows) > OUTSIDE_LISTED else ""
             problems.append(
                 Problem(
                     bureau.files["cases"].name,
-                    0,
+                    int(rows[0]),
                     "lat/lon",
-                    f"{is_out.sum()} cases ({share:.1%}) lie outside every jurisdiction; at most "
-                    f"{config.max_outside_share:.1%} allowed (max_outside_share)",
+                    f"{is_out.sum()} cases ({share:.1%}) lie outside every jurisdiction (rows "
+                    f"{listed}{more}); at most {config.max_outside_share:.1%} allowed "
+                    "(max_outside_share)",
                 )
             )
         outside = cases[is_out]
@@ -515,11 +534,25 @@ def load_bureau(
         raise InputError(problems)
     problems += _policy(bureau, raw)
     if bureau.cases is not None and bureau.offences is not None:
-        bureau.cases, bureau.outside_cases, found = _derive_cases(bureau)
+        bureau.cases, bureau.outside_cases, found = _derive_cases(bureau, raw["cases"].first_row)
         problems += found
     if problems:
         raise InputError(problems)
     return bureau
+
+
+def _case_metric_problem(text: str, categories: set[str] | None) -> str | None:
+    """What is wrong with a `case_metric` cell, if anything; the category is checked against
+    the offence `categories` when they are loaded."""
+    if not text:
+        return None
+    match = CASE_METRIC.match(text)
+    if not match:
+        return f"{text!r} is not count:<category>, solved_rate:<category> or mean_response"
+    category = match["category"]
+    if category is None or categories is None or category in categories:
+        return None
+    return f"unknown offence category {category!r} (known: {', '.join(sorted(categories))})"
 
 
 def _cross_references(bureau: Bureau, raw: dict[str, Table], now: datetime) -> list[Problem]:
@@ -558,18 +591,12 @@ def _cross_references(bureau: Bureau, raw: dict[str, Table], now: datetime) -> l
                         )
                     )
     if bureau.indicators is not None and "case_metric" in bureau.indicators.columns:
+        categories = set(bureau.offences["category"]) if bureau.offences is not None else None
         table = raw["indicators"]
         for i, text in enumerate(bureau.indicators["case_metric"]):
-            if text and not CASE_METRIC.match(text):
-                problems.append(
-                    Problem(
-                        table.file,
-                        i + table.first_row,
-                        "case_metric",
-                        f"{text!r} is not count:<category>, solved_rate:<category> "
-                        "or mean_response",
-                    )
-                )
+            message = _case_metric_problem(text, categories)
+            if message:
+                problems.append(Problem(table.file, i + table.first_row, "case_metric", message))
     if bureau.weights is not None and bureau.stations is not None and station_ids:
         weighted_types = set(bureau.weights["station_type"])
         table = raw["stations"]
@@ -593,3 +620,18 @@ def _cross_references(bureau: Bureau, raw: dict[str, Table], now: datetime) -> l
         if getattr(bureau, name) is not None and name in raw:
             problems += _future(raw[name], getattr(bureau, name), column, now)
     return problems
+
+
+def load_previous_plan(path: Path, shifts: Collection[str]) -> pd.DataFrame:
+    """Last month's plan given as a file (an `allocation.csv`, or Parquet): `cell_id, shift,
+    hours` checked like every input table (hours ≥ 0, shift one of `shifts`), `prev_hours` and
+    `risk` parsed when present, other columns (`station_id`, `lender_station_id`) passed through
+    as text. Raises InputError with every problem; cells outside the grid are ignored later."""
+    table = read_table(path)
+    columns = [
+        replace(col, choices=tuple(shifts)) if col.name == "shift" else col for col in PREVIOUS_PLAN
+    ]
+    frame, problems = coerce(table, columns)
+    if problems:
+        raise InputError(problems)
+    return frame

@@ -12,10 +12,11 @@ import click
 import pandas as pd
 
 from models.config import Scenario, load_scenario
-from models.contracts import load_bureau
-from models.errors import InfeasiblePlan, InputError
+from models.contracts import Bureau, load_bureau, load_previous_plan
+from models.errors import InfeasiblePlan, InputError, Problem
 
 EXIT_INPUT, EXIT_INFEASIBLE, EXIT_INTERNAL = 2, 3, 1
+DEFAULT_OUT = Path("plans")  # `run` and `audit verify` without --out: ./plans
 FORECAST_TABLES = {"cases", "stations", "offences"}
 SCORE_TABLES = {
     "stations",
@@ -29,6 +30,8 @@ SCORE_TABLES = {
 
 
 def _fail(exc: Exception) -> None:
+    if isinstance(exc, click.ClickException):
+        raise exc  # click prints it and exits 2 (a bad option value)
     if isinstance(exc, InputError):
         for problem in exc.problems:
             click.echo(str(problem), err=True)
@@ -61,10 +64,55 @@ def main(ctx: click.Context, lang: str) -> None:
     ctx.obj = {"lang": lang}
 
 
-def _stage_options(f):
-    f = click.option("--out", type=click.Path(path_type=Path), required=True)(f)
+def _data_month_options(f):
     f = click.option("--month", required=True, callback=_month, help="YYYY-MM assessed")(f)
     return click.option("--data", type=click.Path(path_type=Path), required=True)(f)
+
+
+def _stage_options(f):
+    help_text = "folder the stage writes its files into"
+    f = click.option("--out", type=click.Path(path_type=Path), required=True, help=help_text)(f)
+    return _data_month_options(f)
+
+
+def _run_out_option(help_text: str):
+    """`--out` of `run` and `audit verify`, ./plans by default."""
+    return click.option(
+        "--out",
+        type=click.Path(path_type=Path),
+        default=DEFAULT_OUT,
+        show_default=True,
+        help=help_text,
+    )
+
+
+def _previous_plan_option(f):
+    return click.option(
+        "--previous-plan",
+        type=click.Path(path_type=Path, exists=True, dir_okay=False),
+        default=None,
+        help="last month's allocation.csv (cell_id, shift, hours required)",
+    )(f)
+
+
+def _require_month(bureau: Bureau, month: str) -> None:
+    """Refuse a month the loaded cases and indicator values say nothing about (before or after
+    the data): its plan would rest on no data at all."""
+    held = {
+        what: frame["month"]
+        for what, frame in (("cases", bureau.cases), ("indicator values", bureau.scores))
+        if frame is not None
+    }
+    if any((months == month).any() for months in held.values()):
+        return
+    spans = "; ".join(
+        f"{what} from {months.min()} to {months.max()}" if len(months) else f"no {what}"
+        for what, months in held.items()
+    )
+    raise click.BadParameter(
+        f"the data holds no {' and no '.join(held)} for {month} ({spans})",
+        param_hint="'--month'",
+    )
 
 
 @main.command()
@@ -76,6 +124,34 @@ def validate(data: Path) -> None:
     except Exception as exc:  # noqa: BLE001 - mapped to exit codes
         _fail(exc)
     click.echo(f"{data}: valid ({len(bureau.cases)} cases, {len(bureau.stations)} stations)")
+
+
+def _run_inputs(
+    bureau: Bureau, scenarios: tuple[Path, ...], previous_plan: Path | None
+) -> tuple[list[Scenario], dict[str, pd.DataFrame]]:
+    """The scenarios to run (the baseline alone without files) and, given `--previous-plan`,
+    that plan checked against each scenario's shifts: every problem of every file at once."""
+    problems: list[Problem] = []
+    runs = []
+    stations, categories = set(bureau.stations["station_id"]), set(bureau.offences["category"])
+    for path in scenarios:
+        try:
+            runs.append(load_scenario(path, bureau.config, stations, categories))
+        except InputError as exc:
+            problems += exc.problems
+    if not scenarios:
+        runs = [Scenario(name="baseline", config=bureau.config)]
+    plans = {}
+    if previous_plan is not None:
+        for scenario in runs:
+            try:
+                shifts = scenario.config.allocation.shifts
+                plans[scenario.name] = load_previous_plan(previous_plan, shifts)
+            except InputError as exc:
+                problems += [p for p in exc.problems if p not in problems]
+    if problems:
+        raise InputError(problems)
+    return runs, plans
 
 
 def _run(
@@ -91,15 +167,14 @@ def _run(
     from optimizer.store import default_url, previous_allocation, save_run
 
     bureau = load_bureau(data)
-    base = Scenario(name="baseline", config=bureau.config)
-    runs = [load_scenario(p, bureau.config) for p in scenarios] or [base]
+    _require_month(bureau, month)
+    runs, plans = _run_inputs(bureau, scenarios, previous_plan)
     url = db or default_url(out)
     out.mkdir(parents=True, exist_ok=True)
     results = []
     for scenario in runs:
-        previous = None
         if previous_plan is not None:
-            previous = pd.read_csv(previous_plan, keep_default_na=False)
+            previous = plans[scenario.name]
         else:
             # a scenario without a plan of its own builds on last month's baseline plan
             previous = previous_allocation(url, month, scenario.name)
@@ -124,10 +199,11 @@ def _run(
 
 
 @main.command()
-@_stage_options
+@_data_month_options
+@_run_out_option("output folder: the plan goes to OUT/<M+1>/<scenario>/")
 @click.option("--db", default=None, help="SQLAlchemy URL (default sqlite:///OUT/plans.db)")
 @click.option("--scenario", "scenarios", multiple=True, type=click.Path(path_type=Path))
-@click.option("--previous-plan", type=click.Path(path_type=Path), default=None)
+@_previous_plan_option
 @click.pass_context
 def run(ctx, data, month, out, db, scenarios, previous_plan) -> None:
     """Run the whole monthly cycle for MONTH and write the plan for the month after."""
@@ -160,6 +236,7 @@ def _stage(data, month, tables):
     from optimizer.cycle import cases_upto, spatial
 
     bureau = load_bureau(data, tables)
+    _require_month(bureau, month)
     sp = spatial(bureau) if bureau.cases is not None else None
     cases = cases_upto(bureau, month, sp) if sp is not None else None
     return bureau, sp, cases
@@ -172,7 +249,9 @@ def score(data, month, out) -> None:
     from optimizer.cycle import score_stage
 
     try:
-        result = score_stage(load_bureau(data, SCORE_TABLES), month)
+        bureau = load_bureau(data, SCORE_TABLES)
+        _require_month(bureau, month)
+        result = score_stage(bureau, month)
         out.mkdir(parents=True, exist_ok=True)
         result.month_scores.to_csv(out / "scores.csv", index=False)
         result.indicator_scores.to_csv(out / "indicator_scores.csv", index=False)
@@ -194,6 +273,7 @@ def quality(data, month, out) -> None:
 
     try:
         bureau = load_bureau(data, FORECAST_TABLES | SCORE_TABLES)
+        _require_month(bureau, month)
         frame = quality_stage(bureau, month, spatial(bureau))
         out.mkdir(parents=True, exist_ok=True)
         frame.to_csv(out / "quality.csv", index=False)
@@ -265,7 +345,7 @@ def backtest(data, month, out, months) -> None:
 
 @main.command(name="allocate")
 @_stage_options
-@click.option("--previous-plan", type=click.Path(path_type=Path), default=None)
+@_previous_plan_option
 def allocate_cmd(data, month, out, previous_plan) -> None:
     """Patrol hours for the month after MONTH: allocation.csv, allocation.geojson, duals.csv,
     schedule.csv, patrol_balance.csv."""
@@ -273,8 +353,9 @@ def allocate_cmd(data, month, out, previous_plan) -> None:
 
     try:
         bureau, sp, (cases, _x, _y) = _stage(data, month, FORECAST_TABLES)
+        shifts = bureau.config.allocation.shifts
+        prev = load_previous_plan(previous_plan, shifts) if previous_plan else None
         risk, _model = risk_stage(bureau, month, sp, cases)
-        prev = pd.read_csv(previous_plan, keep_default_na=False) if previous_plan else None
         result = allocation_stage(bureau, month, sp, cases, risk, prev)
         out.mkdir(parents=True, exist_ok=True)
         result.plan.allocation.to_csv(out / "allocation.csv", index=False)
@@ -298,6 +379,7 @@ def train(ctx, data, month, out) -> None:
 
     try:
         bureau = load_bureau(data, SCORE_TABLES)
+        _require_month(bureau, month)
         scored = score_stage(bureau, month)
         cfg = bureau.config.training
         gaps = find_gaps(scored.all_indicator_scores, month, cfg.gap_score)
@@ -343,12 +425,14 @@ def audit() -> None:
 
 
 @audit.command(name="verify")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("."), show_default=True)
+@_run_out_option("the output folder of `run` (default ./plans, or . when it holds audit.jsonl)")
 @click.option("--db", default=None, help="SQLAlchemy URL (default sqlite:///OUT/plans.db)")
 def audit_verify(out: Path, db: str | None) -> None:
     """Recompute the audit trail; exit 0 only when every entry and file still matches."""
-    from optimizer.store import default_url, verify
+    from optimizer.store import AUDIT_FILE, default_url, verify
 
+    if out == DEFAULT_OUT and not out.exists() and Path(AUDIT_FILE).exists():
+        out = Path(".")  # run from inside an output folder
     try:
         problems = verify(out, db or default_url(out))
     except Exception as exc:  # noqa: BLE001
