@@ -171,7 +171,7 @@ def _run(
     runs, plans = _run_inputs(bureau, scenarios, previous_plan)
     url = db or default_url(out)
     out.mkdir(parents=True, exist_ok=True)
-    results = []
+    results, impossible = [], []
     for scenario in runs:
         if previous_plan is not None:
             previous = plans[scenario.name]
@@ -181,20 +181,29 @@ def _run(
             if previous is None and scenario.name != "baseline":
                 previous = previous_allocation(url, month, "baseline")
         show = sys.stderr.isatty()
-        result = run_cycle(
-            bureau,
-            month,
-            out,
-            scenario,
-            previous,
-            lang,
-            progress=(lambda s: click.echo(f"  {s} done", err=True)) if show else (lambda s: None),
-            publish=lambda staging, target, plan: save_run(
-                url, out, staging, target, plan, data, swap_into_place
-            ),
-        )
+        try:
+            result = run_cycle(
+                bureau,
+                month,
+                out,
+                scenario,
+                previous,
+                lang,
+                progress=(lambda s: click.echo(f"  {s} done", err=True))
+                if show
+                else (lambda s: None),
+                publish=lambda staging, target, plan: save_run(
+                    url, out, staging, target, plan, data, swap_into_place
+                ),
+            )
+        except InfeasiblePlan as exc:  # the other scenarios still get their plans
+            prefix = f"scenario {scenario.name}: " if len(runs) > 1 else ""
+            impossible += [prefix + line for line in exc.diagnosis]
+            continue
         results.append(result)
         click.echo(f"plan for {next_month(month)} ({scenario.name}) written to {result.folder}")
+    if impossible:
+        raise InfeasiblePlan(impossible)
     return results
 
 

@@ -75,6 +75,22 @@ def test_infeasible_floors_exit_3_with_diagnosis(demo_data, tmp_path):
     assert not any(out.rglob("plan.json"))
 
 
+def test_an_impossible_scenario_is_named_and_the_others_still_written(demo_data, tmp_path):
+    cut = tmp_path / "cut.toml"
+    cut.write_text('name = "cut"\n[allocation]\nmin_hours_cell = 55\n', encoding="utf-8")
+    same = tmp_path / "same.toml"
+    same.write_text('name = "same"\n', encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["--data", str(demo_data), "--month", "2025-12", "--out", str(out)]
+    result = CliRunner().invoke(
+        main, ["run", *args, "--scenario", str(cut), "--scenario", str(same)]
+    )
+    assert result.exit_code == 3
+    assert "scenario cut: station" in result.output and "floors need" in result.output
+    assert (out / "2026-01" / "same" / "plan.json").exists()
+    assert not (out / "2026-01" / "cut").exists()
+
+
 def test_backtest_scores_every_model_and_auto(demo_data, tmp_path):
     args = ["--data", str(demo_data), "--month", "2025-06", "--months", "2"]
     result = CliRunner().invoke(main, ["backtest", *args, "--out", str(tmp_path)])
