@@ -272,6 +272,21 @@ def _exchange(a: Path, b: Path) -> bool:
     return result == 0
 
 
+def clear_abandoned(folder: Path) -> None:
+    """Remove the dot folders (`.<scenario>.staging-<pid>`, `.<scenario>.old-<pid>`) that runs
+    killed before their end left in `folder`; those of runs still going are kept."""
+    for path in folder.glob(".*-*"):
+        kind, _, pid = path.name.rpartition("-")
+        if not (path.is_dir() and pid.isdigit() and kind.endswith((".staging", ".old"))):
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass  # a live process of another user
+
+
 def swap_into_place(staging: Path, target: Path) -> None:
     """Replace `target` by `staging` so that at every instant the target path holds the old
     complete plan or the new one: an atomic exchange where the system has it, else two renames
@@ -349,6 +364,7 @@ def run_cycle(
 
     target = Path(out) / plan_month / scenario.name
     target.parent.mkdir(parents=True, exist_ok=True)
+    clear_abandoned(target.parent)
     staging = target.parent / f".{scenario.name}.staging-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()

@@ -179,6 +179,11 @@ def test_a_killed_run_never_leaves_a_partial_plan(bureau, tmp_path):
         for name, digest in plan["outputs"].items():
             if name != "plan.json":
                 assert sha256_file(target / name) == digest, (delay, name)
+    # the next run clears what killed runs left in their dot folders, and the trail holds
+    run_month(bureau, MONTHS[-1], out, url)
+    assert [p.name for p in target.parent.iterdir()] == ["baseline"]
+    verified = CliRunner().invoke(main, ["audit", "verify", "--out", str(out), "--db", url])
+    assert verified.exit_code == 0, verified.output
 
 
 def test_two_runs_at_once_leave_one_consistent_plan(bureau, tmp_path):
