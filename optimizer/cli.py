@@ -384,7 +384,7 @@ def train(ctx, data, month, out) -> None:
     """Training recommendations from the gaps of MONTH: training.csv, training.xlsx."""
     from models.training import course_effectiveness, find_gaps
     from optimizer.cycle import score_stage
-    from optimizer.train import assign_seats, write_training_xlsx
+    from optimizer.train import assign_seats, seat_demand, write_training_xlsx
 
     try:
         bureau = load_bureau(data, SCORE_TABLES)
@@ -407,7 +407,8 @@ def train(ctx, data, month, out) -> None:
         )
         out.mkdir(parents=True, exist_ok=True)
         training.to_csv(out / "training.csv", index=False)
-        write_training_xlsx(training, out / "training.xlsx")
+        demand = seat_demand(gaps, bureau.courses, bureau.stations, training, eff)
+        write_training_xlsx(training, out / "training.xlsx", demand)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     click.echo(f"{int(training['seats'].sum()) if len(training) else 0} seats written to {out}")

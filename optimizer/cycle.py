@@ -42,7 +42,7 @@ from optimizer.allocation import Allocation, allocate, patrol_balance
 from optimizer.report import render_report
 from optimizer.schedule import visit_schedule
 from optimizer.store import sha256_file
-from optimizer.train import assign_seats, write_training_xlsx
+from optimizer.train import assign_seats, seat_demand, write_training_xlsx
 
 
 def next_month(month: str) -> str:
@@ -348,6 +348,9 @@ def run_cycle(
     result = allocated.plan
     tick("allocate")
     gaps = find_gaps(scored.all_indicator_scores, month, cfg.training.gap_score)
+    effects = course_effectiveness(
+        scored.all_indicator_scores, bureau.training_log, bureau.courses, month
+    )
     training = assign_seats(
         gaps,
         bureau.courses,
@@ -355,11 +358,10 @@ def run_cycle(
         bureau.indicators,
         cfg.training.gap_score,
         cfg.training.max_training_hours_per_officer,
-        course_effectiveness(
-            scored.all_indicator_scores, bureau.training_log, bureau.courses, month
-        ),
+        effects,
         lang,
     )
+    demand = seat_demand(gaps, bureau.courses, bureau.stations, training, effects)
     tick("train")
 
     target = Path(out) / plan_month / scenario.name
@@ -393,7 +395,7 @@ def run_cycle(
         }
         for name, frame in frames.items():
             frame.to_csv(staging / name, index=False)
-        write_training_xlsx(training, staging / "training.xlsx")
+        write_training_xlsx(training, staging / "training.xlsx", demand)
         hotspots_geo = hotspots.to_crs("EPSG:4326")
         hotspots_geo.to_file(staging / "hotspots.geojson", driver="GeoJSON")
         cells, alloc_geo = allocated.cells, allocated.geo

@@ -246,6 +246,50 @@ def assign_seats(
     return given[TRAINING_COLUMNS]
 
 
+DEMAND_COLUMNS = [
+    "course_id",
+    "title",
+    "seats_offered",
+    "requested",
+    "given",
+    "unmet",
+    "course_full",
+    "stations_short",
+]
+
+
+def seat_demand(
+    gaps: pd.DataFrame,
+    courses: pd.DataFrame,
+    stations: pd.DataFrame,
+    training: pd.DataFrame,
+    effectiveness: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Per course with any request (`DEMAND_COLUMNS`): seats offered this month, seats the
+    stations' gaps ask for, seats given in `training` (from `assign_seats`), the shortfall,
+    whether the course is full, and the stations left short — where training departments
+    could add a class. Courses are ordered by shortfall, largest first."""
+    requests = course_requests(ranked_gaps(gaps, courses, effectiveness), courses, stations)
+    if requests.empty:
+        return pd.DataFrame(columns=DEMAND_COLUMNS)
+    given = training.set_index(["station_id", "course_id"])["seats"]
+    key = pd.MultiIndex.from_frame(requests[["station_id", "course_id"]])
+    requests["given"] = given.reindex(key).fillna(0).astype(int).to_numpy()
+    short = requests[requests["given"] < requests["need"]]
+    demand = requests.groupby("course_id", as_index=False).agg(
+        requested=("need", "sum"), given=("given", "sum")
+    )
+    offered = courses.set_index("course_id")
+    demand["title"] = demand["course_id"].map(offered["title"])
+    demand["seats_offered"] = demand["course_id"].map(offered["seats"]).astype(int)
+    demand["unmet"] = demand["requested"] - demand["given"]
+    demand["course_full"] = demand["given"] >= demand["seats_offered"]
+    waiting = short.groupby("course_id")["station_id"].agg(lambda s: ", ".join(sorted(s)))
+    demand["stations_short"] = demand["course_id"].map(waiting).fillna("")
+    demand = demand.sort_values(["unmet", "course_id"], ascending=[False, True])
+    return demand[DEMAND_COLUMNS].reset_index(drop=True)
+
+
 def _localised(frame: pd.DataFrame, key: str, column: str, zh: bool) -> dict[str, str]:
     """`column` per `key`, from `<column>_zh` where asked for and filled in."""
     text = frame[column].astype(str)
@@ -255,10 +299,13 @@ def _localised(frame: pd.DataFrame, key: str, column: str, zh: bool) -> dict[str
     return dict(zip(frame[key], text, strict=True))
 
 
-def write_training_xlsx(training: pd.DataFrame, path: Path | str) -> None:
+def write_training_xlsx(
+    training: pd.DataFrame, path: Path | str, demand: pd.DataFrame | None = None
+) -> None:
     """`training.xlsx` for training departments: `by_station` (every recommendation, by station
-    then priority) and `by_course` (stations and seats per course), each ending in a totals row
-    outside the filter; frozen header row, autofilter on the data, fitted column widths."""
+    then priority), `by_course` (stations and seats per course) and, given `demand`
+    (`seat_demand`), `demand` (seats asked for against seats offered), each ending in a totals
+    row outside the filter; frozen header row, autofilter on the data, fitted column widths."""
     by_station = training.sort_values(
         ["station_id", "priority", "course_id"], ascending=[True, False, True]
     )
@@ -274,8 +321,14 @@ def write_training_xlsx(training: pd.DataFrame, path: Path | str) -> None:
             "seats": int(training["seats"].sum()),
         },
     }
+    sheets = [("by_station", by_station), ("by_course", by_course)]
+    if demand is not None:
+        sheets.append(("demand", demand))
+        totals["demand"] = {"course_id": "TOTAL"} | {
+            c: int(demand[c].sum()) for c in ("seats_offered", "requested", "given", "unmet")
+        }
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        for sheet, frame in (("by_station", by_station), ("by_course", by_course)):
+        for sheet, frame in sheets:
             frame.to_excel(writer, sheet_name=sheet, index=False)
             ws = writer.sheets[sheet]
             last = len(frame) + 1

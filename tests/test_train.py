@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from models.training import GAP_COLUMNS, find_gaps
 from optimizer.cli import main
-from optimizer.train import TRAINING_COLUMNS, assign_seats, write_training_xlsx
+from optimizer.train import TRAINING_COLUMNS, assign_seats, seat_demand, write_training_xlsx
 
 INDICATORS = pd.DataFrame(
     {
@@ -299,6 +299,35 @@ def test_training_xlsx_has_frozen_filtered_sheets_by_station_and_course(tmp_path
     assert book["by_station"].column_dimensions["H"].width == 80
 
 
+def test_demand_shows_the_seats_a_full_course_could_not_give(tmp_path):
+    """Two stations each need 5 seats of K1 (score 0 → ⌈10 × 0.5⌉); K1 offers 6: 4 seats
+    unmet, the course full, and the station given fewer named. K2 has room for its request."""
+    courses = courses_frame(("K1", 4, 6, "S02"), ("K2", 4, 10, "S03"))
+    gaps = gaps_frame(
+        gap("A", "S02", score=0.0, below=True),
+        gap("B", "S02", score=0.0, below=True),
+        gap("A", "S03", score=80.0, falling=True),
+    )
+    stations = stations_frame(A=10, B=10)
+    training = assign_seats(gaps, courses, stations, INDICATORS, 60, 8)
+    demand = seat_demand(gaps, courses, stations, training).set_index("course_id")
+    assert demand.loc["K1", ["seats_offered", "requested", "given", "unmet"]].tolist() == [
+        6,
+        10,
+        6,
+        4,
+    ]
+    assert bool(demand.loc["K1", "course_full"])
+    given = training[training["course_id"] == "K1"].set_index("station_id")["seats"]
+    short = sorted(s for s in ("A", "B") if given.get(s, 0) < 5)
+    assert demand.loc["K1", "stations_short"] == ", ".join(short)
+    assert demand.loc["K2", "unmet"] == 0 and demand.loc["K2", "stations_short"] == ""
+    write_training_xlsx(training, tmp_path / "training.xlsx", demand.reset_index())
+    sheet = pd.read_excel(tmp_path / "training.xlsx", sheet_name="demand")
+    assert sheet["course_id"].tolist() == ["K1", "K2", "TOTAL"]
+    assert sheet["unmet"].iloc[-1] == 4
+
+
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_train_command_writes_csv_and_xlsx_within_every_limit(lang, demo_data, tmp_path):
     result = CliRunner().invoke(
@@ -323,4 +352,6 @@ def test_train_command_writes_csv_and_xlsx_within_every_limit(lang, demo_data, t
     per_station = hours.groupby(training["station_id"]).sum()
     assert (per_station <= officers[per_station.index] * 8).all()
     assert training["reason"].str.contains("分" if lang == "zh" else "scores").all()
-    assert (tmp_path / "training.xlsx").stat().st_size > 0
+    demand = pd.read_excel(tmp_path / "training.xlsx", sheet_name="demand")
+    given = demand.set_index("course_id")["given"].drop("TOTAL")
+    assert given.to_dict() == used.reindex(given.index, fill_value=0).to_dict()
