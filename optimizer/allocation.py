@@ -11,7 +11,7 @@ k and aid arcs a = (lender → borrower, shift) between neighbouring stations:
     aid_used[g]:    Σ_{a into g} aid_a ≤ Σ_{u∈g} x_u              (aid received is patrolled)
     floor[u]:       x_u ≥ min_hours_cell                         where risk_u > 0
     stability[u]:   x_u − x_prev_u = d⁺_u − d⁻_u,  d± ≥ 0          (previous plan only)
-    change_cap[s]:  Σ_{u∈s} (d⁺_u + d⁻_u) ≤ max_change_share·Σ_{u∈s} x_prev_u
+    change_cap[s]:  Σ_{u∈s} (d⁺_u + d⁻_u) ≤ max_change_share·Σ_{u∈s} x_prev_u   (Σ x_prev > 0)
 
 with B_g = officers_s × patrol_hours_per_officer × shift_share_h (hours per month), cap =
 max_hours_cell, n_g the cells of g and b the benefit breakpoints. `home` keeps a station's own
@@ -403,8 +403,11 @@ def _matrix_model(
             deviation.ravel()[kept] * fixed_flat[kept],
             n_stations,
         )
-        # Σ|x − p| = Σ p − Σ below + Σ above ≤ max_change_share · Σ p
-        allowed = (cfg.max_change_share - 1.0) * by_station - kept_deviation
+        # Σ|x − p| = Σ p − Σ below + Σ above ≤ max_change_share · Σ p; a station without
+        # hours last month (new, or absent from that plan) has nothing to keep stable
+        allowed = np.where(
+            by_station > 0, (cfg.max_change_share - 1.0) * by_station - kept_deviation, np.inf
+        )
         offsets["change_cap"] = rows.block(n_stations, -np.inf, allowed)
         rows.add(
             offsets["change_cap"] + problem.station_of_unit[free // n_pieces],
@@ -677,7 +680,7 @@ def diagnose(problem: Problem) -> list[str]:
         )
         for s in np.flatnonzero(cap_short > 1e-6):
             lines.append(
-                f"station {problem.stations[s]}: floors and budgets force "
+                f"station {problem.stations[s]}: floors, budgets and the home rule force "
                 f"{allowed[s] + cap_short[s]:.0f} h of change against last month's plan, the "
                 f"stability cap (max_change_share = {cfg.max_change_share:g}) allows "
                 f"{allowed[s]:.0f} h; short by {cap_short[s]:.0f} h"
@@ -796,6 +799,8 @@ def solve_monolithic(problem: Problem) -> Solution:
         by_station = pd.Series(np.arange(n_units)).groupby(problem.station_of_unit)
         prev = problem.units["prev_hours"].to_numpy()
         for s, idx in by_station:
+            if prev[idx].sum() <= 0:
+                continue  # nothing to keep stable
             model += (
                 pulp.lpSum(dev[i] for i in idx) <= cfg.max_change_share * prev[idx].sum(),
                 f"change_cap_{s}",
@@ -906,7 +911,7 @@ def binding_rules(problem: Problem, aid: np.ndarray, tol: float = 1e-3) -> pd.Da
         n_stations = len(problem.stations)
         moved = np.bincount(problem.station_of_unit, np.abs(hours - prev), n_stations)
         allowed = cfg.max_change_share * np.bincount(problem.station_of_unit, prev, n_stations)
-        binds = moved >= allowed - tol
+        binds = (moved >= allowed - tol) & (allowed > 0)
         frames.append(
             pd.DataFrame(
                 {

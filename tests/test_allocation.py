@@ -83,7 +83,9 @@ def check_every_rule(result, risk, neighbours, config, previous=None) -> None:
         moved_by_station = moved.groupby(station.reindex(moved.index.get_level_values(0)).values)
         prev_by_station = prev.groupby(station.reindex(prev.index.get_level_values(0)).values)
         for s, hours in moved_by_station.sum().items():
-            assert hours <= config.max_change_share * prev_by_station.sum().get(s, 0) + 1e-3
+            last = prev_by_station.sum().get(s, 0)
+            if last > 0:  # a station without hours last month has nothing to keep stable
+                assert hours <= config.max_change_share * last + 1e-3
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -270,3 +272,22 @@ def test_without_stability_last_month_is_still_the_reference():
         prev = alloc.groupby(["cell_id", "shift"])["prev_hours"].sum()
         expected = previous.set_index(["cell_id", "shift"])["hours"].reindex(prev.index)
         assert np.allclose(prev, expected.fillna(0.0))
+
+
+def test_a_station_missing_from_last_months_plan_is_planned_in_full():
+    """A new station (no hours last month) is held by no stability cap: its officers patrol at
+    home; the others stay within their caps."""
+    risk, cells, stations, neighbours = bureau(3, 20, 8)
+    config = AllocationConfig()
+    first = allocate(risk, cells, stations, neighbours, config)
+    previous = first.allocation.groupby(["cell_id", "shift"], as_index=False)["hours"].sum()
+    previous = previous[~previous["cell_id"].str.startswith("S2_")]
+    for path in ("sifted", "monolithic"):
+        result = allocate(risk, cells, stations, neighbours, config, previous, path)
+        check_every_rule(result, risk, neighbours, config, previous)
+        own = result.allocation[result.allocation["lender_station_id"] == ""]
+        new_station = own.loc[own["station_id"] == "S2", "hours"].sum()
+        budget = result.duals.loc[result.duals["station_id"] == "S2", "budget_hours"].sum()
+        assert new_station >= config.min_station_share * budget - 1e-3, path
+        capped = result.binding.loc[result.binding["rule"] == "change_cap", "station_id"]
+        assert "S2" not in set(capped)
