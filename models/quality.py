@@ -51,20 +51,34 @@ def report_checks(
     return pd.concat(out, ignore_index=True)
 
 
+def _spread(changes: pd.Series) -> float:
+    """Robust scale of a station's month-on-month changes for the modified z-score: MAD /
+    0.6745, or where over half the changes are alike (MAD = 0) the mean absolute deviation ×
+    1.2533; NaN without history."""
+    changes = changes.dropna()
+    if changes.empty:
+        return np.nan
+    deviation = np.abs(changes - changes.median())
+    mad = float(np.median(deviation))
+    return mad / 0.6745 if mad > 0 else 1.2533 * float(deviation.mean())
+
+
 def jump_checks(scores: pd.DataFrame, month: str, threshold: float = 4.0) -> pd.DataFrame:
-    """Robust month-on-month jumps: the change into `month` has a MAD z-score above
-    `threshold` against the station's own history of changes for that indicator."""
+    """Robust month-on-month jumps: the change into `month` has a modified z-score above
+    `threshold` against the station's own history of changes for that indicator, and strays
+    further from their median than any change before it."""
     frame = scores.sort_values("month")
     frame = frame.assign(change=frame.groupby(["station_id", "indicator_id"])["value"].diff())
     history = frame[frame["month"] < month].groupby(["station_id", "indicator_id"])["change"]
-    med = history.median()
-    mad = history.apply(lambda c: np.median(np.abs(c.dropna() - c.median())))
+    med = history.apply(lambda c: c.dropna().median() if c.notna().any() else np.nan)
+    spread = history.apply(_spread)
+    widest = history.apply(lambda c: (c.dropna() - c.dropna().median()).abs().max())
     now = frame[frame["month"] == month].set_index(["station_id", "indicator_id"])
+    deviation = now["change"] - med.reindex(now.index)
     with np.errstate(divide="ignore", invalid="ignore"):
-        now = now.assign(
-            z=0.6745 * (now["change"] - med.reindex(now.index)) / mad.reindex(now.index)
-        )
-    flagged = now[(np.abs(now["z"]) > threshold) & np.isfinite(now["z"])].reset_index()
+        now = now.assign(z=deviation / spread.reindex(now.index))
+    unseen = deviation.abs() > widest.reindex(now.index)
+    flagged = now[(np.abs(now["z"]) > threshold) & np.isfinite(now["z"]) & unseen].reset_index()
     return _rows(
         flagged,
         "jump",

@@ -41,6 +41,20 @@ def test_jump_fires_only_on_an_outlying_change():
     assert flagged["check"].tolist() == ["jump"]
 
 
+def test_jump_fires_where_most_past_changes_are_alike():
+    """Mostly flat history (MAD of the changes is 0): the mean-deviation fallback still
+    flags a large change, not a usual one; a station with one month of history is quiet."""
+    months = [str(p) for p in pd.period_range("2024-01", periods=13, freq="M")]
+    flat = [50, 50, 50, 51, 51, 51, 51, 50, 50, 50, 50, 50]
+    frame = pd.DataFrame(
+        {"station_id": "A", "month": months, "indicator_id": "x", "value": [*flat, 51]}
+    )
+    assert q.jump_checks(frame, months[-1]).empty
+    frame.loc[12, "value"] = 70
+    assert q.jump_checks(frame, months[-1])["check"].tolist() == ["jump"]
+    assert q.jump_checks(frame.iloc[:2], months[1]).empty
+
+
 def test_duplicates_within_5_minutes_and_20_metres():
     t = pd.Timestamp("2025-06-01 10:00")
     cases = pd.DataFrame(
