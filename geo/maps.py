@@ -22,6 +22,8 @@ import pandas as pd
 import shapely
 import xstatic.pkg.leaflet as xleaflet
 
+from geo.crs import frame_to_gcj02
+
 MAX_CELLS = 50_000  # cell polygons on one map, all layers together; beyond, k×k blocks
 DECIMALS = 5  # coordinate decimals on the page: about 1 m, plenty for 100 m cells
 FONTS = "'Noto Sans CJK SC','Microsoft YaHei','PingFang SC','Helvetica Neue',Arial,sans-serif"
@@ -496,6 +498,7 @@ def plan_map(
     title: str = "",
     names: dict[str, str] | None = None,
     max_cells: int = MAX_CELLS,
+    tiles_datum: str = "wgs84",
 ) -> folium.Map:
     """The planner's map, every label in `lang`.
 
@@ -506,7 +509,10 @@ def plan_map(
     `cell_id, geometry`, `risk` is `cell_id, shift, risk`, `allocation` is `cell_id, shift, hours,
     prev_hours` per cell and shift, `schedule` is `schedule.csv`; `names` translates offence
     codes. Past `max_cells` cell polygons (all layers together) the grid is drawn in k×k blocks,
-    their values summed (see `block_size`)."""
+    their values summed (see `block_size`). `tiles_datum = "gcj02"` shifts every layer onto
+    GCJ-02 basemap tiles."""
+    if tiles_datum == "gcj02":
+        stations, cells, hotspots = (frame_to_gcj02(f) for f in (stations, cells, hotspots))
     labels = LABELS[lang]
     risk = risk[risk["risk"] > 0]
     moved = (allocation["hours"] - allocation["prev_hours"]).abs() >= 0.05

@@ -208,6 +208,7 @@ class TrainingConfig(_Strict):
 class MapConfig(_Strict):
     tiles: str = "openstreetmap"
     attribution: str = ""
+    tiles_datum: Literal["wgs84", "gcj02"] = "wgs84"  # gcj02 for AutoNavi/Gaode, Tencent tiles
 
     @model_validator(mode="after")
     def _known_basemap(self) -> MapConfig:

@@ -426,6 +426,7 @@ def run_cycle(
             lang,
             title=LABELS[lang]["title"].format(month=plan_month, scenario=scenario.name),
             names=offence_names(bureau.offences),
+            tiles_datum=cfg.map.tiles_datum,
         ).save(str(staging / "map.html"))
         tick("write")
         plan = {

@@ -4,7 +4,15 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo.crs import gcj02_to_wgs84, metric_crs, project, to_wgs84, unproject, wgs84_to_gcj02
+from geo.crs import (
+    frame_to_gcj02,
+    gcj02_to_wgs84,
+    metric_crs,
+    project,
+    to_wgs84,
+    unproject,
+    wgs84_to_gcj02,
+)
 from geo.grid import assign_cells, jurisdiction_cells
 
 
@@ -61,3 +69,16 @@ def test_metric_crs_is_the_utm_zone_of_the_data_unless_configured():
     assert metric_crs("EPSG:4547", [121.5], [31.2]).to_epsg() == 4547
     x, y = project([-90.2], [38.6], metric_crs("", [-90.2], [38.6]))
     assert unproject(x, y, metric_crs("", [-90.2], [38.6]))[0][0] == pytest.approx(-90.2)
+
+
+def test_layers_shift_onto_gcj02_tiles_and_back():
+    """In Shanghai GCJ-02 lies about 0.0045° east and 0.002° south of WGS84 (~500 m): a
+    jurisdiction drawn on AutoNavi tiles must move by that, and inverting recovers it."""
+    frame = gpd.GeoDataFrame(geometry=[shapely.box(121.47, 31.22, 121.48, 31.23)], crs=4326)
+    shifted = frame_to_gcj02(frame)
+    dlon, dlat = (shifted.total_bounds - frame.total_bounds)[:2]
+    assert 0.003 < dlon < 0.006 and -0.003 < dlat < -0.001
+    xy = shapely.get_coordinates(shifted.geometry.values)
+    lon, lat = gcj02_to_wgs84(xy[:, 0], xy[:, 1])
+    assert np.allclose(np.column_stack([lon, lat]), shapely.get_coordinates(frame.geometry.values))
+    assert shifted.crs == frame.crs

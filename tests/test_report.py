@@ -16,6 +16,7 @@ import shapely
 import xstatic.pkg.leaflet as xleaflet
 from click.testing import CliRunner
 
+from geo.crs import wgs84_to_gcj02
 from geo.maps import block_ids, block_size, jurisdiction_layer, plan_map, svg_map
 from optimizer.cli import main
 from optimizer.report import flagged_stations, render_report
@@ -124,6 +125,16 @@ def test_map_tile_template_gets_its_host_as_attribution():
     text = page_text(plan_map(**small_plan(), tiles=template, attribution=""))
     assert template in text
     assert '"attribution": "tiles.example.gov.cn"' in text
+
+
+def test_map_layers_follow_the_tiles_datum():
+    plan = small_plan()
+    wgs = page_text(plan_map(**plan, tiles="none", attribution=""))
+    gcj = page_text(plan_map(**plan, tiles="none", attribution="", tiles_datum="gcj02"))
+    lon, lat = wgs84_to_gcj02(1.0, 2.0)  # a corner of station S01
+    corner = f"[{float(lon):.5f}, {float(lat):.5f}]"
+    assert corner in gcj and corner not in wgs
+    assert "[1.0, 2.0]" in wgs
 
 
 def test_past_the_cell_limit_the_grid_is_drawn_in_blocks():
