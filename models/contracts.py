@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -251,7 +252,9 @@ def find_geometry(data_dir: Path, stem: str = "stations") -> Path | None:
 def read_stations(path: Path) -> tuple[Table, gpd.GeoSeries]:
     """Read the jurisdiction layer: properties as text, geometry apart (feature number from 1)."""
     try:
-        gdf = gpd.read_file(path)
+        with warnings.catch_warnings():  # a property GDAL cannot parse is checked below, by row
+            warnings.simplefilter("ignore", UserWarning)
+            gdf = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises several unrelated types for unreadable files
         raise InputError([Problem(path.name, 0, "(file)", f"cannot read: {exc}")]) from exc
     props = _as_text(pd.DataFrame(gdf.drop(columns="geometry")))
@@ -344,7 +347,7 @@ def _duplicates(table: Table, frame: pd.DataFrame, keys: tuple[str, ...]) -> lis
             table.file,
             int(i + table.first_row),
             keys[-1],
-            f"duplicate {what} {tuple(frame.iloc[i][list(keys)])}",
+            f"duplicate {what} " + " + ".join(repr(v) for v in frame.iloc[i][list(keys)]),
         )
         for i in np.flatnonzero(dup)
     ]

@@ -16,7 +16,7 @@ k and aid arcs a = (lender → borrower, shift) between neighbouring stations:
 with B_g = officers_s × patrol_hours_per_officer × shift_share_h (hours per month), cap =
 max_hours_cell, n_g the cells of g and b the benefit breakpoints. `home` keeps a station's own
 officers at home for at least its share of the budget — as far as its cells can take hours
-before saturation, so more officers never make a plan impossible. Slopes are non-increasing,
+before saturation, so more officers alone never make a plan impossible. Slopes are non-increasing,
 so segments fill in order and Σ_k slope_k·y[u,k] is the concave benefit; floors therefore become
 lower bounds on the first segments. The dual of budget[g] is the harm prevented by one more
 hour at g.
@@ -62,6 +62,7 @@ ALLOCATION_COLUMNS = [
 DUAL_COLUMNS = ["station_id", "shift", "budget_hours", "used_hours", "dual"]
 PATHS = ("decomposed", "sifted", "matrix", "monolithic")
 _TOL = 1e-9
+ELASTIC_WEIGHT = 100.0  # cost of an hour short on a budget or home rule, against 1 on stability
 HOUR_ROWS = (("budget", 1.0), ("aid_used", -1.0), ("home", 1.0))  # rows holding a group's hours
 
 
@@ -415,13 +416,16 @@ def _matrix_model(
             deviation.ravel()[free],
         )
     if elastic:
+        # stretching the stability cap costs least: where it alone resolves a conflict, the
+        # diagnosis names it rather than a budget or home rule it would leave intact
         cost = [np.zeros(n_cols)]
-        for name, count, sign in [("budget", n_groups, -1.0), ("home", n_groups, 1.0)] + (
-            [("change_cap", n_stations, -1.0)] if problem.has_previous else []
-        ):
+        for name, count, sign, weight in [
+            ("budget", n_groups, -1.0, ELASTIC_WEIGHT),
+            ("home", n_groups, 1.0, ELASTIC_WEIGHT),
+        ] + ([("change_cap", n_stations, -1.0, 1.0)] if problem.has_previous else []):
             offsets[f"{name}_shortfall"] = n_cols
             rows.add(offsets[name] + np.arange(count), n_cols + np.arange(count), sign)
-            cost.append(np.ones(count))
+            cost.append(np.full(count, weight))
             col_lower.append(np.zeros(count))
             col_upper.append(np.full(count, np.inf))
             n_cols += count

@@ -357,7 +357,7 @@ def backtest(data, month, out, months) -> None:
 @_previous_plan_option
 def allocate_cmd(data, month, out, previous_plan) -> None:
     """Patrol hours for the month after MONTH: allocation.csv, allocation.geojson, duals.csv,
-    schedule.csv, patrol_balance.csv."""
+    binding.csv, schedule.csv, patrol_balance.csv."""
     from optimizer.cycle import allocation_stage, risk_stage
 
     try:
@@ -369,6 +369,7 @@ def allocate_cmd(data, month, out, previous_plan) -> None:
         out.mkdir(parents=True, exist_ok=True)
         result.plan.allocation.to_csv(out / "allocation.csv", index=False)
         result.plan.duals.to_csv(out / "duals.csv", index=False)
+        result.plan.binding.to_csv(out / "binding.csv", index=False)
         result.schedule.to_csv(out / "schedule.csv", index=False)
         result.balance.to_csv(out / "patrol_balance.csv", index=False)
         result.geo.to_file(out / "allocation.geojson", driver="GeoJSON")
@@ -450,6 +451,6 @@ def audit_verify(out: Path, db: str | None) -> None:
     if problems:
         for line in problems:
             click.echo(line, err=True)
-        click.echo(f"audit failed: {problems[0]}", err=True)
+        click.echo(f"audit failed: {len(problems)} mismatch(es), the first listed first", err=True)
         sys.exit(EXIT_INPUT)
     click.echo(f"audit trail of {out} verified")

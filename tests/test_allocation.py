@@ -4,6 +4,7 @@ agreeing, plain diagnoses of impossible plans, determinism."""
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pandas as pd
@@ -291,3 +292,19 @@ def test_a_station_missing_from_last_months_plan_is_planned_in_full():
         assert new_station >= config.min_station_share * budget - 1e-3, path
         capped = result.binding.loc[result.binding["rule"] == "change_cap", "station_id"]
         assert "S2" not in set(capped)
+
+
+def test_a_conflict_the_stability_cap_could_resolve_is_blamed_on_it():
+    """S0's officers treble after last month's plan: its home rule needs far more hours than
+    the stability cap lets it add. The diagnosis names the cap with numbers that add up."""
+    risk, cells, stations, neighbours = bureau(2, 40, 9, officers=(10, 11))
+    config = AllocationConfig(max_change_share=0.1, max_aid_share=0.0)
+    first = allocate(risk, cells, stations, neighbours, config)
+    previous = first.allocation.groupby(["cell_id", "shift"], as_index=False)["hours"].sum()
+    more = stations.assign(officers=np.where(stations["station_id"] == "S0", 30, 10))
+    with pytest.raises(InfeasiblePlan) as caught:
+        allocate(risk, cells, more, neighbours, config, previous)
+    (line,) = caught.value.diagnosis
+    assert line.startswith("station S0: floors, budgets and the home rule force")
+    forced, allowed, short = (float(v) for v in re.findall(r"(\d+) h", line))
+    assert forced - allowed == pytest.approx(short, abs=1)

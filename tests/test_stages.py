@@ -17,6 +17,7 @@ STAGES = {
         "allocation.csv",
         "allocation.geojson",
         "duals.csv",
+        "binding.csv",
         "schedule.csv",
         "patrol_balance.csv",
     ],
