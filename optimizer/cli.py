@@ -202,6 +202,14 @@ def _run(
             continue
         results.append(result)
         click.echo(f"plan for {next_month(month)} ({scenario.name}) written to {result.folder}")
+        match = result.plan.get("previous_plan")
+        if match and match["unknown"]:
+            click.echo(
+                f"  note: {match['unknown']} of {match['cells']} cells of last month's plan "
+                f"({match['unknown_hours']:,.0f} h) are not on this grid and were ignored "
+                "(cell size or jurisdictions changed?)",
+                err=True,
+            )
     if impossible:
         raise InfeasiblePlan(impossible)
     return results

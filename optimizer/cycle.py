@@ -272,6 +272,21 @@ def _exchange(a: Path, b: Path) -> bool:
     return result == 0
 
 
+def previous_plan_match(previous: pd.DataFrame | None, cells: pd.DataFrame) -> dict | None:
+    """How much of last month's plan lies on this month's grid: `cells` it names, `unknown`
+    among them (a changed cell size or jurisdiction map leaves them unmatched, and their hours
+    count neither for stability nor for hours moved) and their `unknown_hours`."""
+    if previous is None:
+        return None
+    named = previous.groupby("cell_id")["hours"].sum()
+    unknown = named[~named.index.isin(cells["cell_id"])]
+    return {
+        "cells": int(len(named)),
+        "unknown": int(len(unknown)),
+        "unknown_hours": round(float(unknown.sum()), 3),
+    }
+
+
 def clear_abandoned(folder: Path) -> None:
     """Remove the dot folders (`.<scenario>.staging-<pid>`, `.<scenario>.old-<pid>`) that runs
     killed before their end left in `folder`; those of runs still going are kept."""
@@ -442,6 +457,7 @@ def run_cycle(
                 "hotspots": cfg.hotspots.method,
             },
             "solver": {"name": "HiGHS", "status": result.status, "path": result.path},
+            "previous_plan": previous_plan_match(previous, sp.cells),
             "objective": result.objective,
             "harm_covered_share": result.harm_covered_share,
             "hours_moved": result.hours_moved,

@@ -4,6 +4,7 @@ file, undecodable bytes, cross-key config rules, months without data. Each is ex
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pandas as pd
@@ -67,6 +68,18 @@ def test_malformed_previous_plan_is_located(command, demo_data, tmp_path):
     assert "columns.csv:1:cell_id: required column is missing" in text
     assert "columns.csv:1:shift: required column is missing" in text
     assert "internal error" not in text
+
+
+def test_previous_plan_cells_off_the_grid_are_noted(demo_data, tmp_path):
+    prev = tmp_path / "prev.csv"
+    prev.write_text("cell_id,shift,hours\n8_8,day,3\n9_9,day,5\n9_9,night,2\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["run", "--data", str(demo_data), "--month", "2025-12", "--out", str(out)]
+    result = CliRunner().invoke(main, [*args, "--previous-plan", str(prev)])
+    assert result.exit_code == 0, result.output
+    assert "2 of 2 cells of last month's plan (10 h) are not on this grid" in result.output
+    plan = json.loads((out / "2026-01" / "baseline" / "plan.json").read_text(encoding="utf-8"))
+    assert plan["previous_plan"] == {"cells": 2, "unknown": 2, "unknown_hours": 10.0}
 
 
 def test_run_without_out_writes_to_plans(demo_data, tmp_path, monkeypatch):
