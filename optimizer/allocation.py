@@ -107,6 +107,20 @@ class Problem:
         return np.minimum(cfg.min_station_share * budget, capacity)
 
     @property
+    def previous_hours(self) -> np.ndarray:
+        """Hours each station patrolled in last month's plan."""
+        prev = self.units["prev_hours"].to_numpy()
+        return np.bincount(self.station_of_unit, prev, len(self.stations))
+
+    @property
+    def change_allowance(self) -> np.ndarray:
+        """Hours each station may move against last month's plan (change_cap): max_change_share
+        of its previous hours; unlimited (inf) for a station without any — new, or absent from
+        that plan — which has nothing to keep stable."""
+        last = self.previous_hours
+        return np.where(last > 0, self.config.max_change_share * last, np.inf)
+
+    @property
     def segment_lengths(self) -> np.ndarray:
         """Hours of each benefit segment (k), summing to max_hours_cell."""
         bps = np.array([0.0, *self.config.benefit_breakpoints])
@@ -376,7 +390,6 @@ def _matrix_model(
     Elastic: the objective becomes 'minimise total shortfall' — how far the hard rules are
     apart. The objective omits constants (held pieces, −λ·Σ x_prev). Returns (arrays, row
     offsets, flattened held values with NaN at the free pieces)."""
-    cfg = problem.config
     value, lower, upper, deviation = pieces or _hour_pieces(problem)
     n_units, n_pieces = value.shape
     n_groups, n_stations = len(problem.groups), len(problem.stations)
@@ -397,18 +410,13 @@ def _matrix_model(
     col_upper = [upper.ravel()[free], problem.arcs["cap"].to_numpy()]
     n_cols = n_free + n_arcs
     if problem.has_previous:
-        prev = problem.units["prev_hours"].to_numpy()
-        by_station = np.bincount(problem.station_of_unit, prev, n_stations)
         kept_deviation = np.bincount(
             problem.station_of_unit[kept // n_pieces],
             deviation.ravel()[kept] * fixed_flat[kept],
             n_stations,
         )
-        # Σ|x − p| = Σ p − Σ below + Σ above ≤ max_change_share · Σ p; a station without
-        # hours last month (new, or absent from that plan) has nothing to keep stable
-        allowed = np.where(
-            by_station > 0, (cfg.max_change_share - 1.0) * by_station - kept_deviation, np.inf
-        )
+        # Σ|x − p| = Σ p − Σ below + Σ above ≤ allowance
+        allowed = problem.change_allowance - problem.previous_hours - kept_deviation
         offsets["change_cap"] = rows.block(n_stations, -np.inf, allowed)
         rows.add(
             offsets["change_cap"] + problem.station_of_unit[free // n_pieces],
@@ -445,27 +453,6 @@ def _matrix_model(
     return arrays, offsets, fixed_flat
 
 
-def _solve_pieces(
-    problem: Problem,
-    fixed: np.ndarray | None = None,
-    pieces: tuple[np.ndarray, ...] | None = None,
-):
-    """Solve the matrix model with `fixed` pieces (see `_matrix_model`). Returns (status,
-    piece values units × pieces, aid, row duals, row offsets)."""
-    (cost, lower, upper, matrix, rl, ru), offsets, held = _matrix_model(
-        problem, fixed=fixed, pieces=pieces
-    )
-    status, values, duals, _ = _highs_solve(
-        cost, lower, upper, matrix, rl, ru, True, problem.config.time_limit_s
-    )
-    pieces = held.copy()
-    free = np.flatnonzero(np.isnan(held))
-    if status == "Optimal":
-        pieces[free] = values[: len(free)]
-    n_free = len(free)
-    return status, pieces.reshape(len(problem.units), -1), values[n_free:], duals, offsets
-
-
 def _stable_solution(problem: Problem, pieces: np.ndarray, aid, duals, offsets) -> Solution:
     """Solution from optimal piece values: hours, aid, budget duals and the objective (benefit
     less λ per hour moved)."""
@@ -481,10 +468,15 @@ def _stable_solution(problem: Problem, pieces: np.ndarray, aid, duals, offsets) 
 
 def solve_matrix(problem: Problem) -> Solution:
     """The whole model in one HiGHS call from sparse arrays."""
-    status, pieces, aid, duals, offsets = _solve_pieces(problem)
+    (cost, lower, upper, matrix, rl, ru), offsets, _ = _matrix_model(problem)
+    status, values, duals, _ = _highs_solve(
+        cost, lower, upper, matrix, rl, ru, True, problem.config.time_limit_s
+    )
     if status != "Optimal":
         raise InfeasiblePlan(diagnose(problem))
-    return _stable_solution(problem, pieces, aid, duals, offsets)
+    n_y = matrix.shape[1] - len(problem.arcs)
+    pieces = values[:n_y].reshape(len(problem.units), -1)
+    return _stable_solution(problem, pieces, values[n_y:], duals, offsets)
 
 
 SIFTING_ROUNDS = 20  # pricing rounds before the sifted path hands over to the whole model
@@ -678,10 +670,7 @@ def diagnose(problem: Problem) -> list[str]:
     if problem.has_previous:
         first = offsets["change_cap_shortfall"]
         cap_short = values[first : first + len(problem.stations)]
-        prev = problem.units["prev_hours"].to_numpy()
-        allowed = cfg.max_change_share * np.bincount(
-            problem.station_of_unit, prev, len(problem.stations)
-        )
+        allowed = problem.change_allowance
         for s in np.flatnonzero(cap_short > 1e-6):
             lines.append(
                 f"station {problem.stations[s]}: floors, budgets and the home rule force "
@@ -801,14 +790,10 @@ def solve_monolithic(problem: Problem) -> Solution:
         model += (own - pulp.lpSum(in_aid) >= problem.home_hours[g], f"home_{g}")
     if problem.has_previous:
         by_station = pd.Series(np.arange(n_units)).groupby(problem.station_of_unit)
-        prev = problem.units["prev_hours"].to_numpy()
+        allowance = problem.change_allowance
         for s, idx in by_station:
-            if prev[idx].sum() <= 0:
-                continue  # nothing to keep stable
-            model += (
-                pulp.lpSum(dev[i] for i in idx) <= cfg.max_change_share * prev[idx].sum(),
-                f"change_cap_{s}",
-            )
+            if np.isfinite(allowance[s]):
+                model += (pulp.lpSum(dev[i] for i in idx) <= allowance[s], f"change_cap_{s}")
     with banner_silenced():
         model.solve(pulp.HiGHS(msg=False, timeLimit=cfg.time_limit_s))
     status = pulp.LpStatus[model.status]
@@ -914,8 +899,8 @@ def binding_rules(problem: Problem, aid: np.ndarray, tol: float = 1e-3) -> pd.Da
         prev = units["prev_hours"].to_numpy()
         n_stations = len(problem.stations)
         moved = np.bincount(problem.station_of_unit, np.abs(hours - prev), n_stations)
-        allowed = cfg.max_change_share * np.bincount(problem.station_of_unit, prev, n_stations)
-        binds = (moved >= allowed - tol) & (allowed > 0)
+        allowed = problem.change_allowance
+        binds = moved >= allowed - tol
         frames.append(
             pd.DataFrame(
                 {

@@ -143,10 +143,13 @@ def _run_inputs(
         runs = [Scenario(name="baseline", config=bureau.config)]
     plans = {}
     if previous_plan is not None:
+        by_shifts: dict[tuple[str, ...], pd.DataFrame] = {}  # read once per set of shifts
         for scenario in runs:
+            shifts = tuple(scenario.config.allocation.shifts)
             try:
-                shifts = scenario.config.allocation.shifts
-                plans[scenario.name] = load_previous_plan(previous_plan, shifts)
+                if shifts not in by_shifts:
+                    by_shifts[shifts] = load_previous_plan(previous_plan, shifts)
+                plans[scenario.name] = by_shifts[shifts]
             except InputError as exc:
                 problems += [p for p in exc.problems if p not in problems]
     if problems:

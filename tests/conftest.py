@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from click.testing import CliRunner
 
@@ -12,6 +14,14 @@ from optimizer.demo import write_demo_bureau
 @pytest.fixture(scope="session")
 def demo_data(tmp_path_factory):
     return write_demo_bureau(tmp_path_factory.mktemp("bureau") / "data")
+
+
+@pytest.fixture
+def demo_copy(demo_data, tmp_path):
+    """A copy of the demo data folder this test may spoil."""
+    folder = tmp_path / "data"
+    shutil.copytree(demo_data, folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

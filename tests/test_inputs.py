@@ -5,19 +5,12 @@ file, undecodable bytes, cross-key config rules, months without data. Each is ex
 from __future__ import annotations
 
 import json
-import shutil
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from optimizer.cli import main
-
-
-def _copy(demo_data, tmp_path):
-    folder = tmp_path / "data"
-    shutil.copytree(demo_data, folder)
-    return folder
 
 
 def _refused(result, out) -> str:
@@ -94,8 +87,8 @@ def test_run_without_out_writes_to_plans(demo_data, tmp_path, monkeypatch):
     assert "[default: plans]" in runner.invoke(main, ["run", "--help"]).output
 
 
-def test_undecodable_bytes_name_their_line_and_encodings(demo_data, tmp_path):
-    folder = _copy(demo_data, tmp_path)
+def test_undecodable_bytes_name_their_line_and_encodings(demo_copy):
+    folder = demo_copy
     lines = (folder / "offences.csv").read_text(encoding="utf-8").splitlines(keepends=True)
     lines[3] = lines[3].replace("入室", "\udcff", 1)  # a lone 0xff byte in a UTF-8 file
     (folder / "offences.csv").write_bytes("".join(lines).encode("utf-8", "surrogateescape"))
@@ -116,8 +109,8 @@ def test_undecodable_bytes_name_their_line_and_encodings(demo_data, tmp_path):
     assert ":0:" not in text and "Traceback" not in text
 
 
-def test_too_many_outside_cases_name_their_rows(demo_data, tmp_path):
-    folder = _copy(demo_data, tmp_path)
+def test_too_many_outside_cases_name_their_rows(demo_copy):
+    folder = demo_copy
     cases = pd.read_csv(folder / "cases.csv", dtype=str, keep_default_na=False)
     cases.loc[9::50, "lat"] = "10.0"  # far south of the bureau: lines 11, 61, 111, …
     cases.to_csv(folder / "cases.csv", index=False)
@@ -152,16 +145,16 @@ def test_too_many_outside_cases_name_their_rows(demo_data, tmp_path):
         ),
     ],
 )
-def test_allocation_config_rules_point_at_their_key(config, expected, demo_data, tmp_path):
-    folder = _copy(demo_data, tmp_path)
+def test_allocation_config_rules_point_at_their_key(config, expected, demo_copy):
+    folder = demo_copy
     (folder / "config.toml").write_text(config, encoding="utf-8")
     result = CliRunner().invoke(main, ["validate", "--data", str(folder)])
     assert result.exit_code == 2, result.output
     assert expected in result.output
 
 
-def test_shift_shares_within_tolerance_pass(demo_data, tmp_path):
-    folder = _copy(demo_data, tmp_path)
+def test_shift_shares_within_tolerance_pass(demo_copy):
+    folder = demo_copy
     (folder / "config.toml").write_text(
         "[allocation]\nshift_share = { day = 0.4, evening = 0.35, night = 0.2500000001 }\n",
         encoding="utf-8",
@@ -170,8 +163,8 @@ def test_shift_shares_within_tolerance_pass(demo_data, tmp_path):
     assert result.exit_code == 0, result.output
 
 
-def test_case_metric_with_unknown_category(demo_data, tmp_path):
-    folder = _copy(demo_data, tmp_path)
+def test_case_metric_with_unknown_category(demo_copy):
+    folder = demo_copy
     indicators = pd.read_csv(folder / "indicators.csv", dtype=str, keep_default_na=False)
     row = indicators.index[indicators["case_metric"] == "count:theft"][0]
     indicators.loc[row, "case_metric"] = "count:nosuch"

@@ -29,12 +29,15 @@ def test_missing_and_late_reports():
     assert set(late["indicator_id"]) == {"x", "y"}
 
 
+def _history(values: list[float]) -> tuple[pd.DataFrame, list[str]]:
+    """One station's indicator `x` over consecutive months from 2024-01, and those months."""
+    months = [str(p) for p in pd.period_range("2024-01", periods=len(values), freq="M")]
+    frame = pd.DataFrame({"station_id": "A", "month": months, "indicator_id": "x", "value": values})
+    return frame, months
+
+
 def test_jump_fires_only_on_an_outlying_change():
-    months = [str(p) for p in pd.period_range("2024-01", periods=13, freq="M")]
-    steady = [50, 51, 50, 52, 51, 50, 51, 52, 50, 51, 50, 51]
-    frame = pd.DataFrame(
-        {"station_id": "A", "month": months, "indicator_id": "x", "value": [*steady, 52]}
-    )
+    frame, months = _history([50, 51, 50, 52, 51, 50, 51, 52, 50, 51, 50, 51, 52])
     assert q.jump_checks(frame, months[-1]).empty
     frame.loc[12, "value"] = 90
     flagged = q.jump_checks(frame, months[-1])
@@ -44,11 +47,7 @@ def test_jump_fires_only_on_an_outlying_change():
 def test_jump_fires_where_most_past_changes_are_alike():
     """Mostly flat history (MAD of the changes is 0): the mean-deviation fallback still
     flags a large change, not a usual one; a station with one month of history is quiet."""
-    months = [str(p) for p in pd.period_range("2024-01", periods=13, freq="M")]
-    flat = [50, 50, 50, 51, 51, 51, 51, 50, 50, 50, 50, 50]
-    frame = pd.DataFrame(
-        {"station_id": "A", "month": months, "indicator_id": "x", "value": [*flat, 51]}
-    )
+    frame, months = _history([50, 50, 50, 51, 51, 51, 51, 50, 50, 50, 50, 50, 51])
     assert q.jump_checks(frame, months[-1]).empty
     frame.loc[12, "value"] = 70
     assert q.jump_checks(frame, months[-1])["check"].tolist() == ["jump"]

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pandas as pd
 from click.testing import CliRunner
 
 from optimizer.cli import main
-
-
-def _copy(demo_data, tmp_path):
-    folder = tmp_path / "data"
-    shutil.copytree(demo_data, folder)
-    return folder
 
 
 def test_valid_demo_passes(demo_data):
@@ -21,8 +13,8 @@ def test_valid_demo_passes(demo_data):
     assert result.exit_code == 0, result.output
 
 
-def test_gb18030_and_bom_folders_pass(demo_data, tmp_path):
-    folder = _copy(demo_data, tmp_path)
+def test_gb18030_and_bom_folders_pass(demo_copy):
+    folder = demo_copy
     text = (folder / "indicators.csv").read_text(encoding="utf-8")
     (folder / "indicators.csv").write_bytes(text.encode("gb18030"))
     offences = (folder / "offences.csv").read_text(encoding="utf-8")
@@ -31,8 +23,8 @@ def test_gb18030_and_bom_folders_pass(demo_data, tmp_path):
     assert result.exit_code == 0, result.output
 
 
-def test_planted_errors_are_all_listed(demo_data, tmp_path):
-    folder = _copy(demo_data, tmp_path)
+def test_planted_errors_are_all_listed(demo_copy):
+    folder = demo_copy
     cases = (folder / "cases.csv").read_text(encoding="utf-8").splitlines()
     header = cases[0].split(",")
     row = cases[5].split(",")
@@ -57,8 +49,8 @@ def test_planted_errors_are_all_listed(demo_data, tmp_path):
     assert "Traceback" not in out
 
 
-def test_misspelled_basemap_is_a_config_error(demo_data, tmp_path):
-    folder = _copy(demo_data, tmp_path)
+def test_misspelled_basemap_is_a_config_error(demo_copy):
+    folder = demo_copy
     (folder / "config.toml").write_text('[map]\ntiles = "openstretmap"\n')
     result = CliRunner().invoke(main, ["validate", "--data", str(folder)])
     assert result.exit_code == 2, result.output
@@ -70,8 +62,8 @@ def test_misspelled_basemap_is_a_config_error(demo_data, tmp_path):
     assert CliRunner().invoke(main, ["validate", "--data", str(folder)]).exit_code == 0
 
 
-def test_temporary_share_policy_names_type_and_share(demo_data, tmp_path):
-    folder = _copy(demo_data, tmp_path)
+def test_temporary_share_policy_names_type_and_share(demo_copy):
+    folder = demo_copy
     weights = pd.read_csv(folder / "weights.csv")
     mask = (weights["indicator_id"] == "P04") & (weights["station_type"] == "regional")
     weights.loc[mask, "weight"] = 40
@@ -83,8 +75,8 @@ def test_temporary_share_policy_names_type_and_share(demo_data, tmp_path):
     assert "temporary indicators carry 29.6%" in result.output
 
 
-def test_run_on_bad_input_writes_no_plan(demo_data, tmp_path):
-    folder = _copy(demo_data, tmp_path)
+def test_run_on_bad_input_writes_no_plan(demo_copy, tmp_path):
+    folder = demo_copy
     (folder / "offences.csv").write_text("offence,category\nx,y\n", encoding="utf-8")
     out = tmp_path / "out"
     result = CliRunner().invoke(
