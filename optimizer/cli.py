@@ -14,6 +14,7 @@ import pandas as pd
 from models.config import Scenario, load_scenario
 from models.contracts import Bureau, load_bureau, load_previous_plan
 from models.errors import InfeasiblePlan, InputError, Problem
+from optimizer.threads import limited_threads
 
 EXIT_INPUT, EXIT_INFEASIBLE, EXIT_INTERNAL = 2, 3, 1
 DEFAULT_OUT = Path("plans")  # `run` and `audit verify` without --out: ./plans
@@ -58,10 +59,17 @@ def _month(ctx, param, value):
 
 @click.group()
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    envvar="PATROLOPT_THREADS",
+    help="native threads (OpenMP, BLAS) the run may use [default: the usable cores]",
+)
 @click.pass_context
-def main(ctx: click.Context, lang: str) -> None:
+def main(ctx: click.Context, lang: str, threads: int | None) -> None:
     """patrolopt: monthly station assessment turned into next month's patrol and training plan."""
-    ctx.obj = {"lang": lang}
+    ctx.obj = {"lang": lang, "threads": ctx.with_resource(limited_threads(threads))}
 
 
 def _data_month_options(f):

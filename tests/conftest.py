@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+
+# One native thread per pool for the whole suite: CI shares its cores, and OpenMP threads beyond
+# the free cores spin (set before scikit-learn's OpenMP runtime loads).
+os.environ.setdefault("PATROLOPT_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 from click.testing import CliRunner

@@ -1,0 +1,45 @@
+"""Native thread pools are held to the limit a run is given."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from threadpoolctl import threadpool_info
+
+import optimizer.cli as cli
+from optimizer.threads import limited_threads, usable_cores
+
+
+def _pool_sizes() -> dict[str, int]:
+    return {pool["internal_api"]: pool["num_threads"] for pool in threadpool_info()}
+
+
+def test_limit_reaches_openmp_loaded_inside_and_before():
+    with limited_threads(1) as limit:
+        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+        assert limit == 1
+        assert _openmp_effective_n_threads() == 1
+        assert set(_pool_sizes().values()) == {1}
+
+
+def test_default_is_the_usable_cores():
+    with limited_threads() as limit:
+        assert limit == usable_cores() >= 1
+
+
+@pytest.mark.parametrize("threads", sorted({1, min(2, usable_cores())}))
+def test_cli_applies_threads_to_every_command(demo_data, monkeypatch, threads):
+    """Against the suite's own default of one thread: the option, not the environment, rules."""
+    seen = {}
+
+    def load_bureau(data, *args, **kwargs):
+        seen.update(_pool_sizes())
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(cli, "load_bureau", load_bureau)
+    result = CliRunner().invoke(
+        cli.main, ["--threads", str(threads), "validate", "--data", str(demo_data)]
+    )
+    assert result.exit_code == 1
+    assert seen and set(seen.values()) == {threads}
