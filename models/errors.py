@@ -30,6 +30,10 @@ class InputError(ValueError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class MonthOutsideData(ValueError):
+    """A month the data folder holds no cases and no indicator values for (bad input, exit 2)."""
+
+
 class InfeasiblePlan(RuntimeError):
     """No allocation satisfies every constraint; `diagnosis` lists the conflicts in plain words."""
 

@@ -9,11 +9,9 @@ import traceback
 from pathlib import Path
 
 import click
-import pandas as pd
 
-from models.config import Scenario, load_scenario
-from models.contracts import Bureau, load_bureau, load_previous_plan
-from models.errors import InfeasiblePlan, InputError, Problem
+from models.contracts import load_bureau, load_previous_plan
+from models.errors import InfeasiblePlan, InputError, MonthOutsideData
 from optimizer.threads import limited_threads
 
 EXIT_INPUT, EXIT_INFEASIBLE, EXIT_INTERNAL = 2, 3, 1
@@ -33,6 +31,8 @@ SCORE_TABLES = {
 def _fail(exc: Exception) -> None:
     if isinstance(exc, click.ClickException):
         raise exc  # click prints it and exits 2 (a bad option value)
+    if isinstance(exc, MonthOutsideData):
+        raise click.BadParameter(str(exc), param_hint="'--month'") from exc
     if isinstance(exc, InputError):
         for problem in exc.problems:
             click.echo(str(problem), err=True)
@@ -103,26 +103,6 @@ def _previous_plan_option(f):
     )(f)
 
 
-def _require_month(bureau: Bureau, month: str) -> None:
-    """Refuse a month the loaded cases and indicator values say nothing about (before or after
-    the data): its plan would rest on no data at all."""
-    held = {
-        what: frame["month"]
-        for what, frame in (("cases", bureau.cases), ("indicator values", bureau.scores))
-        if frame is not None
-    }
-    if any((months == month).any() for months in held.values()):
-        return
-    spans = "; ".join(
-        f"{what} from {months.min()} to {months.max()}" if len(months) else f"no {what}"
-        for what, months in held.items()
-    )
-    raise click.BadParameter(
-        f"the data holds no {' and no '.join(held)} for {month} ({spans})",
-        param_hint="'--month'",
-    )
-
-
 @main.command()
 @click.option("--data", type=click.Path(path_type=Path), required=True)
 def validate(data: Path) -> None:
@@ -134,86 +114,26 @@ def validate(data: Path) -> None:
     click.echo(f"{data}: valid ({len(bureau.cases)} cases, {len(bureau.stations)} stations)")
 
 
-def _run_inputs(
-    bureau: Bureau, scenarios: tuple[Path, ...], previous_plan: Path | None
-) -> tuple[list[Scenario], dict[str, pd.DataFrame]]:
-    """The scenarios to run (the baseline alone without files) and, given `--previous-plan`,
-    that plan checked against each scenario's shifts: every problem of every file at once."""
-    problems: list[Problem] = []
-    runs = []
-    stations, categories = set(bureau.stations["station_id"]), set(bureau.offences["category"])
-    for path in scenarios:
-        try:
-            runs.append(load_scenario(path, bureau.config, stations, categories))
-        except InputError as exc:
-            problems += exc.problems
-    if not scenarios:
-        runs = [Scenario(name="baseline", config=bureau.config)]
-    plans = {}
-    if previous_plan is not None:
-        by_shifts: dict[tuple[str, ...], pd.DataFrame] = {}  # read once per set of shifts
-        for scenario in runs:
-            shifts = tuple(scenario.config.allocation.shifts)
-            try:
-                if shifts not in by_shifts:
-                    by_shifts[shifts] = load_previous_plan(previous_plan, shifts)
-                plans[scenario.name] = by_shifts[shifts]
-            except InputError as exc:
-                problems += [p for p in exc.problems if p not in problems]
-    if problems:
-        raise InputError(problems)
-    return runs, plans
+def _run(data, month, out, db, scenarios, previous_plan, lang) -> list:
+    """`run_month` with progress on a terminal and its outcome told; raises an impossible
+    scenario's diagnosis after the others are written."""
+    from optimizer.cycle import run_month
 
-
-def _run(
-    data: Path,
-    month: str,
-    out: Path,
-    db: str | None,
-    scenarios: tuple[Path, ...],
-    previous_plan: Path | None,
-    lang: str,
-) -> list:
-    from optimizer.cycle import next_month, run_cycle, swap_into_place
-    from optimizer.store import default_url, previous_allocation, save_run
-
-    bureau = load_bureau(data)
-    _require_month(bureau, month)
-    runs, plans = _run_inputs(bureau, scenarios, previous_plan)
-    url = db or default_url(out)
-    out.mkdir(parents=True, exist_ok=True)
-    results, impossible = [], []
-    for scenario in runs:
-        if previous_plan is not None:
-            previous = plans[scenario.name]
-        else:
-            # a scenario without a plan of its own builds on last month's baseline plan
-            previous = previous_allocation(url, month, scenario.name)
-            if previous is None and scenario.name != "baseline":
-                previous = previous_allocation(url, month, "baseline")
-        show = sys.stderr.isatty()
-        try:
-            result = run_cycle(
-                bureau,
-                month,
-                out,
-                scenario,
-                previous,
-                lang,
-                progress=(lambda s: click.echo(f"  {s} done", err=True))
-                if show
-                else (lambda s: None),
-                publish=lambda staging, target, plan: save_run(
-                    url, out, staging, target, plan, data, swap_into_place
-                ),
-            )
-        except InfeasiblePlan as exc:  # the other scenarios still get their plans
-            prefix = f"scenario {scenario.name}: " if len(runs) > 1 else ""
-            impossible += [prefix + line for line in exc.diagnosis]
-            continue
-        results.append(result)
-        click.echo(f"plan for {next_month(month)} ({scenario.name}) written to {result.folder}")
-        match = result.plan.get("previous_plan")
+    show = sys.stderr.isatty()
+    done = run_month(
+        data,
+        month,
+        out,
+        db,
+        scenarios,
+        previous_plan,
+        lang,
+        progress=(lambda s: click.echo(f"  {s} done", err=True)) if show else (lambda s: None),
+    )
+    for result in done.results:
+        plan = result.plan
+        click.echo(f"plan for {plan['plan_month']} ({plan['scenario']}) written to {result.folder}")
+        match = plan.get("previous_plan")
         if match and match["unknown"]:
             click.echo(
                 f"  note: {match['unknown']} of {match['cells']} cells of last month's plan "
@@ -221,16 +141,22 @@ def _run(
                 "(cell size or jurisdictions changed?)",
                 err=True,
             )
-    if impossible:
-        raise InfeasiblePlan(impossible)
-    return results
+    if done.impossible:
+        raise InfeasiblePlan(done.impossible)
+    return done.results
 
 
 @main.command()
 @_data_month_options
 @_run_out_option("output folder: the plan goes to OUT/<M+1>/<scenario>/")
 @click.option("--db", default=None, help="SQLAlchemy URL (default sqlite:///OUT/plans.db)")
-@click.option("--scenario", "scenarios", multiple=True, type=click.Path(path_type=Path))
+@click.option(
+    "--scenario",
+    "scenarios",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="scenario TOML file (config overrides, [deltas]); repeat for several",
+)
 @_previous_plan_option
 @click.pass_context
 def run(ctx, data, month, out, db, scenarios, previous_plan) -> None:
@@ -261,10 +187,12 @@ def demo(ctx, out: Path, db: str | None) -> None:
 
 
 def _stage(data, month, tables):
-    from optimizer.cycle import cases_upto, spatial
+    """The bureau with the tables a stage reads, its grid and its cases up to `month`."""
+    from optimizer.cycle import require_month
+    from optimizer.stages import cases_upto, spatial
 
     bureau = load_bureau(data, tables)
-    _require_month(bureau, month)
+    require_month(bureau, month)
     sp = spatial(bureau) if bureau.cases is not None else None
     cases = cases_upto(bureau, month, sp) if sp is not None else None
     return bureau, sp, cases
@@ -273,21 +201,13 @@ def _stage(data, month, tables):
 @main.command()
 @_stage_options
 def score(data, month, out) -> None:
-    """Assessment scores of MONTH: scores.csv, indicator_scores.csv, rank_sensitivity.csv."""
-    from optimizer.cycle import score_stage
+    """Assessment scores of MONTH: scores.csv, indicator_scores.csv, rank_sensitivity.csv,
+    rollups.csv, policy.csv, indicator_pairs.csv, awards.csv."""
+    from optimizer.stages import score_stage
 
     try:
-        bureau = load_bureau(data, SCORE_TABLES)
-        _require_month(bureau, month)
-        result = score_stage(bureau, month)
-        out.mkdir(parents=True, exist_ok=True)
-        result.month_scores.to_csv(out / "scores.csv", index=False)
-        result.indicator_scores.to_csv(out / "indicator_scores.csv", index=False)
-        result.sensitivity.to_csv(out / "rank_sensitivity.csv", index=False)
-        result.rollups.to_csv(out / "rollups.csv", index=False)
-        result.policy.to_csv(out / "policy.csv", index=False)
-        result.pairs.to_csv(out / "indicator_pairs.csv", index=False)
-        result.awards.to_csv(out / "awards.csv", index=False)
+        bureau, _sp, _cases = _stage(data, month, SCORE_TABLES)
+        score_stage(bureau, month).write(out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     click.echo(f"scores written to {out}")
@@ -297,51 +217,45 @@ def score(data, month, out) -> None:
 @_stage_options
 def quality(data, month, out) -> None:
     """Data-quality flags of MONTH: quality.csv."""
-    from optimizer.cycle import quality_stage, spatial
+    from optimizer.stages import quality_stage
 
     try:
-        bureau = load_bureau(data, FORECAST_TABLES | SCORE_TABLES)
-        _require_month(bureau, month)
-        frame = quality_stage(bureau, month, spatial(bureau))
-        out.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(out / "quality.csv", index=False)
+        bureau, _sp, cases = _stage(data, month, FORECAST_TABLES | SCORE_TABLES)
+        result = quality_stage(bureau, month, cases)
+        result.write(out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    click.echo(f"{len(frame)} flags written to {out / 'quality.csv'}")
+    click.echo(f"{len(result.flags)} flags written to {out / 'quality.csv'}")
 
 
 @main.command()
 @_stage_options
 def hotspots(data, month, out) -> None:
     """Hotspots of the last months up to MONTH: hotspots.geojson."""
-    from models.hotspots import find_hotspots
+    from optimizer.stages import hotspot_stage
 
     try:
-        bureau, sp, (cases, x, y) = _stage(data, month, FORECAST_TABLES)
-        found = find_hotspots(
-            cases, x, y, month, bureau.config.hotspots, sp.crs, float(sp.stations.union_all().area)
-        )
-        out.mkdir(parents=True, exist_ok=True)
-        found.to_crs("EPSG:4326").to_file(out / "hotspots.geojson", driver="GeoJSON")
+        bureau, sp, cases = _stage(data, month, FORECAST_TABLES)
+        result = hotspot_stage(bureau, month, sp, cases)
+        result.write(out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    click.echo(f"{len(found)} hotspots written to {out / 'hotspots.geojson'}")
+    click.echo(f"{len(result.hotspots)} hotspots written to {out / 'hotspots.geojson'}")
 
 
 @main.command()
 @_stage_options
 def forecast(data, month, out) -> None:
     """Risk per cell and shift for the month after MONTH: risk.csv."""
-    from optimizer.cycle import risk_stage
+    from optimizer.stages import forecast_stage
 
     try:
-        bureau, sp, (cases, _x, _y) = _stage(data, month, FORECAST_TABLES)
-        risk, model = risk_stage(bureau, month, sp, cases)
-        out.mkdir(parents=True, exist_ok=True)
-        risk.to_csv(out / "risk.csv", index=False)
+        bureau, sp, cases = _stage(data, month, FORECAST_TABLES)
+        result = forecast_stage(bureau, month, sp, cases)
+        result.write(out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    click.echo(f"risk ({model}) written to {out / 'risk.csv'}")
+    click.echo(f"risk ({result.model}) written to {out / 'risk.csv'}")
 
 
 @main.command()
@@ -349,26 +263,16 @@ def forecast(data, month, out) -> None:
 @click.option("--months", default=12, show_default=True, help="months to forecast and score")
 def backtest(data, month, out, months) -> None:
     """Rolling-origin backtest of every forecast model and of `auto`: backtest.csv."""
-    from models.forecast import Grid, backtest_months_table, risk_history
+    from optimizer.stages import backtest_stage
 
     try:
-        bureau, sp, (cases, _x, _y) = _stage(data, month, FORECAST_TABLES)
-        cfg = bureau.config
-        counts, labels = risk_history(cases, sp.cells, cfg.allocation.shifts, month)
-        table = backtest_months_table(
-            counts,
-            labels,
-            Grid.from_cells(sp.cells, cfg.grid.cell_size_m),
-            months,
-            cfg.forecast.backtest_months,
-            cfg.forecast.selection_coverage,
-        )
-        out.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out / "backtest.csv", index=False)
+        bureau, sp, cases = _stage(data, month, FORECAST_TABLES)
+        result = backtest_stage(bureau, month, sp, cases, months)
+        result.write(out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    summary = table.groupby(["model", "coverage"], sort=False)[["hit_rate", "pai", "pei_star"]]
-    click.echo(summary.mean().round(3).to_string())
+    summary = result.table.groupby(["model", "coverage"], sort=False)
+    click.echo(summary[["hit_rate", "pai", "pei_star"]].mean().round(3).to_string())
 
 
 @main.command(name="allocate")
@@ -377,21 +281,14 @@ def backtest(data, month, out, months) -> None:
 def allocate_cmd(data, month, out, previous_plan) -> None:
     """Patrol hours for the month after MONTH: allocation.csv, allocation.geojson, duals.csv,
     binding.csv, schedule.csv, patrol_balance.csv."""
-    from optimizer.cycle import allocation_stage, risk_stage
+    from optimizer.stages import allocation_stage, forecast_stage
 
     try:
-        bureau, sp, (cases, _x, _y) = _stage(data, month, FORECAST_TABLES)
+        bureau, sp, cases = _stage(data, month, FORECAST_TABLES)
         shifts = bureau.config.allocation.shifts
         prev = load_previous_plan(previous_plan, shifts) if previous_plan else None
-        risk, _model = risk_stage(bureau, month, sp, cases)
-        result = allocation_stage(bureau, month, sp, cases, risk, prev)
-        out.mkdir(parents=True, exist_ok=True)
-        result.plan.allocation.to_csv(out / "allocation.csv", index=False)
-        result.plan.duals.to_csv(out / "duals.csv", index=False)
-        result.plan.binding.to_csv(out / "binding.csv", index=False)
-        result.schedule.to_csv(out / "schedule.csv", index=False)
-        result.balance.to_csv(out / "patrol_balance.csv", index=False)
-        result.geo.to_file(out / "allocation.geojson", driver="GeoJSON")
+        risk = forecast_stage(bureau, month, sp, cases).risk
+        allocation_stage(bureau, month, sp, cases, risk, prev).write(out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     click.echo(f"allocation written to {out}")
@@ -402,36 +299,16 @@ def allocate_cmd(data, month, out, previous_plan) -> None:
 @click.pass_context
 def train(ctx, data, month, out) -> None:
     """Training recommendations from the gaps of MONTH: training.csv, training.xlsx."""
-    from models.training import course_effectiveness, find_gaps
-    from optimizer.cycle import score_stage
-    from optimizer.train import assign_seats, seat_demand, write_training_xlsx
+    from optimizer.stages import score_stage, training_stage
 
     try:
-        bureau = load_bureau(data, SCORE_TABLES)
-        _require_month(bureau, month)
-        scored = score_stage(bureau, month)
-        cfg = bureau.config.training
-        gaps = find_gaps(scored.all_indicator_scores, month, cfg.gap_score)
-        eff = course_effectiveness(
-            scored.all_indicator_scores, bureau.training_log, bureau.courses, month
-        )
-        training = assign_seats(
-            gaps,
-            bureau.courses,
-            bureau.stations,
-            bureau.indicators,
-            cfg.gap_score,
-            cfg.max_training_hours_per_officer,
-            eff,
-            ctx.obj["lang"],
-        )
-        out.mkdir(parents=True, exist_ok=True)
-        training.to_csv(out / "training.csv", index=False)
-        demand = seat_demand(gaps, bureau.courses, bureau.stations, training, eff)
-        write_training_xlsx(training, out / "training.xlsx", demand)
+        bureau, _sp, _cases = _stage(data, month, SCORE_TABLES)
+        result = training_stage(bureau, month, score_stage(bureau, month), ctx.obj["lang"])
+        result.write(out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    click.echo(f"{int(training['seats'].sum()) if len(training) else 0} seats written to {out}")
+    seats = int(result.training["seats"].sum()) if len(result.training) else 0
+    click.echo(f"{seats} seats written to {out}")
 
 
 @main.command()

@@ -261,18 +261,21 @@ def _jurisdictions(folder: Path) -> gpd.GeoDataFrame:
     return cells[["station_id", "geometry"]].dissolve("station_id", as_index=False)
 
 
-def load_runs(folders: Sequence[Path]) -> list[Run]:
-    """Every run folder's tables; an `InputError` names every missing file of every folder."""
+def load_runs(folders: Sequence[Path], plans: Sequence[dict] | None = None) -> list[Run]:
+    """Every run folder's tables; an `InputError` names every missing file of every folder.
+    `plans` stand in for the folders' plan.json (a run being written has none yet)."""
+    required = REQUIRED if plans is None else [n for n in REQUIRED if n != "plan.json"]
     problems = [
         Problem(str(Path(folder) / name), 0, "", "missing: not a finished run folder")
         for folder in folders
-        for name in REQUIRED
+        for name in required
         if not (Path(folder) / name).exists()
     ]
     if problems:
         raise InputError(problems)
     folders = [Path(folder) for folder in folders]
-    plans = [json.loads((f / "plan.json").read_text(encoding="utf-8")) for f in folders]
+    if plans is None:
+        plans = [json.loads((f / "plan.json").read_text(encoding="utf-8")) for f in folders]
     runs = []
     for folder, plan, label in zip(folders, plans, run_labels(plans), strict=True):
         scores = pd.read_csv(folder / "scores.csv", keep_default_na=False)
@@ -784,11 +787,13 @@ STYLE = (
 )
 
 
-def render_report(run_dirs: Sequence[Path], lang: str = "en") -> str:
-    """The report for one or more finished run folders; with several, the first is the
-    reference the others are compared with."""
+def render_report(
+    run_dirs: Sequence[Path], lang: str = "en", plans: Sequence[dict] | None = None
+) -> str:
+    """The report for one or more finished run folders (`plans` in place of their plan.json);
+    with several, the first is the reference the others are compared with."""
     t = TEXT[lang]
-    runs = load_runs(run_dirs)
+    runs = load_runs(run_dirs, plans)
     figures = key_figures(runs, lang)
     hours = station_hours(runs)
     span = (float(hours.to_numpy().min()), float(hours.to_numpy().max()))

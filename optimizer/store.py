@@ -15,24 +15,32 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
-from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    insert,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import Connection, Engine
 
-STORED = {
-    "scores": "scores.csv",
-    "quality": "quality.csv",
-    "risk": "risk.csv",
-    "allocation": "allocation.csv",
-    "duals": "duals.csv",
-    "training": "training.csv",
-    "evaluation": "evaluation.csv",
-}
+from optimizer.manifest import STORED
+
 AUDIT_FILE = "audit.jsonl"
 AUDIT_FIELDS = ["seq", "recorded_at", "plan_month", "scenario", "folder", "data_dir", "files"]
 _PG_LOCK_KEY = 7_261_937  # advisory lock id of the plan store
@@ -86,88 +94,171 @@ def _read_table(conn: Connection, table: str) -> pd.DataFrame | None:
     return pd.read_sql(text(f"SELECT * FROM {table}"), conn)
 
 
-def save_run(
-    url: str,
-    out: Path,
-    staging: Path,
-    folder: Path,
-    plan: dict,
-    data_dir: Path,
-    swap: Callable[[Path, Path], None],
-) -> dict:
-    """Under the store's lock, in one transaction: the staged run's tables replace the month and
-    scenario's rows and its audit entry joins `audit_log`; only then does `swap(staging,
-    folder)` put the finished folder in place and the entry go to `out/audit.jsonl`, just
-    before the commit — so a run killed at any point leaves folder, store and log agreeing
-    except for that last instant. Returns the entry."""
+@contextmanager
+def transaction(url: str) -> Iterator[Connection]:
+    """One transaction on the store, holding its write lock from the start."""
     engine = _engine(url)
-    key = {"plan_month": plan["plan_month"], "scenario": plan["scenario"]}
     try:
         with engine.begin() as conn:
             _lock(conn)
-            files = {f"inputs/{name}": sha for name, sha in sorted(plan["inputs"].items())}
-            files |= {f"outputs/{p.name}": sha256_file(p) for p in sorted(staging.iterdir())}
-            existing = set(inspect(conn).get_table_names())
-            for table in ("runs", *STORED, "hotspots"):
-                if table in existing:
-                    conn.execute(
-                        text(
-                            f"DELETE FROM {table} WHERE plan_month = :plan_month "
-                            "AND scenario = :scenario"
-                        ),
-                        key,
-                    )
-            run = {
-                **key,
-                "month": plan["month"],
-                "objective": plan["objective"],
-                "status": plan["solver"]["status"],
-                "folder": str(folder),
-            }
-            pd.DataFrame([run]).to_sql("runs", conn, if_exists="append", index=False)
-            for table, name in STORED.items():
-                if (staging / name).exists():
-                    frame = pd.read_csv(staging / name, dtype=str, keep_default_na=False)
-                    frame.assign(**key).to_sql(table, conn, if_exists="append", index=False)
-            hotspots = gpd.read_file(staging / "hotspots.geojson")
-            frame = pd.DataFrame(hotspots.drop(columns="geometry")).astype(str)
-            frame["geometry_wkt"] = hotspots.geometry.to_wkt()
-            frame.assign(**key).to_sql("hotspots", conn, if_exists="append", index=False)
-
-            log = _read_table(conn, "audit_log")
-            last = log.sort_values("seq").iloc[-1] if log is not None and len(log) else None
-            entry = {
-                "seq": int(last["seq"]) + 1 if last is not None else 1,
-                "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                **key,
-                "folder": folder.resolve().relative_to(Path(out).resolve()).as_posix(),
-                "data_dir": str(Path(data_dir).resolve()),
-                "files": files,
-                "prev_hash": str(last["entry_hash"]) if last is not None else "",
-            }
-            entry["entry_hash"] = entry_hash(entry)
-            row = {**entry, "files": json.dumps(files, sort_keys=True)}
-            pd.DataFrame([row]).to_sql("audit_log", conn, if_exists="append", index=False)
-            swap(staging, folder)
-            with open(Path(out) / AUDIT_FILE, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
+            yield conn
     finally:
         engine.dispose()
+
+
+def _schema(name: str) -> Table:
+    """A stored table as the manifest declares it: every column text, as in the run folder,
+    plus the plan month and scenario it belongs to (hotspots add their WKT geometry)."""
+    columns = [*STORED[name].columns, *(["geometry_wkt"] if name == "hotspots" else [])]
+    return Table(
+        name,
+        MetaData(),
+        *(Column(c, Text) for c in columns),
+        Column("plan_month", Text),
+        Column("scenario", Text),
+    )
+
+
+_RUNS = Table(
+    "runs",
+    MetaData(),
+    Column("plan_month", Text),
+    Column("scenario", Text),
+    Column("month", Text),
+    Column("objective", Float),
+    Column("status", Text),
+    Column("folder", Text),
+    Column("grid_size_m", Float),
+    Column("grid_crs", Text),
+)
+_AUDIT = Table(
+    "audit_log",
+    MetaData(),
+    Column("seq", Integer),
+    Column("recorded_at", Text),
+    Column("plan_month", Text),
+    Column("scenario", Text),
+    Column("folder", Text),
+    Column("data_dir", Text),
+    Column("files", Text),
+    Column("prev_hash", Text),
+    Column("entry_hash", Text),
+)
+
+
+def _add_missing_columns(conn: Connection, table: Table) -> None:
+    """Columns a store written by an earlier version lacks, added empty."""
+    have = {c["name"] for c in inspect(conn).get_columns(table.name)}
+    for column in table.columns:
+        if column.name not in have:
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+
+
+def _rows(staging: Path, name: str) -> list[dict]:
+    """The rows of one stored file of the staged run, as text, in the manifest's columns."""
+    output = STORED[name]
+    path = staging / output.name
+    if not path.exists():
+        return []
+    if output.name.endswith(".geojson"):
+        layer = gpd.read_file(path)
+        frame = pd.DataFrame(layer.drop(columns="geometry")).astype(str)
+        frame["geometry_wkt"] = layer.geometry.to_wkt()
+    else:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    columns = [c.name for c in _schema(name).columns if c.name not in ("plan_month", "scenario")]
+    return frame.reindex(columns=columns, fill_value="").to_dict(orient="records")
+
+
+def record_run(
+    conn: Connection,
+    staging: Path,
+    folder: Path,
+    plan: dict,
+    files: dict[str, str],
+    out: Path,
+    data_dir: Path,
+) -> dict:
+    """In the caller's transaction: the staged run's tables replace the month and scenario's
+    rows (in bulk, in the manifest's columns) and its audit entry joins `audit_log`, holding
+    the sha256 of every input and of every output in `files`. Returns the entry."""
+    key = {"plan_month": plan["plan_month"], "scenario": plan["scenario"]}
+    tables = [_RUNS, *(_schema(name) for name in STORED)]
+    MetaData().create_all(conn, tables=[*tables, _AUDIT])
+    for table in tables:
+        conn.execute(
+            delete(table).where(
+                table.c.plan_month == key["plan_month"], table.c.scenario == key["scenario"]
+            )
+        )
+    _add_missing_columns(conn, _RUNS)
+    run = {
+        **key,
+        "month": plan["month"],
+        "objective": plan["objective"],
+        "status": plan["solver"]["status"],
+        "folder": str(folder),
+        "grid_size_m": plan["grid"]["size_m"],
+        "grid_crs": plan["grid"]["crs"],
+    }
+    conn.execute(insert(_RUNS), [run])
+    for name in STORED:
+        rows = _rows(staging, name)
+        if rows:
+            conn.execute(insert(_schema(name)), [{**row, **key} for row in rows])
+
+    log = _read_table(conn, "audit_log")
+    last = log.sort_values("seq").iloc[-1] if log is not None and len(log) else None
+    entry = {
+        "seq": int(last["seq"]) + 1 if last is not None else 1,
+        "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **key,
+        "folder": folder.resolve().relative_to(Path(out).resolve()).as_posix(),
+        "data_dir": str(Path(data_dir).resolve()),
+        "files": {f"inputs/{name}": sha for name, sha in sorted(plan["inputs"].items())}
+        | {f"outputs/{name}": sha for name, sha in files.items()},
+        "prev_hash": str(last["entry_hash"]) if last is not None else "",
+    }
+    entry["entry_hash"] = entry_hash(entry)
+    conn.execute(insert(_AUDIT), [{**entry, "files": json.dumps(entry["files"], sort_keys=True)}])
     return entry
 
 
-def previous_allocation(url: str, plan_month: str, scenario: str) -> pd.DataFrame | None:
-    """The stored plan for `plan_month`, as written (`station_id, cell_id, shift, hours,
-    prev_hours, risk, lender_station_id`, numbers parsed), or None."""
+def append_audit_line(out: Path, entry: dict) -> None:
+    """The entry's line in `out/audit.jsonl`, the log's copy beside the plans."""
+    with open(Path(out) / AUDIT_FILE, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+@dataclass(frozen=True)
+class StoredPlan:
+    """A stored month's plan as written (`station_id, cell_id, shift, hours, prev_hours, risk,
+    lender_station_id`, numbers parsed) and the grid it was made on (`size_m`, `crs`; None
+    for runs stored before grids were recorded)."""
+
+    allocation: pd.DataFrame
+    grid: dict | None
+    source: str
+
+
+def previous_allocation(url: str, plan_month: str, scenario: str) -> StoredPlan | None:
+    """The stored plan for `plan_month` and `scenario`, or None."""
     engine = _engine(url)
     try:
         with engine.connect() as conn:
             if "allocation" not in inspect(conn).get_table_names():
                 return None
+            params = {"m": plan_month, "s": scenario}
             frame = pd.read_sql(
                 text("SELECT * FROM allocation WHERE plan_month = :m AND scenario = :s"),
                 conn,
-                params={"m": plan_month, "s": scenario},
+                params=params,
+            )
+            runs = pd.read_sql(
+                text("SELECT * FROM runs WHERE plan_month = :m AND scenario = :s"),
+                conn,
+                params=params,
             )
     finally:
         engine.dispose()
@@ -175,7 +266,14 @@ def previous_allocation(url: str, plan_month: str, scenario: str) -> pd.DataFram
         return None
     for column in ("hours", "prev_hours", "risk"):
         frame[column] = pd.to_numeric(frame[column])
-    return frame.drop(columns=["plan_month", "scenario"])
+    grid = None
+    if len(runs) and "grid_crs" in runs and pd.notna(runs["grid_crs"].iloc[0]):
+        grid = {"size_m": float(runs["grid_size_m"].iloc[0]), "crs": runs["grid_crs"].iloc[0]}
+    return StoredPlan(
+        frame.drop(columns=["plan_month", "scenario"]),
+        grid,
+        f"the plan for {plan_month} ({scenario}) in the store",
+    )
 
 
 def _stored_entries(url: str) -> list[dict]:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from models.contracts import load_bureau
 from models.forecast import BASELINES, Grid, backtest_months_table, history_counts, hit_metrics
-from optimizer.cycle import cases_upto, risk_stage, spatial
+from optimizer.stages import cases_upto, forecast_stage, spatial
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stl-slmpd"
 TABLES = {"cases", "stations", "offences"}
@@ -52,7 +52,7 @@ def pooled_backtest(
     bureau = load_bureau(data, TABLES)
     cfg = bureau.config
     sp = spatial(bureau)
-    cases, _x, _y = cases_upto(bureau, last_month, sp)
+    cases = cases_upto(bureau, last_month, sp)
     months = [str(p) for p in pd.period_range(cases["month"].min(), last_month, freq="M")]
     counts = history_counts(cases.assign(harm=1.0), sp.cells, cfg.allocation.shifts, months)
     grid = Grid.from_cells(sp.cells, cfg.grid.cell_size_m)
@@ -76,8 +76,8 @@ def forecast_wall(data: Path, month: str) -> tuple[float, str]:
     start = time.perf_counter()
     bureau = load_bureau(data, TABLES)
     sp = spatial(bureau)
-    cases, _x, _y = cases_upto(bureau, month, sp)
-    _risk, model = risk_stage(bureau, month, sp, cases)
+    cases = cases_upto(bureau, month, sp)
+    model = forecast_stage(bureau, month, sp, cases).model
     return time.perf_counter() - start, model
 
 

@@ -12,8 +12,8 @@ import pytest
 from models.contracts import load_bureau
 from models.training import comparisons, course_effectiveness, training_bonus, training_effects
 from optimizer.cli import SCORE_TABLES
-from optimizer.cycle import score_stage
 from optimizer.demo import INDICATORS, PLANTED_COURSE, PLANTED_EFFECT, demo_month
+from optimizer.stages import score_stage
 
 COURSES = pd.DataFrame({"course_id": ["K1"], "addresses": ["I1"]})
 MONTHS = [str(p) for p in pd.period_range("2024-01", "2025-06", freq="M")]

@@ -1,0 +1,190 @@
+"""The output manifest: every file a plan folder holds, its columns and whether the store keeps
+its rows (SPEC §6–§8). One list read by the writer, the store, the report loader and the tests,
+so a file's columns are declared once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Output:
+    """One file of a plan folder: `columns` of a table (properties of a GeoJSON layer, none for
+    documents), `table`, the store table holding its rows ("" when not stored), and
+    `more_columns` where columns named after the bureau's shifts follow the declared ones."""
+
+    name: str
+    columns: tuple[str, ...] = ()
+    table: str = ""
+    more_columns: bool = False  # further columns follow the declared ones (one per shift)
+
+
+OUTPUTS: dict[str, Output] = {
+    o.name: o
+    for o in (
+        Output(
+            "scores.csv",
+            [
+                "station_id",
+                "month",
+                "station_type",
+                "total",
+                "prevention",
+                "major_case",
+                "service",
+                "compliance",
+                "bonus",
+                "total_with_bonus",
+                "veto",
+                "grade",
+                "rank",
+                "group_size",
+                "last_place_streak",
+            ],
+            "scores",
+        ),
+        Output(
+            "indicator_scores.csv",
+            ("station_id", "month", "indicator_id", "value", "score", "weight"),
+        ),
+        Output(
+            "quality.csv",
+            ("station_id", "month", "indicator_id", "case_id", "check", "severity", "message"),
+            "quality",
+        ),
+        Output(
+            "hotspots.geojson",
+            [
+                "hotspot_id",
+                "category",
+                "count",
+                "harm",
+                "dominant_offence",
+                "peak_shift",
+                "peak_weekday",
+                "trend",
+            ],
+            "hotspots",
+        ),
+        Output(
+            "risk.csv",
+            ("cell_id", "shift", "risk", "station_id", "x", "y", "lat", "lon"),
+            "risk",
+        ),
+        Output(
+            "allocation.csv",
+            ("station_id", "cell_id", "shift", "hours", "prev_hours", "risk", "lender_station_id"),
+            "allocation",
+        ),
+        Output(
+            "allocation.geojson",
+            ("cell_id", "shift", "hours", "prev_hours", "risk", "station_id"),
+        ),
+        Output("duals.csv", ("station_id", "shift", "budget_hours", "used_hours", "dual"), "duals"),
+        Output("binding.csv", ("rule", "station_id", "shift", "value", "limit", "unit")),
+        Output("schedule.csv", ("station_id", "date", "shift", "visit", "cell_id", "minutes")),
+        Output(
+            "patrol_balance.csv",
+            [
+                "station_id",
+                "area_km2",
+                "cases",
+                "harm_share",
+                "hours",
+                "hours_share",
+                "hours_per_km2",
+                "hours_per_case",
+            ],
+        ),
+        Output(
+            "evaluation.csv",
+            [
+                "station_id",
+                "treated_cells",
+                "control_cells",
+                "before_treated",
+                "after_treated",
+                "before_control",
+                "after_control",
+                "wdd",
+                "z",
+            ],
+            "evaluation",
+        ),
+        Output(
+            "training.csv",
+            (
+                "station_id",
+                "course_id",
+                "title",
+                "seats",
+                "priority",
+                "indicator_id",
+                "score",
+                "reason",
+            ),
+            "training",
+        ),
+        Output("training.xlsx"),
+        Output("rank_sensitivity.csv", ("station_id", "rank", "rank_p05", "rank_p95")),
+        Output("rollups.csv", ("station_id", "period", "total", "grade", "rank", "last_two_years")),
+        Output(
+            "policy.csv",
+            [
+                "station_type",
+                "temporary",
+                "subjective",
+                "public",
+                "prevention",
+                "major_case",
+                "service",
+                "compliance",
+                "total_weight",
+            ],
+        ),
+        Output("indicator_pairs.csv", ("indicator_a", "indicator_b", "rho", "n")),
+        Output("awards.csv", ("station_id", "grade", "places")),
+        Output(
+            "jurisdictions.geojson",
+            [
+                "station_id",
+                "name",
+                "grade",
+                "total_with_bonus",
+                "rank",
+                "group_size",
+                "veto",
+                "last_place_streak",
+            ],
+            more_columns=True,
+        ),
+        Output("plan.gpkg"),
+        Output("map.html"),
+        Output("report.html"),
+        Output("plan.json"),
+    )
+}
+STORED = {o.table: o for o in OUTPUTS.values() if o.table}
+
+
+def write_output(folder: Path, name: str, frame: pd.DataFrame) -> Path:
+    """Write one table of the manifest into `folder` in its file's format: CSV without the
+    index, GeoJSON layers in WGS84 as they are given."""
+    if name not in OUTPUTS:
+        raise KeyError(f"{name} is not an output of a plan folder")
+    path = Path(folder) / name
+    if name.endswith(".geojson"):
+        gpd.GeoDataFrame(frame).to_file(path, driver="GeoJSON")
+    else:
+        frame.to_csv(path, index=False)
+    return path
+
+
+def write_outputs(folder: Path, frames: dict[str, pd.DataFrame]) -> list[Path]:
+    """Every table of `frames` (file name → frame) written into `folder`, in the given order."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return [write_output(folder, name, frame) for name, frame in frames.items()]

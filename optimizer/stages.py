@@ -1,0 +1,396 @@
+"""The steps of the monthly cycle (SPEC §3), one function each. A step takes the loaded bureau
+(and what earlier steps returned) and returns a small frozen result that knows its output files:
+`result.write(folder)` writes them. `run` chains the steps (optimizer/cycle.py); each stage
+command of the CLI is the same function plus its `write`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo.crs import metric_crs, project, unproject
+from geo.grid import assign_cells, cell_polygons, jurisdiction_cells
+from geo.jurisdictions import neighbours
+from models import quality as q
+from models.config import Scenario
+from models.contracts import Bureau
+from models.evaluation import evaluate_plan
+from models.forecast import Grid, backtest_months_table, forecast_risk, risk_history
+from models.hotspots import find_hotspots
+from models.policy import policy_shares, station_weights
+from models.scoring import (
+    awards,
+    indicator_scores,
+    rank_sensitivity,
+    redundant_pairs,
+    rollups,
+    score_months,
+)
+from models.shifts import shift_of
+from models.training import course_effectiveness, find_gaps, training_bonus, training_effects
+from optimizer.allocation import Allocation, allocate, patrol_balance
+from optimizer.manifest import write_outputs
+from optimizer.schedule import visit_schedule
+from optimizer.train import assign_seats, seat_demand, write_training_xlsx
+
+
+def next_month(month: str) -> str:
+    return str(pd.Period(month, "M") + 1)
+
+
+@dataclass(frozen=True)
+class Spatial:
+    """The bureau in metres: CRS, projected stations and their grid cells (`cell_id, ix, iy,
+    x, y, station_id`, cell centres in metres), and the cell size in metres."""
+
+    crs: object
+    stations: gpd.GeoDataFrame
+    cells: pd.DataFrame
+    cell_size_m: float
+
+    @property
+    def area_m2(self) -> float:
+        """Area of all jurisdictions together, square metres."""
+        return float(self.stations.union_all().area)
+
+
+def spatial(bureau: Bureau) -> Spatial:
+    """Project the jurisdictions to the metric CRS (config, else the data's UTM zone) and lay
+    the grid over them. The only place the grid's cell size is read from the config."""
+    cfg = bureau.config
+    bounds = bureau.stations.total_bounds
+    crs = metric_crs(cfg.crs, [(bounds[0] + bounds[2]) / 2], [(bounds[1] + bounds[3]) / 2])
+    stations = bureau.stations.to_crs(crs)
+    size_m = cfg.grid.cell_size_m
+    return Spatial(crs, stations, jurisdiction_cells(stations, size_m), size_m)
+
+
+def cases_upto(bureau: Bureau, month: str, sp: Spatial) -> pd.DataFrame:
+    """Cases up to the end of `month` with their metric `x`, `y`, `cell_id` and `shift`; later
+    rows are ignored."""
+    keep = (bureau.cases["month"] <= month).to_numpy()
+    cases = bureau.cases[keep].copy()
+    cases["x"], cases["y"] = project(cases["lon"], cases["lat"], sp.crs)
+    cases["cell_id"] = assign_cells(cases["x"], cases["y"], sp.cell_size_m)
+    cases["shift"] = shift_of(cases["occurred_at"], bureau.config.allocation.shift_hours)
+    return cases.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class QualityResult:
+    flags: pd.DataFrame
+
+    def write(self, folder: Path) -> None:
+        write_outputs(folder, {"quality.csv": self.flags})
+
+
+def quality_stage(bureau: Bureau, month: str, cases: pd.DataFrame | None) -> QualityResult:
+    """All data-quality flags for `month` (`quality.csv`); `cases` from `cases_upto`."""
+    cfg = bureau.config
+    parts = []
+    if bureau.scores is not None and bureau.weights is not None:
+        weights = station_weights(bureau.weights, bureau.stations, bureau.flex_weights)
+        parts += [
+            q.report_checks(bureau.scores, weights, month, cfg.scoring.report_deadline_day),
+            q.jump_checks(bureau.scores[bureau.scores["month"] <= month], month),
+        ]
+        parts.append(q.case_metric_checks(bureau.scores, bureau.indicators, bureau.cases, month))
+    if cases is not None:
+        month_cases = cases[cases["month"] == month]
+        parts += [
+            q.duplicate_case_checks(
+                month_cases, month_cases["x"].to_numpy(), month_cases["y"].to_numpy()
+            ),
+            q.station_mismatch_checks(month_cases),
+        ]
+    outside = bureau.outside_cases
+    if outside is not None and len(outside):
+        parts.append(q.outside_checks(outside[outside["month"] <= month]))
+    out = (
+        pd.concat([p for p in parts if len(p)], ignore_index=True)
+        if any(len(p) for p in parts)
+        else pd.DataFrame(columns=q.QUALITY_COLUMNS)
+    )
+    out["month"] = out["month"].replace("", month)
+    flags = (
+        out[q.QUALITY_COLUMNS]
+        .astype(str)
+        .sort_values(["check", "station_id", "indicator_id", "case_id"], ignore_index=True)
+    )
+    return QualityResult(flags)
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    scores: pd.DataFrame
+    month_scores: pd.DataFrame
+    indicator_scores: pd.DataFrame
+    all_indicator_scores: pd.DataFrame
+    sensitivity: pd.DataFrame
+    rollups: pd.DataFrame
+    policy: pd.DataFrame
+    pairs: pd.DataFrame
+    awards: pd.DataFrame
+    effects: pd.DataFrame
+
+    def write(self, folder: Path) -> None:
+        write_outputs(
+            folder,
+            {
+                "scores.csv": self.month_scores,
+                "indicator_scores.csv": self.indicator_scores,
+                "rank_sensitivity.csv": self.sensitivity,
+                "rollups.csv": self.rollups,
+                "policy.csv": self.policy,
+                "indicator_pairs.csv": self.pairs,
+                "awards.csv": self.awards,
+            },
+        )
+
+
+def score_stage(bureau: Bureau, month: str) -> ScoreResult:
+    """Scores of every month up to `month` (streaks need history); outputs for `month`."""
+    cfg = bureau.config.scoring
+    weights = station_weights(bureau.weights, bureau.stations, bureau.flex_weights)
+    values = bureau.scores[bureau.scores["month"] <= month]
+    months = sorted(values["month"].unique())
+    if month not in months:
+        months.append(month)
+    ind = indicator_scores(values, bureau.indicators, weights, bureau.stations, months, cfg.missing)
+    effects = (
+        training_effects(ind, bureau.training_log, bureau.courses, month)
+        if bureau.courses is not None
+        else pd.DataFrame()
+    )
+    bonus = training_bonus(effects, weights, month, cfg.bonus_cap) if len(effects) else None
+    scores = score_months(ind, bureau.indicators, cfg, bonus)
+    month_scores = scores[scores["month"] == month].reset_index(drop=True)
+    month_ind = ind[ind["month"] == month]
+    return ScoreResult(
+        scores=scores,
+        month_scores=month_scores,
+        indicator_scores=month_ind.drop(columns=["station_type", "missing"]).reset_index(drop=True),
+        all_indicator_scores=ind,
+        sensitivity=rank_sensitivity(month_ind, month_scores),
+        rollups=rollups(scores, cfg),
+        policy=policy_shares(bureau.weights, bureau.indicators),
+        pairs=redundant_pairs(values),
+        awards=awards(month_scores, cfg),
+        effects=effects,
+    )
+
+
+@dataclass(frozen=True)
+class HotspotResult:
+    """Hotspot polygons in WGS84 (`hotspots.geojson`)."""
+
+    hotspots: gpd.GeoDataFrame
+
+    def write(self, folder: Path) -> None:
+        write_outputs(folder, {"hotspots.geojson": self.hotspots})
+
+
+def hotspot_stage(bureau: Bureau, month: str, sp: Spatial, cases: pd.DataFrame) -> HotspotResult:
+    """Hotspots per offence category over the last `hotspots.months` months (SPEC §5)."""
+    found = find_hotspots(
+        cases,
+        cases["x"].to_numpy(),
+        cases["y"].to_numpy(),
+        month,
+        bureau.config.hotspots,
+        sp.crs,
+        sp.area_m2,
+    )
+    return HotspotResult(found.to_crs("EPSG:4326"))
+
+
+@dataclass(frozen=True)
+class ForecastResult:
+    """`risk.csv` for the month after the assessed one and the forecast model chosen."""
+
+    risk: pd.DataFrame
+    model: str
+
+    def write(self, folder: Path) -> None:
+        write_outputs(folder, {"risk.csv": self.risk})
+
+
+def forecast_stage(bureau: Bureau, month: str, sp: Spatial, cases: pd.DataFrame) -> ForecastResult:
+    """Harm-weighted, patrol-sensitive risk per cell and shift for M+1 (SPEC §5)."""
+    cfg = bureau.config
+    risk, model = forecast_risk(
+        cases,
+        sp.cells,
+        sp.cell_size_m,
+        cfg.allocation.shifts,
+        month,
+        cfg.forecast.backtest_months,
+        cfg.forecast.selection_coverage,
+    )
+    risk = risk.merge(sp.cells[["cell_id", "station_id", "x", "y"]], on="cell_id")
+    lon, lat = unproject(risk["x"], risk["y"], sp.crs)
+    risk["lat"], risk["lon"] = np.round(lat, 6), np.round(lon, 6)
+    columns = ["cell_id", "shift", "risk", "station_id", "x", "y", "lat", "lon"]
+    return ForecastResult(risk[columns], model)
+
+
+@dataclass(frozen=True)
+class AllocationResult:
+    """The solved plan, its visit schedule, its cells as WGS84 polygons, the allocation per
+    cell and shift on them (`allocation.geojson`) and the per-station patrol balance."""
+
+    plan: Allocation
+    schedule: pd.DataFrame
+    cells: gpd.GeoDataFrame
+    geo: gpd.GeoDataFrame
+    balance: pd.DataFrame
+
+    def write(self, folder: Path) -> None:
+        write_outputs(
+            folder,
+            {
+                "allocation.csv": self.plan.allocation,
+                "duals.csv": self.plan.duals,
+                "binding.csv": self.plan.binding,
+                "schedule.csv": self.schedule,
+                "patrol_balance.csv": self.balance,
+                "allocation.geojson": self.geo,
+            },
+        )
+
+
+def allocation_stage(
+    bureau: Bureau,
+    month: str,
+    sp: Spatial,
+    cases: pd.DataFrame,
+    risk: pd.DataFrame,
+    previous: pd.DataFrame | None,
+    stability: bool = True,
+) -> AllocationResult:
+    """Patrol hours for the month after `month` (SPEC §6) and everything written from them;
+    `stability = False` plans without the stability terms but still against `previous`."""
+    cfg = bureau.config
+    plan = allocate(
+        risk,
+        sp.cells,
+        bureau.stations,
+        neighbours(sp.stations),
+        cfg.allocation,
+        previous,
+        stability=stability,
+    )
+    cells = cell_polygons(sp.cells, sp.cell_size_m, sp.crs).to_crs("EPSG:4326")
+    per_cell = plan.allocation.groupby(["cell_id", "shift"], as_index=False, sort=False).agg(
+        hours=("hours", "sum"),
+        prev_hours=("prev_hours", "first"),
+        risk=("risk", "first"),
+        station_id=("station_id", "first"),
+    )
+    recent = cases[(cases["month"] == month) & cases["patrol_sensitive"].fillna(False).astype(bool)]
+    return AllocationResult(
+        plan=plan,
+        schedule=visit_schedule(plan.allocation, next_month(month)),
+        cells=cells,
+        geo=cells[["cell_id", "geometry"]].merge(per_cell, on="cell_id"),
+        balance=patrol_balance(plan.allocation, sp.cells, recent, sp.cell_size_m),
+    )
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """The measured outcome of last month's plan (`evaluation.csv`)."""
+
+    evaluation: pd.DataFrame
+
+    def write(self, folder: Path) -> None:
+        write_outputs(folder, {"evaluation.csv": self.evaluation})
+
+
+def evaluation_stage(
+    month: str, sp: Spatial, cases: pd.DataFrame, previous: pd.DataFrame
+) -> EvaluationResult:
+    """Crime change where last month's plan added hours against comparable cells (SPEC §8)."""
+    return EvaluationResult(evaluate_plan(previous, sp.cells, cases, month))
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """Seats per station and course (`training.csv`) and the seats asked for against those
+    offered (the workbook's demand sheet)."""
+
+    training: pd.DataFrame
+    demand: pd.DataFrame
+
+    def write(self, folder: Path) -> None:
+        write_outputs(folder, {"training.csv": self.training})
+        write_training_xlsx(self.training, Path(folder) / "training.xlsx", self.demand)
+
+
+def training_stage(bureau: Bureau, month: str, scored: ScoreResult, lang: str) -> TrainingResult:
+    """Courses for the skill gaps of `month` under seat and hour caps (SPEC §7)."""
+    cfg = bureau.config.training
+    gaps = find_gaps(scored.all_indicator_scores, month, cfg.gap_score)
+    effects = course_effectiveness(
+        scored.all_indicator_scores, bureau.training_log, bureau.courses, month
+    )
+    training = assign_seats(
+        gaps,
+        bureau.courses,
+        bureau.stations,
+        bureau.indicators,
+        cfg.gap_score,
+        cfg.max_training_hours_per_officer,
+        effects,
+        lang,
+    )
+    demand = seat_demand(gaps, bureau.courses, bureau.stations, training, effects)
+    return TrainingResult(training, demand)
+
+
+def apply_deltas(bureau: Bureau, scenario: Scenario) -> Bureau:
+    """The bureau as the scenario sees it: its config, officers changed by `deltas.officers`
+    and cases' harm by `deltas.harm`. Only the tables a delta changes are copied."""
+    changes: dict[str, object] = {"config": scenario.config}
+    officers, harm = scenario.deltas.officers, scenario.deltas.harm
+    if officers:
+        change = bureau.stations["station_id"].map(officers).fillna(officers.get("*", 0.0))
+        changes["stations"] = bureau.stations.assign(
+            officers=bureau.stations["officers"] * (1 + change)
+        )
+    if harm and bureau.cases is not None:
+        factor = bureau.cases["category"].map(harm).fillna(1.0)
+        changes["cases"] = bureau.cases.assign(harm=bureau.cases["harm"] * factor)
+    return Bureau(**{**bureau.__dict__, **changes})
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Hit rate, PAI and PEI* per forecast model, origin month and coverage (`backtest.csv`)."""
+
+    table: pd.DataFrame
+
+    def write(self, folder: Path) -> None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        self.table.to_csv(Path(folder) / "backtest.csv", index=False)
+
+
+def backtest_stage(
+    bureau: Bureau, month: str, sp: Spatial, cases: pd.DataFrame, months: int
+) -> BacktestResult:
+    """Rolling-origin backtest of every forecast model and of `auto` over the last `months`."""
+    cfg = bureau.config
+    counts, labels = risk_history(cases, sp.cells, cfg.allocation.shifts, month)
+    table = backtest_months_table(
+        counts,
+        labels,
+        Grid.from_cells(sp.cells, sp.cell_size_m),
+        months,
+        cfg.forecast.backtest_months,
+        cfg.forecast.selection_coverage,
+    )
+    return BacktestResult(table)

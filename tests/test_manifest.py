@@ -1,0 +1,59 @@
+"""The output manifest is the one list of a plan folder's files and columns: the demo's plan
+matches it file by file, plan.json records every other file's sha256 once, and the store holds
+its tables in the manifest's columns."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import pandas as pd
+from sqlalchemy import create_engine, inspect
+
+from optimizer.manifest import OUTPUTS, STORED
+from optimizer.store import sha256_file
+
+
+def _columns(path) -> list[str]:
+    if path.suffix == ".geojson":
+        return [c for c in gpd.read_file(path).columns if c != "geometry"]
+    return list(pd.read_csv(path, nrows=0).columns)
+
+
+def test_every_file_of_the_plan_is_in_the_manifest_with_its_columns(demo_run):
+    written = {p.name for p in demo_run.iterdir()}
+    assert written <= set(OUTPUTS), written - set(OUTPUTS)
+    assert written >= set(OUTPUTS) - {"evaluation.csv"}  # a first month has no evaluation
+    for name in written:
+        output = OUTPUTS[name]
+        if not output.columns:
+            continue
+        columns = _columns(demo_run / name)
+        declared = list(output.columns)
+        if output.more_columns:
+            assert columns[: len(declared)] == declared, name
+        else:
+            assert columns == declared, name
+
+
+def test_plan_json_holds_every_other_file_hash_once(demo_run):
+    plan = json.loads((demo_run / "plan.json").read_text(encoding="utf-8"))
+    assert "plan.json" not in plan["outputs"]
+    others = {p.name for p in demo_run.iterdir()} - {"plan.json"}
+    assert set(plan["outputs"]) == others
+    for name, digest in plan["outputs"].items():
+        assert sha256_file(demo_run / name) == digest, name
+    entry = json.loads((demo_run.parents[1] / "audit.jsonl").read_text().splitlines()[-1])
+    assert entry["files"]["outputs/plan.json"] == sha256_file(demo_run / "plan.json")
+
+
+def test_store_tables_follow_the_manifest(demo_run):
+    engine = create_engine(f"sqlite:///{demo_run.parents[1] / 'plans.db'}")
+    try:
+        tables = inspect(engine)
+        for table, output in STORED.items():
+            columns = [c["name"] for c in tables.get_columns(table)]
+            extra = ["geometry_wkt"] if table == "hotspots" else []
+            assert columns == [*output.columns, *extra, "plan_month", "scenario"], table
+    finally:
+        engine.dispose()
