@@ -41,9 +41,7 @@ def test_a_previous_plan_on_another_grid_is_refused(demo_copy, tmp_path):
 
 def test_more_officers_raise_that_station_budget_by_their_share(demo_data):
     bureau = load_bureau(demo_data)
-    scenario = Scenario(
-        name="more", config=bureau.config, deltas=Deltas(officers={"S01": 0.10})
-    )
+    scenario = Scenario(name="more", config=bureau.config, deltas=Deltas(officers={"S01": 0.10}))
     changed = apply_deltas(bureau, scenario)
     cfg = bureau.config.allocation
     before = budgets(bureau.stations, cfg).set_index(["station_id", "shift"])["budget_hours"]
@@ -57,9 +55,7 @@ def test_more_officers_raise_that_station_budget_by_their_share(demo_data):
 def test_a_campaign_multiplies_only_its_category_harm(demo_data):
     bureau = load_bureau(demo_data)
     category = bureau.cases["category"].iloc[0]
-    scenario = Scenario(
-        name="campaign", config=bureau.config, deltas=Deltas(harm={category: 1.5})
-    )
+    scenario = Scenario(name="campaign", config=bureau.config, deltas=Deltas(harm={category: 1.5}))
     changed = apply_deltas(bureau, scenario)
     hit = bureau.cases["category"] == category
     pd.testing.assert_series_equal(changed.cases["harm"][hit], bureau.cases["harm"][hit] * 1.5)
