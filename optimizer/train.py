@@ -164,22 +164,32 @@ def course_requests(
     return requests
 
 
+TIE_WEIGHT = 1e-3  # priority points per seat at most; ties go to the station whose gaps weigh most
+
+
 def solve_seats(requests: pd.DataFrame, seats: pd.Series, hour_cap: pd.Series) -> pd.Series:
-    """Whole seats per request (`course_requests` rows) maximising Σ priority × seats / need —
-    the priority-weighted share of each station's need met — under Σ seats ≤ `seats[course]`
-    (per month), Σ hours × seats ≤ `hour_cap[station]` (hours per month) and seats ≤ need.
-    An integer program solved with HiGHS; deterministic. Returns seats aligned to `requests`."""
+    """Whole seats per request (`course_requests` rows), need first: maximise Σ priority × seats
+    under Σ seats ≤ `seats[course]` (per month), Σ hours × seats ≤ `hour_cap[station]` (hours
+    per month) and seats ≤ need.
+
+    Each seat is worth its request's priority — the weighted severity of the gaps it answers —
+    and a station's need caps its seats instead of dividing its value, so a large station with
+    severe gaps is not worth less per seat for needing many. Hence no seat goes to a request
+    while one of higher priority for the same course is short and its station has the hours
+    for another seat. Ties go to the station whose gaps weigh most in total (`TIE_WEIGHT`
+    per seat, scaled to that station's share of the largest total). An integer program solved
+    with HiGHS; deterministic. Returns seats aligned to `requests`."""
     if requests.empty:
         return pd.Series(0, index=requests.index, dtype=int)
+    rows = requests.reset_index(drop=True)
+    weight = rows.groupby("station_id")["priority"].transform("sum")
+    value = rows["priority"] + TIE_WEIGHT * weight / max(float(weight.max()), 1e-12)
     model = pulp.LpProblem("training_seats", pulp.LpMaximize)
     x = [
         pulp.LpVariable(f"x_{i}", 0, int(need), cat="Integer")
-        for i, need in enumerate(requests["need"])
+        for i, need in enumerate(rows["need"])
     ]
-    model += pulp.lpSum(
-        p / n * v for p, n, v in zip(requests["priority"], requests["need"], x, strict=True) if n
-    )
-    rows = requests.reset_index(drop=True)
+    model += pulp.lpSum(v * seat for v, seat in zip(value, x, strict=True))
     for course, idx in rows.groupby("course_id").groups.items():
         model += (pulp.lpSum(x[i] for i in idx) <= int(seats[course]), f"seats_{course}")
     for n, (station, idx) in enumerate(rows.groupby("station_id").groups.items()):

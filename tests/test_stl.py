@@ -69,3 +69,30 @@ def test_hotspots_on_real_cases(stl_folder, tmp_path):
     assert set(found["trend"]) <= {"new", "intensifying", "persistent", "diminishing", "sporadic"}
     assert "theft" in set(found["category"])
     assert found.total_bounds[1] > 38.4 and found.total_bounds[3] < 38.9
+
+
+def test_the_lowest_ranked_station_with_gaps_gets_training_seats(stl_folder, tmp_path):
+    """June 2019: District 4 is last of six, four months running, with zero scores; seats go
+    by the severity of the gaps they answer, so it is trained, within every course's seats and
+    each station's 8 training hours per officer."""
+    for command in ("score", "train"):
+        args = [command, "--data", str(stl_folder), "--month", "2019-06", "--out", str(tmp_path)]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    training = pd.read_csv(tmp_path / "training.csv")
+    demand = pd.read_excel(tmp_path / "training.xlsx", sheet_name="demand")
+    short = {s for cell in demand["stations_short"].dropna() for s in cell.split(", ") if s}
+    with_gaps = set(training["station_id"]) | short
+    lowest = scores[scores["station_id"].isin(with_gaps)].sort_values("rank").iloc[-1]
+    assert lowest["station_id"] == "D4" and lowest["last_place_streak"] >= 4
+    seats = training.groupby("station_id")["seats"].sum()
+    assert seats.get("D4", 0) > 0
+    courses = pd.read_csv(stl_folder / "courses.csv").set_index("course_id")
+    used = training.groupby("course_id")["seats"].sum()
+    assert (used <= courses.loc[used.index, "seats"]).all()
+    stations = gpd.read_file(stl_folder / "stations.geojson").set_index("station_id")
+    hours = (training["seats"] * training["course_id"].map(courses["hours"])).groupby(
+        training["station_id"]
+    )
+    assert (hours.sum() <= stations.loc[hours.sum().index, "officers"] * 8).all()

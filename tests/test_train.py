@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
@@ -14,7 +15,16 @@ from hypothesis import strategies as st
 
 from models.training import GAP_COLUMNS, find_gaps
 from optimizer.cli import main
-from optimizer.train import TRAINING_COLUMNS, assign_seats, seat_demand, write_training_xlsx
+from optimizer.train import (
+    TIE_WEIGHT,
+    TRAINING_COLUMNS,
+    assign_seats,
+    course_requests,
+    ranked_gaps,
+    seat_demand,
+    solve_seats,
+    write_training_xlsx,
+)
 
 INDICATORS = pd.DataFrame(
     {
@@ -185,6 +195,89 @@ def test_a_measured_course_effect_reranks_recommendations():
     )
 
 
+def test_the_largest_weakest_station_is_served_before_a_small_mild_one():
+    """One course of 6 seats. BIG (100 officers, score 0) needs 50 seats, SMALL (10 officers,
+    score 50) needs 3: a seat is worth its gap's priority (100 against 50), so BIG takes all
+    six, though per seat of need SMALL's gap is the larger share (50 / 3 against 100 / 50)."""
+    courses = courses_frame(("K1", 8, 6, "S02"))
+    gaps = gaps_frame(gap("BIG", score=0.0, below=True), gap("SMALL", score=50.0, below=True))
+    out = assign_seats(gaps, courses, stations_frame(BIG=100, SMALL=10), INDICATORS, 60, 8)
+    assert out.set_index("station_id")["seats"].to_dict() == {"BIG": 6}
+
+
+def test_an_hour_cap_passes_the_seats_to_the_next_station_in_need():
+    """BIG needs 5 seats, but 10 officers × 30 % of 3 patrol hours allow 9 h: one 8 h seat;
+    SMALL gets its need of 5 from the 5 left."""
+    courses = courses_frame(("K1", 8, 6, "S02"))
+    gaps = gaps_frame(gap("BIG", score=0.0, below=True), gap("SMALL", score=50.0, below=True))
+    stations = stations_frame(BIG=10, SMALL=20).assign(patrol_hours_per_officer=[3.0, None])
+    out = assign_seats(gaps, courses, stations, INDICATORS, 60, 8)
+    assert out.set_index("station_id")["seats"].to_dict() == {"BIG": 1, "SMALL": 5}
+
+
+def test_equal_priorities_go_to_the_station_whose_gaps_weigh_most():
+    """A and B score 0 on S02 alike; B also lacks S03 (another course): B gets K1's seats."""
+    courses = courses_frame(("K1", 8, 4, "S02"), ("K2", 8, 0, "S03"))
+    gaps = gaps_frame(
+        gap("A", score=0.0, below=True),
+        gap("B", score=0.0, below=True),
+        gap("B", "S03", score=10.0, below=True),
+    )
+    out = assign_seats(gaps, courses, stations_frame(A=20, B=20), INDICATORS, 60, 8)
+    assert out.set_index("station_id")["seats"].to_dict() == {"B": 4}
+
+
+def served_out_of_order(requests: pd.DataFrame, courses: pd.DataFrame, cap: pd.Series) -> list:
+    """(short, served) request pairs of one course where `short` has the higher priority, is
+    below its need, has the hours for one more seat, and `served` holds a seat anyway."""
+    if requests.empty:
+        return []
+    hours = requests["seats"] * requests["hours"]
+    spare = cap - hours.groupby(requests["station_id"]).sum().reindex(cap.index, fill_value=0)
+    wrong = []
+    for _course, rows in requests.groupby("course_id"):
+        for short in rows[rows["seats"] < rows["need"]].itertuples():
+            if spare[short.station_id] + 1e-9 < short.hours:
+                continue
+            for served in rows[rows["seats"] > 0].itertuples():
+                if served.priority < short.priority - 2 * TIE_WEIGHT:
+                    wrong.append((short.station_id, served.station_id, short.course_id))
+    return wrong
+
+
+def seat_requests(gaps, courses, stations, cap) -> pd.DataFrame:
+    """`course_requests` with the seats `solve_seats` gives them."""
+    requests = course_requests(ranked_gaps(gaps, courses), courses, stations)
+    hour_cap = stations.set_index("station_id")["officers"] * cap
+    requests["seats"] = solve_seats(requests, courses.set_index("course_id")["seats"], hour_cap)
+    return requests
+
+
+def test_seeded_bureau_serves_every_course_by_priority():
+    """40 stations, 6 courses, gaps drawn from a seeded generator: no seat of a course goes to a
+    request while one of higher priority is short and has the hours for it."""
+    rng = np.random.default_rng(20251201)
+    indicators = ["S02", "S03", "P01"]
+    courses = courses_frame(
+        *[
+            (f"K{c}", int(rng.choice([4, 8, 16])), int(rng.integers(5, 40)), indicators[c % 3])
+            for c in range(6)
+        ]
+    )
+    officers = {f"S{s:02d}": int(rng.integers(5, 200)) for s in range(40)}
+    rows = [
+        gap(s, i, float(rng.uniform(0, 59)), below=True, weight=float(rng.uniform(1, 10)))
+        for s in officers
+        for i in indicators
+        if rng.random() < 0.6
+    ]
+    stations = stations_frame(**officers)
+    requests = seat_requests(gaps_frame(*rows), courses, stations, 8)
+    cap = stations.set_index("station_id")["officers"] * 8.0
+    assert requests["seats"].sum() > 0
+    assert served_out_of_order(requests, courses, cap) == []
+
+
 @st.composite
 def instances(draw):
     indicators = ["S02", "S03", "P01"]
@@ -223,6 +316,9 @@ def test_seats_and_hour_caps_are_never_exceeded(instance):
     hours = (out["seats"] * out["course_id"].map(c["hours"])).groupby(out["station_id"]).sum()
     officers = stations.set_index("station_id")["officers"]
     assert (hours <= officers[hours.index] * cap + 1e-9).all()
+    requests = seat_requests(gaps, courses, stations, cap)
+    assert (requests["seats"] <= requests["need"]).all()
+    assert served_out_of_order(requests, courses, officers * float(cap)) == []
     own = set(zip(gaps["station_id"], gaps["indicator_id"], strict=True))
     for row in out.itertuples(index=False):
         assert row.indicator_id in c.loc[row.course_id, "addresses"].split(";")
