@@ -12,6 +12,8 @@ import base64
 import html
 import math
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -28,178 +30,35 @@ MAX_CELLS = 50_000  # cell polygons on one map, all layers together; beyond, k×
 DECIMALS = 5  # coordinate decimals on the page: about 1 m, plenty for 100 m cells
 FONTS = "'Noto Sans CJK SC','Microsoft YaHei','PingFang SC','Helvetica Neue',Arial,sans-serif"
 
-GRADE_COLOURS = {
-    "excellent": "#1a9850",
-    "good": "#91cf60",
-    "qualified": "#fee08b",
-    "unqualified": "#d73027",
-}
-TREND_COLOURS = {
-    "new": "#7a0177",
-    "intensifying": "#e31a1c",
-    "persistent": "#ff7f00",
-    "sporadic": "#969696",
-    "diminishing": "#33a02c",
-}
 RISK_COLOURS = ("#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15")
 HOURS_COLOURS = ("#eff3ff", "#bdd7e7", "#6baed6", "#3182bd", "#08519c")
 CHANGE_COLOURS = ("#ca0020", "#f4a582", "#92c5de", "#0571b0")  # much fewer … much more hours
 SCHEDULED_COLOUR = "#252525"
 
-ZH_TERMS = {
-    "excellent": "优秀",
-    "good": "良好",
-    "qualified": "合格",
-    "unqualified": "不合格",
-    "new": "新出现",
-    "intensifying": "加剧",
-    "persistent": "持续",
-    "sporadic": "零星",
-    "diminishing": "减弱",
-    "day": "白班",
-    "evening": "中班",
-    "night": "夜班",
-    "theft": "盗窃",
-    "burglary": "入室盗窃",
-    "robbery": "抢劫",
-    "fraud": "诈骗",
-    "violence": "暴力伤害",
-    "public_order": "扰乱治安",
-    "Monday": "星期一",
-    "Tuesday": "星期二",
-    "Wednesday": "星期三",
-    "Thursday": "星期四",
-    "Friday": "星期五",
-    "Saturday": "星期六",
-    "Sunday": "星期日",
-    "regional": "地区派出所",
-    "public_security": "治安派出所",
-    "missing_report": "漏报",
-    "late_report": "逾期上报",
-    "jump": "数值突变",
-    "duplicate_case": "疑似重复案件",
-    "station_mismatch": "案件归属派出所不符",
-    "case_metric": "上报值与案件数据不符",
-    "outside_jurisdiction": "辖区外案件",
-    "Optimal": "最优",
-}
-LABELS = {
-    "en": {
-        "basemap": "Basemap",
-        "stations": "Jurisdictions by grade",
-        "risk": "Forecast risk",
-        "hotspots": "Hotspots",
-        "hours": "Patrol hours",
-        "change": "Hours vs last month",
-        "scheduled": "Scheduled hotspot visits",
-        "grade": "Grade",
-        "trend": "Hotspot trend",
-        "blocks": "Cells drawn in blocks of {k}×{k}",
-        "title": "Patrol plan {month} · {scenario}",
-        "yes": "yes",
-        "outline": "cells with visits in schedule.csv",
-        "no": "no",
-    },
-    "zh": {
-        "basemap": "底图",
-        "stations": "辖区（考核等级）",
-        "risk": "预测风险",
-        "hotspots": "热点",
-        "hours": "巡逻警时",
-        "change": "警时较上月变化",
-        "scheduled": "已排巡逻的热点",
-        "grade": "考核等级",
-        "trend": "热点趋势",
-        "blocks": "网格按 {k}×{k} 合并显示",
-        "title": "{month} 巡逻部署图 · {scenario}",
-        "yes": "是",
-        "outline": "巡逻排班表中有巡逻的网格",
-        "no": "否",
-    },
-}
-FIELDS = {
-    "en": {
-        "station_id": "Station",
-        "name": "Name",
-        "grade": "Grade",
-        "total_with_bonus": "Score",
-        "rank": "Rank in group",
-        "group_size": "Group size",
-        "veto": "Red-line veto",
-        "last_place_streak": "Months last in group",
-        "hours": "Patrol hours",
-        "cell_id": "Cell",
-        "shift": "Shift",
-        "risk": "Forecast risk",
-        "prev_hours": "Hours last month",
-        "change": "Change (h)",
-        "hotspot_id": "Hotspot",
-        "category": "Category",
-        "count": "Cases",
-        "harm": "Harm",
-        "dominant_offence": "Main offence",
-        "peak_shift": "Peak shift",
-        "peak_weekday": "Peak weekday",
-        "trend": "Trend",
-        "visits": "Visits in the month",
-        "minutes": "Minutes in the month",
-        "shifts": "Shifts",
-    },
-    "zh": {
-        "station_id": "派出所",
-        "name": "名称",
-        "grade": "等级",
-        "total_with_bonus": "考核得分",
-        "rank": "组内排名",
-        "group_size": "同组数量",
-        "veto": "一票否决",
-        "last_place_streak": "连续末位月数",
-        "hours": "巡逻警时",
-        "cell_id": "网格",
-        "shift": "班次",
-        "risk": "预测风险",
-        "prev_hours": "上月警时",
-        "change": "变化（小时）",
-        "hotspot_id": "热点",
-        "category": "类别",
-        "count": "案件数",
-        "harm": "危害",
-        "dominant_offence": "主要案由",
-        "peak_shift": "高发班次",
-        "peak_weekday": "高发星期",
-        "trend": "趋势",
-        "visits": "本月巡逻次数",
-        "minutes": "本月巡逻分钟",
-        "shifts": "班次",
-    },
-}
 
+@dataclass(frozen=True)
+class MapText:
+    """Every word of a planner map in its reader's language; the map itself knows none.
 
-def term(value: object, lang: str, names: dict[str, str] | None = None) -> str:
-    """A code (grade, trend, shift, category, offence, weekday, station type, data-quality
-    check) as a reader of `lang` says it: in Chinese `names` (e.g. offences' `name_zh`) first,
-    then the built-in terms, else the code; in English the code with spaces for underscores."""
-    text = str(value)
-    if lang != "zh":
-        return text.replace("_", " ")
-    return (names or {}).get(text) or ZH_TERMS.get(text, text)
+    `layers` names the layers, legend titles and notes (keys `basemap`, `risk`, `hours`,
+    `change`, `scheduled`, `stations`, `hotspots`, `blocks` with `{k}`, `outline`); `fields` heads
+    the tooltip and popup rows by column; `shifts` names each shift code."""
 
+    layers: Mapping[str, str]
+    fields: Mapping[str, str]
+    shifts: Mapping[str, str] = field(default_factory=dict)
 
-def offence_names(offences: pd.DataFrame | None) -> dict[str, str]:
-    """Offence code → Chinese name from `offences.csv`'s optional `name_zh` column."""
-    if offences is None or "name_zh" not in offences:
-        return {}
-    named = offences[offences["name_zh"].fillna("").astype(str) != ""]
-    return dict(zip(named["offence"].astype(str), named["name_zh"].astype(str), strict=True))
+    def shift(self, code: object) -> str:
+        return self.shifts.get(str(code), str(code))
 
-
-def field_label(column: str, lang: str) -> str:
-    """Column `column` as a heading in `lang`; `hours_<shift>` becomes "hours · shift"."""
-    fields = FIELDS[lang]
-    if column.startswith(("hours_", "change_")) and column not in fields:
-        kind, shift = column.split("_", 1)
-        return f"{fields['hours' if kind == 'hours' else 'change']} · {term(shift, lang)}"
-    return fields.get(column, column)
+    def heading(self, column: str) -> str:
+        """Column `column` as a tooltip heading; `hours_<shift>` becomes "hours · shift"."""
+        if column in self.fields:
+            return self.fields[column]
+        kind, _, shift = column.partition("_")
+        if kind in ("hours", "change") and shift:
+            return f"{self.fields.get(kind, kind)} · {self.shift(shift)}"
+        return column
 
 
 def leaflet_inline() -> str:
@@ -316,35 +175,6 @@ def _change_classes(change: pd.Series):
     return colour, [(c, t) for c, t in zip(CHANGE_COLOURS, labels, strict=True) if c in present]
 
 
-def jurisdiction_layer(
-    stations: gpd.GeoDataFrame, scores: pd.DataFrame, allocation: pd.DataFrame
-) -> gpd.GeoDataFrame:
-    """Station polygons with their assessment (grade, score, rank, streak, veto) and planned hours
-    per shift and in total: the stations layer of the map, the report and the GeoPackage."""
-    keep = [
-        c
-        for c in (
-            "station_id",
-            "grade",
-            "total_with_bonus",
-            "rank",
-            "group_size",
-            "veto",
-            "last_place_streak",
-        )
-        if c in scores.columns
-    ]
-    hours = allocation.pivot_table(
-        index="station_id", columns="shift", values="hours", aggfunc="sum", fill_value=0.0
-    )
-    hours = hours.add_prefix("hours_").assign(hours=hours.sum(axis=1)).round(1).reset_index()
-    base = stations[[c for c in ("station_id", "name", "geometry") if c in stations.columns]]
-    out = base.merge(scores[keep], on="station_id", how="left").merge(
-        hours, on="station_id", how="left"
-    )
-    return out.to_crs("EPSG:4326")
-
-
 def _geojson(frame: gpd.GeoDataFrame) -> dict:
     return frame.to_geo_dict(drop_id=True)
 
@@ -355,7 +185,7 @@ def _add_layer(
     name: str,
     style,
     fields: list[str],
-    lang: str,
+    text: MapText,
     show: bool = False,
     popup: bool = False,
 ) -> None:
@@ -363,7 +193,7 @@ def _add_layer(
     shows them all)."""
     if frame.empty:
         return
-    aliases = [field_label(f, lang) for f in fields]
+    aliases = [text.heading(f) for f in fields]
     hover = fields[:2] if popup else fields
     folium.GeoJson(
         _geojson(frame),
@@ -381,7 +211,10 @@ def _swatch(colour: str) -> str:
     return colour if ":" in colour else f"background:{colour}"
 
 
-def _legend(sections: list[tuple[str, list[tuple[str, str]]]], note: str) -> str:
+Legend = Sequence[tuple[str, Sequence[tuple[str, str]]]]  # (title, [(colour or css, label)])
+
+
+def _legend(sections: Legend, note: str) -> str:
     rows = []
     for title, items in sections:
         swatches = "".join(
@@ -404,56 +237,36 @@ def _legend(sections: list[tuple[str, list[tuple[str, str]]]], note: str) -> str
     )
 
 
-def _station_layer(m: folium.Map, stations: gpd.GeoDataFrame, lang: str) -> None:
-    labels = LABELS[lang]
-    shown = stations.assign(
-        grade_code=stations["grade"], grade=stations["grade"].map(lambda g: term(g, lang))
-    )
-    if "total_with_bonus" in shown:
-        shown["total_with_bonus"] = shown["total_with_bonus"].round(1)
-    if "veto" in shown:
-        shown["veto"] = shown["veto"].map(
-            lambda v: labels["yes"] if str(v) == "True" else labels["no"]
-        )
-    fields = [c for c in shown.columns if c in FIELDS[lang] or c.startswith("hours_")]
+def _station_layer(m: folium.Map, stations: gpd.GeoDataFrame, text: MapText) -> None:
+    fields = [c for c in stations.columns if c in text.fields or c.startswith("hours_")]
     _add_layer(
         m,
-        rounded(shown),
-        labels["stations"],
+        rounded(stations),
+        text.layers["stations"],
         lambda f: {
-            "fillColor": GRADE_COLOURS.get(f["properties"]["grade_code"], "#999999"),
+            "fillColor": f["properties"]["fill"],
             "color": "#333333",
             "weight": 1.5,
             "fillOpacity": 0.35,
         },
         fields,
-        lang,
+        text,
         show=True,
         popup=True,
     )
 
 
-def _hotspot_layers(
-    m: folium.Map, hotspots: gpd.GeoDataFrame, lang: str, names: dict[str, str] | None
-) -> None:
+def _hotspot_layers(m: folium.Map, hotspots: gpd.GeoDataFrame, text: MapText) -> None:
     spots = rounded(hotspots, tolerance=10**-DECIMALS)
-    fields = [c for c in spots.columns if c in FIELDS[lang]]
-    for category, part in spots.groupby("category", sort=True):
-        shown = part.assign(trend_code=part["trend"])
-        for column in ("category", "dominant_offence", "peak_shift", "peak_weekday", "trend"):
-            if column in shown:
-                shown[column] = shown[column].map(lambda v: term(v, lang, names))
+    fields = [c for c in spots.columns if c in text.fields]
+    for layer, part in spots.groupby("layer", sort=False):
         _add_layer(
             m,
-            shown,
-            f"{LABELS[lang]['hotspots']} · {term(category, lang, names)} ({len(part)})",
-            lambda f: {
-                "color": TREND_COLOURS.get(f["properties"]["trend_code"], "#6a3d9a"),
-                "weight": 2,
-                "fillOpacity": 0.15,
-            },
+            part,
+            f"{text.layers['hotspots']} · {layer} ({len(part)})",
+            lambda f: {"color": f["properties"]["colour"], "weight": 2, "fillOpacity": 0.15},
             fields,
-            lang,
+            text,
             show=True,
             popup=True,
         )
@@ -465,22 +278,22 @@ def _shift_layers(
     values: pd.DataFrame,
     column: str,
     palette: tuple[str, ...],
-    lang: str,
+    text: MapText,
 ) -> list[tuple[str, str]]:
     """One layer per shift of `values[column]` in quantile classes; returns the legend items."""
     colour, legend = _classed(class_breaks(values[column], len(palette)), palette)
     for shift, part in values.groupby("shift", sort=False):
         _add_layer(
             m,
-            shapes.merge(part.assign(shift=term(shift, lang)), on="cell_id"),
-            f"{LABELS[lang][column]} · {term(shift, lang)}",
+            shapes.merge(part.assign(shift=text.shift(shift)), on="cell_id"),
+            f"{text.layers[column]} · {text.shift(shift)}",
             lambda f, c=column: {
                 "fillColor": colour(float(f["properties"][c])),
                 "weight": 0,
                 "fillOpacity": 0.75,
             },
             ["cell_id", "shift", column],
-            lang,
+            text,
         )
     return legend
 
@@ -494,26 +307,27 @@ def plan_map(
     schedule: pd.DataFrame,
     tiles: str,
     attribution: str,
-    lang: str = "en",
+    text: MapText,
+    legends: Legend = (),
     title: str = "",
-    names: dict[str, str] | None = None,
     max_cells: int = MAX_CELLS,
     tiles_datum: str = "wgs84",
 ) -> folium.Map:
-    """The planner's map, every label in `lang`.
+    """A planner's map, every word from `text`.
 
-    Layers: jurisdictions coloured by grade (popup: score, rank, hours per shift), forecast risk
-    and patrol hours per shift, change in hours against last month, cells with visits in the
-    schedule, hotspots one layer per category coloured by trend (popup: their statistics); a
-    legend and a layer control. `stations` comes from `jurisdiction_layer`, `cells` holds
-    `cell_id, geometry`, `risk` is `cell_id, shift, risk`, `allocation` is `cell_id, shift, hours,
-    prev_hours` per cell and shift, `schedule` is `schedule.csv`; `names` translates offence
-    codes. Past `max_cells` cell polygons (all layers together) the grid is drawn in k×k blocks,
-    their values summed (see `block_size`). `tiles_datum = "gcj02"` shifts every layer onto
-    GCJ-02 basemap tiles."""
+    Layers: jurisdictions filled with their `fill` colour (hover and popup: the columns `text`
+    heads, and `hours_<shift>`), forecast risk and patrol hours per shift, change in hours
+    against last month, cells with visits in the schedule, hotspots one layer per `layer` value
+    outlined in their `colour` (popup: the columns `text` heads); a legend (`legends` first,
+    then the classes drawn here) and a layer control. `stations` and `hotspots` carry their
+    values as the reader should see them; `cells` holds `cell_id, geometry`, `risk` is `cell_id,
+    shift, risk`, `allocation` is `cell_id, shift, hours, prev_hours` per cell and shift,
+    `schedule` is `schedule.csv`. Past `max_cells` cell polygons (all layers together) the grid
+    is drawn in k×k blocks, their values summed (see `block_size`). `tiles_datum = "gcj02"`
+    shifts every layer onto GCJ-02 basemap tiles."""
     if tiles_datum == "gcj02":
         stations, cells, hotspots = (frame_to_gcj02(f) for f in (stations, cells, hotspots))
-    labels = LABELS[lang]
+    labels = text.layers
     risk = risk[risk["risk"] > 0]
     moved = (allocation["hours"] - allocation["prev_hours"]).abs() >= 0.05
     drawn = pd.concat(
@@ -542,13 +356,13 @@ def plan_map(
     basemap = tile_layer(tiles, attribution, labels["basemap"])
     if basemap is not None:
         basemap.add_to(m)
-    _station_layer(m, stations, lang)
+    _station_layer(m, stations, text)
 
     risk = per_block(risk, ["risk"]).round({"risk": 3})
-    risk_legend = _shift_layers(m, shapes, risk, "risk", RISK_COLOURS, lang)
+    risk_legend = _shift_layers(m, shapes, risk, "risk", RISK_COLOURS, text)
     alloc = per_block(allocation, ["hours", "prev_hours"])
     hours = alloc.loc[alloc["hours"] > 0, ["cell_id", "shift", "hours"]].round({"hours": 1})
-    hours_legend = _shift_layers(m, shapes, hours, "hours", HOURS_COLOURS, lang)
+    hours_legend = _shift_layers(m, shapes, hours, "hours", HOURS_COLOURS, text)
 
     change = alloc.assign(change=alloc["hours"] - alloc["prev_hours"]).pivot_table(
         index="cell_id", columns="shift", values="change", aggfunc="sum", fill_value=0.0
@@ -566,14 +380,14 @@ def plan_map(
             "fillOpacity": 0.75,
         },
         ["cell_id", "change", *[c for c in change.columns if c.startswith("change_")]],
-        lang,
+        text,
     )
 
     visits = schedule.assign(cell_id=schedule["cell_id"].astype(str).map(to_block))
     visits = visits.groupby("cell_id", as_index=False).agg(
         visits=("visit", "size"),
         minutes=("minutes", "sum"),
-        shifts=("shift", lambda s: ", ".join(term(x, lang) for x in sorted(s.unique()))),
+        shifts=("shift", lambda s: ", ".join(text.shift(x) for x in sorted(s.unique()))),
     )
     _add_layer(
         m,
@@ -587,13 +401,12 @@ def plan_map(
             "fillOpacity": 0.05,
         },
         ["cell_id", "visits", "minutes", "shifts"],
-        lang,
+        text,
     )
-    _hotspot_layers(m, hotspots, lang, names)
+    _hotspot_layers(m, hotspots, text)
 
     sections = [
-        (labels["grade"], [(c, term(g, lang)) for g, c in GRADE_COLOURS.items()]),
-        (labels["trend"], [(c, term(t, lang)) for t, c in TREND_COLOURS.items()]),
+        *legends,
         (labels["risk"], risk_legend),
         (labels["hours"], hours_legend),
         (labels["change"], change_legend),

@@ -59,6 +59,7 @@ TABLES: dict[str, list[Column]] = {
         Column("station_type"),
         Column("officers", "integer", minimum=0),
         Column("patrol_hours_per_officer", "number", required=False, allow_empty=True, minimum=0),
+        Column("type_zh", required=False, allow_empty=True),
     ],
     "cases": [
         Column("case_id"),
@@ -80,6 +81,7 @@ TABLES: dict[str, list[Column]] = {
         Column("preventable", "bool"),
         Column("major", "bool"),
         Column("name_zh", required=False, allow_empty=True),
+        Column("category_zh", required=False, allow_empty=True),
     ],
     "indicators": [
         Column("indicator_id"),

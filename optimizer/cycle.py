@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from geo.maps import LABELS, jurisdiction_layer, offence_names, plan_map, write_geopackage
+from geo.maps import write_geopackage
 from models.config import Scenario, load_scenario
 from models.contracts import Bureau, load_bureau, load_previous_plan
 from models.errors import InfeasiblePlan, InputError, MonthOutsideData, Problem
 from optimizer import stages
+from optimizer.i18n import BureauNames
 from optimizer.manifest import write_outputs
+from optimizer.plan_map import jurisdiction_layer, map_title, plan_map
 from optimizer.publish import Staging, publish
 from optimizer.report import render_report
 from optimizer.stages import next_month
@@ -172,6 +174,7 @@ def run_cycle(
             "binding_constraints": allocated.plan.binding["rule"]
             .value_counts(sort=False)
             .to_dict(),
+            "names": BureauNames.from_tables(bureau.offences, bureau.stations).to_json(),
             "timings_s": timings,
         }
         (staging.folder / "report.html").write_text(
@@ -216,8 +219,8 @@ def _write_maps(
         cfg.map.tiles,
         cfg.map.attribution,
         lang,
-        title=LABELS[lang]["title"].format(month=plan_month, scenario=scenario.name),
-        names=offence_names(bureau.offences),
+        title=map_title(lang, plan_month, scenario.name),
+        names=BureauNames.from_tables(bureau.offences, bureau.stations),
         tiles_datum=cfg.map.tiles_datum,
     ).save(str(folder / "map.html"))
 

@@ -55,6 +55,16 @@ OFFENCES = [
      (0.55, 0.35, 0.10), 0.10),
 ]  # fmt: skip
 
+CATEGORY_ZH = {  # the demo bureau's Chinese names of its categories and station types
+    "theft": "盗窃",
+    "burglary": "入室盗窃",
+    "robbery": "抢劫",
+    "fraud": "诈骗",
+    "violence": "暴力伤害",
+    "public_order": "扰乱治安",
+}
+TYPE_ZH = {"regional": "地区派出所", "public_security": "治安派出所"}
+
 INDICATORS = [
     # id, name, name_zh, quadrant, perspective, direction, source, temporary, target, method,
     # redline, pool, case_metric
@@ -369,6 +379,7 @@ def write_demo_bureau(folder: Path, seed: int = DEMO_SEED) -> Path:
 
     out = stations.to_crs("EPSG:4326")
     out["geometry"] = shapely.set_precision(out.geometry.to_numpy(), 1e-7)
+    out["type_zh"] = out["station_type"].map(TYPE_ZH)
     (folder / "stations.geojson").write_text(out.to_json(drop_id=True), encoding="utf-8")
     pd.DataFrame(
         {
@@ -394,7 +405,9 @@ def write_demo_bureau(folder: Path, seed: int = DEMO_SEED) -> Path:
             "major",
             "name_zh",
         ],
-    ).to_csv(folder / "offences.csv", index=False)
+    ).assign(category_zh=lambda o: o["category"].map(CATEGORY_ZH)).to_csv(
+        folder / "offences.csv", index=False
+    )
     indicators = pd.DataFrame(
         INDICATORS,
         columns=[

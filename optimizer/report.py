@@ -18,8 +18,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo.maps import FONTS, GRADE_COLOURS, HOURS_COLOURS, class_colours, svg_map, term
+from geo.maps import FONTS, HOURS_COLOURS, class_colours, svg_map
 from models.errors import InputError, Problem
+from optimizer.i18n import BureauNames, texts, vocabulary
+from optimizer.plan_map import GRADE_COLOURS
 
 REQUIRED = [
     "plan.json",
@@ -33,197 +35,6 @@ REQUIRED = [
 ]
 SHIFT_PALETTE = ("#c6dbef", "#6baed6", "#2171b5", "#08306b")
 MORE, FEWER = "#2166ac", "#d6604d"  # more / fewer hours than the first run
-
-TEXT = {
-    "en": {
-        "title": "Patrol and training plan",
-        "subtitle": "Plan for {months} · scenarios: {labels}",
-        "details": "Scenarios side by side",
-        "overview": "Key figures",
-        "harm": "Forecast harm covered",
-        "moved": "Hours moved",
-        "total_hours": "Patrol hours",
-        "budget": "Hours available",
-        "seats": "Training seats",
-        "courses": "Courses",
-        "flagged": "Stations flagged",
-        "vetoes": "Red-line vetoes",
-        "model": "Forecast model",
-        "status": "Solver",
-        "settings": "Scenario changes",
-        "as_is": "as is",
-        "officers": "officers {who} {change}",
-        "all": "all stations",
-        "harm_x": "harm of {category} ×{factor:g}",
-        "no_stability": "ignores last month's plan",
-        "vs": "Differences against {first}",
-        "station_hours": "Patrol hours per station",
-        "difference": "Δ {label}",
-        "maps": "Maps",
-        "map_grade": "Grade",
-        "map_hours": "Patrol hours",
-        "map_change": "Hours against {first}",
-        "hours": "Patrol hours per station and shift",
-        "duals": "What one more hour buys",
-        "duals_chart": "Harm prevented by one more hour, per station and shift",
-        "buys": "One more hour at {station} {shift} buys {value:.4g} harm units prevented",
-        "training": "Training: {seats} seats in {courses} course(s)",
-        "training_rows": "Seats by station",
-        "binding": "Rules the plan runs up against",
-        "rules": {
-            "budget": "every hour of the budget used",
-            "aid_cap": "lends all the aid it may",
-            "home": "keeps no more at home than it must",
-            "change_cap": "moves all the stability cap allows",
-            "saturation": "cells at the saturation dose",
-            "floor": "cells held at the floor",
-        },
-        "flags": "Flagged stations",
-        "none": "none",
-        "veto": "red-line veto",
-        "streak": "last in its group {n} months running",
-        "quality_flags": "{n} data-quality flag(s)",
-        "scores": "Assessment",
-        "sens": "Rank sensitivity (rank and its 5–95 % range when weights vary)",
-        "quality": "Data-quality flags",
-        "balance": "Patrol balance: share of hours against share of harm",
-        "policy": "Weight policy",
-        "evaluation": "Outcome of last month's plan",
-        "yes": "yes",
-        "no": "no",
-        "more": "more hours",
-        "fewer": "fewer hours",
-    },
-    "zh": {
-        "title": "巡逻与培训方案",
-        "subtitle": "方案月份 {months} · 方案：{labels}",
-        "details": "各方案详情",
-        "overview": "主要指标",
-        "harm": "预测危害覆盖率",
-        "moved": "调整警时",
-        "total_hours": "巡逻警时",
-        "budget": "可用警时",
-        "seats": "培训名额",
-        "courses": "课程数",
-        "flagged": "重点关注派出所",
-        "vetoes": "一票否决",
-        "model": "预测模型",
-        "status": "求解状态",
-        "settings": "方案调整",
-        "as_is": "无调整",
-        "officers": "{who}警力 {change}",
-        "all": "全部派出所",
-        "harm_x": "{category}危害 ×{factor:g}",
-        "no_stability": "不参考上月方案",
-        "vs": "与 {first} 的差异",
-        "station_hours": "各所巡逻警时",
-        "difference": "Δ {label}",
-        "maps": "地图",
-        "map_grade": "考核等级",
-        "map_hours": "巡逻警时",
-        "map_change": "警时较 {first} 变化",
-        "hours": "各所各班次巡逻警时",
-        "duals": "每增加一小时警力的价值",
-        "duals_chart": "每增加一小时警力可预防的危害（按所、班次）",
-        "buys": "{station} {shift}每增加一小时警力，可多预防 {value:.4g} 单位危害",
-        "training": "培训：{courses} 门课程共 {seats} 个名额",
-        "training_rows": "各所培训名额",
-        "binding": "方案触及的约束",
-        "rules": {
-            "budget": "警时预算全部用完",
-            "aid_cap": "对外支援已达上限",
-            "home": "本所留守警时已到下限",
-            "change_cap": "调整幅度已达稳定性上限",
-            "saturation": "达到饱和剂量的网格",
-            "floor": "处于最低警时的网格",
-        },
-        "flags": "重点关注派出所",
-        "none": "无",
-        "veto": "一票否决",
-        "streak": "连续 {n} 个月组内末位",
-        "quality_flags": "{n} 项数据质量问题",
-        "scores": "考核结果",
-        "sens": "排名稳健性（权重变动时排名及其 5%–95% 区间）",
-        "quality": "数据质量问题",
-        "balance": "警力均衡：警时占比与危害占比",
-        "policy": "权重合规",
-        "evaluation": "上月方案效果评估",
-        "yes": "是",
-        "no": "否",
-        "more": "增加",
-        "fewer": "减少",
-    },
-}
-COLUMNS = {
-    "en": {
-        "scenario": "Scenario",
-        "station_id": "Station",
-        "name": "Name",
-        "station_type": "Type",
-        "total_with_bonus": "Score",
-        "grade": "Grade",
-        "rank": "Rank",
-        "group_size": "Group size",
-        "veto": "Veto",
-        "last_place_streak": "Months last",
-        "flag": "Flag",
-        "course_id": "Course",
-        "title": "Title",
-        "seats": "Seats",
-        "stations": "Stations",
-        "reason": "Reason",
-        "rule": "Rule",
-        "where": "Where",
-        "rank_p05": "Rank 5 %",
-        "rank_p95": "Rank 95 %",
-        "check": "Check",
-        "count": "Count",
-        "area_km2": "Area (km²)",
-        "cases": "Cases",
-        "harm_share": "Harm share",
-        "hours": "Hours",
-        "hours_share": "Hours share",
-        "hours_per_km2": "Hours per km²",
-        "hours_per_case": "Hours per case",
-    },
-    "zh": {
-        "scenario": "方案",
-        "station_id": "派出所",
-        "name": "名称",
-        "station_type": "类型",
-        "total_with_bonus": "得分",
-        "grade": "等级",
-        "rank": "排名",
-        "group_size": "同组数量",
-        "veto": "一票否决",
-        "last_place_streak": "连续末位月数",
-        "flag": "问题",
-        "course_id": "课程编号",
-        "title": "课程",
-        "seats": "名额",
-        "stations": "派出所",
-        "reason": "原因",
-        "rule": "约束",
-        "where": "所及班次",
-        "rank_p05": "排名 5% 分位",
-        "rank_p95": "排名 95% 分位",
-        "check": "检查项",
-        "count": "数量",
-        "area_km2": "面积（平方公里）",
-        "cases": "案件数",
-        "harm_share": "危害占比",
-        "hours": "警时",
-        "hours_share": "警时占比",
-        "hours_per_km2": "每平方公里警时",
-        "hours_per_case": "每案警时",
-        "treated_cells": "增警网格",
-        "control_cells": "对照网格",
-        "before_treated": "增警网格（前）",
-        "after_treated": "增警网格（后）",
-        "before_control": "对照网格（前）",
-        "after_control": "对照网格（后）",
-    },
-}
 
 
 @dataclass
@@ -245,6 +56,7 @@ class Run:
     policy: pd.DataFrame | None
     evaluation: pd.DataFrame | None
     binding: pd.DataFrame | None
+    names: BureauNames
 
 
 def _optional(path: Path) -> pd.DataFrame | None:
@@ -301,6 +113,7 @@ def load_runs(folders: Sequence[Path], plans: Sequence[dict] | None = None) -> l
                 policy=_optional(folder / "policy.csv"),
                 evaluation=_optional(folder / "evaluation.csv"),
                 binding=_optional(folder / "binding.csv"),
+                names=BureauNames.from_json(plan.get("names")),
             )
         )
     return runs
@@ -324,7 +137,7 @@ def flagged_stations(
 ) -> pd.DataFrame:
     """`station_id, flag`: red-line vetoes, stations last in their group for
     `last_place_months` or more months running, and stations with data-quality flags."""
-    t = TEXT[lang]
+    t = texts(lang, "report")
     rows = []
     for r in scores.itertuples(index=False):
         if r.veto:
@@ -336,15 +149,17 @@ def flagged_stations(
     return pd.DataFrame(rows, columns=["station_id", "flag"])
 
 
-def scenario_changes(deltas: dict, lang: str) -> str:
-    """A scenario's deltas in words (officers, harm multipliers, stability)."""
-    t = TEXT[lang]
+def scenario_changes(deltas: dict, lang: str, names: BureauNames | None = None) -> str:
+    """A scenario's deltas in words (officers, harm multipliers, stability); `names` are the
+    bureau's own for its categories."""
+    t = texts(lang, "report")
+    words = vocabulary(lang, names)
     parts = [
         t["officers"].format(who=t["all"] if who == "*" else who, change=f"{change:+.0%}")
         for who, change in deltas.get("officers", {}).items()
     ]
     parts += [
-        t["harm_x"].format(category=term(category, lang), factor=factor)
+        t["harm_x"].format(category=words.term(category, "category"), factor=factor)
         for category, factor in deltas.get("harm", {}).items()
     ]
     if not deltas.get("stability", True):
@@ -371,8 +186,8 @@ def key_figures(runs: Sequence[Run], lang: str) -> pd.DataFrame:
                 "flagged": flags["station_id"].nunique(),
                 "vetoes": int(r.scores["veto"].sum()),
                 "model": r.plan["models"]["forecast"],
-                "status": term(r.plan["solver"]["status"], lang),
-                "settings": scenario_changes(r.plan.get("deltas", {}), lang),
+                "status": vocabulary(lang).term(r.plan["solver"]["status"]),
+                "settings": scenario_changes(r.plan.get("deltas", {}), lang, r.names),
             }
         )
     return pd.DataFrame(rows)
@@ -535,19 +350,19 @@ def _station_label(stations: gpd.GeoDataFrame) -> pd.Series:
 
 
 def _maps(run: Run, span: tuple[float, float], lang: str) -> str:
-    t = TEXT[lang]
+    t = texts(lang, "report")
     st = run.stations
     hours = st["station_id"].map(run.allocation.groupby("station_id")["hours"].sum()).fillna(0.0)
     grade_fill = st["grade"].map(GRADE_COLOURS).fillna("#cccccc")
     hours_fill, hours_legend = _hours_fill(hours, span)
     label = _station_label(st)
-    grade_titles = label + ": " + st["grade"].fillna("").map(lambda g: term(g, lang))
+    grade_titles = label + ": " + st["grade"].fillna("").map(lambda g: vocabulary(lang).term(g))
     hour_titles = label + ": " + hours.map(_number) + " h"
     return (
         '<div class="maps"><figure>'
         + svg_map(st, grade_fill, st["station_id"], grade_titles)
         + f"<figcaption>{t['map_grade']}</figcaption>"
-        + _legend([(c, term(g, lang)) for g, c in GRADE_COLOURS.items()])
+        + _legend([(c, vocabulary(lang).term(g)) for g, c in GRADE_COLOURS.items()])
         + "</figure><figure>"
         + svg_map(st, hours_fill, st["station_id"], hour_titles)
         + f"<figcaption>{t['map_hours']}</figcaption>"
@@ -572,20 +387,23 @@ def _table(
     names: pd.Series | None = None,
     limit: int = 60,
     decimals: int = 2,
+    bureau: BureauNames | None = None,
 ) -> str:
     """An HTML table with headings and codes (grade, shift, check, station type, veto) in
-    `lang`, station names after their ids when `names` are given."""
+    `lang`, station names after their ids when `names` are given, station types named as the
+    `bureau` names them."""
+    t = texts(lang, "report")
     if frame.empty:
-        return f"<p>{TEXT[lang]['none']}</p>"
+        return f"<p>{t['none']}</p>"
     shown = _named(frame.head(limit).copy(), names if names is not None else pd.Series(dtype=str))
-    for column in ("grade", "shift", "check", "station_type"):
+    words = vocabulary(lang, bureau)
+    kinds = {"grade": None, "shift": None, "check": None, "station_type": "station_type"}
+    for column, kind in kinds.items():
         if column in shown:
-            shown[column] = shown[column].map(lambda v: term(v, lang))
+            shown[column] = shown[column].map(lambda v, k=kind: words.term(v, k))
     if "veto" in shown:
-        shown["veto"] = shown["veto"].map(
-            lambda v: TEXT[lang]["yes"] if str(v) == "True" else TEXT[lang]["no"]
-        )
-    shown = shown.rename(columns=lambda c: COLUMNS[lang].get(c, COLUMNS["en"].get(c, c)))
+        shown["veto"] = shown["veto"].map(lambda v: t["yes"] if str(v) == "True" else t["no"])
+    shown = shown.rename(columns=lambda c: texts(lang, "columns").get(c, c))
     return shown.to_html(
         index=False, float_format=lambda v: f"{v:,.{decimals}f}", border=0, classes="t"
     )
@@ -593,7 +411,7 @@ def _table(
 
 def _figures_table(figures: pd.DataFrame, lang: str) -> str:
     """Scenario × figure, each figure after the first scenario also as a difference to it."""
-    t = TEXT[lang]
+    t = texts(lang, "report")
     first = figures.iloc[0]
     head = "".join(f"<th>{html.escape(t[c])}</th>" for c in figures.columns if c != "scenario")
     rows = []
@@ -615,7 +433,8 @@ def _figures_table(figures: pd.DataFrame, lang: str) -> str:
             cells.append(f"<td>{text}</td>")
         rows.append(f"<tr><th>{html.escape(row['scenario'])}</th>{''.join(cells)}</tr>")
     return (
-        f'<table class="t figures"><thead><tr><th>{COLUMNS[lang]["scenario"]}</th>{head}</tr>'
+        f'<table class="t figures"><thead><tr><th>{texts(lang, "columns")["scenario"]}</th>'
+        f"{head}</tr>"
         f"</thead><tbody>{''.join(rows)}</tbody></table>"
     )
 
@@ -623,7 +442,7 @@ def _figures_table(figures: pd.DataFrame, lang: str) -> str:
 def _differences(runs: Sequence[Run], hours: pd.DataFrame, lang: str) -> str:
     """Per-station hours of every scenario and their difference against the first, as a
     table, a diverging chart and a small map per scenario."""
-    t = TEXT[lang]
+    t = texts(lang, "report")
     first = runs[0].label
     diff = hours.drop(columns=first).sub(hours[first], axis=0)
     table = hours.copy()
@@ -658,11 +477,12 @@ def _differences(runs: Sequence[Run], hours: pd.DataFrame, lang: str) -> str:
 def binding_summary(binding: pd.DataFrame, lang: str, shown: int = 8) -> pd.DataFrame:
     """`rule, count, where`: each binding rule of `binding.csv` in words, how many station-shifts
     (or stations) it binds, and the first few of them."""
-    t = TEXT[lang]
+    t = texts(lang, "report")
+    words = vocabulary(lang)
     rows = []
     for rule, group in binding.groupby("rule", sort=False):
         where = [
-            f"{r.station_id} {term(r.shift, lang)}".strip() for r in group.itertuples(index=False)
+            f"{r.station_id} {words.term(r.shift)}".strip() for r in group.itertuples(index=False)
         ]
         more = f" … (+{len(where) - shown})" if len(where) > shown else ""
         rows.append(
@@ -677,25 +497,26 @@ def binding_summary(binding: pd.DataFrame, lang: str, shown: int = 8) -> pd.Data
 
 def _scenario(run: Run, span: tuple[float, float], lang: str) -> str:
     """One scenario's column."""
-    t = TEXT[lang]
+    t, columns = texts(lang, "report"), texts(lang, "columns")
+    words = vocabulary(lang, run.names)
     st = run.stations
     names = st.set_index("station_id")["name"] if "name" in st else None
     plan = run.plan
     per_shift = run.allocation.pivot_table(
         index="station_id", columns="shift", values="hours", aggfunc="sum", fill_value=0.0
     )
-    per_shift = per_shift.rename(columns=lambda s: term(s, lang))
+    per_shift = per_shift.rename(columns=words.term)
     best = run.duals.sort_values("dual", ascending=False).head(3)
     buys = "".join(
         "<li>"
         + html.escape(
-            t["buys"].format(station=r.station_id, shift=term(r.shift, lang), value=r.dual)
+            t["buys"].format(station=r.station_id, shift=words.term(r.shift), value=r.dual)
         )
         + "</li>"
         for r in best.itertuples(index=False)
     )
     duals = run.duals.pivot_table(index="station_id", columns="shift", values="dual")
-    duals = duals.rename(columns=lambda s: term(s, lang))
+    duals = duals.rename(columns=words.term)
     training = run.training
     seats = int(training["seats"].sum()) if len(training) else 0
     courses = (
@@ -733,7 +554,7 @@ def _scenario(run: Run, span: tuple[float, float], lang: str) -> str:
         f"<p class='note'>{t['duals_chart']}</p>",
         bar_chart(duals, class_colours(("#fdae6b", "#e6550d", "#a63603"), duals.shape[1])),
         f"<h4>{t['training'].format(seats=seats, courses=len(courses))}</h4>",
-        bar_chart(courses.set_index("title")["seats"].rename(COLUMNS[lang]["seats"]), ("#41ab5d",))
+        bar_chart(courses.set_index("title")["seats"].rename(columns["seats"]), ("#41ab5d",))
         if len(courses)
         else "",
         _table(courses, lang),
@@ -746,7 +567,7 @@ def _scenario(run: Run, span: tuple[float, float], lang: str) -> str:
         f"<h4>{t['flags']}</h4>",
         _table(flags, lang, names),
         f"<h4>{t['scores']}</h4>",
-        _table(scores, lang, names),
+        _table(scores, lang, names, bureau=run.names),
         f"<h4>{t['sens']}</h4>",
         rank_chart(scores[["station_id"]].merge(run.sensitivity, on="station_id", how="inner")),
         f"<h4>{t['quality']}</h4>",
@@ -754,7 +575,7 @@ def _scenario(run: Run, span: tuple[float, float], lang: str) -> str:
     ]
     if run.balance is not None:
         shares = run.balance.set_index("station_id")[["hours_share", "harm_share"]].astype(float)
-        shares.columns = [COLUMNS[lang]["hours_share"], COLUMNS[lang]["harm_share"]]
+        shares.columns = [columns["hours_share"], columns["harm_share"]]
         body += [
             f"<h4>{t['balance']}</h4>",
             bar_chart(shares, ("#2171b5", "#cb181d"), fmt=lambda v: f"{v:.1%}"),
@@ -792,7 +613,7 @@ def render_report(
 ) -> str:
     """The report for one or more finished run folders (`plans` in place of their plan.json);
     with several, the first is the reference the others are compared with."""
-    t = TEXT[lang]
+    t = texts(lang, "report")
     runs = load_runs(run_dirs, plans)
     figures = key_figures(runs, lang)
     hours = station_hours(runs)

@@ -15,6 +15,7 @@ from openpyxl.styles import Alignment
 
 from models.training import LEVEL, course_addresses
 from optimizer.highs import banner_silenced
+from optimizer.i18n import texts
 
 MIN_FRONTLINE_SHARE = 0.70  # share of a station's patrol hours training must leave
 
@@ -33,34 +34,6 @@ EFFECT_SCALE = 10.0  # score points of measured gain that double a gap's priorit
 MULTIPLIER_BOUNDS = (0.5, 2.0)  # measured effects move a gap's priority at most this far
 MAX_WIDTH = 80  # characters; longer cells (reasons) wrap
 
-REASON_TEXT = {
-    "en": {
-        "score": "{name} scores {score}",
-        "below": "below {gap}",
-        "bottom_quarter": "below its peers' 25th percentile of {q25}",
-        "last": "last among its peers (25th percentile {q25})",
-        "falling": "falling three months running ({m2} → {m1} → {score})",
-        "effect": "This course has raised {name} by {effect} points where taken ({level} % CI "
-        "{low} to {high})",
-        "head": ": ",
-        "rule": ", ",
-        "gap": "; ",
-        "end": ". ",
-    },
-    "zh": {
-        "score": "{name} {score} 分",
-        "below": "低于 {gap} 分",
-        "bottom_quarter": "低于同类派出所 25% 分位 {q25} 分",
-        "last": "同类派出所末位（25% 分位 {q25} 分）",
-        "falling": "连续三个月下降（{m2}→{m1}→{score}）",
-        "effect": "该课程以往使{name}提高 {effect} 分（{level}% 置信区间 {low}～{high}）",
-        "head": "，",
-        "rule": "；",
-        "gap": "。",
-        "end": "。",
-    },
-}
-
 
 def _num(x: float) -> str:
     """A score for reading: one decimal, none when it is whole (58, 59.7)."""
@@ -77,7 +50,7 @@ def _reason(
     """One readable text naming every gap a course answers, with its score and the rules that
     make it a gap (`find_gaps` columns), then the course's significant measured effects
     (`effects`: rows with `indicator_id, effect, low, high`)."""
-    text = REASON_TEXT[lang]
+    text = texts(lang, "reasons")
     parts = []
     for g in gaps.itertuples(index=False):
         values = {

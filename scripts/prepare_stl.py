@@ -50,6 +50,72 @@ OFFENCE_MAP: dict[str, tuple[str, float, bool, bool, bool]] = {
     "Other": ("other", 0.5, False, False, False),
 }
 DEFAULT = ("other", 0.5, False, False, False)
+# The bureau's Chinese names for its own codes (SPEC §2 `name_zh`, `category_zh`, `type_zh`,
+# `title_zh`), so that `--lang zh` reads St. Louis in Chinese throughout.
+OFFENCE_ZH = {
+    "Criminal Homicide": "故意杀人",
+    "Rape": "强奸",
+    "Robbery": "抢劫",
+    "Aggravated Assault": "严重伤害",
+    "Burglary": "入室盗窃",
+    "Larceny-theft": "盗窃",
+    "Motor vehicle theft": "机动车盗窃",
+    "Arson": "纵火",
+    "Other assaults": "其他伤害",
+    "Forgery and Counterfeiting": "伪造",
+    "Fraud": "诈骗",
+    "Embezzlement": "侵占",
+    "Stolen Property": "赃物",
+    "Vandalism": "故意毁坏财物",
+    "Weapons": "涉枪涉械",
+    "Prostitution and Commercialized Vice": "卖淫嫖娼",
+    "Sex Offenses": "其他性犯罪",
+    "Drug Abuse Violations": "涉毒",
+    "Gambling": "赌博",
+    "Offenses Against the Family and Children": "侵害家庭和儿童",
+    "DUI": "酒后驾驶",
+    "Liquor Laws": "违反酒类管理",
+    "Drunkenness": "醉酒滋事",
+    "Disorderly Conduct": "扰乱秩序",
+    "Vagrancy": "流浪",
+    "Other": "其他",
+}
+CATEGORY_ZH = {
+    "violence": "暴力伤害",
+    "sexual": "性犯罪",
+    "robbery": "抢劫",
+    "burglary": "入室盗窃",
+    "theft": "盗窃",
+    "vehicle_theft": "机动车盗窃",
+    "arson": "纵火",
+    "fraud": "诈骗",
+    "property": "涉财物",
+    "vandalism": "毁坏财物",
+    "weapons": "涉枪涉械",
+    "vice": "黄赌",
+    "drugs": "涉毒",
+    "family": "涉家庭",
+    "traffic": "交通",
+    "public_order": "扰乱治安",
+    "other": "其他",
+}
+STATION_TYPE_ZH = {"regional": "地区派出所"}
+INDICATOR_ZH = {
+    "P01": "入室盗窃报案数",
+    "P02": "盗窃报案数",
+    "P03": "机动车盗窃报案数",
+    "M01": "抢劫报案数",
+    "M02": "暴力犯罪报案数",
+    "S01": "毁坏财物报案数",
+    "C01": "涉枪涉械报案数",
+}
+COURSE_ZH = {
+    "K01": "入室盗窃防范",
+    "K02": "热点巡逻战术",
+    "K03": "抢劫与暴力干预",
+    "K04": "社区问题解决",
+    "K05": "枪支查缉",
+}
 INDICATORS = [
     ("P01", "Burglaries reported", "prevention", "strategy", "lower", "count:burglary"),
     ("P02", "Thefts reported", "prevention", "strategy", "lower", "count:theft"),
@@ -80,6 +146,8 @@ def prepare(source: Path, out: Path) -> Path:
         [(c, *OFFENCE_MAP.get(c, DEFAULT)) for c in classes],
         columns=["offence", "category", "harm_weight", "patrol_sensitive", "preventable", "major"],
     )
+    offences["name_zh"] = offences["offence"].map(OFFENCE_ZH).fillna("")
+    offences["category_zh"] = offences["category"].map(CATEGORY_ZH).fillna("")
     offences.to_csv(out / "offences.csv", index=False)
     station = np.where(raw["district"].isin(["", "0"]), "", "D" + raw["district"])
     cases = pd.DataFrame(
@@ -106,6 +174,7 @@ def prepare(source: Path, out: Path) -> Path:
     ).to_crs("EPSG:4326")
     share = stations["station_id"].map(counts).fillna(0) / max(counts.sum(), 1)
     stations["officers"] = np.maximum(20, np.round(share * TOTAL_OFFICERS)).astype(int)
+    stations["type_zh"] = stations["station_type"].map(STATION_TYPE_ZH)
     (out / "stations.geojson").write_text(stations.to_json(drop_id=True), encoding="utf-8")
 
     months = raw["occurred_at"].str[:7]
@@ -133,6 +202,7 @@ def prepare(source: Path, out: Path) -> Path:
                 "temporary": False,
                 "method": "peer_minmax",
                 "case_metric": m,
+                "name_zh": INDICATOR_ZH[i],
             }
             for i, n, q, p, d, m in INDICATORS
         ]
@@ -141,9 +211,9 @@ def prepare(source: Path, out: Path) -> Path:
         [(i, "regional", w) for i, w in WEIGHTS.items()],
         columns=["indicator_id", "station_type", "weight"],
     ).to_csv(out / "weights.csv", index=False)
-    pd.DataFrame(COURSES, columns=["course_id", "title", "hours", "seats", "addresses"]).to_csv(
-        out / "courses.csv", index=False
-    )
+    courses = pd.DataFrame(COURSES, columns=["course_id", "title", "hours", "seats", "addresses"])
+    courses["title_zh"] = courses["course_id"].map(COURSE_ZH)
+    courses.to_csv(out / "courses.csv", index=False)
     (out / "config.toml").write_text(
         "# St. Louis (SLMPD) 2015-2019; indicators and officers are generated, see README.\n"
         'crs = "EPSG:32615"\nmax_outside_share = 0.02\n\n[map]\ntiles = "none"\n',

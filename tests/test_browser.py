@@ -14,9 +14,8 @@ import geopandas as gpd
 import pytest
 from click.testing import CliRunner
 
-from geo.maps import LABELS
 from optimizer.cli import main
-from optimizer.report import TEXT
+from optimizer.i18n import texts
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -101,7 +100,7 @@ def test_map_starts_and_draws_its_layers_offline(opened, lang):
     hotspots = len(gpd.read_file(run / "hotspots.geojson"))
     assert drawn >= stations + hotspots  # the layers shown at start
     assert 'class="leaflet-control-layers-overlays"' in dom
-    labels = LABELS[lang]
+    labels = texts(lang, "map")
     for label in (labels["stations"], labels["change"], labels["scheduled"]):
         assert label in dom, label
     assert 'id="legend"' in dom and labels["grade"] in dom
@@ -119,5 +118,6 @@ def test_report_charts_and_maps_render_offline(opened, lang):
     assert sum(chart.count("<rect") for chart in charts) >= 3 * stations
     maps = re.findall(r'<svg class="map".*?</svg>', dom, flags=re.S)
     assert len(maps) == 2 and all(m.count("<path") == stations for m in maps)
-    assert TEXT[lang]["title"] in dom and TEXT[lang]["overview"] in dom
+    report = texts(lang, "report")
+    assert report["title"] in dom and report["overview"] in dom
     assert (ARTIFACTS / f"report-{lang}.png").stat().st_size > 20_000
