@@ -185,7 +185,7 @@ def key_figures(runs: Sequence[Run], lang: str) -> pd.DataFrame:
                 "courses": r.training["course_id"].nunique() if len(r.training) else 0,
                 "flagged": flags["station_id"].nunique(),
                 "vetoes": int(r.scores["veto"].sum()),
-                "model": r.plan["models"]["forecast"],
+                "model": vocabulary(lang).term(r.plan["models"]["forecast"]),
                 "status": vocabulary(lang).term(r.plan["solver"]["status"]),
                 "settings": scenario_changes(r.plan.get("deltas", {}), lang, r.names),
             }
@@ -584,7 +584,7 @@ def _scenario(run: Run, span: tuple[float, float], lang: str) -> str:
     if run.binding is not None:
         body += [f"<h4>{t['binding']}</h4>", _table(binding_summary(run.binding, lang), lang)]
     if run.policy is not None:
-        body += [f"<h4>{t['policy']}</h4>", _table(run.policy, lang)]
+        body += [f"<h4>{t['policy']}</h4>", _table(run.policy, lang, bureau=run.names)]
     if run.evaluation is not None:
         body += [f"<h4>{t['evaluation']}</h4>", _table(run.evaluation, lang, names)]
     return f'<section class="scenario">{"".join(body)}</section>'
