@@ -87,3 +87,28 @@ def _wdd(station: str, cells: pd.DataFrame) -> dict:
         "wdd": wdd,
         "z": round(wdd / np.sqrt(variance), 4) if variance > 0 else 0.0,
     }
+
+
+def patrol_balance(
+    allocation: pd.DataFrame, cells: pd.DataFrame, cases: pd.DataFrame, cell_size_m: float
+) -> pd.DataFrame:
+    """Over-policing guard, per station: patrol hours against area, recent cases and forecast
+    harm. `cases` are the patrol-sensitive cases of the month assessed (`cell_id`). Returns
+    `station_id, area_km2, cases, harm_share, hours, hours_share, hours_per_km2,
+    hours_per_case`: a station whose hours share runs far ahead of its harm share is patrolled
+    beyond what its risk explains."""
+    tiny = 1e-9  # keeps a share defined where nothing is at risk or patrolled
+    station_of_cell = cells.set_index("cell_id")["station_id"]
+    area = cells.groupby("station_id").size() * (cell_size_m / 1000.0) ** 2
+    own = allocation[allocation["lender_station_id"] == ""]
+    harm = own.groupby("station_id")["risk"].sum()
+    hours = allocation.groupby("station_id")["hours"].sum()
+    counts = cases["cell_id"].map(station_of_cell).value_counts()
+    out = pd.DataFrame({"area_km2": area}).rename_axis("station_id")
+    out["cases"] = counts.reindex(out.index, fill_value=0).astype(int)
+    out["harm_share"] = harm.reindex(out.index, fill_value=0) / max(harm.sum(), tiny)
+    out["hours"] = hours.reindex(out.index, fill_value=0)
+    out["hours_share"] = out["hours"] / max(out["hours"].sum(), tiny)
+    out["hours_per_km2"] = out["hours"] / out["area_km2"]
+    out["hours_per_case"] = out["hours"] / out["cases"].where(out["cases"] > 0)
+    return out.reset_index().round(4)

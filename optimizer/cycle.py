@@ -138,7 +138,7 @@ def run_cycle(
         trained.write(staging.folder)
         hotspots.write(staging.folder)
         jurisdictions = jurisdiction_layer(
-            bureau.stations, scored.month_scores, allocated.plan.allocation
+            bureau.stations, scored.month_scores, allocated.plan.allocation_
         )
         write_outputs(staging.folder, {"jurisdictions.geojson": jurisdictions})
         layers = {
@@ -163,15 +163,15 @@ def run_cycle(
             },
             "solver": {
                 "name": "HiGHS",
-                "status": allocated.plan.status,
-                "path": allocated.plan.path,
+                "status": allocated.plan.status_,
+                "path": allocated.plan.path_,
             },
             "grid": _grid_of(sp),
             "previous_plan": previous_plan_match(previous, sp.cells),
-            "objective": allocated.plan.objective,
-            "harm_covered_share": allocated.plan.harm_covered_share,
-            "hours_moved": allocated.plan.hours_moved,
-            "binding_constraints": allocated.plan.binding["rule"]
+            "objective": allocated.plan.objective_,
+            "harm_covered_share": allocated.plan.harm_covered_share_,
+            "hours_moved": allocated.plan.hours_moved_,
+            "binding_constraints": allocated.plan.binding_["rule"]
             .value_counts(sort=False)
             .to_dict(),
             "names": BureauNames.from_tables(bureau.offences, bureau.stations).to_json(),

@@ -18,7 +18,7 @@ from geo.jurisdictions import neighbours
 from models import quality as q
 from models.config import Scenario
 from models.contracts import Bureau
-from models.evaluation import evaluate_plan
+from models.evaluation import evaluate_plan, patrol_balance
 from models.forecast import Grid, backtest_months_table, forecast_risk, risk_history
 from models.hotspots import find_hotspots
 from models.policy import policy_shares, station_weights
@@ -32,7 +32,7 @@ from models.scoring import (
 )
 from models.shifts import shift_of
 from models.training import course_effectiveness, find_gaps, training_bonus, training_effects
-from optimizer.allocation import Allocation, allocate, patrol_balance
+from optimizer.allocation import PatrolAllocation
 from optimizer.manifest import write_outputs
 from optimizer.schedule import visit_schedule
 from optimizer.train import assign_seats, seat_demand, write_training_xlsx
@@ -243,7 +243,7 @@ class AllocationResult:
     """The solved plan, its visit schedule, its cells as WGS84 polygons, the allocation per
     cell and shift on them (`allocation.geojson`) and the per-station patrol balance."""
 
-    plan: Allocation
+    plan: PatrolAllocation
     schedule: pd.DataFrame
     cells: gpd.GeoDataFrame
     geo: gpd.GeoDataFrame
@@ -253,9 +253,9 @@ class AllocationResult:
         write_outputs(
             folder,
             {
-                "allocation.csv": self.plan.allocation,
-                "duals.csv": self.plan.duals,
-                "binding.csv": self.plan.binding,
+                "allocation.csv": self.plan.allocation_,
+                "duals.csv": self.plan.duals_,
+                "binding.csv": self.plan.binding_,
                 "schedule.csv": self.schedule,
                 "patrol_balance.csv": self.balance,
                 "allocation.geojson": self.geo,
@@ -275,7 +275,7 @@ def allocation_stage(
     """Patrol hours for the month after `month` (SPEC §6) and everything written from them;
     `stability = False` plans without the stability terms but still against `previous`."""
     cfg = bureau.config
-    plan = allocate(
+    plan = PatrolAllocation.from_frames(
         risk,
         sp.cells,
         bureau.stations,
@@ -283,9 +283,9 @@ def allocation_stage(
         cfg.allocation,
         previous,
         stability=stability,
-    )
+    ).solve()
     cells = cell_polygons(sp.cells, sp.cell_size_m, sp.crs).to_crs("EPSG:4326")
-    per_cell = plan.allocation.groupby(["cell_id", "shift"], as_index=False, sort=False).agg(
+    per_cell = plan.allocation_.groupby(["cell_id", "shift"], as_index=False, sort=False).agg(
         hours=("hours", "sum"),
         prev_hours=("prev_hours", "first"),
         risk=("risk", "first"),
@@ -294,10 +294,10 @@ def allocation_stage(
     recent = cases[(cases["month"] == month) & cases["patrol_sensitive"].fillna(False).astype(bool)]
     return AllocationResult(
         plan=plan,
-        schedule=visit_schedule(plan.allocation, next_month(month)),
+        schedule=visit_schedule(plan.allocation_, next_month(month)),
         cells=cells,
         geo=cells[["cell_id", "geometry"]].merge(per_cell, on="cell_id"),
-        balance=patrol_balance(plan.allocation, sp.cells, recent, sp.cell_size_m),
+        balance=patrol_balance(plan.allocation_, sp.cells, recent, sp.cell_size_m),
     )
 
 

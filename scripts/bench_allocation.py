@@ -10,7 +10,9 @@ quiet. For every size the product's path (`decomposed`; with `--with-previous` a
 against a perturbed previous plan) and `monolithic` are timed: build (arrays or PuLP objects)
 and solve separately, peak memory as the growth of the process's peak RSS (ru_maxrss) while that
 path ran, in a fresh child process per path so paths do not inherit each other's peak.
-For `monolithic`, `solve_s` includes building PuLP's objects, which its solve call consumes.
+`solve_s` is `PatrolAllocation.solve(path)`, as the cycle calls it: the path's solve and the
+output frames (allocation, duals, binding rules); for `monolithic` it includes building PuLP's
+objects, which its solve call consumes.
 Prints a table and writes a JSON list of `{variables, path, build_s, solve_s, peak_mb,
 objective}`. Needs only the runtime dependencies.
 """
@@ -29,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from models.config import AllocationConfig
-from optimizer.allocation import SOLVERS, _benefit, build_problem
+from optimizer.allocation import PatrolAllocation
 
 CELLS_PER_SIDE = 10  # cells along a station's side: 100 cells per station
 SHIFTS = ("day", "evening", "night")
@@ -87,9 +89,11 @@ def previous_plan(risk, cells, stations, neighbours, seed: int = 1) -> pd.DataFr
     """Last month's plan: the optimum for a noisy copy of the risk (±50 % per cell-shift)."""
     rng = np.random.default_rng(seed)
     last_month = risk.assign(risk=risk["risk"] * rng.uniform(0.5, 1.5, len(risk)))
-    problem = build_problem(last_month, cells, stations, neighbours, AllocationConfig())
-    hours = SOLVERS["decomposed"](problem).hours
-    return problem.units[["cell_id", "shift"]].assign(hours=np.round(hours, 6))
+    model = PatrolAllocation.from_frames(
+        last_month, cells, stations, neighbours, AllocationConfig()
+    ).solve("decomposed")
+    per_cell = model.allocation_.groupby(["cell_id", "shift"], as_index=False)["hours"].sum()
+    return per_cell.assign(hours=np.round(per_cell["hours"], 6))
 
 
 def _measure(variables: int, path: str, with_previous: bool, queue) -> None:
@@ -99,24 +103,20 @@ def _measure(variables: int, path: str, with_previous: bool, queue) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     config = AllocationConfig(time_limit_s=3600)
     start = time.perf_counter()
-    problem = build_problem(risk, cells, stations, neighbours, config, previous)
+    model = PatrolAllocation.from_frames(risk, cells, stations, neighbours, config, previous)
     built = time.perf_counter()
-    solution = SOLVERS[path](problem)
+    model.solve(path)
     solved = time.perf_counter()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    objective = _benefit(solution.hours, problem.units["risk"].to_numpy(), config)
-    if problem.has_previous:
-        moved = np.abs(solution.hours - problem.units["prev_hours"].to_numpy()).sum()
-        objective -= config.stability_weight * moved
     queue.put(
         {
-            "variables": len(problem.units),
+            "variables": len(model.data.units),
             "path": path,
             "previous_plan": with_previous,
             "build_s": round(built - start, 3),
             "solve_s": round(solved - built, 3),
             "peak_mb": round(max(peak - before, 0) / 1024, 1),
-            "objective": float(objective),
+            "objective": float(model.objective_),
         }
     )
 

@@ -14,9 +14,17 @@ from hypothesis import strategies as st
 
 from models.config import AllocationConfig
 from models.errors import InfeasiblePlan
-from optimizer.allocation import PATHS, allocate
+from optimizer.allocation import PATHS, PatrolAllocation
 
 SHIFTS = ["day", "evening", "night"]
+
+
+def allocate(risk, cells, stations, neighbours, config, previous=None, path=None, **options):
+    """The model built from frames and solved by `path` (default: the model's choice)."""
+    model = PatrolAllocation.from_frames(
+        risk, cells, stations, neighbours, config, previous, **options
+    )
+    return model.solve(path)
 
 
 def bureau(n_stations: int, n_cells: int, seed: int, officers=(4, 20)):
@@ -46,7 +54,7 @@ def bureau(n_stations: int, n_cells: int, seed: int, officers=(4, 20)):
 
 
 def previous_from(result, rng, scale=(0.7, 1.3)) -> pd.DataFrame:
-    plan = result.allocation.groupby(["cell_id", "shift"], as_index=False)["hours"].sum()
+    plan = result.allocation_.groupby(["cell_id", "shift"], as_index=False)["hours"].sum()
     plan["hours"] = np.round(plan["hours"] * rng.uniform(*scale, len(plan)), 3)
     return plan
 
@@ -54,7 +62,7 @@ def previous_from(result, rng, scale=(0.7, 1.3)) -> pd.DataFrame:
 def check_every_rule(result, risk, neighbours, config, previous=None) -> None:
     """SPEC §6 verified from `allocation.csv` and `duals.csv` as written."""
     tol = 1e-5
-    alloc, duals = result.allocation, result.duals
+    alloc, duals = result.allocation_, result.duals_
     budget = duals.set_index(["station_id", "shift"])["budget_hours"]
     assert (alloc["hours"] >= 0).all()
     per_unit = alloc.groupby(["cell_id", "shift"])["hours"].sum()
@@ -95,9 +103,9 @@ def test_paths_reach_the_same_optimum(seed, min_hours):
     risk, cells, stations, neighbours = bureau(5, 25, seed)
     config = AllocationConfig(min_hours_cell=min_hours, max_hours_cell=40)
     fresh = {p: allocate(risk, cells, stations, neighbours, config, path=p) for p in PATHS}
-    reference = fresh["monolithic"].objective
+    reference = fresh["monolithic"].objective_
     for path, result in fresh.items():
-        assert result.objective == pytest.approx(reference, rel=1e-6), path
+        assert result.objective_ == pytest.approx(reference, rel=1e-6), path
         check_every_rule(result, risk, neighbours, config)
     previous = previous_from(fresh["decomposed"], np.random.default_rng(seed))
     stable = {
@@ -106,9 +114,9 @@ def test_paths_reach_the_same_optimum(seed, min_hours):
     }
     for path in ("sifted", "matrix"):
         result = stable[path]
-        assert result.objective == pytest.approx(stable["monolithic"].objective, rel=1e-6), path
+        assert result.objective_ == pytest.approx(stable["monolithic"].objective_, rel=1e-6), path
         check_every_rule(result, risk, neighbours, config, previous)
-        assert result.hours_moved > 0
+        assert result.hours_moved_ > 0
 
 
 @pytest.mark.parametrize("seed", [0, 3])
@@ -116,27 +124,27 @@ def test_sifting_is_exact_from_a_wrong_guess(seed, monkeypatch):
     """Held at last month's state everywhere — wrong for most cells once risk has moved — the
     pricing rounds still free every piece that must change and reach the whole model's optimum
     without handing over to it."""
-    import optimizer.allocation as allocation
+    import optimizer.allocation.paths as paths
 
     risk, cells, stations, neighbours = bureau(4, 30, seed)
     config = AllocationConfig(max_hours_cell=40, max_change_share=0.5)
     last = allocate(risk, cells, stations, neighbours, config)
-    previous = last.allocation.groupby(["cell_id", "shift"], as_index=False)["hours"].sum()
+    previous = last.allocation_.groupby(["cell_id", "shift"], as_index=False)["hours"].sum()
     shuffled = risk.assign(risk=np.random.default_rng(seed).permutation(risk["risk"].to_numpy()))
     reference = allocate(shuffled, cells, stations, neighbours, config, previous, "monolithic")
 
-    def everything_held(problem, pieces):
+    def everything_held(data, pieces):
         _value, lower, upper, deviation = pieces
         return np.where(deviation < 0, upper, lower)
 
-    def no_handover(problem):
+    def no_handover(data):
         raise AssertionError("sifting handed over to the whole model")
 
-    monkeypatch.setattr(allocation, "_likely_settled", everything_held)
-    monkeypatch.setattr(allocation, "solve_matrix", no_handover)
+    monkeypatch.setattr(paths, "likely_settled", everything_held)
+    monkeypatch.setattr(paths, "solve_matrix", no_handover)
     sifted = allocate(shuffled, cells, stations, neighbours, config, previous, "sifted")
-    assert sifted.objective == pytest.approx(reference.objective, rel=1e-6)
-    assert sifted.hours_moved > 0
+    assert sifted.objective_ == pytest.approx(reference.objective_, rel=1e-6)
+    assert sifted.hours_moved_ > 0
     check_every_rule(sifted, shuffled, neighbours, config, previous)
 
 
@@ -145,11 +153,11 @@ def test_the_budget_dual_is_the_value_of_one_more_hour():
     risk, cells, stations, neighbours = bureau(3, 20, 4, officers=(2, 3))
     config = AllocationConfig(max_aid_share=0.0)
     base = allocate(risk, cells, stations, neighbours, config)
-    dual = base.duals.set_index(["station_id", "shift"])["dual"]
+    dual = base.duals_.set_index(["station_id", "shift"])["dual"]
     extra = 0.1  # hours per month: well inside one benefit piece (15 h), far above rounding
     more = stations.assign(patrol_hours_per_officer=config.patrol_hours_per_officer)
     more.loc[0, "patrol_hours_per_officer"] += extra / more.loc[0, "officers"]
-    gain = allocate(risk, cells, more, neighbours, config).objective - base.objective
+    gain = allocate(risk, cells, more, neighbours, config).objective_ - base.objective_
     predicted = sum(dual[("S0", h)] * share * extra for h, share in config.shift_share.items())
     assert predicted > 0
     assert gain == pytest.approx(predicted, rel=1e-3)
@@ -162,6 +170,7 @@ def test_floors_beyond_the_budget_are_diagnosed_by_station_and_shift():
         allocate(risk, cells, stations, neighbours, config)
     text = "\n".join(caught.value.diagnosis)
     assert "station S0 day shift: floors need" in text and "short by" in text
+    assert "(budget[S0,day])" in text  # the rule's constraint name, with its real ids
 
 
 def test_a_stability_cap_that_cannot_hold_is_named():
@@ -218,7 +227,7 @@ def test_more_budget_never_lowers_the_objective(instance, factor):
     after = allocate(
         risk, cells, stations.assign(officers=stations["officers"] * factor), neighbours, config
     )
-    assert after.objective >= before.objective - 1e-9
+    assert after.objective_ >= before.objective_ - 1e-9
 
 
 def test_same_input_gives_a_byte_identical_plan():
@@ -228,7 +237,7 @@ def test_same_input_gives_a_byte_identical_plan():
     for _ in range(2):
         result = allocate(risk, cells, stations, neighbours, config)
         buffer = io.StringIO()
-        result.allocation.to_csv(buffer, index=False)
+        result.allocation_.to_csv(buffer, index=False)
         texts.append(buffer.getvalue())
     assert texts[0] == texts[1]
 
@@ -239,17 +248,17 @@ def test_binding_rules_are_tight_and_complete():
     first = allocate(risk, cells, stations, neighbours, config)
     previous = previous_from(first, np.random.default_rng(6), scale=(0.2, 1.8))
     result = allocate(risk, cells, stations, neighbours, config, previous)
-    binding = result.binding
+    binding = result.binding_
     hours_rules = binding[binding["unit"] == "hours"]
     assert set(binding["rule"]) >= {"budget", "change_cap"}
     assert np.allclose(hours_rules["value"], hours_rules["limit"], atol=2e-3)
-    duals = result.duals
+    duals = result.duals_
     spent = duals[duals["used_hours"] >= duals["budget_hours"] - 1e-3]
     budget_rows = binding[binding["rule"] == "budget"]
     assert set(zip(spent["station_id"], spent["shift"], strict=True)) == set(
         zip(budget_rows["station_id"], budget_rows["shift"], strict=True)
     )
-    per_unit = result.allocation.groupby(["cell_id", "shift"])["hours"].sum()
+    per_unit = result.allocation_.groupby(["cell_id", "shift"])["hours"].sum()
     saturated = binding.loc[binding["rule"] == "saturation", "value"].sum()
     assert saturated == (per_unit >= config.max_hours_cell - 1e-3).sum()
 
@@ -261,14 +270,14 @@ def test_without_stability_last_month_is_still_the_reference():
     config = AllocationConfig(max_change_share=0.05)
     first = allocate(risk, cells, stations, neighbours, config)
     shuffled = risk.assign(risk=np.random.default_rng(7).permutation(risk["risk"].to_numpy()))
-    previous = first.allocation.groupby(["cell_id", "shift"], as_index=False)["hours"].sum()
+    previous = first.allocation_.groupby(["cell_id", "shift"], as_index=False)["hours"].sum()
     capped = allocate(shuffled, cells, stations, neighbours, config, previous)
     free = allocate(shuffled, cells, stations, neighbours, config, previous, stability=False)
-    assert free.hours_moved > capped.hours_moved > 0
-    assert free.objective >= capped.objective
-    assert "change_cap" not in set(free.binding["rule"])
+    assert free.hours_moved_ > capped.hours_moved_ > 0
+    assert free.objective_ >= capped.objective_
+    assert "change_cap" not in set(free.binding_["rule"])
     for result in (capped, free):
-        alloc = result.allocation
+        alloc = result.allocation_
         assert (alloc.loc[alloc["lender_station_id"] != "", "prev_hours"] == 0).all()
         prev = alloc.groupby(["cell_id", "shift"])["prev_hours"].sum()
         expected = previous.set_index(["cell_id", "shift"])["hours"].reindex(prev.index)
@@ -281,16 +290,16 @@ def test_a_station_missing_from_last_months_plan_is_planned_in_full():
     risk, cells, stations, neighbours = bureau(3, 20, 8)
     config = AllocationConfig()
     first = allocate(risk, cells, stations, neighbours, config)
-    previous = first.allocation.groupby(["cell_id", "shift"], as_index=False)["hours"].sum()
+    previous = first.allocation_.groupby(["cell_id", "shift"], as_index=False)["hours"].sum()
     previous = previous[~previous["cell_id"].str.startswith("S2_")]
     for path in ("sifted", "monolithic"):
         result = allocate(risk, cells, stations, neighbours, config, previous, path)
         check_every_rule(result, risk, neighbours, config, previous)
-        own = result.allocation[result.allocation["lender_station_id"] == ""]
+        own = result.allocation_[result.allocation_["lender_station_id"] == ""]
         new_station = own.loc[own["station_id"] == "S2", "hours"].sum()
-        budget = result.duals.loc[result.duals["station_id"] == "S2", "budget_hours"].sum()
+        budget = result.duals_.loc[result.duals_["station_id"] == "S2", "budget_hours"].sum()
         assert new_station >= config.min_station_share * budget - 1e-3, path
-        capped = result.binding.loc[result.binding["rule"] == "change_cap", "station_id"]
+        capped = result.binding_.loc[result.binding_["rule"] == "change_cap", "station_id"]
         assert "S2" not in set(capped)
 
 
@@ -300,7 +309,7 @@ def test_a_conflict_the_stability_cap_could_resolve_is_blamed_on_it():
     risk, cells, stations, neighbours = bureau(2, 40, 9, officers=(10, 11))
     config = AllocationConfig(max_change_share=0.1, max_aid_share=0.0)
     first = allocate(risk, cells, stations, neighbours, config)
-    previous = first.allocation.groupby(["cell_id", "shift"], as_index=False)["hours"].sum()
+    previous = first.allocation_.groupby(["cell_id", "shift"], as_index=False)["hours"].sum()
     more = stations.assign(officers=np.where(stations["station_id"] == "S0", 30, 10))
     with pytest.raises(InfeasiblePlan) as caught:
         allocate(risk, cells, more, neighbours, config, previous)
@@ -308,3 +317,34 @@ def test_a_conflict_the_stability_cap_could_resolve_is_blamed_on_it():
     assert line.startswith("station S0: floors, budgets and the home rule force")
     forced, allowed, short = (float(v) for v in re.findall(r"(\d+) h", line))
     assert forced - allowed == pytest.approx(short, abs=1)
+
+
+def test_a_solve_leaves_the_built_data_unchanged():
+    risk, cells, stations, neighbours = bureau(3, 10, 11)
+    model = PatrolAllocation.from_frames(risk, cells, stations, neighbours, AllocationConfig())
+    data = model.data
+    before = [data.units.copy(), data.groups.copy(), data.arcs.copy(), data.group.copy()]
+    for path in ("decomposed", "matrix", "monolithic"):
+        assert model.solve(path) is model
+        pd.testing.assert_frame_equal(data.units, before[0])
+        pd.testing.assert_frame_equal(data.groups, before[1])
+        pd.testing.assert_frame_equal(data.arcs, before[2])
+        assert np.array_equal(data.group, before[3])
+        assert model.data is data
+
+
+def test_the_reference_model_names_rules_and_variables_by_real_ids():
+    from optimizer.allocation.reference import reference_model
+
+    risk, cells, stations, neighbours = bureau(2, 4, 12)
+    config = AllocationConfig()
+    previous = risk[["cell_id", "shift"]].assign(hours=5.0)
+    model = PatrolAllocation.from_frames(risk, cells, stations, neighbours, config, previous)
+    ref = reference_model(model.data)
+    assert {"budget[S0,night]", "aid_cap[S1,day]", "aid_used[S0,evening]", "home[S1,night]"} <= set(
+        ref.constraints
+    )
+    assert {"change_cap[S0]", "stability[S1_3,night]"} <= set(ref.constraints)
+    names = {v.name for v in ref.model.variables()}
+    # PuLP spells `[`, `]`, `-` and `>` as `_`: aid[S0->S1,day] and y[S0_2,evening,1]
+    assert {"aid_S0__S1,day_", "y_S0_2,evening,1_"} <= names

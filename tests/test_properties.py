@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from models.config import AllocationConfig, ScoringConfig
 from models.scoring import indicator_scores, score_months
-from optimizer.allocation import allocate
+from optimizer.allocation import PatrolAllocation
 
 INDICATORS = pd.DataFrame(
     {
@@ -104,12 +104,12 @@ def instances(draw):
 def test_allocation_never_exceeds_budgets_or_caps(instance):
     cells, stations, risk, neighbours = instance
     config = AllocationConfig(max_hours_cell=30)
-    result = allocate(risk, cells, stations, neighbours, config)
-    alloc = result.allocation
+    result = PatrolAllocation.from_frames(risk, cells, stations, neighbours, config).solve()
+    alloc = result.allocation_
     assert alloc["hours"].min() >= -1e-9
     assert alloc.groupby(["cell_id", "shift"])["hours"].sum().max() <= 30 + 1e-6
     payer = alloc["lender_station_id"].where(alloc["lender_station_id"] != "", alloc["station_id"])
     spent = alloc.groupby([payer, alloc["shift"]])["hours"].sum()
-    budget = result.duals.set_index(["station_id", "shift"])["budget_hours"]
+    budget = result.duals_.set_index(["station_id", "shift"])["budget_hours"]
     for key, hours in spent.items():
         assert hours <= budget[key] + 1e-5

@@ -1,0 +1,258 @@
+"""The allocation's data as arrays, built from the input frames, and the output frames built
+from a solution (`allocation.csv`, `duals.csv`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from models.config import AllocationConfig
+
+ALLOCATION_COLUMNS = [
+    "station_id",
+    "cell_id",
+    "shift",
+    "hours",
+    "prev_hours",
+    "risk",
+    "lender_station_id",
+]
+DUAL_COLUMNS = ["station_id", "shift", "budget_hours", "used_hours", "dual"]
+TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class AllocationData:
+    """The LP's data as arrays, never changed once built. `units` (cell, station, shift, risk,
+    prev_hours, floor) are sorted by station, shift and cell so that each station-shift `group`
+    is contiguous; `groups` holds `station_id, shift, budget_hours`; `arcs` the aid arcs
+    `lender, borrower, shift, lender_group, borrower_group, cap` (hours). `has_previous`: the
+    stability terms are on."""
+
+    units: pd.DataFrame
+    group: np.ndarray
+    groups: pd.DataFrame
+    arcs: pd.DataFrame
+    station_of_unit: np.ndarray
+    stations: list[str]
+    has_previous: bool
+    config: AllocationConfig
+
+    @cached_property
+    def budget(self) -> np.ndarray:
+        """B_g: hours each station-shift may spend on patrol (and lend)."""
+        return self.groups["budget_hours"].to_numpy()
+
+    @cached_property
+    def home_hours(self) -> np.ndarray:
+        """Hours each station-shift keeps at home: min_station_share of its budget, at most
+        what its cells take before saturation."""
+        cfg = self.config
+        capacity = np.bincount(self.group, minlength=len(self.groups)) * cfg.max_hours_cell
+        return np.minimum(cfg.min_station_share * self.budget, capacity)
+
+    @cached_property
+    def previous_hours(self) -> np.ndarray:
+        """Hours each station patrolled in last month's plan."""
+        prev = self.units["prev_hours"].to_numpy()
+        return np.bincount(self.station_of_unit, prev, len(self.stations))
+
+    @cached_property
+    def change_allowance(self) -> np.ndarray:
+        """Hours each station may move against last month's plan (change_cap): max_change_share
+        of its previous hours; unlimited (inf) for a station without any — new, or absent from
+        that plan — which has nothing to keep stable."""
+        last = self.previous_hours
+        return np.where(last > 0, self.config.max_change_share * last, np.inf)
+
+    @cached_property
+    def segment_lengths(self) -> np.ndarray:
+        """Hours of each benefit segment (k), summing to max_hours_cell."""
+        bps = np.array([0.0, *self.config.benefit_breakpoints])
+        return np.diff(bps) * self.config.max_hours_cell
+
+    def segment_bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(value, lower, upper) of y[u,k] as (units × segments) arrays: value risk·slope
+        (harm per hour); floors fill the first segments as lower bounds."""
+        lengths = self.segment_lengths
+        starts = np.concatenate([[0.0], np.cumsum(lengths)[:-1]])
+        floor = self.units["floor"].to_numpy()[:, None]
+        lower = np.clip(floor - starts[None, :], 0.0, lengths[None, :])
+        upper = np.broadcast_to(lengths, lower.shape).copy()
+        value = self.units["risk"].to_numpy()[:, None] * np.array(self.config.benefit_slopes)
+        return value, lower, upper
+
+    def group_names(self, rule: str) -> list[str]:
+        """`rule[station,shift]` for every station-shift, in group order."""
+        return [
+            f"{rule}[{s},{h}]"
+            for s, h in zip(self.groups["station_id"], self.groups["shift"], strict=True)
+        ]
+
+    def flows(self, hours: np.ndarray, aid: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Per station-shift: (own cells' hours, aid lent, aid received), hours."""
+        n_groups = len(self.groups)
+        return (
+            np.bincount(self.group, hours, n_groups),
+            np.bincount(self.arcs["lender_group"], aid, n_groups),
+            np.bincount(self.arcs["borrower_group"], aid, n_groups),
+        )
+
+
+def budgets(stations: pd.DataFrame, config: AllocationConfig) -> pd.DataFrame:
+    """`station_id, shift, budget_hours` = officers × hours per officer × shift share."""
+    per_officer = stations.get("patrol_hours_per_officer")
+    hours = (
+        per_officer.fillna(config.patrol_hours_per_officer)
+        if per_officer is not None
+        else config.patrol_hours_per_officer
+    )
+    base = stations["officers"].to_numpy(dtype=float) * np.asarray(hours, dtype=float)
+    rows = [
+        (s, h, b * share)
+        for s, b in zip(stations["station_id"], base, strict=True)
+        for h, share in config.shift_share.items()
+    ]
+    return pd.DataFrame(rows, columns=["station_id", "shift", "budget_hours"])
+
+
+def build(
+    risk: pd.DataFrame,
+    cells: pd.DataFrame,
+    stations: pd.DataFrame,
+    neighbours: pd.DataFrame,
+    config: AllocationConfig,
+    previous: pd.DataFrame | None = None,
+    stability: bool = True,
+) -> AllocationData:
+    """Arrays of the LP for `risk` (`cell_id, shift, risk`) over jurisdiction `cells`
+    (`cell_id, station_id`); `previous` (`cell_id, shift, hours`) fills `prev_hours` and, with
+    `stability`, brings the stability terms."""
+    shifts = config.shifts
+    shift_order = {h: i for i, h in enumerate(shifts)}
+    station_ids = sorted(stations["station_id"].astype(str))
+    units = cells[["cell_id", "station_id"]].merge(pd.DataFrame({"shift": shifts}), how="cross")
+    units = units.merge(risk[["cell_id", "shift", "risk"]], on=["cell_id", "shift"], how="left")
+    units["risk"] = units["risk"].fillna(0.0).clip(lower=0.0)
+    has_previous = previous is not None and len(previous) > 0
+    if has_previous:
+        prev = previous.groupby(["cell_id", "shift"], as_index=False)["hours"].sum()
+        units = units.merge(prev.rename(columns={"hours": "prev_hours"}), how="left")
+        units["prev_hours"] = units["prev_hours"].fillna(0.0)
+    else:
+        units["prev_hours"] = 0.0
+    units["floor"] = np.where(units["risk"] > 0, config.min_hours_cell, 0.0)
+    units["_h"] = units["shift"].map(shift_order)
+    units = units.sort_values(["station_id", "_h", "cell_id"], ignore_index=True)
+
+    groups = budgets(stations.assign(station_id=stations["station_id"].astype(str)), config)
+    groups["_h"] = groups["shift"].map(shift_order)
+    groups = groups.sort_values(["station_id", "_h"], ignore_index=True).drop(columns="_h")
+    group_index = pd.Series(
+        np.arange(len(groups)), index=pd.MultiIndex.from_frame(groups[["station_id", "shift"]])
+    )
+    group = group_index.reindex(pd.MultiIndex.from_frame(units[["station_id", "shift"]]))
+    units = units.drop(columns="_h")
+
+    pairs = neighbours[["station_id", "neighbour_id"]].astype(str).drop_duplicates()
+    pairs = pairs[pairs["station_id"] != pairs["neighbour_id"]]
+    pairs = pairs[pairs["station_id"].isin(station_ids) & pairs["neighbour_id"].isin(station_ids)]
+    arcs = pairs.rename(columns={"station_id": "lender", "neighbour_id": "borrower"}).merge(
+        pd.DataFrame({"shift": shifts}), how="cross"
+    )
+    arcs["lender_group"] = group_index.reindex(
+        pd.MultiIndex.from_frame(arcs[["lender", "shift"]])
+    ).to_numpy()
+    arcs["borrower_group"] = group_index.reindex(
+        pd.MultiIndex.from_frame(arcs[["borrower", "shift"]])
+    ).to_numpy()
+    budget = groups["budget_hours"].to_numpy()
+    arcs["cap"] = config.max_aid_share * budget[arcs["lender_group"].to_numpy()]
+    arcs = arcs.sort_values(["lender_group", "borrower_group"], ignore_index=True)
+    station_codes = {s: i for i, s in enumerate(station_ids)}
+    return AllocationData(
+        units=units,
+        group=group.to_numpy(dtype=np.int64),
+        groups=groups,
+        arcs=arcs,
+        station_of_unit=units["station_id"].map(station_codes).to_numpy(dtype=np.int64),
+        stations=station_ids,
+        has_previous=has_previous and stability,
+        config=config,
+    )
+
+
+def benefit(hours: np.ndarray, risk: np.ndarray, config: AllocationConfig) -> float:
+    """Σ risk · benefit(hours): expected harm prevented (harm units)."""
+    cap, bps = config.max_hours_cell, [0.0, *config.benefit_breakpoints]
+    total = np.zeros_like(hours)
+    for k, slope in enumerate(config.benefit_slopes):
+        total += slope * np.clip(hours - bps[k] * cap, 0, (bps[k + 1] - bps[k]) * cap)
+    return float((risk * total).sum())
+
+
+def round_down(hours) -> np.ndarray:
+    """Hours to the micro-hour below (within 1e-9 h of solver noise), so sums of written
+    figures never exceed a budget or cap that the solution meets."""
+    return np.floor(np.asarray(hours, float) * 1e6 + 1e-3) / 1e6
+
+
+def duals_frame(data: AllocationData, hours: np.ndarray, aid: np.ndarray, duals) -> pd.DataFrame:
+    """`duals.csv`: budget, hours used from it (own patrols plus aid lent, less aid received)
+    and the dual — harm prevented by one more hour at that station and shift."""
+    own, lent, received = data.flows(hours, aid)
+    out = data.groups.copy()
+    out["used_hours"] = np.round(own + lent - received, 6)
+    out["dual"] = np.round(duals, 9)
+    return out[DUAL_COLUMNS]
+
+
+def allocation_frame(data: AllocationData, hours: np.ndarray, aid: np.ndarray) -> pd.DataFrame:
+    """`allocation.csv`: each cell's hours split into the holder's own hours and lenders'
+    hours, in proportion to the aid each lender sent to the holder in that shift; the cell's
+    `prev_hours` on its own row (0 on lender rows)."""
+    units = data.units.assign(hours=hours)
+    n_groups = len(data.groups)
+    total = np.bincount(data.group, hours, n_groups)
+    arcs = data.arcs.assign(amount=aid)
+    arcs = arcs[(arcs["amount"] > TOL) & (total[arcs["borrower_group"]] > 0)]
+    arcs = arcs.assign(_a=np.arange(len(arcs)), _micro=round_down(arcs["amount"]) * 1e6)
+    share = arcs["amount"].to_numpy() / total[arcs["borrower_group"].to_numpy()]
+    own = units[ALLOCATION_COLUMNS[:-1]].assign(lender_station_id="")
+    lent = (
+        units.assign(_g=data.group, _u=np.arange(len(units)))
+        .loc[hours > 0, [*ALLOCATION_COLUMNS[:-1], "_g", "_u"]]
+        .merge(
+            pd.DataFrame(
+                {
+                    "_g": arcs["borrower_group"],
+                    "lender_station_id": arcs["lender"],
+                    "_s": share,
+                    "_a": arcs["_a"],
+                    "_micro": arcs["_micro"],
+                }
+            ),
+            on="_g",
+        )
+    )
+    # each arc's aid split over the borrower's cells in whole micro-hours that add up to the
+    # aid exactly (largest remainder), so no budget is overdrawn by rounding
+    exact = lent["hours"].to_numpy() * 1e6 * lent.pop("_s").to_numpy()
+    parts = np.floor(exact)
+    lent = lent.assign(_frac=exact - parts, _parts=parts)
+    lent = lent.sort_values(["_a", "_frac", "_u"], ascending=[True, False, True])
+    rank = lent.groupby("_a").cumcount().to_numpy()
+    short = (lent["_micro"] - lent.groupby("_a")["_parts"].transform("sum")).round().to_numpy()
+    lent["hours"] = (lent["_parts"] + (rank < short)) / 1e6
+    # last month's hours are the cell's, on its own row only, so they add up per cell
+    lent = lent.drop(columns=["_a", "_micro", "_frac", "_parts"]).assign(prev_hours=0.0)
+    lent_by_unit = np.bincount(lent["_u"], lent["hours"], len(units))
+    own["hours"] = np.round(np.clip(hours - lent_by_unit, 0.0, None), 6)
+    out = pd.concat([own, lent.drop(columns=["_g", "_u"])], ignore_index=True)
+    order = {h: i for i, h in enumerate(data.config.shifts)}
+    out = out.assign(_o=out["shift"].map(order))
+    out = out.sort_values(["station_id", "cell_id", "_o", "lender_station_id"], ignore_index=True)
+    return out[ALLOCATION_COLUMNS]
