@@ -34,6 +34,11 @@ class MonthOutsideData(ValueError):
     """A month the data folder holds no cases and no indicator values for (bad input, exit 2)."""
 
 
+class StoreError(ValueError):
+    """The plan store cannot be used as it is (an empty or foreign file, a lock never freed):
+    bad input, exit 2."""
+
+
 class InfeasiblePlan(RuntimeError):
     """No allocation satisfies every constraint; `diagnosis` lists the conflicts in plain words."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from models.contracts import load_bureau, load_previous_plan
-from models.errors import InfeasiblePlan, InputError, MonthOutsideData
+from models.errors import InfeasiblePlan, InputError, MonthOutsideData, StoreError
 from optimizer.threads import limited_threads
 
 EXIT_INPUT, EXIT_INFEASIBLE, EXIT_INTERNAL = 2, 3, 1
@@ -31,6 +31,9 @@ SCORE_TABLES = {
 def _fail(exc: Exception) -> None:
     if isinstance(exc, click.ClickException):
         raise exc  # click prints it and exits 2 (a bad option value)
+    if isinstance(exc, StoreError):
+        click.echo(f"store: {exc}", err=True)
+        sys.exit(EXIT_INPUT)
     if isinstance(exc, MonthOutsideData):
         raise click.BadParameter(str(exc), param_hint="'--month'") from exc
     if isinstance(exc, InputError):
@@ -44,7 +47,8 @@ def _fail(exc: Exception) -> None:
             click.echo(f"  {line}", err=True)
         sys.exit(EXIT_INFEASIBLE)
     click.echo(f"internal error: {exc}", err=True)
-    if "--debug" in sys.argv:
+    context = click.get_current_context(silent=True)
+    if context is not None and (context.find_object(dict) or {}).get("debug"):
         traceback.print_exc()
     sys.exit(EXIT_INTERNAL)
 
@@ -57,8 +61,33 @@ def _month(ctx, param, value):
     return value
 
 
-@click.group()
+_GLOBAL_OPTIONS = {"--lang": 1, "--threads": 1, "--debug": 0}  # option → values it takes
+
+
+class _Commands(click.Group):
+    """The command group, taking its own options (`--lang`, `--threads`, `--debug`) before
+    the command or anywhere after it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        hoisted, rest, i = [], [], 0
+        while i < len(args):
+            name = args[i].split("=", 1)[0]
+            if args[i] == "--":
+                rest += args[i:]
+                break
+            if name in _GLOBAL_OPTIONS:
+                takes = 0 if "=" in args[i] else _GLOBAL_OPTIONS[name]
+                hoisted += args[i : i + 1 + takes]
+                i += 1 + takes
+                continue
+            rest.append(args[i])
+            i += 1
+        return super().parse_args(ctx, hoisted + rest)
+
+
+@click.group(cls=_Commands)
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option("--debug", is_flag=True, help="print the traceback of an internal error")
 @click.option(
     "--threads",
     type=click.IntRange(min=1),
@@ -67,9 +96,9 @@ def _month(ctx, param, value):
     help="native threads (OpenMP, BLAS) the run may use [default: the usable cores]",
 )
 @click.pass_context
-def main(ctx: click.Context, lang: str, threads: int | None) -> None:
+def main(ctx: click.Context, lang: str, debug: bool, threads: int | None) -> None:
     """patrolopt: monthly station assessment turned into next month's patrol and training plan."""
-    ctx.obj = {"lang": lang, "threads": ctx.with_resource(limited_threads(threads))}
+    ctx.obj = {"lang": lang, "debug": debug, "threads": ctx.with_resource(limited_threads(threads))}
 
 
 def _data_month_options(f):
@@ -94,6 +123,15 @@ def _run_out_option(help_text: str):
     )
 
 
+def _anchor_option(f):
+    return click.option(
+        "--anchor",
+        default=None,
+        help="append-only place for each new chain head: a file, or a SQLAlchemy URL "
+        "(table audit_anchor), best on another server",
+    )(f)
+
+
 def _previous_plan_option(f):
     return click.option(
         "--previous-plan",
@@ -114,7 +152,7 @@ def validate(data: Path) -> None:
     click.echo(f"{data}: valid ({len(bureau.cases)} cases, {len(bureau.stations)} stations)")
 
 
-def _run(data, month, out, db, scenarios, previous_plan, lang) -> list:
+def _run(data, month, out, db, scenarios, previous_plan, lang, anchor=None) -> list:
     """`run_month` with progress on a terminal and its outcome told; raises an impossible
     scenario's diagnosis after the others are written."""
     from optimizer.cycle import run_month
@@ -128,11 +166,14 @@ def _run(data, month, out, db, scenarios, previous_plan, lang) -> list:
         scenarios,
         previous_plan,
         lang,
-        progress=(lambda s: click.echo(f"  {s} done", err=True)) if show else (lambda s: None),
+        progress=(lambda s: click.echo(f"  {s}", err=True)) if show else (lambda s: None),
+        anchor=anchor,
     )
     for result in done.results:
         plan = result.plan
         click.echo(f"plan for {plan['plan_month']} ({plan['scenario']}) written to {result.folder}")
+        head = result.entry
+        click.echo(f"  audit chain head: entry {head['seq']}, sha256 {head['entry_hash']}")
         match = plan.get("previous_plan")
         if match and match["unknown"]:
             click.echo(
@@ -158,11 +199,12 @@ def _run(data, month, out, db, scenarios, previous_plan, lang) -> list:
     help="scenario TOML file (config overrides, [deltas]); repeat for several",
 )
 @_previous_plan_option
+@_anchor_option
 @click.pass_context
-def run(ctx, data, month, out, db, scenarios, previous_plan) -> None:
+def run(ctx, data, month, out, db, scenarios, previous_plan, anchor) -> None:
     """Run the whole monthly cycle for MONTH and write the plan for the month after."""
     try:
-        _run(data, month, out, db, scenarios, previous_plan, ctx.obj["lang"])
+        _run(data, month, out, db, scenarios, previous_plan, ctx.obj["lang"], anchor)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
 
@@ -334,19 +376,25 @@ def audit() -> None:
 @audit.command(name="verify")
 @_run_out_option("the output folder of `run` (default ./plans, or . when it holds audit.jsonl)")
 @click.option("--db", default=None, help="SQLAlchemy URL (default sqlite:///OUT/plans.db)")
-def audit_verify(out: Path, db: str | None) -> None:
-    """Recompute the audit trail; exit 0 only when every entry and file still matches."""
-    from optimizer.store import AUDIT_FILE, default_url, verify
+@_anchor_option
+def audit_verify(out: Path, db: str | None, anchor: str | None) -> None:
+    """Recompute the audit trail; exit 0 only when every entry, file and stored row still
+    matches (and, given --anchor, every chain head anchored since)."""
+    from optimizer.audit import AUDIT_FILE, verify
+    from optimizer.store import default_url
 
     if out == DEFAULT_OUT and not out.exists() and Path(AUDIT_FILE).exists():
         out = Path(".")  # run from inside an output folder
     try:
-        problems = verify(out, db or default_url(out))
+        found = verify(out, db or default_url(out), anchor)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    if problems:
-        for line in problems:
+    for note in found.notes:
+        click.echo(f"note: {note}", err=True)
+    if found.problems:
+        for line in found.problems:
             click.echo(line, err=True)
-        click.echo(f"audit failed: {len(problems)} mismatch(es), the first listed first", err=True)
+        count = len(found.problems)
+        click.echo(f"audit failed: {count} mismatch(es), the first listed first", err=True)
         sys.exit(EXIT_INPUT)
     click.echo(f"audit trail of {out} verified")

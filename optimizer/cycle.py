@@ -24,15 +24,24 @@ from optimizer.plan_map import jurisdiction_layer, map_title, plan_map
 from optimizer.publish import Staging, publish
 from optimizer.report import render_report
 from optimizer.stages import next_month
-from optimizer.store import StoredPlan, default_url, previous_allocation, sha256_file
+from optimizer.store import (
+    StoredPlan,
+    check_store,
+    default_url,
+    previous_allocation,
+    sha256_file,
+)
 
 Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class RunResult:
+    """A published plan: its folder, its plan.json, its audit entry and step timings (s)."""
+
     folder: Path
     plan: dict
+    entry: dict
     timings: dict = field(default_factory=dict)
 
 
@@ -83,18 +92,23 @@ def run_cycle(
     progress: Progress = lambda step: None,
     store_url: str | None = None,
     shared: _Shared | None = None,
+    anchor: str | None = None,
 ) -> RunResult:
     """Every step of SPEC §3 for one scenario of `month`; the plan for M+1 is published to
-    `out/<M+1>/<scenario>/` and the store (`store_url`, default `sqlite:///OUT/plans.db`)."""
+    `out/<M+1>/<scenario>/` and the store (`store_url`, default `sqlite:///OUT/plans.db`),
+    its chain head to `anchor` when given."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
-    def tick(step: str) -> None:
+    def tick(step: str, following: str = "") -> None:
+        """Time the step just done; announce the one that follows."""
         nonlocal clock
         now = time.perf_counter()
         timings[step] = round(now - clock, 3)
         clock = now
-        progress(step)
+        progress(f"{scenario.name}: {step} done ({timings[step]:.1f} s)")
+        if following:
+            progress(f"{scenario.name}: {following} ...")
 
     shared = shared or _Shared()
     reads = _reads(scenario)
@@ -103,31 +117,32 @@ def run_cycle(
     cfg = bureau.config
     plan_month = next_month(month)
     # 1. validate: done by loading the bureau
+    progress(f"{scenario.name}: quality ...")
     sp = shared.get("spatial", reads["spatial"], lambda: stages.spatial(bureau))
     cases = shared.get("cases", reads["cases"], lambda: stages.cases_upto(bureau, month, sp))
     quality = shared.get(
         "quality", reads["quality"], lambda: stages.quality_stage(bureau, month, cases)
     )
-    tick("quality")
+    tick("quality", "score")
     scored = shared.get("score", reads["score"], lambda: stages.score_stage(bureau, month))
-    tick("score")
+    tick("score", "hotspots")
     hotspots = shared.get(
         "hotspots", reads["hotspots"], lambda: stages.hotspot_stage(bureau, month, sp, cases)
     )
-    tick("hotspots")
+    tick("hotspots", "forecast")
     forecast = shared.get(
         "forecast", reads["forecast"], lambda: stages.forecast_stage(bureau, month, sp, cases)
     )
-    tick("forecast")
+    tick("forecast", "allocate")
     allocated = stages.allocation_stage(
         bureau, month, sp, cases, forecast.risk, previous, scenario.deltas.stability
     )
     evaluated = (
         stages.evaluation_stage(month, sp, cases, previous) if previous is not None else None
     )
-    tick("allocate")
+    tick("allocate", "train")
     trained = stages.training_stage(bureau, month, scored, lang)
-    tick("train")
+    tick("train", "write")
 
     with Staging(Path(out) / plan_month / scenario.name) as staging:
         scored.write(staging.folder)
@@ -181,8 +196,9 @@ def run_cycle(
             render_report([staging.folder], lang, plans=[plan]), encoding="utf-8"
         )
         plan = staging.seal(plan)
-        publish(staging, plan, store_url or default_url(out), Path(out), _data_dir(bureau))
-    return RunResult(staging.target, plan, timings)
+        url = store_url or default_url(out)
+        entry = publish(staging, plan, url, Path(out), bureau.files, anchor, on_wait=progress)
+    return RunResult(staging.target, plan, entry, timings)
 
 
 def _write_maps(
@@ -238,10 +254,6 @@ def previous_plan_match(previous: pd.DataFrame | None, cells: pd.DataFrame) -> d
         "unknown": int(len(unknown)),
         "unknown_hours": round(float(unknown.sum()), 3),
     }
-
-
-def _data_dir(bureau: Bureau) -> Path:
-    return next(iter(bureau.files.values())).parent
 
 
 def require_month(bureau: Bureau, month: str) -> None:
@@ -361,15 +373,17 @@ def run_month(
     previous_plan: Path | None = None,
     lang: str = "en",
     progress: Progress = lambda step: None,
+    anchor: str | None = None,
 ) -> MonthResult:
     """`patrolopt run`: load and validate the data folder, then plan M+1 for every scenario.
     Each scenario without a plan of its own builds on last month's stored plan of the same
     scenario, else the baseline's; an impossible scenario is diagnosed and the others are
     still planned. Raises `InputError` (bad input, nothing written)."""
+    url = db or default_url(out)
+    check_store(url, out)
     bureau = load_bureau(data)
     require_month(bureau, month)
     runs, plans = scenarios_of_run(bureau, scenario_files, previous_plan)
-    url = db or default_url(out)
     Path(out).mkdir(parents=True, exist_ok=True)
     shared = _Shared()
     planned = []
@@ -386,7 +400,9 @@ def run_month(
         allocation = previous.allocation if previous is not None else None
         try:
             results.append(
-                run_cycle(bureau, month, out, scenario, allocation, lang, progress, url, shared)
+                run_cycle(
+                    bureau, month, out, scenario, allocation, lang, progress, url, shared, anchor
+                )
             )
         except InfeasiblePlan as exc:
             prefix = f"scenario {scenario.name}: " if len(runs) > 1 else ""

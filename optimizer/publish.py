@@ -1,8 +1,13 @@
-"""Publishing a plan (SPEC §8): the files are written into a staging dot folder, sealed with
-their sha256 in plan.json, then — under the store's lock, in one transaction — the store rows
-and the audit entry are recorded, the folder swapped into place and the entry appended to
-`audit.jsonl`. Readers ignore dot folders, so a failed run leaves no partial plan, and the next
-run clears what killed runs left behind."""
+"""Publishing a plan (SPEC §8), crash-safe at every instant. The files are written into a
+staging dot folder and sealed with their sha256 in plan.json. Then, under the store's lock and
+in one transaction, the store rows and the audit entry are recorded and the staged folder is
+renamed to a pending dot folder named by the entry; the commit makes the plan official. Only
+then is the pending folder swapped into place and the entry appended to `audit.jsonl`.
+
+Killed before the commit: the old plan, its rows and its entry stand; the dot folders are
+cleared by the next run. Killed after it: the next run (under the same lock, before its own
+entry) swaps the committed pending folder into place and appends the missing log lines.
+Readers ignore dot folders, so no partial plan is ever visible."""
 
 from __future__ import annotations
 
@@ -10,9 +15,10 @@ import ctypes
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
-from optimizer import store
+from optimizer import audit, store
 from optimizer.store import sha256_file
 
 _RENAME_EXCHANGE = 2  # renameat2 flag: swap two paths atomically (Linux ≥ 3.15)
@@ -48,18 +54,77 @@ class Staging:
         return plan
 
 
-def publish(staging: Staging, plan: dict, url: str, out: Path, data_dir: Path) -> dict:
+def publish(
+    staging: Staging,
+    plan: dict,
+    url: str,
+    out: Path,
+    inputs: dict[str, Path],
+    anchor: str | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> dict:
     """Record the sealed staging folder's run in the store and the audit log and put it in
-    place, all under the store's lock and in its transaction: the swap and the `audit.jsonl`
-    line come last before the commit, so folder, store and log change together. Returns the
-    audit entry."""
-    with store.transaction(url) as conn:
-        entry = store.record_run(
-            conn, staging.folder, staging.target, plan, staging.files, out, data_dir
-        )
-        swap_into_place(staging.folder, staging.target)
-        store.append_audit_line(out, entry)
+    place (module docstring); `inputs` (name → path) are snapshotted by content, and the new
+    chain head goes to `anchor` when given. Returns the audit entry."""
+    out = Path(out)
+    audit.snapshot_inputs(out, inputs, plan["inputs"])
+    data_dir = next(iter(inputs.values())).parent
+    with store.transaction(url, on_wait) as conn:
+        recover(conn, out)
+        rows = store.store_rows(conn, staging.folder, staging.target, plan)
+        entry = audit.record_entry(conn, plan, staging.target, out, data_dir, staging.files, rows)
+        pending = _pending(staging.target, entry)
+        to_pending(staging.folder, pending)
+    finish(pending, staging.target, out, entry)
+    if anchor:
+        audit.anchor_head(anchor, entry, out)
     return entry
+
+
+def _pending(target: Path, entry: dict) -> Path:
+    return target.parent / f".{target.name}.pending-{entry['entry_hash'][:16]}-{os.getpid()}"
+
+
+def to_pending(staged: Path, pending: Path) -> None:
+    """The staged folder under the name of its entry, inside the transaction that records it."""
+    os.replace(staged, pending)
+
+
+def finish(pending: Path, target: Path, out: Path, entry: dict) -> None:
+    """Put a committed plan in place and its entry in `audit.jsonl`."""
+    if pending.exists():
+        swap_into_place(pending, target)
+    audit.append_line(out, entry)
+
+
+def recover(conn, out: Path) -> None:
+    """Complete what killed runs left after their commit, and drop what they left before it:
+    a pending folder whose entry is committed is swapped into place, one whose entry is not is
+    removed; `audit.jsonl` gets the committed entries it lacks. Folders of live runs are kept."""
+    entries = {e["entry_hash"][:16]: e for e in audit.stored_entries(conn)}
+    for pending in sorted(out.glob("*/.*.pending-*-*")):
+        name, _, rest = pending.name.rpartition(".pending-")
+        prefix, _, pid = rest.partition("-")
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        entry = entries.get(prefix)
+        if entry is None:
+            shutil.rmtree(pending, ignore_errors=True)
+            continue
+        swap_into_place(pending, out / entry["folder"])
+    audit.sync_log(conn, out)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # a folder of this process's pid is an earlier, killed process's
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _exchange(a: Path, b: Path) -> bool:

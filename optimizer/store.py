@@ -1,24 +1,17 @@
-"""The plan store and audit log (SPEC §8).
-
-Every run's tables go into one SQLAlchemy database (SQLite by default, PostgreSQL the same), all
-columns as text exactly as written to the run folder, geometry as WKT. One transaction per run,
-taken under a store-wide lock (SQLite `BEGIN IMMEDIATE`, a PostgreSQL advisory lock), so two
-runs at once are serialised and re-running a month and scenario replaces its rows.
-
-The audit log is append-only: table `audit_log` and `audit.jsonl` in the output folder, one entry
-per run holding the sha256 of every input and output file and of the previous entry. An entry
-whose plan a later re-run of the same month and scenario replaced is superseded: `verify` checks
-its place in the chain, and the files of the latest entry for each month and scenario.
-"""
+"""The plan store (SPEC §8): every run's tables in one SQLAlchemy database (SQLite by default,
+PostgreSQL the same), in the columns the output manifest declares, all as text exactly as written
+to the run folder, geometry as WKT. One transaction per run, taken under a store-wide lock
+(SQLite `BEGIN IMMEDIATE`, a PostgreSQL advisory lock), so two runs at once are serialised and
+re-running a month and scenario replaces its rows. The audit chain built on it is
+optimizer/audit.py."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
@@ -26,7 +19,6 @@ import pandas as pd
 from sqlalchemy import (
     Column,
     Float,
-    Integer,
     MetaData,
     Table,
     Text,
@@ -35,25 +27,29 @@ from sqlalchemy import (
     event,
     insert,
     inspect,
+    select,
     text,
 )
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DatabaseError, OperationalError
 
+from models.errors import StoreError
 from optimizer.manifest import STORED
 
 AUDIT_FILE = "audit.jsonl"
-AUDIT_FIELDS = ["seq", "recorded_at", "plan_month", "scenario", "folder", "data_dir", "files"]
 _PG_LOCK_KEY = 7_261_937  # advisory lock id of the plan store
+_LOCK_WAIT_S = 600  # how long a run waits for another run's publication before giving up
 
 
 def default_url(out: Path) -> str:
     return f"sqlite:///{Path(out).resolve() / 'plans.db'}"
 
 
-def _engine(url: str) -> Engine:
-    """An engine whose transactions take the store's write lock first."""
+def open_engine(url: str, on_wait: Callable[[str], None] | None = None) -> Engine:
+    """An engine whose transactions take the store's write lock first; `on_wait` hears once
+    when another run holds it and this one waits."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 120})
+        engine = create_engine(url, connect_args={"timeout": _LOCK_WAIT_S})
 
         @event.listens_for(engine, "connect")
         def _no_implicit_begin(dbapi_connection, _record):
@@ -61,15 +57,65 @@ def _engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin_immediate(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("PRAGMA busy_timeout = 200")
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except OperationalError:
+                if on_wait:
+                    on_wait(f"waiting for the store lock on {url}, held by another run")
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {_LOCK_WAIT_S * 1000}")
+                try:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                except OperationalError as exc:
+                    raise StoreError(
+                        f"{url}: the store stayed locked by another run for {_LOCK_WAIT_S} s"
+                    ) from exc
 
         return engine
     return create_engine(url)
 
 
-def _lock(conn: Connection) -> None:
-    if conn.dialect.name == "postgresql":
+def _lock(conn: Connection, url: str, on_wait: Callable[[str], None] | None) -> None:
+    if conn.dialect.name != "postgresql":
+        return
+    free = conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    if free.scalar():
+        return
+    if on_wait:
+        on_wait(f"waiting for the store lock on {url}, held by another run")
+    conn.execute(text(f"SET LOCAL lock_timeout = '{_LOCK_WAIT_S}s'"))
+    try:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    except OperationalError as exc:
+        raise StoreError(f"{url}: the store stayed locked by another run") from exc
+
+
+def check_store(url: str, out: Path) -> None:
+    """Refuse a store that cannot hold this output folder's plans: an empty file, a database
+    of something else, or one without the audit log that `out/audit.jsonl` continues (a wrong
+    `--db` would silently start a new chain and forget last month's plan)."""
+    tables: set[str] = set()
+    path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    if path is not None and path.exists() and path.stat().st_size == 0:
+        raise StoreError(f"{path}: the store is an empty file (not a database); remove it")
+    if path is None or path.exists():
+        engine = open_engine(url)
+        try:
+            with engine.connect() as conn:
+                tables = set(inspect(conn).get_table_names())
+        except DatabaseError as exc:
+            raise StoreError(f"{url}: not a database the store can open ({exc.orig})") from exc
+        finally:
+            engine.dispose()
+    if tables and "audit_log" not in tables:
+        listed = ", ".join(sorted(tables)[:5])
+        raise StoreError(f"{url}: not a patrolopt store (it holds {listed}, no audit_log)")
+    log = Path(out) / AUDIT_FILE
+    if "audit_log" not in tables and log.exists() and log.stat().st_size > 0:
+        raise StoreError(
+            f"{url}: holds no audit log, but {log} continues one: wrong --db, or the store "
+            "was lost; restore it before planning"
+        )
 
 
 def sha256_file(path: Path) -> str:
@@ -80,14 +126,6 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def entry_hash(entry: dict) -> str:
-    """sha256 of an audit entry's content and its link to the previous entry."""
-    content = {k: entry[k] for k in [*AUDIT_FIELDS, "prev_hash"]}
-    return hashlib.sha256(
-        json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    ).hexdigest()
-
-
 def _read_table(conn: Connection, table: str) -> pd.DataFrame | None:
     if table not in inspect(conn).get_table_names():
         return None
@@ -95,12 +133,12 @@ def _read_table(conn: Connection, table: str) -> pd.DataFrame | None:
 
 
 @contextmanager
-def transaction(url: str) -> Iterator[Connection]:
+def transaction(url: str, on_wait: Callable[[str], None] | None = None) -> Iterator[Connection]:
     """One transaction on the store, holding its write lock from the start."""
-    engine = _engine(url)
+    engine = open_engine(url, on_wait)
     try:
         with engine.begin() as conn:
-            _lock(conn)
+            _lock(conn, url, on_wait)
             yield conn
     finally:
         engine.dispose()
@@ -131,22 +169,9 @@ _RUNS = Table(
     Column("grid_size_m", Float),
     Column("grid_crs", Text),
 )
-_AUDIT = Table(
-    "audit_log",
-    MetaData(),
-    Column("seq", Integer),
-    Column("recorded_at", Text),
-    Column("plan_month", Text),
-    Column("scenario", Text),
-    Column("folder", Text),
-    Column("data_dir", Text),
-    Column("files", Text),
-    Column("prev_hash", Text),
-    Column("entry_hash", Text),
-)
 
 
-def _add_missing_columns(conn: Connection, table: Table) -> None:
+def add_missing_columns(conn: Connection, table: Table) -> None:
     """Columns a store written by an earlier version lacks, added empty."""
     have = {c["name"] for c in inspect(conn).get_columns(table.name)}
     for column in table.columns:
@@ -171,28 +196,25 @@ def _rows(staging: Path, name: str) -> list[dict]:
     return frame.reindex(columns=columns, fill_value="").to_dict(orient="records")
 
 
-def record_run(
-    conn: Connection,
-    staging: Path,
-    folder: Path,
-    plan: dict,
-    files: dict[str, str],
-    out: Path,
-    data_dir: Path,
-) -> dict:
+def rows_digest(rows: list[dict]) -> str:
+    """sha256 of a table's rows whatever their order: the canonical JSON of each row, sorted."""
+    lines = sorted(json.dumps(row, sort_keys=True, ensure_ascii=False) for row in rows)
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+def store_rows(conn: Connection, staging: Path, folder: Path, plan: dict) -> dict[str, str]:
     """In the caller's transaction: the staged run's tables replace the month and scenario's
-    rows (in bulk, in the manifest's columns) and its audit entry joins `audit_log`, holding
-    the sha256 of every input and of every output in `files`. Returns the entry."""
+    rows, in bulk and in the manifest's columns. Returns each stored table's `rows_digest`."""
     key = {"plan_month": plan["plan_month"], "scenario": plan["scenario"]}
     tables = [_RUNS, *(_schema(name) for name in STORED)]
-    MetaData().create_all(conn, tables=[*tables, _AUDIT])
+    MetaData().create_all(conn, tables=tables)
+    add_missing_columns(conn, _RUNS)
     for table in tables:
         conn.execute(
             delete(table).where(
                 table.c.plan_month == key["plan_month"], table.c.scenario == key["scenario"]
             )
         )
-    _add_missing_columns(conn, _RUNS)
     run = {
         **key,
         "month": plan["month"],
@@ -203,32 +225,29 @@ def record_run(
         "grid_crs": plan["grid"]["crs"],
     }
     conn.execute(insert(_RUNS), [run])
+    digests = {}
     for name in STORED:
         rows = _rows(staging, name)
         if rows:
             conn.execute(insert(_schema(name)), [{**row, **key} for row in rows])
-
-    log = _read_table(conn, "audit_log")
-    last = log.sort_values("seq").iloc[-1] if log is not None and len(log) else None
-    entry = {
-        "seq": int(last["seq"]) + 1 if last is not None else 1,
-        "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        **key,
-        "folder": folder.resolve().relative_to(Path(out).resolve()).as_posix(),
-        "data_dir": str(Path(data_dir).resolve()),
-        "files": {f"inputs/{name}": sha for name, sha in sorted(plan["inputs"].items())}
-        | {f"outputs/{name}": sha for name, sha in files.items()},
-        "prev_hash": str(last["entry_hash"]) if last is not None else "",
-    }
-    entry["entry_hash"] = entry_hash(entry)
-    conn.execute(insert(_AUDIT), [{**entry, "files": json.dumps(entry["files"], sort_keys=True)}])
-    return entry
+        digests[name] = rows_digest(rows)
+    return digests
 
 
-def append_audit_line(out: Path, entry: dict) -> None:
-    """The entry's line in `out/audit.jsonl`, the log's copy beside the plans."""
-    with open(Path(out) / AUDIT_FILE, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
+def stored_digests(conn: Connection, plan_month: str, scenario: str) -> dict[str, str]:
+    """`rows_digest` of every stored table's rows of one month and scenario, as they are now."""
+    have = set(inspect(conn).get_table_names())
+    digests = {}
+    for name in STORED:
+        if name not in have:
+            digests[name] = rows_digest([])
+            continue
+        table = _schema(name)
+        query = select(*(c for c in table.columns if c.name not in ("plan_month", "scenario")))
+        query = query.where(table.c.plan_month == plan_month, table.c.scenario == scenario)
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+        digests[name] = rows_digest(rows)
+    return digests
 
 
 @dataclass(frozen=True)
@@ -244,7 +263,7 @@ class StoredPlan:
 
 def previous_allocation(url: str, plan_month: str, scenario: str) -> StoredPlan | None:
     """The stored plan for `plan_month` and `scenario`, or None."""
-    engine = _engine(url)
+    engine = open_engine(url)
     try:
         with engine.connect() as conn:
             if "allocation" not in inspect(conn).get_table_names():
@@ -274,64 +293,3 @@ def previous_allocation(url: str, plan_month: str, scenario: str) -> StoredPlan 
         grid,
         f"the plan for {plan_month} ({scenario}) in the store",
     )
-
-
-def _stored_entries(url: str) -> list[dict]:
-    engine = _engine(url)
-    try:
-        with engine.connect() as conn:
-            log = _read_table(conn, "audit_log")
-    finally:
-        engine.dispose()
-    if log is None:
-        return []
-    entries = []
-    for row in log.sort_values("seq").to_dict(orient="records"):
-        row["seq"] = int(row["seq"])
-        row["files"] = json.loads(row["files"])
-        entries.append(row)
-    return entries
-
-
-def verify(out: Path, url: str) -> list[str]:
-    """Problems with the audit trail of `out`, first one first; empty when everything matches.
-    Checks each entry's hash and link, the store's log against `audit.jsonl`, and the files of
-    the latest entry for each plan month and scenario against their recorded sha256."""
-    out = Path(out)
-    stored = _stored_entries(url)
-    path = out / AUDIT_FILE
-    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    logged = [json.loads(line) for line in lines if line.strip()]
-    if not stored and not logged:
-        return [f"no audit entries in {url} or {path}"]
-    problems = []
-    for source, entries in (("audit_log", stored), (AUDIT_FILE, logged)):
-        previous = ""
-        for entry in entries:
-            where = f"{source} entry {entry['seq']} ({entry['plan_month']}/{entry['scenario']})"
-            if entry_hash(entry) != entry["entry_hash"]:
-                problems.append(f"{where}: content does not match its hash")
-            elif entry["prev_hash"] != previous:
-                problems.append(f"{where}: link to the previous entry is broken")
-            previous = entry["entry_hash"]
-    by_seq = {e["seq"]: e["entry_hash"] for e in logged}
-    for entry in stored:
-        if by_seq.get(entry["seq"]) != entry["entry_hash"]:
-            problems.append(
-                f"audit_log entry {entry['seq']} ({entry['plan_month']}/{entry['scenario']}): "
-                f"{AUDIT_FILE} does not hold the same entry"
-            )
-    if len(logged) > len(stored):
-        problems.append(f"{AUDIT_FILE} holds {len(logged) - len(stored)} entries the store lacks")
-    latest = {(e["plan_month"], e["scenario"]): e for e in (stored or logged)}
-    for entry in sorted(latest.values(), key=lambda e: e["seq"]):
-        for name, recorded in entry["files"].items():
-            kind, filename = name.split("/", 1)
-            base = out / entry["folder"] if kind == "outputs" else Path(entry["data_dir"])
-            file = base / filename
-            where = f"audit entry {entry['seq']} ({entry['plan_month']}/{entry['scenario']})"
-            if not file.exists():
-                problems.append(f"{where}: {file} is missing")
-            elif sha256_file(file) != recorded:
-                problems.append(f"{where}: {file} no longer matches its recorded sha256")
-    return problems

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from hashlib import sha256
 from pathlib import Path
 
 import pandas as pd
@@ -144,12 +145,19 @@ def test_tampering_with_any_recorded_file_is_caught_and_named(bureau, tmp_path):
     assert "entry 1 (2026-01/baseline)" in result.output
     allocation.write_bytes(original)
 
+    # the data folder moving on is a note while the run's snapshot of it holds; a changed
+    # snapshot as well is a changed record
     cases = data / "cases.csv"
     saved = cases.read_bytes()
     cases.write_bytes(saved + b"\n")
     result = _verify(out, url)
+    assert result.exit_code == 0 and "cases.csv has changed since the plan" in result.output
+    snapshot = out / ".inputs" / sha256(saved).hexdigest()
+    snapshot.write_bytes(saved + b"\n")
+    result = _verify(out, url)
     assert result.exit_code != 0 and "cases.csv" in result.output
     cases.write_bytes(saved)
+    snapshot.write_bytes(saved)
 
     log = out / "audit.jsonl"
     entry = json.loads(log.read_text(encoding="utf-8"))

@@ -1,0 +1,358 @@
+"""The audit trail (SPEC §8): an append-only hash chain of one entry per published run, kept
+twice — table `audit_log` in the store and `audit.jsonl` beside the plans — plus, where the
+bureau names one, an anchor: a second append-only place (a file or a table in another
+database) that receives each new chain head.
+
+What the chain proves: every entry's content (the sha256 of each input, output file and stored
+table of its run) is what was recorded, in that order; a changed, removed or re-ordered entry
+breaks its hash or its link. What it does not prove on its own: a writer of both the store and
+the folder can rebuild the whole chain; only the anchor, held out of that writer's reach, shows a
+re-chained, truncated or rolled-back log. Inputs are snapshotted by content
+(`OUT/.inputs/<sha256>`), so `verify` tells a changed plan or record (a problem) from a data
+folder that has moved on since (a note)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    create_engine,
+    insert,
+    inspect,
+    select,
+)
+from sqlalchemy.engine import Connection
+
+from optimizer import store
+from optimizer.store import sha256_file
+
+AUDIT_FILE = "audit.jsonl"
+SNAPSHOTS = ".inputs"
+AUDIT_FIELDS = ["seq", "recorded_at", "plan_month", "scenario", "folder", "data_dir", "files"]
+_ANCHOR = Table(
+    "audit_anchor",
+    MetaData(),
+    Column("seq", Integer),
+    Column("entry_hash", Text),
+    Column("recorded_at", Text),
+    Column("output_folder", Text),
+)
+
+
+def entry_hash(entry: dict) -> str:
+    """sha256 of an audit entry's content and its link to the previous entry (`rows`, the
+    digests of its stored tables, where the entry has them)."""
+    fields = [*AUDIT_FIELDS, *(["rows"] if "rows" in entry else []), "prev_hash"]
+    content = {k: entry[k] for k in fields}
+    return hashlib.sha256(
+        json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    ).hexdigest()
+
+
+_AUDIT = Table(
+    "audit_log",
+    MetaData(),
+    Column("seq", Integer),
+    Column("recorded_at", Text),
+    Column("plan_month", Text),
+    Column("scenario", Text),
+    Column("folder", Text),
+    Column("data_dir", Text),
+    Column("files", Text),
+    Column("rows", Text),
+    Column("prev_hash", Text),
+    Column("entry_hash", Text),
+)
+
+
+def _entry_of_row(row: dict) -> dict:
+    entry = {**row, "seq": int(row["seq"]), "files": json.loads(row["files"])}
+    if entry.get("rows"):
+        entry["rows"] = json.loads(entry["rows"])
+    else:
+        entry.pop("rows", None)  # entries recorded before stored tables were hashed
+    return entry
+
+
+def stored_entries(conn: Connection) -> list[dict]:
+    """The store's audit entries in chain order."""
+    if "audit_log" not in inspect(conn).get_table_names():
+        return []
+    have = {c["name"] for c in inspect(conn).get_columns("audit_log")}
+    columns = [c for c in _AUDIT.columns if c.name in have]
+    rows = conn.execute(select(*columns).order_by(_AUDIT.c.seq))
+    return [_entry_of_row(dict(r._mapping)) for r in rows]
+
+
+def record_entry(
+    conn: Connection,
+    plan: dict,
+    folder: Path,
+    out: Path,
+    data_dir: Path,
+    files: dict[str, str],
+    rows: dict[str, str],
+) -> dict:
+    """In the caller's transaction: the run's entry joins `audit_log`, holding the sha256 of
+    every input, output file (`files`) and stored table (`rows`) and of the previous entry."""
+    MetaData().create_all(conn, tables=[_AUDIT])
+    store.add_missing_columns(conn, _AUDIT)
+    last = conn.execute(select(_AUDIT).order_by(_AUDIT.c.seq.desc()).limit(1)).first()
+    entry = {
+        "seq": int(last.seq) + 1 if last is not None else 1,
+        "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "plan_month": plan["plan_month"],
+        "scenario": plan["scenario"],
+        "folder": folder.resolve().relative_to(Path(out).resolve()).as_posix(),
+        "data_dir": str(Path(data_dir).resolve()),
+        "files": {f"inputs/{name}": sha for name, sha in sorted(plan["inputs"].items())}
+        | {f"outputs/{name}": sha for name, sha in files.items()},
+        "rows": rows,
+        "prev_hash": str(last.entry_hash) if last is not None else "",
+    }
+    entry["entry_hash"] = entry_hash(entry)
+    row = {**entry, "files": json.dumps(entry["files"], sort_keys=True)}
+    row["rows"] = json.dumps(rows, sort_keys=True)
+    conn.execute(insert(_AUDIT), [row])
+    return entry
+
+
+def read_log(path: Path) -> tuple[list[dict], list[str]]:
+    """The entries of `audit.jsonl` and a problem for every line that is not a whole entry (a
+    damaged log is reported, never a crash)."""
+    if not path.exists():
+        return [], []
+    entries, problems = [], []
+    raw = path.read_bytes().decode("utf-8", errors="replace")
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            missing = [k for k in [*AUDIT_FIELDS, "prev_hash", "entry_hash"] if k not in entry]
+            if missing:
+                raise ValueError(f"lacks {', '.join(missing)}")
+            entry["seq"] = int(entry["seq"])
+        except (ValueError, TypeError) as exc:
+            problems.append(f"{path}:{number}: not a whole audit entry ({exc})")
+            continue
+        entries.append(entry)
+    return entries, problems
+
+
+def append_line(out: Path, entry: dict) -> None:
+    """The entry's line in `out/audit.jsonl`, unless the log already holds its place."""
+    path = Path(out) / AUDIT_FILE
+    logged, _ = read_log(path)
+    if any(e["seq"] >= entry["seq"] for e in logged):
+        return
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def sync_log(conn: Connection, out: Path) -> None:
+    """Append to `audit.jsonl` the committed entries a killed run did not get to write."""
+    for entry in stored_entries(conn):
+        append_line(out, entry)
+
+
+def snapshot_inputs(out: Path, files: dict[str, Path], recorded: dict[str, str]) -> None:
+    """Keep each input's content under `out/.inputs/<sha256>` (once per content), so the
+    record of what a plan was made from survives the data folder moving on."""
+    folder = Path(out) / SNAPSHOTS
+    folder.mkdir(exist_ok=True)
+    for path in files.values():
+        kept = folder / recorded[path.name]
+        if not kept.exists():
+            partial = kept.with_suffix(".partial")
+            shutil.copyfile(path, partial)
+            partial.replace(kept)
+
+
+@dataclass
+class Findings:
+    """What `verify` found: `problems` (a plan or its record changed: exit 2) and `notes`
+    (the data folder has moved on since, which the snapshots account for)."""
+
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _chain_problems(source: str, entries: list[dict]) -> list[str]:
+    problems, previous = [], ""
+    for entry in entries:
+        where = f"{source} entry {entry['seq']} ({entry['plan_month']}/{entry['scenario']})"
+        try:
+            intact = entry_hash(entry) == entry["entry_hash"]
+        except KeyError as exc:
+            problems.append(f"{where}: lacks {exc}")
+            continue
+        if not intact:
+            problems.append(f"{where}: content does not match its hash")
+        elif entry["prev_hash"] != previous:
+            problems.append(f"{where}: link to the previous entry is broken")
+        previous = entry["entry_hash"]
+    return problems
+
+
+def _file_findings(out: Path, entry: dict, found: Findings) -> None:
+    where = f"audit entry {entry['seq']} ({entry['plan_month']}/{entry['scenario']})"
+    folder = out / entry["folder"]
+    for name, recorded in entry["files"].items():
+        kind, filename = name.split("/", 1)
+        if kind == "outputs":
+            file = folder / filename
+            if not file.exists():
+                found.problems.append(f"{where}: {file} is missing")
+            elif sha256_file(file) != recorded:
+                found.problems.append(f"{where}: {file} no longer matches its recorded sha256")
+            continue
+        file = Path(entry["data_dir"]) / filename
+        if file.exists() and sha256_file(file) == recorded:
+            continue
+        kept = out / SNAPSHOTS / recorded
+        if kept.exists() and sha256_file(kept) == recorded:
+            found.notes.append(
+                f"{where}: {file} has changed since the plan (its recorded content is kept in "
+                f"{kept})"
+            )
+        else:
+            found.problems.append(f"{where}: input {file} no longer matches its recorded sha256")
+    listed = {name.split("/", 1)[1] for name in entry["files"] if name.startswith("outputs/")}
+    if folder.is_dir():
+        for extra in sorted(p.name for p in folder.iterdir()):
+            if extra not in listed:
+                found.problems.append(f"{where}: {folder / extra} is listed by no audit entry")
+
+
+def verify(out: Path, url: str, anchor: str | None = None) -> Findings:
+    """The audit trail of `out` checked, first problem first: each entry's hash and link in
+    the store and in `audit.jsonl`, the two logs against each other, the files and stored rows
+    of the latest entry for each plan month and scenario, and — given an anchor — that the
+    chain still holds every head the anchor received."""
+    out = Path(out)
+    found = Findings()
+    engine = store.open_engine(url)
+    try:
+        with engine.connect() as conn:
+            stored = stored_entries(conn)
+            latest = {(e["plan_month"], e["scenario"]): e for e in stored}
+            digests = {
+                key: store.stored_digests(conn, *key)
+                for key, entry in latest.items()
+                if "rows" in entry
+            }
+    finally:
+        engine.dispose()
+    path = out / AUDIT_FILE
+    logged, damaged = read_log(path)
+    found.problems += damaged
+    if not stored and not logged:
+        found.problems.append(f"no audit entries in {url} or {path}")
+        return found
+    found.problems += _chain_problems("audit_log", stored)
+    found.problems += _chain_problems(AUDIT_FILE, logged)
+    by_seq = {e["seq"]: e.get("entry_hash") for e in logged}
+    for entry in stored:
+        if by_seq.get(entry["seq"]) != entry["entry_hash"]:
+            found.problems.append(
+                f"audit_log entry {entry['seq']} ({entry['plan_month']}/{entry['scenario']}): "
+                f"{AUDIT_FILE} does not hold the same entry"
+            )
+    if len(logged) > len(stored):
+        found.problems.append(
+            f"{AUDIT_FILE} holds {len(logged) - len(stored)} entries the store lacks"
+        )
+    if not stored:
+        latest = {(e["plan_month"], e["scenario"]): e for e in logged}
+    for key, entry in sorted(latest.items(), key=lambda item: item[1]["seq"]):
+        _file_findings(out, entry, found)
+        for table, digest in digests.get(key, {}).items():
+            if entry["rows"].get(table) != digest:
+                found.problems.append(
+                    f"audit entry {entry['seq']} ({key[0]}/{key[1]}): the store's {table} rows "
+                    "no longer match their recorded sha256"
+                )
+    if anchor:
+        found.problems += _anchor_problems(anchor, stored or logged)
+    return found
+
+
+def _anchor_engine(anchor: str):
+    return create_engine(anchor) if "://" in anchor else None
+
+
+def anchor_head(anchor: str, entry: dict, out: Path) -> None:
+    """Append the new chain head to the bureau's anchor: a JSON-lines file, or table
+    `audit_anchor` of the database at a SQLAlchemy URL (best kept on another server)."""
+    head = {
+        "seq": entry["seq"],
+        "entry_hash": entry["entry_hash"],
+        "recorded_at": entry["recorded_at"],
+        "output_folder": str(Path(out).resolve()),
+    }
+    engine = _anchor_engine(anchor)
+    if engine is None:
+        with open(anchor, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(head, sort_keys=True) + "\n")
+        return
+    try:
+        with engine.begin() as conn:
+            MetaData().create_all(conn, tables=[_ANCHOR])
+            conn.execute(insert(_ANCHOR), [head])
+    finally:
+        engine.dispose()
+
+
+def _anchored_heads(anchor: str) -> tuple[list[dict], list[str]]:
+    engine = _anchor_engine(anchor)
+    if engine is None:
+        path = Path(anchor)
+        if not path.exists():
+            return [], [f"{anchor}: the anchor file does not exist"]
+        heads, problems = [], []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                head = json.loads(line)
+                heads.append({"seq": int(head["seq"]), "entry_hash": str(head["entry_hash"])})
+            except (ValueError, KeyError, TypeError):
+                problems.append(f"{anchor}:{number}: not an anchored chain head")
+        return heads, problems
+    try:
+        with engine.connect() as conn:
+            if "audit_anchor" not in inspect(conn).get_table_names():
+                return [], [f"{anchor}: holds no audit_anchor table"]
+            rows = conn.execute(select(_ANCHOR.c.seq, _ANCHOR.c.entry_hash)).all()
+    finally:
+        engine.dispose()
+    return [{"seq": int(r.seq), "entry_hash": r.entry_hash} for r in rows], []
+
+
+def _anchor_problems(anchor: str, chain: list[dict]) -> list[str]:
+    """Every head the anchor received must still be in the chain, unchanged: a re-chained log
+    changes the hashes, a truncated or rolled-back one loses the latest heads."""
+    heads, problems = _anchored_heads(anchor)
+    by_seq = {e["seq"]: e["entry_hash"] for e in chain}
+    for head in heads:
+        held = by_seq.get(head["seq"])
+        if held is None:
+            problems.append(
+                f"anchor {anchor}: chain head {head['seq']} is no longer in the log "
+                "(truncated or rolled back)"
+            )
+        elif held != head["entry_hash"]:
+            problems.append(
+                f"anchor {anchor}: entry {head['seq']} differs from the head anchored then "
+                "(the log was re-chained)"
+            )
+    return problems
