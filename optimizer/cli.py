@@ -168,6 +168,7 @@ def _run(data, month, out, db, scenarios, previous_plan, lang, anchor=None) -> l
         lang,
         progress=(lambda s: click.echo(f"  {s}", err=True)) if show else (lambda s: None),
         anchor=anchor,
+        on_wait=lambda message: click.echo(message, err=True),
     )
     for result in done.results:
         plan = result.plan

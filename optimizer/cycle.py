@@ -93,10 +93,13 @@ def run_cycle(
     store_url: str | None = None,
     shared: _Shared | None = None,
     anchor: str | None = None,
+    on_wait: Progress | None = None,
+    input_files: dict[str, Path] | None = None,
 ) -> RunResult:
     """Every step of SPEC §3 for one scenario of `month`; the plan for M+1 is published to
     `out/<M+1>/<scenario>/` and the store (`store_url`, default `sqlite:///OUT/plans.db`),
-    its chain head to `anchor` when given."""
+    its chain head to `anchor` when given. `input_files` (the scenario file, `--previous-plan`)
+    are hashed and kept with the inputs of the data folder."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -113,6 +116,10 @@ def run_cycle(
     shared = shared or _Shared()
     reads = _reads(scenario)
     inputs = {p.name: sha256_file(p) for p in bureau.files.values()}
+    outside = {
+        role: {"path": str(Path(path).resolve()), "sha256": sha256_file(path)}
+        for role, path in (input_files or {}).items()
+    }
     bureau = stages.apply_deltas(bureau, scenario)
     cfg = bureau.config
     plan_month = next_month(month)
@@ -169,6 +176,7 @@ def run_cycle(
             "plan_month": plan_month,
             "scenario": scenario.name,
             "inputs": inputs,
+            **({"other_inputs": outside} if outside else {}),
             "parameters": cfg.model_dump(mode="json"),
             "deltas": scenario.deltas.model_dump(mode="json"),
             "models": {
@@ -197,7 +205,9 @@ def run_cycle(
         )
         plan = staging.seal(plan)
         url = store_url or default_url(out)
-        entry = publish(staging, plan, url, Path(out), bureau.files, anchor, on_wait=progress)
+        entry = publish(
+            staging, plan, url, Path(out), bureau.files, anchor, on_wait=on_wait or progress
+        )
     return RunResult(staging.target, plan, entry, timings)
 
 
@@ -374,16 +384,19 @@ def run_month(
     lang: str = "en",
     progress: Progress = lambda step: None,
     anchor: str | None = None,
+    on_wait: Progress | None = None,
 ) -> MonthResult:
     """`patrolopt run`: load and validate the data folder, then plan M+1 for every scenario.
     Each scenario without a plan of its own builds on last month's stored plan of the same
     scenario, else the baseline's; an impossible scenario is diagnosed and the others are
-    still planned. Raises `InputError` (bad input, nothing written)."""
+    still planned. `on_wait` hears when another run holds the store's lock (default:
+    `progress`). Raises `InputError` (bad input, nothing written)."""
     url = db or default_url(out)
     check_store(url, out)
     bureau = load_bureau(data)
     require_month(bureau, month)
     runs, plans = scenarios_of_run(bureau, scenario_files, previous_plan)
+    sources = dict(zip([s.name for s in runs], scenario_files, strict=False))
     Path(out).mkdir(parents=True, exist_ok=True)
     shared = _Shared()
     planned = []
@@ -401,7 +414,25 @@ def run_month(
         try:
             results.append(
                 run_cycle(
-                    bureau, month, out, scenario, allocation, lang, progress, url, shared, anchor
+                    bureau,
+                    month,
+                    out,
+                    scenario,
+                    allocation,
+                    lang,
+                    progress,
+                    url,
+                    shared,
+                    anchor,
+                    on_wait or progress,
+                    {
+                        role: Path(path)
+                        for role, path in (
+                            ("scenario", sources.get(scenario.name)),
+                            ("previous_plan", previous_plan),
+                        )
+                        if path is not None
+                    },
                 )
             )
         except InfeasiblePlan as exc:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from optimizer.cli import main
+from optimizer.store import sha256_file
 
 STAGES = {
     "score": ["scores.csv", "indicator_scores.csv", "rank_sensitivity.csv"],
@@ -90,6 +93,8 @@ def test_an_impossible_scenario_is_named_and_the_others_still_written(demo_data,
     assert "scenario cut: station" in result.output and "floors need" in result.output
     assert (out / "2026-01" / "same" / "plan.json").exists()
     assert not (out / "2026-01" / "cut").exists()
+    plan = json.loads((out / "2026-01" / "same" / "plan.json").read_text(encoding="utf-8"))
+    assert plan["other_inputs"]["scenario"]["sha256"] == sha256_file(same)
 
 
 def test_backtest_scores_every_model_and_auto(demo_data, tmp_path):
