@@ -6,66 +6,18 @@ schema plus `name` and a `[deltas]` table.
 
 from __future__ import annotations
 
-import csv
+import os
 import re
-import tomllib
 from collections.abc import Collection
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.errors import InputError, Problem
-
-BOM = b"\xef\xbb\xbf"
-
-
-def _line_of(raw: bytes, position: int) -> int:
-    return raw.count(b"\n", 0, position) + 1
-
-
-def _column_at(raw: bytes, position: int, encoding: str) -> str:
-    """The CSV column (by the header) holding byte `position`, read leniently."""
-    start = raw.rfind(b"\n", 0, position) + 1
-    if start == 0:
-        return "(header)"
-    header = next(csv.reader([raw[:start].splitlines()[0].decode(encoding, "replace")]), [])
-    prefix = raw[start:position].decode(encoding, "replace")
-    index = max(len(next(csv.reader([prefix]), [])), 1) - 1
-    return header[index].strip() if index < len(header) else "(file)"
-
-
-def decode(raw: bytes, file: str, encodings: tuple[str, ...], table: bool = False) -> str:
-    """Text of a file: UTF-8 after a UTF-8 BOM, else the first of `encodings` that decodes it.
-
-    When none does, raises InputError at the first undecodable line of the encoding that read
-    furthest (the file's likeliest encoding), naming every encoding tried; for a `table` (CSV)
-    the column is the header name of the field holding the bad bytes.
-    """
-    body, tried = (raw[len(BOM) :], ("utf-8",)) if raw.startswith(BOM) else (raw, encodings)
-    failures: dict[str, UnicodeDecodeError] = {}
-    for encoding in tried:
-        try:
-            return body.decode(encoding)
-        except UnicodeDecodeError as exc:
-            failures[encoding] = exc
-    encoding, worst = max(failures.items(), key=lambda item: item[1].start)
-    attempts = " and ".join(
-        f"{name.upper()} (fails on line {_line_of(body, exc.start)})"
-        for name, exc in failures.items()
-    )
-    bom = " after a UTF-8 byte order mark" if raw.startswith(BOM) else ""
-    column = _column_at(body, worst.start, encoding) if table else "(file)"
-    raise InputError(
-        [
-            Problem(
-                file,
-                _line_of(body, worst.start),
-                column,
-                f"cannot decode bytes {body[worst.start : worst.end]!r}{bom}; tried {attempts}",
-            )
-        ]
-    )
+from models.reading import read_toml
 
 
 class KeyedValueError(ValueError):
@@ -175,6 +127,9 @@ class AllocationConfig(_Strict):
                 raise KeyedValueError(
                     f"shift {name}: hours must lie in 0..24 and differ", ("shift_hours",)
                 )
+        message = _shift_cover_problem(self.shift_hours)
+        if message:
+            raise KeyedValueError(message, ("shift_hours",))
         bps = self.benefit_breakpoints
         if not bps or bps[-1] != 1.0 or any(b <= a for a, b in zip([0.0, *bps], bps, strict=False)):
             raise KeyedValueError(
@@ -200,6 +155,40 @@ class AllocationConfig(_Strict):
         return list(self.shift_share)
 
 
+def _shift_cover_problem(shift_hours: dict[str, tuple[int, int]]) -> str | None:
+    """Why the shifts do not cover each hour of the day exactly once, if they do not: a case
+    in an uncovered hour would drop out of the plan, one in two shifts count twice."""
+    holders: list[list[str]] = [[] for _ in range(24)]
+    for name, (start, end) in shift_hours.items():
+        hours = range(start, end) if start < end else [*range(start, 24), *range(0, end)]
+        for hour in hours:
+            holders[hour % 24].append(name)
+    uncovered = [h for h in range(24) if not holders[h]]
+    if uncovered:
+        return (
+            f"the shifts leave hours {_hour_spans(uncovered)} uncovered: cases then would belong "
+            "to no shift; the shifts must cover the 24 hours"
+        )
+    doubled = [h for h in range(24) if len(holders[h]) > 1]
+    if doubled:
+        names = " and ".join(holders[doubled[0]])
+        return (
+            f"shifts {names} overlap in hours {_hour_spans(doubled)}: each hour of the day "
+            "belongs to one shift"
+        )
+    return None
+
+
+def _hour_spans(hours: list[int]) -> str:
+    """Hours of the day as spans: [0, 1, 2, 7] → "0–3, 7–8"."""
+    spans, start = [], hours[0]
+    for previous, hour in zip(hours, [*hours[1:], None], strict=True):
+        if hour != previous + 1:
+            spans.append(f"{start}–{previous + 1}")
+            start = hour
+    return ", ".join(spans)
+
+
 class TrainingConfig(_Strict):
     gap_score: float = Field(60.0, ge=0, le=100)
     max_training_hours_per_officer: float = Field(8.0, ge=0)
@@ -212,23 +201,27 @@ class MapConfig(_Strict):
 
     @model_validator(mode="after")
     def _known_basemap(self) -> MapConfig:
-        """A misspelled provider is a configuration error now, not a failed map at the end."""
-        if self.tiles != "openstreetmap":
-            from geo.maps import tile_layer  # here: the map stack takes ~1.7 s to import
+        """A misspelled provider is a configuration error now, not a failed map at the end:
+        the name is looked up in xyzservices (the catalogue the map's tiles come from)."""
+        tiles = self.tiles.strip()
+        if tiles.lower() in ("none", "openstreetmap") or "{" in tiles:
+            return self
+        import xyzservices
 
-            try:
-                tile_layer(self.tiles, self.attribution, "basemap")
-            except ValueError:
-                raise ValueError(
-                    f"unknown tile provider {self.tiles!r}: give a provider name (e.g. "
-                    "openstreetmap, cartodbpositron), an {z}/{x}/{y} URL template, or none"
-                ) from None
+        try:
+            xyzservices.providers.query_name(tiles)
+        except ValueError:
+            raise ValueError(
+                f"unknown tile provider {self.tiles!r}: give a provider name (e.g. "
+                "openstreetmap, cartodbpositron), an {z}/{x}/{y} URL template, or none"
+            ) from None
         return self
 
 
 class Config(_Strict):
     coordinates: str = "wgs84"
     crs: str = ""
+    timezone: str = ""  # IANA zone of the bureau; "" = the system's
     max_outside_share: float = Field(0.01, ge=0, le=1)
     grid: GridConfig = GridConfig()
     scoring: ScoringConfig = ScoringConfig()
@@ -245,6 +238,42 @@ class Config(_Strict):
             return value
         raise ValueError('must be "wgs84", "gcj02", "bd09" or "EPSG:nnnn"')
 
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        if value:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"unknown time zone {value!r}: give an IANA name such as Asia/Shanghai, or "
+                    '"" for the system\'s'
+                ) from None
+        return value
+
+
+def system_timezone() -> tzinfo:
+    """The machine's time zone: `TZ`, else the zone `/etc/localtime` links to, else the
+    current UTC offset."""
+    for name in (os.environ.get("TZ", "").lstrip(":"), _localtime_link()):
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return datetime.now().astimezone().tzinfo
+
+
+def _localtime_link() -> str:
+    link = Path("/etc/localtime")
+    target = str(link.resolve()) if link.is_symlink() else ""
+    return target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else ""
+
+
+def timezone_of(name: str) -> tzinfo:
+    """The bureau's time zone: the IANA zone `name`, or the system's for ""."""
+    return ZoneInfo(name) if name else system_timezone()
+
 
 class Deltas(_Strict):
     """Scenario changes applied to the data rather than the config.
@@ -259,29 +288,51 @@ class Deltas(_Strict):
     stability: bool = True
 
 
+SCENARIO_NAME_RULE = "1–64 letters, digits, _ or - (Chinese letters allowed)"
+
+
+def scenario_name_problem(name: object) -> str | None:
+    """Why `name` cannot name a scenario's folder, if it cannot: 1–64 letters (any script),
+    digits, `_` or `-`, so it is one folder inside the month's, never `.`, `..` or a path."""
+    if not isinstance(name, str):
+        return f"must be text ({SCENARIO_NAME_RULE}), not {type(name).__name__}"
+    if re.fullmatch(r"[\w-]{1,64}", name):
+        return None
+    shown = repr(name) if len(name) <= 70 else repr(name[:60]) + f"… ({len(name)} characters)"
+    return f"{shown} cannot name a scenario: use {SCENARIO_NAME_RULE}"
+
+
 class Scenario(_Strict):
     name: str
     config: Config
     deltas: Deltas = Deltas()
 
 
-_TOML_KEY = re.compile(r"""("[^"]*"|'[^']*'|[A-Za-z0-9_\-]+)\s*=""")
+_BARE_OR_QUOTED = r"""(?:"(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_\-]+)"""
+_TOML_KEY = re.compile(rf"""\s*({_BARE_OR_QUOTED}(?:\s*\.\s*{_BARE_OR_QUOTED})*)\s*=""")
+_TOML_PART = re.compile(_BARE_OR_QUOTED)
+
+
+def _key_parts(key: str) -> list[str]:
+    """The parts of a (dotted, possibly quoted) TOML key: `a."b.c"` → [a, b.c]."""
+    return [part.strip("\"'") for part in _TOML_PART.findall(key)]
 
 
 def _toml_keys(text: str) -> list[tuple[int, list[str], bool]]:
-    """Each table header and key line of TOML text: (line, full key path, is a header)."""
+    """Each table header and key line of TOML text: (line, full key path, is a header).
+    Dotted keys (`allocation.max_hours_cell = 5`) count with their full path."""
     found = []
     section: list[str] = []
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
-        header = re.fullmatch(r"\[\s*([^\]]+?)\s*\]", stripped)
+        header = re.fullmatch(r"\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?", stripped)
         if header:
-            section = [part.strip().strip("\"'") for part in header.group(1).split(".")]
+            section = _key_parts(header.group(1))
             found.append((number, section, True))
             continue
         match = _TOML_KEY.match(stripped)
         if match:
-            found.append((number, [*section, match.group(1).strip("\"'")], False))
+            found.append((number, [*section, *_key_parts(match.group(1))], False))
     return found
 
 
@@ -293,7 +344,8 @@ def _key_line(text: str, *paths: tuple[str | int, ...]) -> tuple[int, tuple[str 
     for path in paths:
         keys = [str(k) for k in path if isinstance(k, str)]
         for number, full, is_header in entries:
-            if (full == keys) if is_header else (full == keys[: len(full)]):
+            shared = min(len(full), len(keys))
+            if (full == keys) if is_header else (full[:shared] == keys[:shared]):
                 return number, path
     keys = [str(k) for k in paths[0] if isinstance(k, str)]
     tables = [
@@ -319,20 +371,11 @@ def _problems(
     return problems
 
 
-def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
-    text = decode(path.read_bytes(), path.name, ("utf-8",))
-    try:
-        return text, tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None) or int(re.search(r"line (\d+)", str(exc)).group(1))
-        raise InputError([Problem(path.name, line, "(file)", f"not valid TOML: {exc}")]) from exc
-
-
 def load_config(path: Path | None) -> Config:
     """Read `config.toml` (absent → all defaults); raises InputError on unknown keys or values."""
     if path is None or not path.exists():
         return Config()
-    text, data = _read_toml(path)
+    text, data = read_toml(path)
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
@@ -387,10 +430,21 @@ def load_scenario(
 ) -> Scenario:
     """A scenario TOML applied over `base`: config keys override, `[deltas]` kept apart and
     checked against the bureau's `stations` (ids) and offence `categories`."""
-    text, data = _read_toml(path)
-    name = data.pop("name", path.stem)
-    deltas = data.pop("deltas", {})
+    text, data = read_toml(path)
     problems: list[Problem] = []
+    if "name" in data:
+        name = data.pop("name")
+        message = scenario_name_problem(name)
+        if message:
+            problems.append(Problem(path.name, _key_line(text, ("name",))[0], "name", message))
+    else:
+        name = path.stem
+        message = scenario_name_problem(name)
+        if message:
+            problems.append(
+                Problem(path.name, 0, "name", f"no name key, and the file's stem {message}")
+            )
+    deltas = data.pop("deltas", {})
     config, parsed_deltas = base, Deltas()
     try:
         config = Config.model_validate(_merge(base.model_dump(), data))
@@ -405,3 +459,42 @@ def load_scenario(
     if problems:
         raise InputError(problems)
     return Scenario(name=str(name), config=config, deltas=parsed_deltas)
+
+
+def load_scenarios(
+    paths: Collection[Path], base: Config, stations: Collection[str], categories: Collection[str]
+) -> list[Scenario]:
+    """Every scenario file (see `load_scenario`), each name used once: two scenarios of one name
+    would write one folder. Raises InputError with the problems of all files."""
+    problems: list[Problem] = []
+    scenarios: list[Scenario] = []
+    first: dict[str, Path] = {}
+    for path in paths:
+        try:
+            scenario = load_scenario(path, base, stations, categories)
+        except InputError as exc:
+            problems += exc.problems
+            continue
+        if scenario.name in first:
+            text, _ = read_toml(path)
+            problems.append(
+                Problem(
+                    path.name,
+                    _key_line(text, ("name",))[0] if "name" in text else 0,
+                    "name",
+                    f"scenario name {scenario.name!r} is also the name of {first[scenario.name]}",
+                )
+            )
+            continue
+        first[scenario.name] = path
+        scenarios.append(scenario)
+    if problems:
+        raise InputError(problems)
+    return scenarios
+
+
+def config_key_problem(path: Path, keys: tuple[str, ...], message: str) -> Problem:
+    """A problem at the line of config key `keys` in the TOML file at `path` (else of its table;
+    line 0 without a file: the default is at fault)."""
+    line = _key_line(read_toml(path)[0], keys)[0] if path.exists() else 0
+    return Problem(path.name, line, ".".join(keys), message)

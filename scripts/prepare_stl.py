@@ -216,7 +216,8 @@ def prepare(source: Path, out: Path) -> Path:
     courses.to_csv(out / "courses.csv", index=False)
     (out / "config.toml").write_text(
         "# St. Louis (SLMPD) 2015-2019; indicators and officers are generated, see README.\n"
-        'crs = "EPSG:32615"\nmax_outside_share = 0.02\n\n[map]\ntiles = "none"\n',
+        'crs = "EPSG:32615"\ntimezone = "America/Chicago"\nmax_outside_share = 0.02\n\n'
+        '[map]\ntiles = "none"\n',
         encoding="utf-8",
     )
     return out

@@ -1,0 +1,207 @@
+"""Typed columns of an input table and the problems of their cells (SPEC §2).
+
+A column arrives typed when the file types it (numbers of a CSV read as float64, Parquet's own
+types) and is checked with vectorised masks; text columns are parsed with vectorised string
+operations. The text a file wrote is looked at only to quote the cells that are wrong, so a clerk
+sees the value they typed at its file, row and column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import tzinfo
+
+import numpy as np
+import pandas as pd
+
+from models.errors import Problem
+from models.reading import Table
+
+TRUE_WORDS = {"true", "1", "yes", "是", "y", "t"}
+FALSE_WORDS = {"false", "0", "no", "否", "n", "f"}
+MONTH = re.compile(r"^\d{4}-(?:0[1-9]|1[0-2])$")
+UTC_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table: its kind (`text`, `number`, `integer`, `bool`, `month`,
+    `datetime`), whether the file must have it, whether a cell may be empty, and its range."""
+
+    name: str
+    kind: str = "text"
+    required: bool = True
+    allow_empty: bool = False
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@dataclass(frozen=True)
+class Coerced:
+    """A typed table, the problems of its cells, and how many date-times of each column carried
+    a UTC offset and were converted to the bureau's local time."""
+
+    frame: pd.DataFrame
+    problems: list[Problem]
+    converted: dict[str, int]
+
+
+def number_columns(columns: list[Column]) -> set[str]:
+    """Names of the columns a reader may type as numbers."""
+    return {c.name for c in columns if c.kind in ("number", "integer")}
+
+
+class _Cells:
+    """Problems of one table, named by cell."""
+
+    def __init__(self, table: Table):
+        self.table = table
+        self.problems: list[Problem] = []
+
+    def report(self, mask, column: str, message) -> None:
+        """A problem at every row where `mask` holds; `message(i)` for row position i."""
+        for i in np.flatnonzero(np.asarray(mask, dtype=bool)):
+            text = message(i) if callable(message) else message
+            self.problems.append(
+                Problem(self.table.file, int(i + self.table.first_row), column, text)
+            )
+
+
+def _is_number(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
+        series.dtype
+    )
+
+
+def _numbers(cells: _Cells, col: Column, series: pd.Series) -> np.ndarray:
+    table = cells.table
+    if _is_number(series):
+        number = series.to_numpy(dtype=float)
+        empty = np.isnan(number)
+        text = None
+    else:
+        text = series.astype(str).str.strip()
+        empty = text.eq("").to_numpy()
+        parsed = pd.to_numeric(text.str.replace(",", "", regex=False), errors="coerce")
+        number = parsed.to_numpy(dtype=float)
+        bad = ~empty & ~np.isfinite(number)
+        cells.report(bad, col.name, lambda i: f"not a number: {text.iloc[i]!r}")
+    if not col.allow_empty:
+        cells.report(empty, col.name, "empty value")
+    ok = np.isfinite(number)
+    if col.kind == "integer":
+        frac = ok & (np.round(number) != number)
+        if frac.any():
+            text = table.text(col.name).astype(str).str.strip() if text is None else text
+            cells.report(frac, col.name, lambda i: f"not a whole number: {text.iloc[i]!r}")
+    if col.minimum is not None:
+        low = ok & (number < col.minimum)
+        cells.report(low, col.name, lambda i: f"{number[i]:g} is below the minimum {col.minimum:g}")
+    if col.maximum is not None:
+        high = ok & (number > col.maximum)
+        cells.report(
+            high, col.name, lambda i: f"{number[i]:g} is above the maximum {col.maximum:g}"
+        )
+    return number
+
+
+def _booleans(cells: _Cells, col: Column, series: pd.Series) -> pd.arrays.BooleanArray:
+    if pd.api.types.is_bool_dtype(series.dtype):
+        empty = series.isna().to_numpy()
+        values = series.fillna(False).to_numpy(dtype=bool)
+    else:
+        text = series.astype(str).str.strip()
+        empty = text.eq("").to_numpy()
+        lower = text.str.lower()
+        values = lower.isin(TRUE_WORDS).to_numpy()
+        bad = ~empty & ~values & ~lower.isin(FALSE_WORDS).to_numpy()
+        cells.report(
+            bad,
+            col.name,
+            lambda i: f"not a boolean (true/false, 1/0, yes/no, 是/否): {text.iloc[i]!r}",
+        )
+    if not col.allow_empty:
+        cells.report(empty, col.name, "empty value")
+    return pd.arrays.BooleanArray(values & ~empty, empty)
+
+
+def local_times(text: pd.Series, timezone: tzinfo) -> tuple[pd.Series, int]:
+    """ISO 8601 date-times as the bureau's local wall-clock time (NaT where unparseable or
+    empty): a time with a UTC offset (`Z`, `+08:00`) is converted to `timezone`, a time without
+    one is taken as local already. Returns the times and how many carried an offset."""
+    offset = text.str.contains(UTC_OFFSET, regex=True).to_numpy()
+    naive = pd.to_datetime(text.where(~offset, ""), format="ISO8601", errors="coerce")
+    if offset.any():
+        aware = pd.to_datetime(text[offset], format="ISO8601", errors="coerce", utc=True)
+        naive[offset] = aware.dt.tz_convert(timezone).dt.tz_localize(None).astype(naive.dtype)
+    return naive, int(offset.sum())
+
+
+def _times(
+    cells: _Cells, col: Column, series: pd.Series, timezone: tzinfo
+) -> tuple[pd.Series, int]:
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        empty = series.isna().to_numpy()
+        converted = 0
+        if getattr(series.dt, "tz", None) is not None:
+            series = series.dt.tz_convert(timezone).dt.tz_localize(None)
+            converted = int((~empty).sum())
+        parsed = series
+    else:
+        text = series.astype(str).str.strip()
+        empty = text.eq("").to_numpy()
+        parsed, converted = local_times(text, timezone)
+        bad = ~empty & parsed.isna().to_numpy()
+        cells.report(bad, col.name, lambda i: f"not an ISO 8601 date-time: {text.iloc[i]!r}")
+    if not col.allow_empty:
+        cells.report(empty, col.name, "empty value")
+    return parsed, converted
+
+
+def _text(cells: _Cells, col: Column, series: pd.Series) -> pd.Series:
+    text = series.astype(str).str.strip()
+    empty = text.eq("").to_numpy()
+    if not col.allow_empty:
+        cells.report(empty, col.name, "empty value")
+    if col.kind == "month":
+        bad = ~empty & ~text.str.match(MONTH).to_numpy(dtype=bool)
+        cells.report(bad, col.name, lambda i: f"not a month YYYY-MM: {text.iloc[i]!r}")
+        return text.where(~bad, "")
+    if col.choices is not None:
+        bad = ~empty & ~text.isin(col.choices).to_numpy()
+        allowed = ", ".join(col.choices)
+        cells.report(bad, col.name, lambda i: f"{text.iloc[i]!r} is not one of {allowed}")
+    return text
+
+
+def coerce(table: Table, columns: list[Column], timezone: tzinfo) -> Coerced:
+    """Typed copy of a table and every problem with its cells.
+
+    Unknown columns pass through unchanged. Rows with a bad cell stay in the frame (with NaN or
+    NaT) so later checks can still see them; the caller fails on any problem anyway.
+    """
+    cells = _Cells(table)
+    typed = dict(table.frame.items())
+    converted: dict[str, int] = {}
+    for col in columns:
+        if col.name not in typed:
+            if col.required:
+                cells.problems.append(
+                    Problem(table.file, 1, col.name, "required column is missing")
+                )
+            continue
+        series = typed[col.name]
+        if col.kind in ("number", "integer"):
+            typed[col.name] = pd.Series(_numbers(cells, col, series), index=series.index)
+        elif col.kind == "bool":
+            typed[col.name] = pd.Series(_booleans(cells, col, series), index=series.index)
+        elif col.kind == "datetime":
+            typed[col.name], count = _times(cells, col, series, timezone)
+            if count:
+                converted[col.name] = count
+        else:
+            typed[col.name] = _text(cells, col, series)
+    frame = pd.DataFrame(typed, index=table.frame.index, copy=False)
+    return Coerced(frame, cells.problems, converted)
