@@ -61,6 +61,7 @@ TABLES: dict[str, TableSpec] = {
             Column(
                 "patrol_hours_per_officer", "number", required=False, allow_empty=True, minimum=0
             ),
+            Column("type_zh", required=False, allow_empty=True),
         ),
         key=("station_id",),
     ),
@@ -88,6 +89,7 @@ TABLES: dict[str, TableSpec] = {
             Column("preventable", "bool"),
             Column("major", "bool"),
             Column("name_zh", required=False, allow_empty=True),
+            Column("category_zh", required=False, allow_empty=True),
         ),
         key=("offence",),
     ),

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from geo.maps import write_geopackage
-from models.config import Scenario, load_scenario
+from models.config import Scenario, load_scenarios
 from models.contracts import Bureau, load_bureau, load_previous_plan
 from models.errors import InfeasiblePlan, InputError, MonthOutsideData, Problem
 from optimizer import stages
@@ -342,11 +342,10 @@ def scenarios_of_run(
     problems: list[Problem] = []
     runs = []
     stations, categories = set(bureau.stations["station_id"]), set(bureau.offences["category"])
-    for path in scenario_files:
-        try:
-            runs.append(load_scenario(path, bureau.config, stations, categories))
-        except InputError as exc:
-            problems += exc.problems
+    try:
+        runs = load_scenarios(scenario_files, bureau.config, stations, categories)
+    except InputError as exc:
+        problems += exc.problems
     if not scenario_files:
         runs = [Scenario(name="baseline", config=bureau.config)]
     plans = {}

@@ -5,11 +5,15 @@ file, undecodable bytes, cross-key config rules, months without data. Each is ex
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
+from models.config import scenario_name_problem
 from optimizer.cli import main
 
 
@@ -188,3 +192,62 @@ def test_month_without_data_is_refused(command, month, demo_data, tmp_path):
         assert "(cases from 2024-01 to 2025-12; indicator values from 2024-01 to 2025-12)" in text
     else:
         assert f"for {month} (" in text and "from 2024-01 to 2025-12" in text
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        '""',
+        '"."',
+        '".."',
+        '"../../x"',
+        '"/tmp/elsewhere"',
+        '"a/b"',
+        '"a b"',
+        '"x\\u0000y"',
+        f'"{"n" * 65}"',
+        '"春节.巡逻"',
+        "3",
+        "[1, 2]",
+    ],
+)
+def test_scenario_names_that_cannot_name_a_folder(name, demo_data, tmp_path):
+    scenario = tmp_path / "bad.toml"
+    scenario.write_text(f"# a scenario\nname = {name}\n[allocation]\nmax_hours_cell = 50\n")
+    out = tmp_path / "out"
+    args = ["--data", str(demo_data), "--month", "2025-12", "--out", str(out)]
+    text = _refused(CliRunner().invoke(main, ["run", *args, "--scenario", str(scenario)]), out)
+    assert "bad.toml:2:name: " in text
+    assert "1 problem(s)" in text
+
+
+def test_scenario_stem_used_as_name_is_checked(demo_data, tmp_path):
+    scenario = tmp_path / "more officers.toml"
+    scenario.write_text("[allocation]\nmax_hours_cell = 50\n")
+    out = tmp_path / "out"
+    args = ["--data", str(demo_data), "--month", "2025-12", "--out", str(out)]
+    text = _refused(CliRunner().invoke(main, ["run", *args, "--scenario", str(scenario)]), out)
+    assert "more officers.toml:0:name: no name key, and the file's stem 'more officers'" in text
+
+
+def test_two_scenarios_of_one_name_are_refused(demo_data, tmp_path):
+    for stem in ("a", "b"):
+        (tmp_path / f"{stem}.toml").write_text('name = "春节"\n', encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["run", "--data", str(demo_data), "--month", "2025-12", "--out", str(out)]
+    args += ["--scenario", str(tmp_path / "a.toml"), "--scenario", str(tmp_path / "b.toml")]
+    text = _refused(CliRunner().invoke(main, args), out)
+    assert "b.toml:1:name: scenario name '春节' is also the name of" in text
+
+
+@pytest.mark.parametrize("name", ["baseline", "春节_巡逻-2", "x" * 64, "-", "A_1", "ｆｕｌｌ"])
+def test_scenario_names_that_name_a_folder(name):
+    assert scenario_name_problem(name) is None
+
+
+@given(st.text(max_size=80))
+def test_accepted_scenario_names_are_one_folder_inside_the_month(name):
+    if scenario_name_problem(name) is None:
+        assert name not in ("", ".", "..") and Path(name).name == name
+        assert "/" not in name and "\\" not in name and "\x00" not in name
+        assert 1 <= len(name) <= 64
