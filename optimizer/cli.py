@@ -10,7 +10,6 @@ from pathlib import Path
 
 import click
 
-from models.contracts import load_bureau, load_previous_plan
 from models.errors import InfeasiblePlan, InputError, MonthOutsideData, StoreError
 from optimizer.threads import limited_threads
 
@@ -146,6 +145,8 @@ def _previous_plan_option(f):
 def validate(data: Path) -> None:
     """Check every file, column, value and reference of a data folder."""
     try:
+        from models.contracts import load_bureau
+
         bureau = load_bureau(data)
     except Exception as exc:  # noqa: BLE001 - mapped to exit codes
         _fail(exc)
@@ -231,6 +232,7 @@ def demo(ctx, out: Path, db: str | None) -> None:
 
 def _stage(data, month, tables):
     """The bureau with the tables a stage reads, its grid and its cases up to `month`."""
+    from models.contracts import load_bureau
     from optimizer.cycle import require_month
     from optimizer.stages import cases_upto, spatial
 
@@ -329,6 +331,8 @@ def allocate_cmd(data, month, out, previous_plan) -> None:
     try:
         bureau, sp, cases = _stage(data, month, FORECAST_TABLES)
         shifts = bureau.config.allocation.shifts
+        from models.contracts import load_previous_plan
+
         prev = load_previous_plan(previous_plan, shifts) if previous_plan else None
         risk = forecast_stage(bureau, month, sp, cases).risk
         allocation_stage(bureau, month, sp, cases, risk, prev).write(out)

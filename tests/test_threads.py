@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 from threadpoolctl import threadpool_info
 
+import models.contracts as contracts
 import optimizer.cli as cli
 from optimizer.threads import limited_threads, usable_cores
 
@@ -37,7 +38,7 @@ def test_cli_applies_threads_to_every_command(demo_data, monkeypatch, threads):
         seen.update(_pool_sizes())
         raise RuntimeError("stop here")
 
-    monkeypatch.setattr(cli, "load_bureau", load_bureau)
+    monkeypatch.setattr(contracts, "load_bureau", load_bureau)
     result = CliRunner().invoke(
         cli.main, ["--threads", str(threads), "validate", "--data", str(demo_data)]
     )
