@@ -153,7 +153,10 @@ def run_cycle(
 
     with Staging(Path(out) / plan_month / scenario.name) as staging:
         scored.write(staging.folder)
-        write_outputs(staging.folder, {"quality.csv": quality.flags, "risk.csv": forecast.risk})
+        flags = pd.concat(
+            [quality.flags, stages.forecast_warnings(forecast, plan_month)], ignore_index=True
+        )
+        write_outputs(staging.folder, {"quality.csv": flags, "risk.csv": forecast.risk})
         allocated.write(staging.folder)
         if evaluated is not None:
             evaluated.write(staging.folder)

@@ -110,6 +110,7 @@ def quality_stage(bureau: Bureau, month: str, cases: pd.DataFrame | None) -> Qua
     outside = bureau.outside_cases
     if outside is not None and len(outside):
         parts.append(q.outside_checks(outside[outside["month"] <= month]))
+    parts.append(bureau.warnings)  # named warnings of loading (times converted, ...)
     out = (
         pd.concat([p for p in parts if len(p)], ignore_index=True)
         if any(len(p) for p in parts)
@@ -236,6 +237,20 @@ def forecast_stage(bureau: Bureau, month: str, sp: Spatial, cases: pd.DataFrame)
     risk["lat"], risk["lon"] = np.round(lat, 6), np.round(lon, 6)
     columns = ["cell_id", "shift", "risk", "station_id", "x", "y", "lat", "lon"]
     return ForecastResult(risk[columns], model)
+
+
+def forecast_warnings(forecast: ForecastResult, plan_month: str) -> pd.DataFrame:
+    """A `no_risk` warning when the forecast puts no risk anywhere for M+1: the plan then
+    rests on its floors and stability terms alone, not on where harm is expected."""
+    if float(forecast.risk["risk"].sum()) > 0:
+        return pd.DataFrame(columns=q.QUALITY_COLUMNS)
+    message = (
+        f"the forecast expects no patrol-sensitive harm anywhere in {plan_month}: "
+        "patrol hours follow floors and last month's plan only"
+    )
+    row = dict.fromkeys(q.QUALITY_COLUMNS, "")
+    row.update(check="no_risk", severity="warning", message=message)
+    return pd.DataFrame([row])
 
 
 @dataclass(frozen=True)

@@ -61,3 +61,21 @@ def test_a_campaign_multiplies_only_its_category_harm(demo_data):
     pd.testing.assert_series_equal(changed.cases["harm"][hit], bureau.cases["harm"][hit] * 1.5)
     pd.testing.assert_series_equal(changed.cases["harm"][~hit], bureau.cases["harm"][~hit])
     assert changed.stations is bureau.stations
+
+
+def test_loading_warnings_and_an_empty_forecast_reach_quality(demo_data):
+    from models.quality import QUALITY_COLUMNS
+    from optimizer.stages import ForecastResult, forecast_warnings, quality_stage
+
+    bureau = load_bureau(demo_data)
+    warning = dict.fromkeys(QUALITY_COLUMNS, "")
+    warning.update(check="time_offset_converted", severity="warning", message="converted")
+    bureau.warnings = pd.DataFrame([warning])
+    flags = quality_stage(bureau, "2025-12", None).flags
+    assert (flags["check"] == "time_offset_converted").sum() == 1
+
+    risk = pd.DataFrame({"cell_id": ["0_0"], "shift": ["day"], "risk": [0.0]})
+    empty = forecast_warnings(ForecastResult(risk, "naive"), "2026-01")
+    assert empty["check"].tolist() == ["no_risk"] and "2026-01" in empty["message"].iloc[0]
+    some = forecast_warnings(ForecastResult(risk.assign(risk=0.5), "naive"), "2026-01")
+    assert some.empty
