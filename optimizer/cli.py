@@ -27,25 +27,34 @@ SCORE_TABLES = {
 }
 
 
+def _say(key: str, **values: object) -> str:
+    """One of the command line's own sentences in the language chosen with `--lang`."""
+    from optimizer.i18n import texts
+
+    context = click.get_current_context(silent=True)
+    lang = ((context.find_object(dict) if context else None) or {}).get("lang", "en")
+    return texts(lang, "cli")[key].format(**values)
+
+
 def _fail(exc: Exception) -> None:
     if isinstance(exc, click.ClickException):
         raise exc  # click prints it and exits 2 (a bad option value)
     if isinstance(exc, StoreError):
-        click.echo(f"store: {exc}", err=True)
+        click.echo(_say("store", error=exc), err=True)
         sys.exit(EXIT_INPUT)
     if isinstance(exc, MonthOutsideData):
         raise click.BadParameter(str(exc), param_hint="'--month'") from exc
     if isinstance(exc, InputError):
         for problem in exc.problems:
             click.echo(str(problem), err=True)
-        click.echo(f"{len(exc.problems)} problem(s) in the input; nothing was written.", err=True)
+        click.echo(_say("problems", count=len(exc.problems)), err=True)
         sys.exit(EXIT_INPUT)
     if isinstance(exc, InfeasiblePlan):
-        click.echo("No feasible patrol plan:", err=True)
+        click.echo(_say("infeasible"), err=True)
         for line in exc.diagnosis:
             click.echo(f"  {line}", err=True)
         sys.exit(EXIT_INFEASIBLE)
-    click.echo(f"internal error: {exc}", err=True)
+    click.echo(_say("internal", error=exc), err=True)
     context = click.get_current_context(silent=True)
     if context is not None and (context.find_object(dict) or {}).get("debug"):
         traceback.print_exc()
@@ -150,7 +159,7 @@ def validate(data: Path) -> None:
         bureau = load_bureau(data)
     except Exception as exc:  # noqa: BLE001 - mapped to exit codes
         _fail(exc)
-    click.echo(f"{data}: valid ({len(bureau.cases)} cases, {len(bureau.stations)} stations)")
+    click.echo(_say("valid", data=data, cases=len(bureau.cases), stations=len(bureau.stations)))
 
 
 def _run(data, month, out, db, scenarios, previous_plan, lang, anchor=None) -> list:
@@ -173,15 +182,18 @@ def _run(data, month, out, db, scenarios, previous_plan, lang, anchor=None) -> l
     )
     for result in done.results:
         plan = result.plan
-        click.echo(f"plan for {plan['plan_month']} ({plan['scenario']}) written to {result.folder}")
+        click.echo(
+            _say(
+                "written", month=plan["plan_month"], scenario=plan["scenario"], folder=result.folder
+            )
+        )
         head = result.entry
-        click.echo(f"  audit chain head: entry {head['seq']}, sha256 {head['entry_hash']}")
+        click.echo(_say("chain_head", seq=head["seq"], sha=head["entry_hash"]))
         match = plan.get("previous_plan")
         if match and match["unknown"]:
+            hours = f"{match['unknown_hours']:,.0f}"
             click.echo(
-                f"  note: {match['unknown']} of {match['cells']} cells of last month's plan "
-                f"({match['unknown_hours']:,.0f} h) are not on this grid and were ignored "
-                "(cell size or jurisdictions changed?)",
+                _say("off_grid", unknown=match["unknown"], cells=match["cells"], hours=hours),
                 err=True,
             )
     if done.impossible:
@@ -223,11 +235,12 @@ def demo(ctx, out: Path, db: str | None) -> None:
 
     try:
         data = write_demo_bureau(out / "demo-data")
-        click.echo(f"demo bureau written to {data}")
+        click.echo(_say("demo_written", data=data))
         results = _run(data, demo_month(), out, db, (), None, ctx.obj["lang"])
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    click.echo(f"open {results[0].folder / 'map.html'} and {results[0].folder / 'report.html'}")
+    folder = results[0].folder
+    click.echo(_say("open_pages", map=folder / "map.html", report=folder / "report.html"))
 
 
 def _stage(data, month, tables):
@@ -255,7 +268,7 @@ def score(data, month, out) -> None:
         score_stage(bureau, month).write(out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    click.echo(f"scores written to {out}")
+    click.echo(_say("scores_written", out=out))
 
 
 @main.command()
@@ -270,7 +283,7 @@ def quality(data, month, out) -> None:
         result.write(out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    click.echo(f"{len(result.flags)} flags written to {out / 'quality.csv'}")
+    click.echo(_say("flags_written", count=len(result.flags), path=out / "quality.csv"))
 
 
 @main.command()
@@ -285,7 +298,7 @@ def hotspots(data, month, out) -> None:
         result.write(out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    click.echo(f"{len(result.hotspots)} hotspots written to {out / 'hotspots.geojson'}")
+    click.echo(_say("hotspots_written", count=len(result.hotspots), path=out / "hotspots.geojson"))
 
 
 @main.command()
@@ -300,7 +313,7 @@ def forecast(data, month, out) -> None:
         result.write(out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    click.echo(f"risk ({result.model}) written to {out / 'risk.csv'}")
+    click.echo(_say("risk_written", model=result.model, path=out / "risk.csv"))
 
 
 @main.command()
@@ -338,7 +351,7 @@ def allocate_cmd(data, month, out, previous_plan) -> None:
         allocation_stage(bureau, month, sp, cases, risk, prev).write(out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    click.echo(f"allocation written to {out}")
+    click.echo(_say("allocation_written", out=out))
 
 
 @main.command()
@@ -355,7 +368,7 @@ def train(ctx, data, month, out) -> None:
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     seats = int(result.training["seats"].sum()) if len(result.training) else 0
-    click.echo(f"{seats} seats written to {out}")
+    click.echo(_say("seats_written", seats=seats, out=out))
 
 
 @main.command()
@@ -370,7 +383,7 @@ def compare(ctx, runs, out) -> None:
         out.write_text(render_report(list(runs), ctx.obj["lang"]), encoding="utf-8")
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    click.echo(f"comparison written to {out}")
+    click.echo(_say("comparison_written", out=out))
 
 
 @main.group()
@@ -395,11 +408,11 @@ def audit_verify(out: Path, db: str | None, anchor: str | None) -> None:
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     for note in found.notes:
-        click.echo(f"note: {note}", err=True)
+        click.echo(_say("note", note=note), err=True)
     if found.problems:
         for line in found.problems:
             click.echo(line, err=True)
         count = len(found.problems)
-        click.echo(f"audit failed: {count} mismatch(es), the first listed first", err=True)
+        click.echo(_say("audit_failed", count=count), err=True)
         sys.exit(EXIT_INPUT)
-    click.echo(f"audit trail of {out} verified")
+    click.echo(_say("audit_ok", out=out))
