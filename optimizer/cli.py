@@ -243,16 +243,24 @@ def demo(ctx, out: Path, db: str | None) -> None:
     click.echo(_say("open_pages", map=folder / "map.html", report=folder / "report.html"))
 
 
+def _busy(what: str) -> None:
+    """Tell a person at a terminal what the command is doing; quiet when piped."""
+    if sys.stderr.isatty():
+        click.echo(f"  {what} ...", err=True)
+
+
 def _stage(data, month, tables):
     """The bureau with the tables a stage reads, its grid and its cases up to `month`."""
     from models.contracts import load_bureau
     from optimizer.cycle import require_month
     from optimizer.stages import cases_upto, spatial
 
+    _busy(f"reading {data}")
     bureau = load_bureau(data, tables)
     require_month(bureau, month)
     sp = spatial(bureau) if bureau.cases is not None else None
     cases = cases_upto(bureau, month, sp) if sp is not None else None
+    _busy(f"{click.get_current_context().info_name} {month}")
     return bureau, sp, cases
 
 
