@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from models.errors import Problem
+from models.execution import time_order_problems
 from models.policy import flex_weight_problems, temporary_share_problems
 from models.reading import Table
 
@@ -30,6 +31,8 @@ REFERENCES = [
     ("training_log", "course_id", "courses", "course_id", "course"),
     ("flex_weights", "station_id", "stations", "station_id", "station"),
     ("flex_weights", "indicator_id", "indicators", "indicator_id", "indicator"),
+    ("patrol_tracks", "station_id", "stations", "station_id", "station"),
+    ("calls", "station_id", "stations", "station_id", "station"),
 ]
 # date columns that may not lie after the moment of the run
 DATED = [
@@ -38,8 +41,16 @@ DATED = [
     ("scores", "month"),
     ("scores", "reported_at"),
     ("training_log", "month"),
+    ("patrol_tracks", "recorded_at"),
+    ("calls", "received_at"),
+    ("calls", "dispatched_at"),
+    ("calls", "arrived_at"),
+    ("calls", "cleared_at"),
 ]
-CASE_METRIC = re.compile(r"^(?:(?:count|solved_rate):(?P<category>.+)|mean_response)$")
+CASE_METRIC = re.compile(
+    r"^(?:(?:count|solved_rate):(?P<category>.+)|mean_response|patrol_coverage"
+    r"|response_within_target)$"
+)
 
 
 def row_problems(table: Table, mask: np.ndarray, column: str, message) -> list[Problem]:
@@ -68,8 +79,10 @@ def _references(
 ) -> list[Problem]:
     if column not in frame.columns:
         return []
-    values = frame[column].astype(str)
-    bad = (values.ne("") & ~values.isin(known)).to_numpy()
+    values = frame[column]
+    if not isinstance(values.dtype, pd.CategoricalDtype):  # pings keep their text as codes
+        values = values.astype(str)
+    bad = (values.ne("") & ~values.isin(known)).to_numpy(dtype=bool)
     return row_problems(table, bad, column, lambda i: f"unknown {what} {values.iloc[i]!r}")
 
 
@@ -115,7 +128,10 @@ def _case_metric_problem(text: str, categories: set[str] | None) -> str | None:
         return None
     match = CASE_METRIC.match(text)
     if not match:
-        return f"{text!r} is not count:<category>, solved_rate:<category> or mean_response"
+        return (
+            f"{text!r} is not count:<category>, solved_rate:<category>, mean_response, "
+            "patrol_coverage or response_within_target"
+        )
     category = match["category"]
     if category is None or categories is None or category in categories:
         return None
@@ -176,6 +192,8 @@ def cross_references(bureau: Bureau, raw: dict[str, Table], now: datetime) -> li
     for name, column in DATED:
         if getattr(bureau, name) is not None and name in raw:
             problems += _future(raw[name], getattr(bureau, name), column, now)
+    if bureau.calls is not None and "calls" in raw:
+        problems += time_order_problems(bureau.calls, raw["calls"].file, raw["calls"].first_row)
     return problems
 
 

@@ -194,6 +194,18 @@ class TrainingConfig(_Strict):
     max_training_hours_per_officer: float = Field(8.0, ge=0)
 
 
+class ExecutionConfig(_Strict):
+    """Rules for reading GPS pings and dispatch records (SPEC §13)."""
+
+    max_gap_s: float = Field(120.0, gt=0)  # a longer gap between two pings counts nowhere
+    max_speed_kmh: float = Field(120.0, gt=0)  # faster implied movement is a GPS jump
+    min_visit_minutes: float = Field(5.0, ge=0)
+    response_target_min: dict[int, float] = {1: 10.0, 2: 20.0, 3: 45.0}  # by priority
+    response_wait_min: float = Field(2.0, ge=0)  # Erlang C: a call waits when no unit is free
+    max_wait_probability: float = Field(0.10, gt=0, lt=1)
+    default_busy_min: float = Field(45.0, gt=0)
+
+
 class MapConfig(_Strict):
     tiles: str = "openstreetmap"
     attribution: str = ""
@@ -230,6 +242,7 @@ class Config(_Strict):
     allocation: AllocationConfig = AllocationConfig()
     training: TrainingConfig = TrainingConfig()
     map: MapConfig = MapConfig()
+    execution: ExecutionConfig = ExecutionConfig()
 
     @field_validator("coordinates")
     @classmethod

@@ -21,7 +21,7 @@ import shapely
 from geo.crs import to_wgs84
 from geo.jurisdictions import station_of_points
 from models.checks import cross_references, duplicates, policy_problems
-from models.columns import Column, coerce, number_columns
+from models.columns import Coerced, Column, coerce, number_columns
 from models.config import Config, config_key_problem, load_config, timezone_of
 from models.errors import InputError, Problem
 from models.outlines import (
@@ -36,6 +36,7 @@ from models.policy import (
 )
 from models.quality import QUALITY_COLUMNS
 from models.reading import Table, find_geometry, find_table, located, read_layer, read_table
+from models.typed_tables import read_typed
 
 __all__ = ["Bureau", "Column", "TableSpec", "TABLES", "load_bureau", "load_previous_plan"]
 
@@ -159,7 +160,43 @@ TABLES: dict[str, TableSpec] = {
         optional=True,
         may_be_empty=True,
     ),
+    "patrol_tracks": TableSpec(  # GPS / AVL pings (SPEC §13)
+        (
+            Column("unit_id"),
+            Column("station_id"),
+            Column("recorded_at", "datetime"),
+            Column("lat", "number", minimum=-90, maximum=90),
+            Column("lon", "number", minimum=-180, maximum=180),
+            Column(
+                "status",
+                required=False,
+                allow_empty=True,
+                choices=("patrol", "responding", "on_scene", "off_duty"),
+            ),
+            Column("officers", "integer", required=False, allow_empty=True, minimum=0),
+        ),
+        optional=True,
+        may_be_empty=True,
+    ),
+    "calls": TableSpec(  # dispatch records (SPEC §13)
+        (
+            Column("call_id"),
+            Column("received_at", "datetime"),
+            Column("lat", "number", minimum=-90, maximum=90),
+            Column("lon", "number", minimum=-180, maximum=180),
+            Column("station_id", required=False, allow_empty=True),
+            Column("priority", "integer", required=False, allow_empty=True, minimum=1),
+            Column("dispatched_at", "datetime", required=False, allow_empty=True),
+            Column("arrived_at", "datetime", required=False, allow_empty=True),
+            Column("cleared_at", "datetime", required=False, allow_empty=True),
+            Column("category", required=False, allow_empty=True),
+        ),
+        key=("call_id",),
+        optional=True,
+        may_be_empty=True,
+    ),
 }
+TYPED_TABLES = frozenset({"patrol_tracks", "calls"})  # large: read typed (models.typed_tables)
 PREVIOUS_PLAN = TableSpec(
     (
         Column("cell_id"),
@@ -195,6 +232,8 @@ class Bureau:
     courses: pd.DataFrame | None = None
     training_log: pd.DataFrame | None = None
     flex_weights: pd.DataFrame | None = None
+    patrol_tracks: pd.DataFrame | None = None
+    calls: pd.DataFrame | None = None
     outside_cases: pd.DataFrame = field(default_factory=pd.DataFrame)
     warnings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=QUALITY_COLUMNS))
 
@@ -256,6 +295,19 @@ def _read(data_dir: Path, name: str, spec: TableSpec):
     return path, read_table(path, number_columns(list(spec.columns))), None
 
 
+def _read_typed(data_dir: Path, name: str, spec: TableSpec, timezone) -> tuple | None:
+    """A large table read typed by `models.typed_tables` (path, table, its cells' problems),
+    or None when it must be read and checked as text."""
+    path = find_table(data_dir, name)
+    if path is None or path.is_dir():
+        return None
+    fast = read_typed(path, list(spec.columns), timezone)
+    if fast is None:
+        return None
+    frame, first_row, problems = fast
+    return path, Table(path.name, path, frame, first_row), Coerced(frame, problems, {})
+
+
 def load_bureau(
     data_dir: Path,
     tables: frozenset[str] | set[str] = ALL_TABLES,
@@ -285,8 +337,9 @@ def load_bureau(
     converted: list[tuple[str, str, int]] = []
     for name in sorted(tables):
         spec = TABLES[name]
+        fast = _read_typed(data_dir, name, spec, timezone) if name in TYPED_TABLES else None
         try:
-            found = _read(data_dir, name, spec)
+            found = (*fast[:2], None) if fast else _read(data_dir, name, spec)
         except InputError as exc:
             problems += exc.problems
             continue
@@ -298,7 +351,7 @@ def load_bureau(
             problems += _no_rows(table, name)
             continue
         raw[name] = table
-        typed = coerce(table, list(spec.columns), timezone)
+        typed = fast[2] if fast else coerce(table, list(spec.columns), timezone)
         problems += typed.problems
         converted += [(table.file, column, n) for column, n in typed.converted.items()]
         frame = typed.frame

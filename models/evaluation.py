@@ -28,16 +28,48 @@ EVALUATION_COLUMNS = [
     "z",
 ]
 ADDED_HOURS_MIN = 0.5  # hours a cell must gain over the month to count as treated
+DOSE_COLUMNS = ["dose_response", "dose_response_low", "dose_response_high"]
+VISITS_PER_TREATMENT = 4  # delivered hours up by 4 visits' minimum length: a treated cell
+Z_95 = 1.959964
+
+
+def dose_response(added_hours: np.ndarray, harm_change: np.ndarray) -> tuple[float, float, float]:
+    """Change of harm per 100 delivered hours across cells: the least-squares slope of each
+    cell's harm change on its change of delivered hours, × 100, with a 95 % interval from the
+    heteroscedasticity-robust (HC1) standard error; NaN with fewer than three cells or no
+    spread in the hours."""
+    x, y = np.asarray(added_hours, float), np.asarray(harm_change, float)
+    n = len(x)
+    dx = x - x.mean() if n else x
+    sxx = float(dx @ dx) if n else 0.0
+    if n < 3 or sxx <= 1e-12:
+        return (np.nan, np.nan, np.nan)
+    slope = float(dx @ (y - y.mean())) / sxx
+    residual = y - y.mean() - slope * dx
+    se = np.sqrt(float((dx**2) @ (residual**2)) / sxx**2 * n / (n - 2))
+    return tuple(round(100 * v, 4) for v in (slope, slope - Z_95 * se, slope + Z_95 * se))
 
 
 def evaluate_plan(
-    plan: pd.DataFrame, cells: pd.DataFrame, cases: pd.DataFrame, plan_month: str
+    plan: pd.DataFrame,
+    cells: pd.DataFrame,
+    cases: pd.DataFrame,
+    plan_month: str,
+    delivered: pd.DataFrame | None = None,
+    delivered_before: pd.DataFrame | None = None,
+    min_visit_minutes: float = 5.0,
 ) -> pd.DataFrame:
     """`evaluation.csv` for the plan of `plan_month` (`cell_id, shift, hours`, optionally
     `prev_hours` and `risk`; lender rows allowed) over jurisdiction `cells` (`cell_id,
-    station_id`) from `cases` (`cell_id, month, patrol_sensitive`), per station and overall
-    (`station_id = "ALL"`). Without `risk` every cell counts as comparable; without
-    `prev_hours` every planned hour counts as added."""
+    station_id`) from `cases` (`cell_id, month, patrol_sensitive`, `harm`), per station and
+    overall (`station_id = "ALL"`). Without `risk` every cell counts as comparable; without
+    `prev_hours` every planned hour counts as added.
+
+    Given the patrol hours `delivered` in `plan_month` (`cell_id, delivered_hours`, from the
+    tracks; `delivered_before` those of the month before, none if absent), cells are treated
+    by the dose delivered rather than planned — delivered hours up by at least
+    `min_visit_minutes` × 4 — and `dose_response` gives the change of patrol-sensitive harm
+    per 100 delivered hours with its 95 % interval (empty without tracks)."""
     before_month = str(pd.Period(plan_month, "M") - 1)
     plan = plan.assign(
         prev_hours=plan.get("prev_hours", 0.0),
@@ -59,15 +91,43 @@ def evaluate_plan(
         risk=("risk", "sum"),
     )
     cells["added"] -= cells.pop("prev")
-    cells["treated"] = cells["added"] >= ADDED_HOURS_MIN
+    threshold = ADDED_HOURS_MIN
+    if delivered is not None:
+        now = delivered.groupby("cell_id")["delivered_hours"].sum()
+        then = (
+            delivered_before.groupby("cell_id")["delivered_hours"].sum()
+            if delivered_before is not None
+            else pd.Series(dtype=float)
+        )
+        cells["added"] = now.reindex(cells.index, fill_value=0.0) - then.reindex(
+            cells.index, fill_value=0.0
+        )
+        threshold = min_visit_minutes * VISITS_PER_TREATMENT / 60.0
+    cells["treated"] = cells["added"] >= threshold - 1e-9
     cells["control"] = ~cells["treated"] & (cells["added"] <= 0) & (cells["risk"] > 0)
     sensitive = cases[cases["patrol_sensitive"].fillna(False).astype(bool)]
+    harm = sensitive["harm"] if "harm" in sensitive.columns else pd.Series(1.0, sensitive.index)
     for label, month in (("before", before_month), ("after", plan_month)):
-        counts = sensitive.loc[sensitive["month"] == month, "cell_id"].value_counts()
+        in_month = sensitive["month"] == month
+        counts = sensitive.loc[in_month, "cell_id"].value_counts()
         cells[label] = counts.reindex(cells.index, fill_value=0).to_numpy()
+        cells[f"{label}_harm"] = (
+            harm[in_month].groupby(sensitive.loc[in_month, "cell_id"]).sum()
+        ).reindex(cells.index, fill_value=0.0)
     rows = [_wdd(station, group) for station, group in cells.groupby("station_id", sort=True)]
     rows.append(_wdd("ALL", cells))
-    return pd.DataFrame(rows, columns=EVALUATION_COLUMNS)
+    out = pd.DataFrame(rows, columns=EVALUATION_COLUMNS)
+    if delivered is None:
+        return out.assign(**dict.fromkeys(DOSE_COLUMNS, np.nan))
+    studied = cells[(cells["risk"] > 0) | (cells["added"] != 0)]
+    effects = {
+        station: dose_response(group["added"], group["after_harm"] - group["before_harm"])
+        for station, group in [*studied.groupby("station_id", sort=True), ("ALL", studied)]
+    }
+    out[DOSE_COLUMNS] = pd.DataFrame(
+        [effects.get(s, (np.nan,) * 3) for s in out["station_id"]], columns=DOSE_COLUMNS
+    )
+    return out
 
 
 def _wdd(station: str, cells: pd.DataFrame) -> dict:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+EXECUTION_METRICS = ("patrol_coverage", "response_within_target")  # from tracks and calls
 QUALITY_COLUMNS = ["station_id", "month", "indicator_id", "case_id", "check", "severity", "message"]
 
 
@@ -145,12 +146,15 @@ def case_metric_checks(
     indicators: pd.DataFrame,
     cases: pd.DataFrame,
     month: str,
+    measured: dict[str, pd.Series] | None = None,
     tolerance: float = 0.05,
 ) -> pd.DataFrame:
     """Reported values of `case_metric` indicators more than `tolerance` off the value
-    recomputed from the case data (third-party check)."""
+    recomputed from the case data, or for `patrol_coverage` and `response_within_target` the
+    value `measured` from patrol tracks and dispatch records (third-party check)."""
     if "case_metric" not in indicators.columns:
         return pd.DataFrame(columns=QUALITY_COLUMNS)
+    measured = measured or {}
     out = []
     this = scores[scores["month"] == month]
     for ind, metric in indicators[["indicator_id", "case_metric"]].itertuples(index=False):
@@ -162,7 +166,14 @@ def case_metric_checks(
             continue
         if metric == "mean_response" and "response_minutes" not in cases.columns:
             continue
-        truth = case_metric(cases[cases["month"] == month], metric)
+        if metric in EXECUTION_METRICS and metric not in measured:
+            continue
+        source = "case data" if metric not in EXECUTION_METRICS else "execution data"
+        truth = (
+            measured[metric]
+            if metric in EXECUTION_METRICS
+            else case_metric(cases[cases["month"] == month], metric)
+        )
         rows = this[this["indicator_id"] == ind].copy()
         rows["truth"] = [
             truth.get((s, month), 0.0 if metric.startswith("count") else np.nan)
@@ -175,8 +186,8 @@ def case_metric_checks(
                 rows[off & rows["truth"].notna()],
                 "case_metric",
                 "error",
-                lambda r: (
-                    f"{r.indicator_id} reported {r.value:g}, case data gives "
+                lambda r, source=source: (
+                    f"{r.indicator_id} reported {r.value:g}, {source} gives "
                     f"{r.truth:.4g} (more than {tolerance:.0%} off)"
                 ),
             )

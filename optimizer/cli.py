@@ -16,6 +16,7 @@ from optimizer.threads import limited_threads
 EXIT_INPUT, EXIT_INFEASIBLE, EXIT_INTERNAL = 2, 3, 1
 DEFAULT_OUT = Path("plans")  # `run` and `audit verify` without --out: ./plans
 FORECAST_TABLES = {"cases", "stations", "offences"}
+EXECUTION_TABLES = {"stations", "patrol_tracks", "calls"}
 SCORE_TABLES = {
     "stations",
     "indicators",
@@ -232,11 +233,19 @@ def run(ctx, data, month, out, db, scenarios, previous_plan, anchor) -> None:
 def demo(ctx, out: Path, db: str | None) -> None:
     """Build the seeded demo bureau and run the cycle on its last month."""
     from optimizer.demo import demo_month, write_demo_bureau
+    from optimizer.demo_execution import write_demo_calls, write_demo_tracks
+    from optimizer.stages import next_month, previous_month
 
     try:
+        month = demo_month()
+        before = previous_month(month)
         data = write_demo_bureau(out / "demo-data")
+        write_demo_calls(data, month)
         click.echo(_say("demo_written", data=data))
-        results = _run(data, demo_month(), out, db, (), None, ctx.obj["lang"])
+        _run(data, before, out, db, (), None, ctx.obj["lang"])
+        write_demo_tracks(data, out / next_month(before) / "baseline", month)
+        click.echo(_say("tracks_written", month=month, data=data))
+        results = _run(data, month, out, db, (), None, ctx.obj["lang"])
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     folder = results[0].folder
@@ -377,6 +386,58 @@ def train(ctx, data, month, out) -> None:
         _fail(exc)
     seats = int(result.training["seats"].sum()) if len(result.training) else 0
     click.echo(_say("seats_written", seats=seats, out=out))
+
+
+@main.command()
+@_stage_options
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="the plan for MONTH (an allocation.csv) [default: the stored plan in --out]",
+)
+def execution(data, month, out, plan_file) -> None:
+    """MONTH as patrols and dispatch carried it out, against the plan for MONTH:
+    execution.csv, adherence.csv, response.csv, quality.csv."""
+    from models.contracts import load_bureau, load_previous_plan
+    from optimizer.execution import execution_stage, has_execution_data, stored_plan
+    from optimizer.manifest import write_outputs
+    from optimizer.stages import spatial
+
+    try:
+        _busy(f"reading {data}")
+        bureau = load_bureau(data, EXECUTION_TABLES)
+        if not has_execution_data(bureau):
+            raise click.BadParameter(_say("execution_none", data=data), param_hint="'--data'")
+        shifts = bureau.config.allocation.shifts
+        plan = load_previous_plan(plan_file, shifts) if plan_file else stored_plan(out, month)
+        _busy("measuring pings and calls")
+        result = execution_stage(bureau, month, spatial(bureau), plan)
+        result.write(out)
+        write_outputs(out, {"quality.csv": result.quality})
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    if plan is None:
+        click.echo(_say("no_plan", month=month, out=out), err=True)
+    if result.adherence is not None:
+        overall = result.adherence.iloc[-1]
+        click.echo(
+            _say(
+                "delivered",
+                month=month,
+                delivered=f"{overall['delivered_hours']:,.1f}",
+                planned=f"{overall['planned_hours']:,.1f}",
+                adherence="–"
+                if overall["adherence"] != overall["adherence"]
+                else f"{overall['adherence']:.1%}",
+            )
+        )
+    if result.response is not None:
+        overall = result.response.iloc[-1]
+        calls, unanswered = int(overall["calls"]), int(overall["unanswered"])
+        click.echo(_say("calls_answered", month=month, calls=calls, unanswered=unanswered))
+    click.echo(_say("execution_written", out=out))
 
 
 @main.command()

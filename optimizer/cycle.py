@@ -18,6 +18,7 @@ from models.config import Scenario, load_scenarios
 from models.contracts import Bureau, load_bureau, load_previous_plan
 from models.errors import InfeasiblePlan, InputError, MonthOutsideData, Problem
 from optimizer import stages
+from optimizer.execution import execution_stage, has_execution_data
 from optimizer.i18n import BureauNames
 from optimizer.manifest import write_outputs
 from optimizer.plan_map import jurisdiction_layer, map_title, plan_map
@@ -127,8 +128,16 @@ def run_cycle(
     progress(f"{scenario.name}: quality ...")
     sp = shared.get("spatial", reads["spatial"], lambda: stages.spatial(bureau))
     cases = shared.get("cases", reads["cases"], lambda: stages.cases_upto(bureau, month, sp))
-    quality = shared.get(
-        "quality", reads["quality"], lambda: stages.quality_stage(bureau, month, cases)
+    executed = (  # §13: the plan for M measured against what patrols and dispatch did
+        execution_stage(bureau, month, sp, previous) if has_execution_data(bureau) else None
+    )
+    tick("execution")
+    quality = (
+        stages.quality_stage(bureau, month, cases, executed)
+        if executed is not None
+        else shared.get(
+            "quality", reads["quality"], lambda: stages.quality_stage(bureau, month, cases)
+        )
     )
     tick("quality", "score")
     scored = shared.get("score", reads["score"], lambda: stages.score_stage(bureau, month))
@@ -145,7 +154,11 @@ def run_cycle(
         bureau, month, sp, cases, forecast.risk, previous, scenario.deltas.stability
     )
     evaluated = (
-        stages.evaluation_stage(month, sp, cases, previous) if previous is not None else None
+        stages.evaluation_stage(
+            month, sp, cases, previous, executed, cfg.execution.min_visit_minutes
+        )
+        if previous is not None
+        else None
     )
     tick("allocate", "train")
     trained = stages.training_stage(bureau, month, scored, lang)
@@ -160,6 +173,8 @@ def run_cycle(
         allocated.write(staging.folder)
         if evaluated is not None:
             evaluated.write(staging.folder)
+        if executed is not None:
+            executed.write(staging.folder)
         trained.write(staging.folder)
         hotspots.write(staging.folder)
         jurisdictions = jurisdiction_layer(

@@ -10,6 +10,10 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from models.erlang import RESERVE_COLUMNS
+from models.evaluation import DOSE_COLUMNS, EVALUATION_COLUMNS
+from models.execution import ADHERENCE_COLUMNS, EXECUTION_COLUMNS, RESPONSE_COLUMNS
+
 
 @dataclass(frozen=True)
 class Output:
@@ -100,21 +104,11 @@ OUTPUTS: dict[str, Output] = {
                 "hours_per_case",
             ],
         ),
-        Output(
-            "evaluation.csv",
-            [
-                "station_id",
-                "treated_cells",
-                "control_cells",
-                "before_treated",
-                "after_treated",
-                "before_control",
-                "after_control",
-                "wdd",
-                "z",
-            ],
-            "evaluation",
-        ),
+        Output("evaluation.csv", (*EVALUATION_COLUMNS, *DOSE_COLUMNS), "evaluation"),
+        Output("execution.csv", tuple(EXECUTION_COLUMNS), "execution"),
+        Output("adherence.csv", tuple(ADHERENCE_COLUMNS), "adherence"),
+        Output("response.csv", tuple(RESPONSE_COLUMNS), "response"),
+        Output("reserve.csv", tuple(RESERVE_COLUMNS), "reserve"),
         Output(
             "training.csv",
             (

@@ -33,6 +33,7 @@ from models.scoring import (
 from models.shifts import shift_of
 from models.training import course_effectiveness, find_gaps, training_bonus, training_effects
 from optimizer.allocation import PatrolAllocation
+from optimizer.execution import ExecutionResult
 from optimizer.manifest import write_outputs
 from optimizer.schedule import visit_schedule
 from optimizer.train import assign_seats, seat_demand, write_training_xlsx
@@ -40,6 +41,10 @@ from optimizer.train import assign_seats, seat_demand, write_training_xlsx
 
 def next_month(month: str) -> str:
     return str(pd.Period(month, "M") + 1)
+
+
+def previous_month(month: str) -> str:
+    return str(pd.Period(month, "M") - 1)
 
 
 @dataclass(frozen=True)
@@ -88,17 +93,24 @@ class QualityResult:
         write_outputs(folder, {"quality.csv": self.flags})
 
 
-def quality_stage(bureau: Bureau, month: str, cases: pd.DataFrame | None) -> QualityResult:
-    """All data-quality flags for `month` (`quality.csv`); `cases` from `cases_upto`."""
+def quality_stage(
+    bureau: Bureau, month: str, cases: pd.DataFrame | None, executed: ExecutionResult | None = None
+) -> QualityResult:
+    """All data-quality flags for `month` (`quality.csv`); `cases` from `cases_upto`, with the
+    flags of the pings and the third-party check of execution metrics when `executed` holds
+    them."""
     cfg = bureau.config
-    parts = []
+    measured = executed.metrics if executed is not None else {}
+    parts = [executed.quality] if executed is not None else []
     if bureau.scores is not None and bureau.weights is not None:
         weights = station_weights(bureau.weights, bureau.stations, bureau.flex_weights)
         parts += [
             q.report_checks(bureau.scores, weights, month, cfg.scoring.report_deadline_day),
             q.jump_checks(bureau.scores[bureau.scores["month"] <= month], month),
         ]
-        parts.append(q.case_metric_checks(bureau.scores, bureau.indicators, bureau.cases, month))
+        parts.append(
+            q.case_metric_checks(bureau.scores, bureau.indicators, bureau.cases, month, measured)
+        )
     if cases is not None:
         month_cases = cases[cases["month"] == month]
         parts += [
@@ -327,10 +339,20 @@ class EvaluationResult:
 
 
 def evaluation_stage(
-    month: str, sp: Spatial, cases: pd.DataFrame, previous: pd.DataFrame
+    month: str,
+    sp: Spatial,
+    cases: pd.DataFrame,
+    previous: pd.DataFrame,
+    executed: ExecutionResult | None = None,
+    min_visit_minutes: float = 5.0,
 ) -> EvaluationResult:
-    """Crime change where last month's plan added hours against comparable cells (SPEC §8)."""
-    return EvaluationResult(evaluate_plan(previous, sp.cells, cases, month))
+    """Crime change where last month's plan added hours against comparable cells (SPEC §8);
+    where tracks exist, where the patrols delivered more hours, with the dose response (§13)."""
+    dose = executed.dose if executed is not None else None
+    before = executed.dose_before if executed is not None else None
+    return EvaluationResult(
+        evaluate_plan(previous, sp.cells, cases, month, dose, before, min_visit_minutes)
+    )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,57 @@
+"""Last month's plan measured on the dose delivered (SPEC §13 closing the loop), by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.evaluation import dose_response, evaluate_plan
+
+CELLS = pd.DataFrame({"cell_id": ["c1", "c2", "c3", "c4"], "station_id": "S1"})
+PLAN = pd.DataFrame(
+    {"cell_id": ["c1", "c2", "c3", "c4"], "shift": "day", "hours": 1.0, "risk": 1.0}
+)
+
+
+def _cases(counts: dict[str, int], month: str) -> list[dict]:
+    return [
+        {"cell_id": c, "month": month, "patrol_sensitive": True, "harm": 1.0}
+        for c, n in counts.items()
+        for _ in range(n)
+    ]
+
+
+CASES = pd.DataFrame(
+    _cases({"c1": 3, "c2": 2, "c4": 1}, "2025-11")
+    + _cases({"c1": 1, "c2": 2, "c3": 1, "c4": 2}, "2025-12")
+    + [{"cell_id": "c1", "month": "2025-12", "patrol_sensitive": False, "harm": 9.0}]
+)
+DELIVERED = pd.DataFrame({"cell_id": ["c1", "c2", "c3"], "delivered_hours": [2.0, 1.0, 0.1]})
+BEFORE = pd.DataFrame({"cell_id": ["c1", "c2", "c4"], "delivered_hours": [0.5, 1.0, 0.2]})
+
+
+def test_treated_cells_come_from_the_delivered_dose():
+    # added: c1 +1.5 h (≥ 5 min × 4: treated), c2 0 and c4 −0.2 (controls), c3 +0.1 (neither)
+    out = evaluate_plan(PLAN, CELLS, CASES, "2025-12", DELIVERED, BEFORE, 5.0)
+    row = out.set_index("station_id").loc["ALL"]
+    assert (row["treated_cells"], row["control_cells"]) == (1, 2)
+    assert (row["before_treated"], row["after_treated"]) == (3, 1)
+    assert (row["before_control"], row["after_control"]) == (3, 4)
+    assert row["wdd"] == -3 and row["z"] == pytest.approx(-3 / np.sqrt(11), abs=1e-4)
+    # harm change per cell −2, 0, +1, +1 against added hours 1.5, 0, 0.1, −0.2
+    slope = np.polyfit([1.5, 0.0, 0.1, -0.2], [-2.0, 0.0, 1.0, 1.0], 1)[0]
+    assert row["dose_response"] == pytest.approx(100 * slope, abs=1e-3)
+    assert row["dose_response_low"] < row["dose_response"] < row["dose_response_high"]
+
+
+def test_without_tracks_the_planned_dose_counts_and_no_dose_response():
+    out = evaluate_plan(PLAN, CELLS, CASES, "2025-12")
+    assert out["dose_response"].isna().all()
+    assert out.set_index("station_id").loc["ALL", "treated_cells"] == 4
+
+
+def test_dose_response_needs_spread():
+    assert np.isnan(dose_response([1.0, 1.0, 1.0], [0.0, 1.0, 2.0])[0])
+    slope, low, high = dose_response([0.0, 1.0, 2.0, 3.0], [0.0, -1.0, -2.0, -3.0])
+    assert slope == pytest.approx(-100.0) and low == pytest.approx(-100.0)
