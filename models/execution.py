@@ -204,30 +204,36 @@ def response_table(
     frame["station_id"] = frame["station_id"].astype(str)
     frame["shift"] = frame["shift"].astype(str)
     frame["priority"] = frame["priority"].astype(str)
-    rows = []
+    frame["one"] = 1
     levels = ("station_id", "shift", "priority")
+    parts = []
     for mask in range(8):
         keys = [level for bit, level in enumerate(levels) if not mask & (1 << bit)]
         data = frame if "station_id" not in keys else frame[frame["station_id"] != ""]
-        groups = data.groupby(keys, sort=False) if keys else [((), data)]
-        for key, group in groups:
-            key = key if isinstance(key, tuple) else (key,)
-            answered = group[group["answered"]]
-            minutes = answered["response_min"].to_numpy()
-            targeted = answered[answered["has_target"]]
-            row = dict(zip(keys, key, strict=True))
-            row |= {level: ALL for level in levels if level not in keys}
-            row |= {
-                "calls": len(answered),
-                "median_min": round(float(np.median(minutes)), 4) if len(minutes) else np.nan,
-                "p90_min": round(float(np.percentile(minutes, 90)), 4) if len(minutes) else np.nan,
-                "within_target_share": round(float(targeted["within"].mean()), DIGITS)
-                if len(targeted)
-                else np.nan,
-                "unanswered": int((~group["answered"]).sum()),
+        by = [data[k] for k in keys] if keys else [data["one"]]
+        answered = data[data["answered"]]
+        answered_by = [answered[k] for k in keys] if keys else [answered["one"]]
+        minutes = answered["response_min"].groupby(answered_by)
+        targeted = answered[answered["has_target"]]
+        targeted_by = [targeted[k] for k in keys] if keys else [targeted["one"]]
+        part = pd.DataFrame(
+            {
+                "calls": data["answered"].groupby(by).sum(),
+                "median_min": minutes.median().round(4),
+                "p90_min": minutes.quantile(0.9).round(4),
+                "within_target_share": targeted["within"]
+                .astype(float)
+                .groupby(targeted_by)
+                .mean()
+                .round(DIGITS),
+                "unanswered": (~data["answered"]).groupby(by).sum(),
             }
-            rows.append(row)
-    out = pd.DataFrame(rows, columns=RESPONSE_COLUMNS)
+        )
+        part.index.names = keys or ["one"]
+        part = part.reset_index().drop(columns="one", errors="ignore")
+        parts.append(part.assign(**{level: ALL for level in levels if level not in keys}))
+    rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if len(frame) else []
+    out = pd.DataFrame(rows).reindex(columns=RESPONSE_COLUMNS)
     if out.empty:
         out = pd.DataFrame(
             [{**dict.fromkeys(levels, ALL), "calls": 0, "unanswered": 0}], columns=RESPONSE_COLUMNS

@@ -66,7 +66,8 @@ class Delivered:
 def _codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes and their labels of a text column (categorical or not)."""
     cat = series if isinstance(series.dtype, pd.CategoricalDtype) else series.astype("category")
-    return cat.cat.codes.to_numpy().astype(np.int64), np.asarray(cat.cat.categories, dtype=object)
+    codes = cat.cat.codes.to_numpy()
+    return codes.astype(np.int32, copy=False), np.asarray(cat.cat.categories, dtype=object)
 
 
 def shift_codes(times: np.ndarray, shift_hours: dict[str, tuple[int, int]]) -> np.ndarray:
@@ -111,6 +112,37 @@ def _exact_duplicates(tracks: pd.DataFrame, order: np.ndarray, unit, ns) -> np.n
     return positions[candidates.duplicated(keep="first").to_numpy()]
 
 
+def _dose_by_cell(
+    station, shift, ix, iy, dose_s, visit_rows, station_names, shifts
+) -> pd.DataFrame:
+    """Officer-seconds and visits summed per station, shift and cell over patrol segments
+    (`visit_rows` index the segments that start a visit), through one integer key per segment
+    so that only the distinct groups become text."""
+    if not len(ix):
+        return pd.DataFrame(columns=DOSE_COLUMNS).astype({"delivered_hours": float, "visits": int})
+    ix0, iy0 = int(ix.min()), int(iy.min())
+    width, height = int(ix.max()) - ix0 + 1, int(iy.max()) - iy0 + 1
+    key = station.astype(np.int64) * len(shifts) + shift
+    key = (key * width + (ix - ix0)) * height + (iy - iy0)
+    codes, groups = pd.factorize(key, sort=True)
+    seconds = np.bincount(codes, weights=dose_s, minlength=len(groups))
+    visits = np.bincount(codes[visit_rows], minlength=len(groups))
+    groups = np.asarray(groups, dtype=np.int64)
+    cell_y = groups % height + iy0
+    rest = groups // height
+    cell_x = rest % width + ix0
+    rest //= width
+    return pd.DataFrame(
+        {
+            "station_id": station_names[rest // len(shifts)].astype(str),
+            "cell_id": cell_ids(cell_x, cell_y),
+            "shift": np.asarray(shifts, dtype=object)[rest % len(shifts)],
+            "delivered_hours": seconds / 3600.0,
+            "visits": visits.astype(np.int64),
+        }
+    )
+
+
 def measure_tracks(
     tracks: pd.DataFrame, month: str, crs, coordinates: str, rules: TrackRules
 ) -> Delivered:
@@ -120,13 +152,15 @@ def measure_tracks(
     of a (b may lie just after it)."""
     start = pd.Period(month, "M").start_time.to_datetime64().astype("datetime64[ns]")
     end = (pd.Period(month, "M") + 1).start_time.to_datetime64().astype("datetime64[ns]")
-    times = tracks["recorded_at"].to_numpy().astype("datetime64[ns]")
+    times = tracks["recorded_at"].to_numpy().astype("datetime64[ns]", copy=False)
     tail = np.timedelta64(int(np.ceil(rules.max_gap_s * NS_PER_S)), "ns")
     keep = (times >= start) & (times < end + tail)
-    tracks = tracks[keep]
-    times = times[keep]
+    if not keep.all():  # a whole month's file is kept as it is, not copied
+        tracks = tracks[keep]
+        times = times[keep]
+    del keep
     unit, unit_names = _codes(tracks["unit_id"])
-    ns = times.astype(np.int64)
+    ns = times.view(np.int64)
     order = _time_order(unit, ns)
     dropped = _exact_duplicates(tracks, order, unit, ns)
     dropped_rows = order[dropped]
@@ -136,7 +170,8 @@ def measure_tracks(
         station[dropped_rows[times[dropped_rows] < end]], minlength=len(station_names)
     )
 
-    unit, station, ns, times = unit[order], station[order], ns[order], times[order]
+    unit, station, ns = unit[order], station[order], ns[order]
+    times = ns.view("datetime64[ns]")
     lon, lat = to_wgs84(
         tracks["lon"].to_numpy(dtype=float)[order],
         tracks["lat"].to_numpy(dtype=float)[order],
@@ -155,7 +190,7 @@ def measure_tracks(
     else:
         officers = np.ones(len(order))
     in_month = (times >= start) & (times < end)
-    del times
+    del times, order
 
     same_unit = unit[1:] == unit[:-1]
     gap_s = (ns[1:] - ns[:-1]) / NS_PER_S
@@ -165,7 +200,7 @@ def measure_tracks(
     jump = counted & ~long_gap & (dist_m > rules.max_speed_kmh / 3.6 * gap_s)
     valid = counted & ~long_gap & ~jump
     del dist_m
-    ix, iy = cell_indices(x[:-1], y[:-1], rules.cell_size_m)
+    ix, iy = (v.astype(np.int32) for v in cell_indices(x[:-1], y[:-1], rules.cell_size_m))
     del x, y
     shift = shift_codes(ns[:-1].view("datetime64[ns]"), rules.shift_hours)
     seg_station, seg_status = station[:-1], status[:-1]
@@ -180,37 +215,16 @@ def measure_tracks(
     run = np.cumsum(starts) - 1
     length = np.bincount(run[patrol], weights=gap_s[patrol], minlength=int(starts.sum()))
     is_visit = length >= rules.min_visit_minutes * 60 - 1e-9
-    visit_start = np.flatnonzero(starts)[is_visit]
 
-    shifts = list(rules.shift_hours)
-    groups = pd.DataFrame(
-        {"station": seg_station[patrol], "ix": ix[patrol], "iy": iy[patrol], "shift": shift[patrol]}
-    )
-    groups["dose_s"] = dose_s[patrol]
-    groups["visits"] = 0
-    visits = pd.DataFrame(
-        {
-            "station": seg_station[visit_start],
-            "ix": ix[visit_start],
-            "iy": iy[visit_start],
-            "shift": shift[visit_start],
-            "dose_s": 0.0,
-            "visits": 1,
-        }
-    )
-    dose = (
-        pd.concat([groups, visits], ignore_index=True)
-        .groupby(["station", "ix", "iy", "shift"], as_index=False, sort=True)
-        .agg(dose_s=("dose_s", "sum"), visits=("visits", "sum"))
-    )
-    dose_frame = pd.DataFrame(
-        {
-            "station_id": station_names[dose["station"].to_numpy()].astype(str),
-            "cell_id": cell_ids(dose["ix"].to_numpy(), dose["iy"].to_numpy()),
-            "shift": np.asarray(shifts, dtype=object)[dose["shift"].to_numpy()],
-            "delivered_hours": dose["dose_s"].to_numpy() / 3600.0,
-            "visits": dose["visits"].to_numpy().astype(np.int64),
-        }
+    dose_frame = _dose_by_cell(
+        seg_station[patrol],
+        shift[patrol],
+        ix[patrol],
+        iy[patrol],
+        dose_s[patrol],
+        np.flatnonzero(starts[patrol])[is_visit],
+        station_names,
+        list(rules.shift_hours),
     )
 
     n_st = len(station_names)

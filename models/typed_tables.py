@@ -60,15 +60,20 @@ def _read_arrow(path: Path, columns: Sequence[Any]) -> tuple[pa.Table, int] | No
 
 
 def _text(array: pa.ChunkedArray) -> pd.Series:
-    """A text column as a pandas categorical of whitespace-trimmed values, nulls as ''."""
-    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
-        if pa.types.is_dictionary(array.type):
-            array = array.cast(array.type.value_type)
-        else:
+    """A text column as a pandas categorical of whitespace-trimmed values, nulls as ''.
+    Dictionary columns (as Parquet writers store repeated text) keep their codes."""
+    if pa.types.is_dictionary(array.type):
+        cat = array.to_pandas()
+        codes = cat.cat.codes.to_numpy()
+        labels = np.asarray(cat.cat.categories, dtype=object)
+    else:
+        if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
             array = array.cast(pa.string())
-    encoded = pc.fill_null(array, "").combine_chunks().dictionary_encode()
-    labels = pc.utf8_trim_whitespace(encoded.dictionary).to_numpy(zero_copy_only=False)
-    codes = encoded.indices.to_numpy(zero_copy_only=False)
+        encoded = array.combine_chunks().dictionary_encode()
+        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+        labels = encoded.dictionary.to_numpy(zero_copy_only=False)
+    labels = np.array([str(v).strip() for v in labels] + [""], dtype=object)  # last: null
+    codes = np.where(codes < 0, len(labels) - 1, codes)
     categories, remap = np.unique(labels.astype(str), return_inverse=True)
     return pd.Series(pd.Categorical.from_codes(remap[codes], categories=categories))
 
@@ -106,7 +111,7 @@ def read_typed(
         if col.kind in NUMERIC:
             if not (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
                 return None
-            values = array.to_numpy(zero_copy_only=False).astype(np.float64)
+            values = np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.float64)
             empty = np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
         elif col.kind == "datetime":
             if not pa.types.is_timestamp(array.type):

@@ -73,7 +73,7 @@ INDICATORS = [
     ("P02", "Thefts reported", "盗窃案件发案数", "prevention", "strategy", "lower", "auto",
      False, None, "peer_minmax", False, False, "count:theft"),
     ("P03", "Patrol visibility rate (%)", "巡逻见警率", "prevention", "process", "higher",
-     "manual", False, 95, "target", False, False, ""),
+     "manual", False, 95, "target", False, False, "patrol_coverage"),
     ("P04", "Telecom fraud dissuasion rate (%)", "电诈劝阻成功率（专项）", "prevention",
      "process", "higher", "auto", True, 90, "target", False, False, ""),
     ("M01", "Robbery clearance rate (%)", "抢劫案件破案率", "major_case", "strategy", "higher",

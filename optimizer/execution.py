@@ -78,6 +78,10 @@ def execution_stage(bureau: Bureau, month: str, sp, plan: pd.DataFrame | None) -
     (`stages.Spatial`: metric `crs`, jurisdiction `cells`, `cell_size_m`)."""
     cfg = bureau.config
     crs, cells, rules = sp.crs, sp.cells, track_rules(bureau, sp.cell_size_m)
+    if plan is not None:  # a plan file without stations: each cell's own station
+        holder = plan["cell_id"].astype(str).map(cells.set_index("cell_id")["station_id"])
+        given = plan.get("station_id", pd.Series("", index=plan.index)).fillna("").astype(str)
+        plan = plan.assign(station_id=given.where(given != "", holder.fillna("")))
     shifts = cfg.allocation.shifts
     execution = adherence = response = dose = dose_before = reserve = None
     officers = pd.Series(dtype=float)

@@ -103,3 +103,15 @@ def test_a_folder_without_execution_data(folder, tmp_path):
     (folder / "calls.csv").unlink()
     result = _invoke("--data", folder, "--month", "2025-12", "--out", tmp_path / "out")
     assert result.exit_code == 2 and "neither patrol_tracks nor calls" in result.output
+
+
+def test_a_plan_file_without_stations_takes_each_cells_station(folder, tmp_path):
+    plan = tmp_path / "allocation.csv"
+    eb.plan()[["cell_id", "shift", "hours"]].to_csv(plan, index=False)
+    out = tmp_path / "out"
+    result = _invoke("--data", folder, "--month", "2025-12", "--out", out, "--plan", plan)
+    assert result.exit_code == 0, result.output
+    adherence = pd.read_csv(out / "adherence.csv", keep_default_na=False)
+    rows = adherence.set_index(["station_id", "shift"])
+    assert rows.loc[("S1", "ALL"), "planned_hours"] == pytest.approx(3.1)
+    assert rows.loc[("S2", "ALL"), "planned_hours"] == pytest.approx(1.0)

@@ -24,6 +24,9 @@ def test_demo_measures_its_plan(demo_run):
     assert (reserve["units"] >= 1).all() and (reserve["reserve_hours"] > 0).all()
     quality = pd.read_csv(demo_run / "quality.csv", keep_default_na=False)
     assert {"duplicate_ping", "track_gap", "track_jump"} <= set(quality["check"])
+    # P03 (patrol visibility) is checked against the coverage the tracks show
+    coverage = quality[(quality["check"] == "case_metric") & (quality["indicator_id"] == "P03")]
+    assert len(coverage) and coverage["message"].str.contains("execution data gives").all()
 
 
 def test_demo_stores_the_execution_tables(demo_run):
