@@ -66,8 +66,7 @@ class Delivered:
 def _codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes and their labels of a text column (categorical or not)."""
     cat = series if isinstance(series.dtype, pd.CategoricalDtype) else series.astype("category")
-    codes = cat.cat.codes.to_numpy()
-    return codes.astype(np.int32, copy=False), np.asarray(cat.cat.categories, dtype=object)
+    return cat.cat.codes.to_numpy(), np.asarray(cat.cat.categories, dtype=object)
 
 
 def shift_codes(times: np.ndarray, shift_hours: dict[str, tuple[int, int]]) -> np.ndarray:
@@ -84,24 +83,27 @@ def shift_codes(times: np.ndarray, shift_hours: dict[str, tuple[int, int]]) -> n
     return table[hour]
 
 
-def _time_order(unit: np.ndarray, ns: np.ndarray) -> np.ndarray:
-    """Order of pings by unit, then time (stable: file order among equal times). Exports are
-    usually in time order already, so a radix sort on the unit code is tried first."""
+def _time_order(unit: np.ndarray, ns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Order of pings by unit, then time (stable: file order among equal times), with the
+    unit codes and times in that order. Exports are usually in time order already, so a radix
+    sort on the unit code is tried first."""
     small = unit.max(initial=0) < np.iinfo(np.uint16).max
     order = np.argsort(unit.astype(np.uint16 if small else np.int64), kind="stable")
-    t = ns[order]
-    same = unit[order][1:] == unit[order][:-1]
-    if np.any(same & (t[1:] < t[:-1])):
+    unit_sorted, ns_sorted = unit[order], ns[order]
+    same = unit_sorted[1:] == unit_sorted[:-1]
+    if np.any(same & (ns_sorted[1:] < ns_sorted[:-1])):
         order = np.lexsort((ns, unit))
-    return order
+        unit_sorted, ns_sorted = unit[order], ns[order]
+    return order, unit_sorted, ns_sorted
 
 
-def _exact_duplicates(tracks: pd.DataFrame, order: np.ndarray, unit, ns) -> np.ndarray:
+def _exact_duplicates(
+    tracks: pd.DataFrame, order: np.ndarray, unit_sorted: np.ndarray, ns_sorted: np.ndarray
+) -> np.ndarray:
     """Positions (in `order`) of pings identical in every column to an earlier one. Such pings
     share unit and time, so only rows tied on both are compared."""
-    u, t = unit[order], ns[order]
     tied = np.zeros(len(order), dtype=bool)
-    tie = (u[1:] == u[:-1]) & (t[1:] == t[:-1])
+    tie = (unit_sorted[1:] == unit_sorted[:-1]) & (ns_sorted[1:] == ns_sorted[:-1])
     tied[1:] |= tie
     tied[:-1] |= tie
     positions = np.flatnonzero(tied)
@@ -112,35 +114,107 @@ def _exact_duplicates(tracks: pd.DataFrame, order: np.ndarray, unit, ns) -> np.n
     return positions[candidates.duplicated(keep="first").to_numpy()]
 
 
-def _dose_by_cell(
-    station, shift, ix, iy, dose_s, visit_rows, station_names, shifts
-) -> pd.DataFrame:
-    """Officer-seconds and visits summed per station, shift and cell over patrol segments
-    (`visit_rows` index the segments that start a visit), through one integer key per segment
-    so that only the distinct groups become text."""
-    if not len(ix):
-        return pd.DataFrame(columns=DOSE_COLUMNS).astype({"delivered_hours": float, "visits": int})
-    ix0, iy0 = int(ix.min()), int(iy.min())
-    width, height = int(ix.max()) - ix0 + 1, int(iy.max()) - iy0 + 1
-    key = station.astype(np.int64) * len(shifts) + shift
-    key = (key * width + (ix - ix0)) * height + (iy - iy0)
-    codes, groups = pd.factorize(key, sort=True)
-    seconds = np.bincount(codes, weights=dose_s, minlength=len(groups))
-    visits = np.bincount(codes[visit_rows], minlength=len(groups))
-    groups = np.asarray(groups, dtype=np.int64)
-    cell_y = groups % height + iy0
-    rest = groups // height
-    cell_x = rest % width + ix0
-    rest //= width
-    return pd.DataFrame(
+@dataclass(frozen=True)
+class _Pings:
+    """The columns of the month's pings as arrays by row (codes for text), read once."""
+
+    unit: np.ndarray
+    station: np.ndarray
+    ns: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    status: np.ndarray
+    officers: np.ndarray
+
+
+def _chunk_bounds(unit_sorted: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """Slices of about `size` sorted pings that never split a unit."""
+    n = len(unit_sorted)
+    starts = np.flatnonzero(np.r_[True, unit_sorted[1:] != unit_sorted[:-1]]) if n else []
+    cuts = [0]
+    for target in range(size, n, size):
+        at = int(starts[min(np.searchsorted(starts, target), len(starts) - 1)])
+        if at > cuts[-1]:
+            cuts.append(at)
+    return list(zip(cuts, [*cuts[1:], n], strict=True)) if n else []
+
+
+def _measure_chunk(
+    rows: np.ndarray, pings: _Pings, start, end, crs, coordinates: str, rules: TrackRules
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Dose groups (`station, shift, ix, iy, dose_s, visits`), per-station counts and
+    per-unit flags of the sorted pings `rows` (whole units)."""
+    unit, station, ns = pings.unit[rows], pings.station[rows], pings.ns[rows]
+    status, officers = pings.status[rows], np.nan_to_num(pings.officers[rows], nan=1.0)
+    lon, lat = to_wgs84(pings.lon[rows], pings.lat[rows], coordinates)
+    x, y = project(lon, lat, crs)
+    del lon, lat
+    in_month = (ns >= start) & (ns < end)
+
+    same_unit = unit[1:] == unit[:-1]
+    gap_s = (ns[1:] - ns[:-1]) / NS_PER_S
+    dist_m = np.hypot(x[1:] - x[:-1], y[1:] - y[:-1])
+    counted = in_month[:-1] & same_unit
+    long_gap = counted & (gap_s > rules.max_gap_s)
+    jump = counted & ~long_gap & (dist_m > rules.max_speed_kmh / 3.6 * gap_s)
+    valid = counted & ~long_gap & ~jump
+    del dist_m, same_unit, counted
+    ix, iy = (v.astype(np.int32) for v in cell_indices(x[:-1], y[:-1], rules.cell_size_m))
+    del x, y
+    shift = shift_codes(ns[:-1].view("datetime64[ns]"), rules.shift_hours)
+    seg_station, seg_status = station[:-1], status[:-1]
+    patrol = valid & (seg_status == PATROL) & (shift >= 0)
+    response = valid & (seg_status == RESPONSE)
+
+    # visits: runs of patrol segments in one cell, continuing while the stay is unbroken
+    cont = np.zeros(len(patrol), dtype=bool)
+    cont[1:] = patrol[:-1] & patrol[1:] & (ix[1:] == ix[:-1]) & (iy[1:] == iy[:-1])
+    cont[1:] &= seg_station[1:] == seg_station[:-1]
+    starts = patrol & ~cont
+    del cont
+    run = np.cumsum(starts[patrol]) - 1
+    length = np.bincount(run, weights=gap_s[patrol], minlength=int(starts.sum()))
+    is_visit = length >= rules.min_visit_minutes * 60 - 1e-9
+    groups = pd.DataFrame(
         {
-            "station_id": station_names[rest // len(shifts)].astype(str),
-            "cell_id": cell_ids(cell_x, cell_y),
-            "shift": np.asarray(shifts, dtype=object)[rest % len(shifts)],
-            "delivered_hours": seconds / 3600.0,
-            "visits": visits.astype(np.int64),
+            "station": seg_station[patrol],
+            "shift": shift[patrol],
+            "ix": ix[patrol],
+            "iy": iy[patrol],
+            "dose_s": (gap_s * officers[:-1])[patrol],
+            "visits": np.zeros(int(patrol.sum()), dtype=np.int64),
         }
     )
+    groups.loc[np.flatnonzero(starts[patrol])[is_visit], "visits"] = 1
+    groups = groups.groupby(["station", "shift", "ix", "iy"], as_index=False, sort=False).sum()
+
+    counts = pd.DataFrame(
+        {
+            "pings": pd.Series(station[in_month]).value_counts(),
+            "gaps": pd.Series(seg_station[long_gap]).value_counts(),
+            "gap_s": pd.Series(gap_s[long_gap]).groupby(seg_station[long_gap]).sum(),
+            "jumps": pd.Series(seg_station[jump]).value_counts(),
+            "response_s": pd.Series((gap_s * officers[:-1])[response])
+            .groupby(seg_station[response])
+            .sum(),
+            "officers_sum": pd.Series(officers[in_month]).groupby(station[in_month]).sum(),
+        }
+    ).fillna(0)
+    units = (
+        pd.DataFrame(
+            {
+                "station": station[in_month],
+                "unit": unit[in_month],
+                "patrolling": status[in_month] != OFF_DUTY,
+            }
+        )
+        .groupby(["station", "unit"], as_index=False)["patrolling"]
+        .any()
+    )
+    return groups, counts, units
+
+
+CHUNK_PINGS = 2_000_000  # pings measured at a time (whole units), bounding the memory used
 
 
 def measure_tracks(
@@ -149,7 +223,7 @@ def measure_tracks(
     """Patrol dose and visits of `month` (YYYY-MM) from validated pings (`unit_id, station_id,
     recorded_at, lat, lon`, optional `status`, `officers`); points projected to the metric
     `crs` after converting from the bureau's `coordinates`. A pair a → b counts for the month
-    of a (b may lie just after it)."""
+    of a (b may lie just after it). Units are measured a few million pings at a time."""
     start = pd.Period(month, "M").start_time.to_datetime64().astype("datetime64[ns]")
     end = (pd.Period(month, "M") + 1).start_time.to_datetime64().astype("datetime64[ns]")
     times = tracks["recorded_at"].to_numpy().astype("datetime64[ns]", copy=False)
@@ -160,100 +234,97 @@ def measure_tracks(
         times = times[keep]
     del keep
     unit, unit_names = _codes(tracks["unit_id"])
-    ns = times.view(np.int64)
-    order = _time_order(unit, ns)
-    dropped = _exact_duplicates(tracks, order, unit, ns)
-    dropped_rows = order[dropped]
-    order = np.delete(order, dropped)
     station, station_names = _codes(tracks["station_id"])
+    ns = times.view(np.int64)
+    order, unit_sorted, ns_sorted = _time_order(unit, ns)
+    dropped = _exact_duplicates(tracks, order, unit_sorted, ns_sorted)
+    del ns_sorted
+    dropped_rows = order[dropped]
+    if len(dropped):
+        order, unit_sorted = np.delete(order, dropped), np.delete(unit_sorted, dropped)
     dup_station = np.bincount(
         station[dropped_rows[times[dropped_rows] < end]], minlength=len(station_names)
     )
-
-    unit, station, ns = unit[order], station[order], ns[order]
-    times = ns.view("datetime64[ns]")
-    lon, lat = to_wgs84(
-        tracks["lon"].to_numpy(dtype=float)[order],
-        tracks["lat"].to_numpy(dtype=float)[order],
-        coordinates,
-    )
-    x, y = project(lon, lat, crs)
-    del lon, lat
     if "status" in tracks.columns:
         status_text, status_labels = _codes(tracks["status"])
-        lookup = np.array([STATUS_CODES.get(s, OFF_DUTY) for s in status_labels], dtype=np.int8)
-        status = lookup[status_text[order]] if len(lookup) else np.zeros(len(order), np.int8)
+        lookup = np.array(
+            [STATUS_CODES.get(s, OFF_DUTY) for s in status_labels] or [PATROL], dtype=np.int8
+        )
+        status = lookup[status_text]
     else:
-        status = np.zeros(len(order), dtype=np.int8)
-    if "officers" in tracks.columns:
-        officers = np.nan_to_num(tracks["officers"].to_numpy(dtype=float)[order], nan=1.0)
-    else:
-        officers = np.ones(len(order))
-    in_month = (times >= start) & (times < end)
-    del times, order
-
-    same_unit = unit[1:] == unit[:-1]
-    gap_s = (ns[1:] - ns[:-1]) / NS_PER_S
-    dist_m = np.hypot(x[1:] - x[:-1], y[1:] - y[:-1])
-    counted = in_month[:-1] & same_unit
-    long_gap = counted & (gap_s > rules.max_gap_s)
-    jump = counted & ~long_gap & (dist_m > rules.max_speed_kmh / 3.6 * gap_s)
-    valid = counted & ~long_gap & ~jump
-    del dist_m
-    ix, iy = (v.astype(np.int32) for v in cell_indices(x[:-1], y[:-1], rules.cell_size_m))
-    del x, y
-    shift = shift_codes(ns[:-1].view("datetime64[ns]"), rules.shift_hours)
-    seg_station, seg_status = station[:-1], status[:-1]
-    patrol = valid & (seg_status == PATROL) & (shift >= 0)
-    dose_s = np.where(patrol, gap_s * officers[:-1], 0.0)
-
-    # visits: runs of patrol segments in one cell, continuing while the stay is unbroken
-    cont = np.zeros(len(patrol), dtype=bool)
-    cont[1:] = patrol[:-1] & patrol[1:] & (ix[1:] == ix[:-1]) & (iy[1:] == iy[:-1])
-    cont[1:] &= seg_station[1:] == seg_station[:-1]
-    starts = patrol & ~cont
-    run = np.cumsum(starts) - 1
-    length = np.bincount(run[patrol], weights=gap_s[patrol], minlength=int(starts.sum()))
-    is_visit = length >= rules.min_visit_minutes * 60 - 1e-9
-
-    dose_frame = _dose_by_cell(
-        seg_station[patrol],
-        shift[patrol],
-        ix[patrol],
-        iy[patrol],
-        dose_s[patrol],
-        np.flatnonzero(starts[patrol])[is_visit],
-        station_names,
-        list(rules.shift_hours),
+        status = np.zeros(len(tracks), dtype=np.int8)
+    officers = (
+        tracks["officers"].to_numpy(dtype=float)  # empty cells (NaN) count as 1, per chunk
+        if "officers" in tracks.columns
+        else np.ones(len(tracks))
     )
-
+    pings = _Pings(
+        unit,
+        station,
+        ns,
+        tracks["lon"].to_numpy(dtype=float),
+        tracks["lat"].to_numpy(dtype=float),
+        status,
+        officers,
+    )
+    bounds = _chunk_bounds(unit_sorted, CHUNK_PINGS)
+    del unit_sorted
+    start_ns, end_ns = start.view(np.int64), end.view(np.int64)
+    parts = [
+        _measure_chunk(order[a:b], pings, start_ns, end_ns, crs, coordinates, rules)
+        for a, b in bounds
+    ]
+    del order, pings
     n_st = len(station_names)
-    month_ping = in_month
-    response = valid & (seg_status == RESPONSE)
-    ping_station = station[month_ping]
-    units_by_station = pd.DataFrame({"station": ping_station, "unit": unit[month_ping]})
-    units_by_station["patrolling"] = status[month_ping] != OFF_DUTY
-    per_unit = units_by_station.groupby(["station", "unit"])["patrolling"].any().reset_index()
-    off = per_unit[~per_unit["patrolling"]]
+    dose_frame = _dose_frame(
+        pd.concat([p[0] for p in parts]) if parts else None, station_names, rules
+    )
+    counts = (
+        pd.concat([p[1] for p in parts]).groupby(level=0).sum()
+        if parts
+        else pd.DataFrame(columns=["pings", "gaps", "gap_s", "jumps", "response_s", "officers_sum"])
+    ).reindex(range(n_st), fill_value=0)
+    per_unit = (
+        pd.concat([p[2] for p in parts])
+        if parts
+        else pd.DataFrame(columns=["station", "unit", "patrolling"])
+    )
+    off = per_unit[~per_unit["patrolling"].astype(bool)]
     off_names = off.groupby("station")["unit"].agg(
         lambda codes: ";".join(sorted(str(unit_names[c]) for c in codes))
     )
-    mean_officers = pd.Series(officers[month_ping]).groupby(ping_station).mean()
+    pings_n = counts["pings"].to_numpy()
     summary = pd.DataFrame(
         {
             "station_id": station_names.astype(str),
-            "units": np.bincount(per_unit["station"], minlength=n_st),
-            "pings": np.bincount(ping_station, minlength=n_st),
+            "units": np.bincount(per_unit["station"].astype(int), minlength=n_st),
+            "pings": pings_n.astype(np.int64),
             "duplicates": dup_station,
-            "gaps": np.bincount(seg_station[long_gap], minlength=n_st),
-            "gap_hours": np.bincount(seg_station[long_gap], gap_s[long_gap], n_st) / 3600.0,
-            "jumps": np.bincount(seg_station[jump], minlength=n_st),
-            "response_hours": np.bincount(
-                seg_station[response], (gap_s * officers[:-1])[response], n_st
-            )
-            / 3600.0,
+            "gaps": counts["gaps"].to_numpy().astype(np.int64),
+            "gap_hours": counts["gap_s"].to_numpy() / 3600.0,
+            "jumps": counts["jumps"].to_numpy().astype(np.int64),
+            "response_hours": counts["response_s"].to_numpy() / 3600.0,
             "off_duty_units": off_names.reindex(range(n_st), fill_value="").to_numpy(),
-            "officers_per_unit": mean_officers.reindex(range(n_st)).to_numpy(),
+            "officers_per_unit": np.where(
+                pings_n > 0, counts["officers_sum"].to_numpy() / np.maximum(pings_n, 1), np.nan
+            ),
         }
     )
     return Delivered(dose_frame, summary[summary["pings"] + summary["duplicates"] > 0])
+
+
+def _dose_frame(groups: pd.DataFrame | None, station_names, rules: TrackRules) -> pd.DataFrame:
+    """Dose groups of every chunk summed per station, cell and shift, cell ids as text."""
+    if groups is None or groups.empty:
+        return pd.DataFrame(columns=DOSE_COLUMNS).astype({"delivered_hours": float, "visits": int})
+    dose = groups.groupby(["station", "shift", "ix", "iy"], as_index=False, sort=True).sum()
+    shifts = np.asarray(list(rules.shift_hours), dtype=object)
+    return pd.DataFrame(
+        {
+            "station_id": station_names[dose["station"].to_numpy()].astype(str),
+            "cell_id": cell_ids(dose["ix"].to_numpy(), dose["iy"].to_numpy()),
+            "shift": shifts[dose["shift"].to_numpy()],
+            "delivered_hours": dose["dose_s"].to_numpy() / 3600.0,
+            "visits": dose["visits"].to_numpy().astype(np.int64),
+        }
+    )

@@ -11,7 +11,7 @@ it as text, which names every problem at its file, row and column exactly as for
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any
@@ -33,13 +33,20 @@ def _csv_header(path: Path) -> list[str]:
         return next(csv.reader(handle), [])
 
 
-def _read_arrow(path: Path, columns: Sequence[Any]) -> tuple[pa.Table, int] | None:
-    """The file as an arrow table with the declared types, and the row number of its first
-    row (CSV: 2, the header being 1; Parquet: 1); None where the types do not hold."""
+def _read_arrow(
+    path: Path, columns: Sequence[Any]
+) -> tuple[list[str], Callable[[str], pa.ChunkedArray], int] | None:
+    """The file's column names (stripped), a function handing each column once as an arrow
+    array with the declared types, and the row number of its first row (CSV: 2, the header
+    being 1; Parquet: 1); None where the types do not hold. Parquet columns are read one at a
+    time, so a column's arrow buffers are gone before the next is read."""
     kinds = {col.name: col.kind for col in columns}
     try:
         if path.suffix == ".parquet":
-            return pq.read_table(path), 1
+            parquet = pq.ParquetFile(path)
+            original = {str(n).strip(): n for n in parquet.schema_arrow.names}
+            names = [str(n).strip() for n in parquet.schema_arrow.names]
+            return names, lambda n: parquet.read(columns=[original[n]]).column(0), 1
         header = _csv_header(path)
         types = {}
         for name in header:
@@ -54,9 +61,12 @@ def _read_arrow(path: Path, columns: Sequence[Any]) -> tuple[pa.Table, int] | No
         options = pacsv.ConvertOptions(
             column_types=types, strings_can_be_null=False, null_values=[""]
         )
-        return pacsv.read_csv(path, convert_options=options), 2
+        table = pacsv.read_csv(path, convert_options=options)
     except (pa.ArrowInvalid, UnicodeDecodeError, StopIteration, ValueError, OSError):
         return None
+    names = [str(n).strip() for n in table.column_names]
+    arrays = dict(zip(names, table.columns, strict=False))
+    return names, arrays.pop, 2
 
 
 def _text(array: pa.ChunkedArray) -> pd.Series:
@@ -75,7 +85,8 @@ def _text(array: pa.ChunkedArray) -> pd.Series:
     labels = np.array([str(v).strip() for v in labels] + [""], dtype=object)  # last: null
     codes = np.where(codes < 0, len(labels) - 1, codes)
     categories, remap = np.unique(labels.astype(str), return_inverse=True)
-    return pd.Series(pd.Categorical.from_codes(remap[codes], categories=categories))
+    codes = remap.astype(np.int32)[codes]
+    return pd.Series(pd.Categorical.from_codes(codes, categories=categories))
 
 
 def read_typed(
@@ -88,9 +99,7 @@ def read_typed(
     read = _read_arrow(path, columns)
     if read is None:
         return None
-    table, first_row = read
-    table = table.rename_columns([str(name).strip() for name in table.column_names])
-    names = table.column_names
+    names, column, first_row = read
     if len(set(names)) != len(names):
         return None
     problems: list[Problem] = []
@@ -104,7 +113,7 @@ def read_typed(
 
     for name in names:
         col = declared.get(name)
-        array = table.column(name)
+        array = column(name)
         if col is None or col.kind == "text":
             out[name] = _text(array)
             continue
@@ -166,4 +175,4 @@ def read_typed(
                 col.name,
                 lambda i, v=values, a=allowed: f"{v.iloc[i]!r} is not one of {a}",
             )
-    return pd.DataFrame(out), first_row, problems
+    return pd.DataFrame(out, copy=False), first_row, problems

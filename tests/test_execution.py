@@ -179,3 +179,12 @@ def test_reported_coverage_far_from_the_tracks_is_flagged(bureau, delivered):
     assert flagged["station_id"].tolist() == ["S1"]
     assert "reported 95, execution data gives 33.33" in flagged["message"].iloc[0]
     assert case_metric_checks(scores, indicators, cases, "2025-12").empty  # no tracks: no check
+
+
+def test_measuring_unit_by_unit_in_chunks_changes_nothing(bureau, delivered, monkeypatch):
+    import models.tracks as tracks
+
+    monkeypatch.setattr(tracks, "CHUNK_PINGS", 7)  # several chunks, none splitting a unit
+    chunked = measure_tracks(bureau.patrol_tracks, "2025-12", CRS(eb.CRS), "wgs84", RULES)
+    pd.testing.assert_frame_equal(chunked.dose, delivered.dose)
+    pd.testing.assert_frame_equal(chunked.summary, delivered.summary)
