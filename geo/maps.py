@@ -1,30 +1,29 @@
 """Planner maps (SPEC §9) and the GIS copy of a plan.
 
-`plan_map` is a folium page with Leaflet inlined (its files come from the `xstatic-leaflet`
-package), so it opens on an air-gapped network; only the basemap tiles are fetched, and
-`tiles = "none"` turns them off. `svg_map` draws small inline-SVG maps for the leadership report,
-and `write_geopackage` writes the layers QGIS and ArcGIS open as one file. All frames are WGS84.
+`plan_map` is a folium page that opens on an air-gapped network and shows the data's names only
+as text (`geo.leaflet`); only the basemap tiles are fetched, and `tiles = "none"` turns them
+off. `svg_map` draws small inline-SVG maps for the leadership report, and `write_geopackage`
+writes the layers QGIS and ArcGIS open as one file. All frames are WGS84.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import math
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
-import xstatic.pkg.leaflet as xleaflet
 
 from geo.crs import frame_to_gcj02
+from geo.leaflet import OfflineMap, TextPopup, TextTooltip, numbered, tile_layer
 
 MAX_CELLS = 50_000  # cell polygons on one map, all layers together; beyond, k×k blocks
 DECIMALS = 5  # coordinate decimals on the page: about 1 m, plenty for 100 m cells
@@ -34,6 +33,7 @@ RISK_COLOURS = ("#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15")
 HOURS_COLOURS = ("#eff3ff", "#bdd7e7", "#6baed6", "#3182bd", "#08519c")
 CHANGE_COLOURS = ("#ca0020", "#f4a582", "#92c5de", "#0571b0")  # much fewer … much more hours
 SCHEDULED_COLOUR = "#252525"
+GPKG_STAMP = "2000-01-01T00:00:00Z"  # GeoPackage write time when none is given: files compare
 
 
 @dataclass(frozen=True)
@@ -59,40 +59,6 @@ class MapText:
         if kind in ("hours", "change") and shift:
             return f"{self.fields.get(kind, kind)} · {self.shift(shift)}"
         return column
-
-
-def leaflet_inline() -> str:
-    """Leaflet's script and stylesheet as inline tags, images as data URIs."""
-    base = Path(xleaflet.BASE_DIR)
-    css = (base / "leaflet.css").read_text(encoding="utf-8")
-
-    def data_uri(match: re.Match) -> str:
-        image = base / match.group(1)
-        return f"url(data:image/png;base64,{base64.b64encode(image.read_bytes()).decode()})"
-
-    css = re.sub(r"url\((images/[^)]+\.png)\)", data_uri, css)
-    js = (base / "leaflet.js").read_text(encoding="utf-8")
-    return f"<style>{css}</style>\n<script>{js}</script>"
-
-
-class OfflineMap(folium.Map):
-    """A folium map that references no remote script or stylesheet."""
-
-    default_js: list = []
-    default_css: list = []
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.get_root().header.add_child(folium.Element(leaflet_inline()), name="leaflet", index=0)
-
-
-def tile_layer(tiles: str, attribution: str, name: str) -> folium.TileLayer | None:
-    """The basemap: None for `tiles = "none"`, a named provider (e.g. `openstreetmap`), or an
-    `{z}/{x}/{y}` URL template whose attribution defaults to its host (Leaflet needs one)."""
-    if tiles.strip().lower() == "none":
-        return None
-    attr = attribution or ((urlparse(tiles).netloc or tiles) if "{" in tiles else None)
-    return folium.TileLayer(tiles, attr=attr, name=name)
 
 
 def rounded(frame: gpd.GeoDataFrame, tolerance: float = 0.0) -> gpd.GeoDataFrame:
@@ -190,20 +156,18 @@ def _add_layer(
     popup: bool = False,
 ) -> None:
     """Add `frame` as a layer: hovering shows `fields` (with `popup`, the first two, and a click
-    shows them all)."""
+    shows them all), as text; `name` is escaped for the layer control, which shows it as HTML."""
     if frame.empty:
         return
     aliases = [text.heading(f) for f in fields]
     hover = fields[:2] if popup else fields
     folium.GeoJson(
         _geojson(frame),
-        name=name,
+        name=html.escape(name),
         show=show,
         style_function=style,
-        tooltip=folium.GeoJsonTooltip(fields=hover, aliases=aliases[: len(hover)], localize=True),
-        popup=(
-            folium.GeoJsonPopup(fields=fields, aliases=aliases, localize=True) if popup else None
-        ),
+        tooltip=TextTooltip(fields=hover, aliases=aliases[: len(hover)]),
+        popup=TextPopup(fields=fields, aliases=aliases) if popup else None,
     ).add_to(m)
 
 
@@ -425,7 +389,7 @@ def plan_map(
             )
         )
     folium.LayerControl(collapsed=False).add_to(m)
-    return m
+    return numbered(m)
 
 
 def svg_map(
@@ -477,9 +441,23 @@ def svg_map(
     )
 
 
-def write_geopackage(layers: dict[str, gpd.GeoDataFrame], path: Path) -> None:
+@contextmanager
+def _gdal_options(**options: str) -> Iterator[None]:
+    before = {key: pyogrio.get_gdal_config_option(key) for key in options}
+    pyogrio.set_gdal_config_options(options)
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options(before)
+
+
+def write_geopackage(
+    layers: dict[str, gpd.GeoDataFrame], path: Path, stamp: str = GPKG_STAMP
+) -> None:
     """Every frame as a layer of one GeoPackage at `path` (replaced), the form QGIS and ArcGIS
-    open directly."""
+    open directly. `stamp` (ISO 8601, UTC) is the write time the file records, so the same
+    layers give the same bytes."""
     path.unlink(missing_ok=True)
-    for name, frame in layers.items():
-        frame.to_file(path, layer=name, driver="GPKG")
+    with _gdal_options(OGR_CURRENT_DATE=stamp):
+        for name, frame in layers.items():
+            frame.to_file(path, layer=name, driver="GPKG")

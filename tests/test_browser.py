@@ -4,18 +4,24 @@ small maps render. Screenshots are kept in `test-artifacts/` for a person to loo
 
 from __future__ import annotations
 
+import html
 import re
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import folium
 import geopandas as gpd
 import pytest
+import shapely
 from click.testing import CliRunner
+from mapdata import small_plan
 
+from geo.leaflet import leaflet_inline
 from optimizer.cli import main
-from optimizer.i18n import texts
+from optimizer.i18n import BureauNames, texts
+from optimizer.plan_map import plan_map
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -121,3 +127,121 @@ def test_report_charts_and_maps_render_offline(opened, lang):
     report = texts(lang, "report")
     assert report["title"] in dom and report["overview"] in dom
     assert (ARTIFACTS / f"report-{lang}.png").stat().st_size > 20_000
+
+
+def _mark(where: str) -> str:
+    """Script that, if it ever runs, leaves `where` in the page's `data-ran` attribute."""
+    return f"var d=document.documentElement.dataset;d.ran=(d.ran||'')+'{where};'"
+
+
+def hostile(where: str) -> str:
+    """A name that runs `_mark(where)` wherever a page inserts it as markup or closes a script."""
+    return (
+        f'<img src=x onerror="{_mark(where)}">'
+        f"</script><script>{_mark(where + '-script')}</script>"
+        f'<svg onload="{_mark(where + "-svg")}"></svg>'
+    )
+
+
+HOSTILE_ATTRIBUTION = (
+    f'<img src=x onerror="{_mark("attribution")}">'
+    f'<a href="javascript:{_mark("link")}" onclick="{_mark("onclick")}">tiles</a>'
+    '<a href="https://tiles.example.gov.cn/terms">terms</a>'
+)
+# Turns every overlay on, then hovers and clicks every drawn shape; what the tooltips and popups
+# showed is written, as text, into <pre id="seen">, and the number of shapes into data-exercised.
+HARNESS = """<script>
+window.addEventListener('load', function () {
+  setTimeout(function () {
+    document.querySelectorAll('input.leaflet-control-layers-selector').forEach(function (box) {
+      if (box.type === 'checkbox' && !box.checked) { box.click(); }
+    });
+    setTimeout(function () {
+      var seen = [];
+      var shapes = document.querySelectorAll('path.leaflet-interactive');
+      shapes.forEach(function (shape) {
+        ['mouseover', 'mousemove', 'click'].forEach(function (type) {
+          shape.dispatchEvent(new MouseEvent(type, {bubbles: true, cancelable: true,
+                                                    clientX: 300, clientY: 300}));
+        });
+        document.querySelectorAll('.leaflet-tooltip, .leaflet-popup-content').forEach(
+          function (box) { seen.push(box.textContent); });
+      });
+      var out = document.createElement('pre');
+      out.id = 'seen';
+      out.textContent = seen.join('\\n');
+      document.body.appendChild(out);
+      document.documentElement.dataset.exercised = shapes.length;
+    }, 300);
+  }, 300);
+});
+</script>"""
+
+
+def exercised(page: str, tmp_path: Path) -> tuple[str, str]:
+    """`page` opened offline with `HARNESS` acting as a planner: its DOM after every shape was
+    hovered and clicked, and its console."""
+    path = tmp_path / "exercised.html"
+    path.write_text(page.replace("</body>", HARNESS + "</body>"), encoding="utf-8")
+    done = chromium(path, "--dump-dom")
+    return done.stdout, done.stderr
+
+
+def ran(dom: str) -> str:
+    found = re.search(r'<html[^>]*\sdata-ran="([^"]*)"', dom)
+    return found.group(1) if found else ""
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_hostile_names_show_as_text_and_never_run(lang, tmp_path):
+    """Station names, offence categories and main offences (as codes in English, as the
+    bureau's Chinese names in Chinese), the scenario in the title and the attribution all carry
+    markup and script; the planner turns every layer on, hovers and clicks every shape."""
+    station, category, offence = hostile("station"), hostile("category"), hostile("offence")
+    if lang == "en":
+        plan, names = small_plan((station, "乙派出所"), category, offence), None
+    else:
+        plan = small_plan(("S01", "乙派出所"), "theft", "pickpocketing")
+        plan["stations"]["name"] = [station, "乙派出所"]
+        names = BureauNames(offence={"pickpocketing": offence}, category={"theft": category})
+    page = plan_map(
+        **plan,
+        tiles="https://tiles.example.gov.cn/{z}/{x}/{y}.png",
+        attribution=HOSTILE_ATTRIBUTION,
+        lang=lang,
+        title=hostile("title"),
+        names=names,
+    )
+    dom, console = exercised(page.get_root().render(), tmp_path)
+    assert console_errors(console) == []
+    assert ran(dom) == ""
+    shapes = int(re.search(r'data-exercised="(\d+)"', dom).group(1))
+    assert shapes >= 2 + 1 + 16  # both stations, the hotspot, the cells of every layer
+    seen = html.unescape(re.search(r'<pre id="seen">(.*?)</pre>', dom, flags=re.S).group(1))
+    for name in (station, category, offence):
+        assert name in seen  # shown, as written, in the tooltip or popup
+    layers = html.unescape(re.search(r"leaflet-control-layers-list.*?</section>", dom, re.S)[0])
+    assert category in layers  # the hotspot layer's name, as text
+    assert re.search(r'<a href="https://tiles.example.gov.cn/terms">terms</a>', dom)
+    assert "javascript:" not in dom.split('class="leaflet-control-attribution')[1]
+
+
+def test_the_harness_sees_a_name_run_when_a_page_inserts_it_as_markup(tmp_path):
+    """The check above can fail: folium's own tooltip, popup and layer names insert a name as
+    markup, and the same harness finds the injected handlers ran on hover, click and load."""
+    shape = gpd.GeoDataFrame(
+        {"name": [hostile("tooltip")]},
+        geometry=[shapely.box(1.0, 2.0, 1.02, 2.04)],
+        crs="EPSG:4326",
+    )
+    m = folium.Map(location=[2.02, 1.01], tiles=None, zoom_start=12)
+    folium.GeoJson(
+        shape.to_geo_dict(),
+        name=hostile("layer"),
+        tooltip=folium.GeoJsonTooltip(fields=["name"]),
+    ).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    page = m.get_root().render()
+    page = re.sub(r"<script src=[^>]*></script>|<link [^>]*>", "", page)  # offline: no CDN
+    dom, _ = exercised(page.replace("<head>", "<head>" + leaflet_inline(), 1), tmp_path)
+    assert "tooltip;" in ran(dom) and "layer;" in ran(dom)

@@ -4,98 +4,30 @@ the GeoPackage's layers."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import pyogrio
-import shapely
 import xstatic.pkg.leaflet as xleaflet
+from click.testing import CliRunner
+from mapdata import page_text, small_plan
 
 from geo.crs import wgs84_to_gcj02
+from geo.leaflet import safe_attribution
 from geo.maps import block_ids, block_size, svg_map
+from optimizer.cli import main
 from optimizer.i18n import BureauNames
-from optimizer.plan_map import jurisdiction_layer, plan_map
+from optimizer.plan_map import plan_map
 
 LEAFLET_TEXT = "".join(
     (Path(xleaflet.BASE_DIR) / name).read_text(encoding="utf-8")
     for name in ("leaflet.js", "leaflet.css")
 )
+FIXED = ("map.html", "plan.gpkg")  # files whose bytes depended on the moment of the run
 URL = re.compile(r"https?://[^\s\"'()<>\\]+")
-
-
-def page_text(page) -> str:
-    """A folium map's HTML with the `\\uXXXX` escapes of its embedded JSON decoded."""
-    return re.sub(r"\\u([0-9a-f]{4})", lambda m: chr(int(m.group(1), 16)), page.get_root().render())
-
-
-def small_plan() -> dict:
-    """Two stations side by side over a 4 × 4 grid of 0.01° cells, two shifts, one hotspot."""
-    ids = [(ix, iy) for ix in range(100, 104) for iy in range(200, 204)]
-    cells = gpd.GeoDataFrame(
-        {"cell_id": [f"{ix}_{iy}" for ix, iy in ids]},
-        geometry=[
-            shapely.box(ix / 100, iy / 100, (ix + 1) / 100, (iy + 1) / 100) for ix, iy in ids
-        ],
-        crs="EPSG:4326",
-    )
-    station_of = ["S01" if ix < 102 else "S02" for ix, _ in ids]
-    allocation = pd.DataFrame(
-        [
-            (cell, shift, station, 10.0 if station == "S01" else 0.0, 5.0)
-            for cell, station in zip(cells["cell_id"], station_of, strict=True)
-            for shift in ("day", "night")
-        ],
-        columns=["cell_id", "shift", "station_id", "hours", "prev_hours"],
-    )
-    stations = gpd.GeoDataFrame(
-        {"station_id": ["S01", "S02"], "name": ["甲派出所", "乙派出所"]},
-        geometry=[shapely.box(1.0, 2.0, 1.02, 2.04), shapely.box(1.02, 2.0, 1.04, 2.04)],
-        crs="EPSG:4326",
-    )
-    scores = pd.DataFrame(
-        {
-            "station_id": ["S01", "S02"],
-            "grade": ["excellent", "unqualified"],
-            "total_with_bonus": [92.5, 55.0],
-            "rank": [1, 2],
-            "group_size": [2, 2],
-            "veto": [False, True],
-            "last_place_streak": [0, 3],
-        }
-    )
-    hotspots = gpd.GeoDataFrame(
-        {
-            "hotspot_id": ["H001"],
-            "category": ["theft"],
-            "count": [40],
-            "harm": [40.0],
-            "dominant_offence": ["pickpocketing"],
-            "peak_shift": ["day"],
-            "peak_weekday": ["Friday"],
-            "trend": ["intensifying"],
-        },
-        geometry=[shapely.Point(1.01, 2.01).buffer(0.004)],
-        crs="EPSG:4326",
-    )
-    return {
-        "stations": jurisdiction_layer(stations, scores, allocation),
-        "cells": cells,
-        "risk": allocation.assign(risk=1.0)[["cell_id", "shift", "risk"]],
-        "allocation": allocation,
-        "hotspots": hotspots,
-        "schedule": pd.DataFrame(
-            {
-                "station_id": ["S01", "S01"],
-                "date": ["2026-01-01", "2026-01-01"],
-                "shift": ["day", "day"],
-                "visit": [1, 2],
-                "cell_id": ["100_200", "101_201"],
-                "minutes": [12.0, 14.0],
-            }
-        ),
-    }
 
 
 def test_jurisdiction_layer_carries_scores_and_hours_per_shift():
@@ -180,3 +112,30 @@ def test_geopackage_holds_the_plan_layers(demo_run):
         assert len(packed) == len(plain) and packed.crs == plain.crs
     risk = gpd.read_file(demo_run / "plan.gpkg", layer="risk")
     assert len(risk) == len(pd.read_csv(demo_run / "risk.csv"))
+
+
+def test_same_inputs_give_the_same_map_and_geopackage(demo_data, tmp_path):
+    """Two runs of the same month into two folders: map.html and plan.gpkg hash the same."""
+    digests = []
+    for out in (tmp_path / "one", tmp_path / "two"):
+        result = CliRunner().invoke(
+            main, ["run", "--data", str(demo_data), "--month", "2025-12", "--out", str(out)]
+        )
+        assert result.exit_code == 0, result.output
+        folder = out / "2026-01" / "baseline"
+        digests.append(
+            {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in FIXED}
+        )
+    assert digests[0] == digests[1]
+
+
+def test_attribution_keeps_text_and_web_links_only():
+    assert safe_attribution("© <b>城市</b> & co") == "© 城市 &amp; co"
+    assert safe_attribution("&copy; <a href='https://osm.org/c'>OSM</a>") == (
+        '© <a href="https://osm.org/c">OSM</a>'
+    )
+    hostile = (
+        '<a href="javascript:alert(1)" onclick="alert(2)">x</a><script>alert(3)</script>'
+        '<img src=x onerror=alert(4)><a href="https://a.b/?q=&quot;><x>">y'
+    )
+    assert safe_attribution(hostile) == 'x<a href="https://a.b/?q=&quot;&gt;&lt;x&gt;">y</a>'
