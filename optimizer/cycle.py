@@ -257,7 +257,7 @@ def _write_maps(
         layers["jurisdictions"],
         cells[["cell_id", "geometry"]],
         forecast.risk,
-        alloc_geo.drop(columns="geometry"),
+        allocated.plan.allocation_,
         layers["hotspots"],
         allocated.schedule,
         cfg.map.tiles,

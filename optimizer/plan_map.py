@@ -76,6 +76,7 @@ def shown_stations(stations: gpd.GeoDataFrame, words: Vocabulary) -> gpd.GeoData
     shown = stations.assign(
         fill=stations["grade"].map(GRADE_COLOURS).fillna(UNCLASSED),
         grade=stations["grade"].map(words.term),
+        label=station_labels(stations),
     )
     if "total_with_bonus" in shown:
         shown["total_with_bonus"] = shown["total_with_bonus"].round(1)
@@ -84,6 +85,36 @@ def shown_stations(stations: gpd.GeoDataFrame, words: Vocabulary) -> gpd.GeoData
             lambda v: labels["yes"] if str(v) == "True" else labels["no"]
         )
     return shown
+
+
+def station_labels(stations: pd.DataFrame) -> pd.Series:
+    """Each station as a planner names it: its name, else its id."""
+    if "name" not in stations:
+        return stations["station_id"].astype(str)
+    names = stations["name"].fillna("").astype(str).str.strip()
+    return names.where(names != "", stations["station_id"].astype(str))
+
+
+def crews(allocation: pd.DataFrame, stations: pd.DataFrame, words: Vocabulary) -> pd.DataFrame:
+    """`cell_id, shift, by, hours`: whose officers patrol each cell and shift, from
+    `allocation.csv` rows — the cell's own station, or a lender (`lender_station_id`) marked as
+    aid — named as planners name them."""
+    named = dict(zip(stations["station_id"].astype(str), station_labels(stations), strict=True))
+    rows = allocation[allocation["hours"] > 0]
+    lender = (
+        rows["lender_station_id"].fillna("").astype(str)
+        if "lender_station_id" in rows
+        else pd.Series("", index=rows.index)
+    )
+    station = rows["station_id"].astype(str)
+    aid = words.section("map")["aid"]
+    by = [
+        aid.format(station=named.get(lent, lent)) if lent else named.get(own, own)
+        for own, lent in zip(station, lender, strict=True)
+    ]
+    return pd.DataFrame(
+        {"cell_id": rows["cell_id"], "shift": rows["shift"], "by": by, "hours": rows["hours"]}
+    )
 
 
 def shown_hotspots(hotspots: gpd.GeoDataFrame, words: Vocabulary) -> gpd.GeoDataFrame:
@@ -128,9 +159,15 @@ def plan_map(
     names: BureauNames | None = None,
     max_cells: int = MAX_CELLS,
     tiles_datum: str = "wgs84",
+    previous: bool | None = None,
+    execution: pd.DataFrame | None = None,
 ) -> folium.Map:
     """The planner's map of one plan, every word in `lang` (see `geo.maps.plan_map` for the
-    layers and the frames): `stations` from `jurisdiction_layer`, `names` the bureau's own."""
+    layers): `stations` from `jurisdiction_layer`, `allocation` the rows of `allocation.csv`
+    (a lender's hours on rows of their own, `lender_station_id`), `names` the bureau's own.
+    The hours-against-last-month layer only with a `previous` plan (by default: when any cell
+    had hours last month); `execution` (`execution.csv`: `station_id, cell_id, shift,
+    planned_hours, delivered_hours, visits`) adds delivered against planned hours per shift."""
     words = vocabulary(lang, names)
     shifts = pd.concat([risk["shift"], allocation["shift"], schedule["shift"]]).astype(str)
     text = MapText(
@@ -138,11 +175,16 @@ def plan_map(
         fields=words.section("fields"),
         shifts={s: words.term(s) for s in shifts.unique()},
     )
+    per_cell = allocation.groupby(["cell_id", "shift"], as_index=False, sort=False)[
+        ["hours", "prev_hours"]
+    ].sum()
+    if previous is None:
+        previous = bool((per_cell["prev_hours"] > 0).any())
     return draw_plan_map(
         shown_stations(stations, words),
         cells,
         risk,
-        allocation,
+        per_cell,
         shown_hotspots(hotspots, words),
         schedule,
         tiles,
@@ -150,6 +192,9 @@ def plan_map(
         text,
         legends=class_legends(words),
         title=title,
+        crews=crews(allocation, stations, words),
+        change=previous,
+        execution=execution,
         max_cells=max_cells,
         tiles_datum=tiles_datum,
     )

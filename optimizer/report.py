@@ -18,7 +18,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo.maps import FONTS, HOURS_COLOURS, class_colours, svg_map
+from geo.legend import FONTS, HOURS_COLOURS, class_colours
+from geo.maps import svg_map
 from models.errors import InputError, Problem
 from optimizer.i18n import BureauNames, texts, vocabulary
 from optimizer.plan_map import GRADE_COLOURS

@@ -5,9 +5,11 @@ the GeoPackage's layers."""
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from pathlib import Path
 
+import folium
 import geopandas as gpd
 import pandas as pd
 import pyogrio
@@ -17,6 +19,13 @@ from mapdata import page_text, small_plan
 
 from geo.crs import wgs84_to_gcj02
 from geo.leaflet import safe_attribution
+from geo.legend import (
+    DELIVERY_COLOURS,
+    HOURS_COLOURS,
+    OFF_PLAN_COLOUR,
+    class_breaks,
+    classed,
+)
 from geo.maps import block_ids, block_size, svg_map
 from optimizer.cli import main
 from optimizer.i18n import BureauNames
@@ -139,3 +148,123 @@ def test_attribution_keeps_text_and_web_links_only():
         '<img src=x onerror=alert(4)><a href="https://a.b/?q=&quot;><x>">y'
     )
     assert safe_attribution(hostile) == 'x<a href="https://a.b/?q=&quot;&gt;&lt;x&gt;">y</a>'
+
+
+def layers_shown(m: folium.Map) -> dict[str, bool]:
+    """Each overlay of `m` by its name in the layer control: whether it is on at start."""
+    return {
+        html.unescape(child.layer_name): child.show
+        for child in m._children.values()
+        if isinstance(child, folium.GeoJson | folium.FeatureGroup)
+    }
+
+
+def test_busiest_shift_hours_on_at_start_with_outlines_and_station_names_without_tiles():
+    plan = small_plan(names=("甲派出所", ""))
+    night = plan["allocation"]["shift"] == "night"
+    plan["allocation"].loc[night, "hours"] *= 2  # night is the busiest shift
+    m = plan_map(**plan, tiles="none", attribution="")
+    shown = layers_shown(m)
+    assert shown["Patrol hours · night"] is True and shown["Patrol hours · day"] is False
+    assert shown["Forecast risk · night"] is False
+    assert shown["Jurisdiction outlines"] is True and shown["Station names"] is True
+    text = page_text(m)
+    assert "L.tileLayer" not in text
+    assert '<div class=\\"station-label\\">甲派出所</div>' in text
+    assert '<div class=\\"station-label\\">S02</div>' in text  # no name: its id
+    assert '"interactive": false' in text  # outlines and names let clicks through
+
+
+def test_legends_carry_units_and_quantile_classes():
+    text = page_text(plan_map(**small_plan(), tiles="none", attribution=""))
+    legend = re.search(r'<div id="legend">.*?</div></div></div>', text, re.S)[0]
+    for title in (
+        "Forecast risk (harm expected in the month)",
+        "Patrol hours (officer-hours in the month)",
+        "Hours vs last month (officer-hours)",
+    ):
+        assert title in legend, title
+    saturated = pd.Series([60.0] * 40 + [5.0, 12.0, 20.0, 33.0, 41.0])
+    breaks = class_breaks(saturated, 5)
+    assert breaks.tolist() == [12.0, 20.0, 33.0, 41.0, 60.0]  # ties at the cap: still five
+    assert class_breaks(pd.Series([2.0, 2.0, 3.0]), 5).tolist() == [2.0, 3.0]
+    colour, items = classed(breaks, HOURS_COLOURS)
+    assert [label for _, label in items] == ["≤ 12", "12 – 20", "20 – 33", "33 – 41", "41 – 60"]
+    assert colour(60.0) == HOURS_COLOURS[-1] and colour(1.0) == HOURS_COLOURS[0]
+
+
+def test_popups_say_whose_officers_patrol_a_cell():
+    plan = small_plan()
+    plan["allocation"]["lender_station_id"] = ""
+    aid = pd.DataFrame(
+        {
+            "cell_id": ["102_200"],
+            "shift": ["night"],
+            "station_id": ["S02"],
+            "hours": [4.0],
+            "prev_hours": [0.0],
+            "lender_station_id": ["S01"],
+        }
+    )
+    plan["allocation"] = pd.concat([plan["allocation"], aid], ignore_index=True)
+    text = page_text(plan_map(**plan, tiles="none", attribution="", lang="zh"))
+    assert '"by": "甲派出所（支援） 4.0 小时"' in text  # S02's cell, S01's officers
+    assert '"by": "甲派出所 10.0 小时"' in text
+    assert "巡逻警力" in text  # the popup's heading
+    en = page_text(plan_map(**plan, tiles="none", attribution=""))
+    assert '"by": "甲派出所 (aid) 4.0 h"' in en
+
+
+def test_change_layer_only_against_a_previous_plan():
+    plan = small_plan()
+    with_previous = layers_shown(plan_map(**plan, tiles="none", attribution=""))
+    assert "Hours vs last month" in with_previous
+    plan["allocation"]["prev_hours"] = 0.0  # a first month: no plan before it
+    m = plan_map(**plan, tiles="none", attribution="")
+    assert "Hours vs last month" not in layers_shown(m)
+    assert "Hours vs last month" not in page_text(m)  # nor in the legend
+    forced = plan_map(**plan, tiles="none", attribution="", previous=True)
+    assert "Hours vs last month" in layers_shown(forced)  # a previous plan with no hours here
+
+
+def execution_frame() -> pd.DataFrame:
+    """`execution.csv` of the small plan's day shift: one cell far short of its plan, one on
+    plan, one over it, one patrolled where nothing was planned."""
+    return pd.DataFrame(
+        {
+            "station_id": ["S01", "S01", "S01", "S02"],
+            "cell_id": ["100_200", "100_201", "101_200", "102_200"],
+            "shift": ["day"] * 4,
+            "planned_hours": [10.0, 10.0, 10.0, 0.0],
+            "delivered_hours": [2.0, 10.0, 13.0, 3.0],
+            "visits": [1, 6, 9, 2],
+        }
+    )
+
+
+def test_delivered_against_planned_hours_per_shift():
+    plan = small_plan()
+    m = plan_map(**plan, tiles="none", attribution="", execution=execution_frame())
+    shown = layers_shown(m)
+    assert shown["Delivered vs planned · day"] is False  # on request, off at start
+    assert "Delivered vs planned · night" not in shown  # no execution data for it
+    text = page_text(m)
+    for colour in DELIVERY_COLOURS[0], DELIVERY_COLOURS[2], DELIVERY_COLOURS[3], OFF_PLAN_COLOUR:
+        assert f'"fillColor": "{colour}"' in text  # short, on plan, over, off plan
+    assert f'"fillColor": "{DELIVERY_COLOURS[1]}"' not in text  # no cell at 50–90 %
+    assert '"delivered_share": "20%"' in text and '"delivered_share": "130%"' in text
+    legend = re.search(r'<div id="legend">.*?</div></div></div>', text, re.S)[0]
+    assert "Delivered vs planned (delivered / planned hours)" in legend
+    assert "patrolled, no hours planned" in legend
+    assert "Delivered vs planned" not in page_text(plan_map(**plan, tiles="none", attribution=""))
+
+
+def test_delivered_hours_summed_per_block():
+    m = plan_map(
+        **small_plan(), tiles="none", attribution="", execution=execution_frame(), max_cells=20
+    )
+    text = page_text(m)
+    assert "Cells drawn in blocks of 2×2" in text
+    # the 2×2 block 100_200 holds three of the rows: 30 h planned, 25 delivered (83 %), 16 visits
+    assert '"delivered_hours": 25.0, "delivered_share": "83%"' in text
+    assert '"planned_hours": 30.0, "shift": "day", "visits": 16' in text

@@ -1,0 +1,329 @@
+"""The layers of a planner map, each from frames already in the reader's words.
+
+`MapText` carries every word; the functions here add one kind of layer each to a folium map
+(jurisdictions, outlines and names, value classes per shift, change, delivered hours, scheduled
+visits, hotspots), show the data's values only as text, and draw the grid in k×k blocks where
+it has more cells than a browser draws quickly (`block_size`).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.leaflet import TextPopup, TextTooltip
+from geo.legend import (
+    FONTS,
+    SCHEDULED_COLOUR,
+    change_classes,
+    class_breaks,
+    classed,
+    delivery_classes,
+)
+
+MAX_CELLS = 50_000  # cell polygons on one map, all layers together; beyond, k×k blocks
+DECIMALS = 5  # coordinate decimals on the page: about 1 m, plenty for 100 m cells
+OUTLINE_COLOUR = "#202020"
+LABEL_STYLE = (
+    f".station-label{{font:bold 12px/1.2 {FONTS};color:#111;white-space:nowrap;"
+    "text-align:center;transform:translate(-50%,-50%);width:max-content;"
+    "text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 2px #fff}"
+)
+
+
+@dataclass(frozen=True)
+class MapText:
+    """Every word of a planner map in its reader's language; the map itself knows none.
+
+    `layers` names the layers, legend titles and notes (keys `basemap`, `stations`, `outlines`,
+    `labels`, `risk`, `hours`, `change`, `delivered`, `scheduled`, `hotspots`; the units
+    `risk_unit`, `hours_unit`, `change_unit`, `delivered_unit` and `titled` with `{layer}` and
+    `{unit}`; `off_plan`, `by_hours` with `{by}` and `{hours}`, `blocks` with `{k}`, `outline`);
+    `fields` heads the tooltip and popup rows by column; `shifts` names each shift code."""
+
+    layers: Mapping[str, str]
+    fields: Mapping[str, str]
+    shifts: Mapping[str, str] = field(default_factory=dict)
+
+    def shift(self, code: object) -> str:
+        return self.shifts.get(str(code), str(code))
+
+    def heading(self, column: str) -> str:
+        """Column `column` as a tooltip heading; `hours_<shift>` becomes "hours · shift"."""
+        if column in self.fields:
+            return self.fields[column]
+        kind, _, shift = column.partition("_")
+        if kind in ("hours", "change") and shift:
+            return f"{self.fields.get(kind, kind)} · {self.shift(shift)}"
+        return column
+
+    def titled(self, key: str) -> str:
+        """Layer `key`'s legend title with its unit."""
+        return self.layers["titled"].format(layer=self.layers[key], unit=self.layers[key + "_unit"])
+
+
+def rounded(frame: gpd.GeoDataFrame, tolerance: float = 0.0) -> gpd.GeoDataFrame:
+    """`frame` with its outlines simplified by `tolerance` degrees and its coordinates rounded to
+    `DECIMALS`: the page carries about a third of the digits and looks the same."""
+    geoms = frame.geometry.values
+    if tolerance:
+        geoms = shapely.simplify(geoms, tolerance, preserve_topology=True)
+    geoms = shapely.transform(geoms, lambda xy: np.round(xy, DECIMALS))
+    return frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs))
+
+
+def block_ids(cell_ids: pd.Series, k: int) -> pd.Series:
+    """The k×k block of every grid cell, named after its lower-left cell (`"{ix}_{iy}"`); with
+    k = 1 the cells themselves."""
+    ids = cell_ids.astype(str)
+    if k == 1:
+        return ids
+    ij = ids.str.split("_", expand=True).astype(np.int64)
+    return ((ij[0] // k) * k).astype(str) + "_" + ((ij[1] // k) * k).astype(str)
+
+
+def block_size(drawn: pd.DataFrame, max_cells: int = MAX_CELLS) -> int:
+    """The smallest block side k that keeps the map's cell polygons, all layers together, at
+    `max_cells` or fewer: `drawn` has a row per polygon the layers would draw cell by cell
+    (`layer, shift, cell_id`). Past the limit a browser slows and the page swells (about 300
+    bytes a polygon), so cells are merged into k×k blocks."""
+    drawn = drawn.drop_duplicates()
+    k = 1
+    while len(drawn.assign(cell_id=block_ids(drawn["cell_id"], k)).drop_duplicates()) > max_cells:
+        k += 1
+    return k
+
+
+def geojson(frame: gpd.GeoDataFrame) -> dict:
+    return frame.to_geo_dict(drop_id=True)
+
+
+def add_layer(
+    m: folium.Map,
+    frame: gpd.GeoDataFrame,
+    name: str,
+    style,
+    fields: list[str],
+    text: MapText,
+    show: bool = False,
+    popup: bool = False,
+    hover: int | None = None,
+) -> None:
+    """Add `frame` as a layer: hovering shows `fields` (the first `hover` of them, with `popup`
+    two by default) and with `popup` a click shows them all, as text; `name` is escaped for the
+    layer control, which shows it as HTML."""
+    if frame.empty:
+        return
+    aliases = [text.heading(f) for f in fields]
+    shown = fields[: hover or (2 if popup else len(fields))]
+    folium.GeoJson(
+        geojson(frame),
+        name=html.escape(name),
+        show=show,
+        style_function=style,
+        tooltip=TextTooltip(fields=shown, aliases=aliases[: len(shown)]),
+        popup=TextPopup(fields=fields, aliases=aliases) if popup else None,
+    ).add_to(m)
+
+
+def station_layer(m: folium.Map, stations: gpd.GeoDataFrame, text: MapText) -> None:
+    fields = [c for c in stations.columns if c in text.fields or c.startswith("hours_")]
+    add_layer(
+        m,
+        rounded(stations),
+        text.layers["stations"],
+        lambda f: {
+            "fillColor": f["properties"]["fill"],
+            "color": "#333333",
+            "weight": 1,
+            "fillOpacity": 0.35,
+        },
+        fields,
+        text,
+        show=True,
+        popup=True,
+    )
+
+
+def outline_layers(m: folium.Map, stations: gpd.GeoDataFrame, text: MapText) -> None:
+    """Every jurisdiction's outline and its station's `label` at an inside point, over every
+    other layer and passing clicks through: the context a map without basemap needs."""
+    outlines = rounded(stations[["geometry"]])
+    folium.GeoJson(
+        geojson(outlines),
+        name=html.escape(text.layers["outlines"]),
+        style_function=lambda f: {"fill": False, "color": OUTLINE_COLOUR, "weight": 2.5},
+        interactive=False,
+    ).add_to(m)
+    names = folium.FeatureGroup(name=html.escape(text.layers["labels"]))
+    points = stations.geometry.representative_point()
+    names_of = stations["label"] if "label" in stations else stations["station_id"]
+    for label, point in zip(names_of.astype(str), points, strict=True):
+        folium.Marker(
+            [round(point.y, DECIMALS), round(point.x, DECIMALS)],
+            icon=folium.DivIcon(
+                html=f'<div class="station-label">{html.escape(label)}</div>',
+                class_name="station-label-icon",
+                icon_size=(0, 0),
+            ),
+            interactive=False,
+            keyboard=False,
+        ).add_to(names)
+    names.add_to(m)
+
+
+def hotspot_layers(m: folium.Map, hotspots: gpd.GeoDataFrame, text: MapText) -> None:
+    spots = rounded(hotspots, tolerance=10**-DECIMALS)
+    fields = [c for c in spots.columns if c in text.fields]
+    for layer, part in spots.groupby("layer", sort=False):
+        add_layer(
+            m,
+            part,
+            f"{text.layers['hotspots']} · {layer} ({len(part)})",
+            lambda f: {"color": f["properties"]["colour"], "weight": 2, "fillOpacity": 0.15},
+            fields,
+            text,
+            show=True,
+            popup=True,
+        )
+
+
+def shift_layers(
+    m: folium.Map,
+    shapes: gpd.GeoDataFrame,
+    values: pd.DataFrame,
+    column: str,
+    palette: tuple[str, ...],
+    text: MapText,
+    fields: tuple[str, ...] = (),
+    shown: str | None = None,
+) -> list[tuple[str, str]]:
+    """One layer per shift of `values[column]` in quantile classes, with `fields` after the
+    value in its tooltip and popup; the layer of shift `shown` on at start. Returns the legend
+    items."""
+    colour, legend = classed(class_breaks(values[column], len(palette)), palette)
+    for shift, part in values.groupby("shift", sort=False):
+        add_layer(
+            m,
+            shapes.merge(part.assign(shift=text.shift(shift)), on="cell_id"),
+            f"{text.layers[column]} · {text.shift(shift)}",
+            lambda f, c=column: {
+                "fillColor": colour(float(f["properties"][c])),
+                "weight": 0,
+                "fillOpacity": 0.75,
+            },
+            [column, *fields, "cell_id", "shift"],
+            text,
+            show=shift == shown,
+            popup=bool(fields),
+            hover=len(fields) + 1 if fields else None,
+        )
+    return legend
+
+
+def crew_text(crews: pd.DataFrame, text: MapText) -> pd.DataFrame:
+    """`cell_id, shift, by`: whose officers patrol each (block of) cell(s) in each shift and
+    how many hours, most first."""
+    per = crews.groupby(["cell_id", "shift", "by"], as_index=False, sort=False)["hours"].sum()
+    per = per[per["hours"] >= 0.05].sort_values(
+        ["cell_id", "shift", "hours", "by"], ascending=[True, True, False, True]
+    )
+    per["by"] = [
+        text.layers["by_hours"].format(by=b, hours=f"{h:,.1f}")
+        for b, h in zip(per["by"], per["hours"], strict=True)
+    ]
+    return per.groupby(["cell_id", "shift"], as_index=False, sort=False)["by"].agg("; ".join)
+
+
+def delivery_layers(
+    m: folium.Map, shapes: gpd.GeoDataFrame, execution: pd.DataFrame, text: MapText
+) -> list[tuple[str, str]]:
+    """One layer per shift of delivered against planned hours (`EXECUTION_COLUMNS`, summed per
+    drawn cell); returns the legend items."""
+    colour, legend = delivery_classes(text.layers["off_plan"])
+    shares = execution["delivered_hours"] / execution["planned_hours"].where(
+        execution["planned_hours"] > 0
+    )
+    shown = execution.assign(delivered_share=shares.map(lambda s: "" if pd.isna(s) else f"{s:.0%}"))
+    fields = ["planned_hours", "delivered_hours", "delivered_share", "visits", "cell_id", "shift"]
+    for shift, part in shown.groupby("shift", sort=False):
+        add_layer(
+            m,
+            shapes.merge(part.assign(shift=text.shift(shift)), on="cell_id"),
+            f"{text.layers['delivered']} · {text.shift(shift)}",
+            lambda f: {
+                "fillColor": colour(
+                    float(f["properties"]["planned_hours"]),
+                    float(f["properties"]["delivered_hours"]),
+                ),
+                "weight": 0,
+                "fillOpacity": 0.75,
+            },
+            fields,
+            text,
+            popup=True,
+            hover=4,
+        )
+    return legend
+
+
+def change_layer(
+    m: folium.Map, shapes: gpd.GeoDataFrame, alloc: pd.DataFrame, text: MapText
+) -> list[tuple[str, str]]:
+    """Cells whose hours moved against last month (in total and per shift); returns the legend
+    items."""
+    change = alloc.assign(change=alloc["hours"] - alloc["prev_hours"]).pivot_table(
+        index="cell_id", columns="shift", values="change", aggfunc="sum", fill_value=0.0
+    )
+    change = change.add_prefix("change_").assign(change=change.sum(axis=1)).round(1)
+    change = change[change["change"].abs() >= 0.05].reset_index()
+    colour, legend = change_classes(change["change"])
+    add_layer(
+        m,
+        shapes.merge(change, on="cell_id"),
+        text.layers["change"],
+        lambda f: {
+            "fillColor": colour(float(f["properties"]["change"])),
+            "weight": 0,
+            "fillOpacity": 0.75,
+        },
+        ["cell_id", "change", *[c for c in change.columns if c.startswith("change_")]],
+        text,
+    )
+    return legend
+
+
+def scheduled_layer(
+    m: folium.Map,
+    shapes: gpd.GeoDataFrame,
+    schedule: pd.DataFrame,
+    to_block: dict[str, str],
+    text: MapText,
+) -> None:
+    visits = schedule.assign(cell_id=schedule["cell_id"].astype(str).map(to_block))
+    visits = visits.groupby("cell_id", as_index=False).agg(
+        visits=("visit", "size"),
+        minutes=("minutes", "sum"),
+        shifts=("shift", lambda s: ", ".join(text.shift(x) for x in sorted(s.unique()))),
+    )
+    add_layer(
+        m,
+        shapes.merge(visits, on="cell_id"),
+        text.layers["scheduled"],
+        lambda f: {
+            "color": SCHEDULED_COLOUR,
+            "weight": 1.5,
+            "dashArray": "4 3",
+            "fillColor": SCHEDULED_COLOUR,
+            "fillOpacity": 0.05,
+        },
+        ["cell_id", "visits", "minutes", "shifts"],
+        text,
+    )
