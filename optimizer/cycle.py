@@ -186,6 +186,7 @@ def run_cycle(
             "allocated": allocated,
             "hotspots": hotspots.hotspots,
             "jurisdictions": jurisdictions,
+            "execution": executed.execution if executed is not None else None,
         }
         _write_maps(staging.folder, bureau, scenario, plan_month, layers, lang)
         tick("write")
@@ -266,6 +267,7 @@ def _write_maps(
         title=map_title(lang, plan_month, scenario.name),
         names=BureauNames.from_tables(bureau.offences, bureau.stations),
         tiles_datum=cfg.map.tiles_datum,
+        execution=layers["execution"],
     ).save(str(folder / "map.html"))
 
 
