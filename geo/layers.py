@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo.grid import Grid
 from geo.leaflet import TextPopup, TextTooltip
 from geo.legend import (
     FONTS,
@@ -79,24 +80,14 @@ def rounded(frame: gpd.GeoDataFrame, tolerance: float = 0.0) -> gpd.GeoDataFrame
     return frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs))
 
 
-def block_ids(cell_ids: pd.Series, k: int) -> pd.Series:
-    """The k×k block of every grid cell, named after its lower-left cell (`"{ix}_{iy}"`); with
-    k = 1 the cells themselves."""
-    ids = cell_ids.astype(str)
-    if k == 1:
-        return ids
-    ij = ids.str.split("_", expand=True).astype(np.int64)
-    return ((ij[0] // k) * k).astype(str) + "_" + ((ij[1] // k) * k).astype(str)
-
-
 def block_size(drawn: pd.DataFrame, max_cells: int = MAX_CELLS) -> int:
     """The smallest block side k that keeps the map's cell polygons, all layers together, at
     `max_cells` or fewer: `drawn` has a row per polygon the layers would draw cell by cell
     (`layer, shift, cell_id`). Past the limit a browser slows and the page swells (about 300
     bytes a polygon), so cells are merged into k×k blocks."""
     drawn = drawn.drop_duplicates()
-    k = 1
-    while len(drawn.assign(cell_id=block_ids(drawn["cell_id"], k)).drop_duplicates()) > max_cells:
+    k, ids = 1, drawn["cell_id"]
+    while len(drawn.assign(cell_id=Grid.block_ids(ids, k)).drop_duplicates()) > max_cells:
         k += 1
     return k
 

@@ -23,12 +23,12 @@ import pyogrio
 import shapely
 
 from geo.crs import frame_to_gcj02
+from geo.grid import Grid
 from geo.layers import (
     DECIMALS,
     LABEL_STYLE,
     MAX_CELLS,
     MapText,
-    block_ids,
     block_size,
     change_layer,
     crew_text,
@@ -95,7 +95,7 @@ def plan_map(
     if execution is not None:
         drawn.append(execution[["shift", "cell_id"]].assign(layer="delivered"))
     k = block_size(pd.concat(drawn), max_cells)
-    blocks = block_ids(cells["cell_id"], k)
+    blocks = Grid.block_ids(cells["cell_id"], k)
     shapes = cells[["cell_id", "geometry"]].assign(cell_id=blocks.to_numpy())
     if k > 1:  # merged squares keep their inner corners: simplifying drops them
         shapes = shapes.dissolve("cell_id", method="coverage", as_index=False)

@@ -11,80 +11,41 @@ or model selection.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import optimize
-from scipy.signal import fftconvolve
 from sklearn.ensemble import HistGradientBoostingRegressor
+
+from geo.grid import Grid, Raster
 
 COVERAGES = (0.01, 0.05, 0.10)
 BACKTEST_COLUMNS = ["model", "month", "coverage", "hit_rate", "pai", "pei_star", "selected"]
 
 
-@dataclass(frozen=True)
-class Grid:
-    """Cell positions of the forecast units: integer cell indices (`ix`, `iy`, relative to the
-    smallest) and the cell size in metres. Spatial smoothing works on this raster."""
-
-    ix: np.ndarray
-    iy: np.ndarray
-    size_m: float
-
-    @classmethod
-    def from_cells(cls, cells: pd.DataFrame, size_m: float) -> Grid:
-        """From a jurisdiction cell frame with `ix, iy` columns (SPEC §5 grid)."""
-        ix = cells["ix"].to_numpy(dtype=np.int64)
-        iy = cells["iy"].to_numpy(dtype=np.int64)
-        if len(ix) == 0:
-            return cls(ix, iy, float(size_m))
-        return cls(ix - ix.min(), iy - iy.min(), float(size_m))
-
-    def smooth(self, values: np.ndarray, bandwidth_m: float) -> np.ndarray:
-        """Gaussian kernel smoothing (σ = `bandwidth_m` metres) of `values[..., cell, shift]`
-        over the raster by FFT convolution, shift by shift; cells outside the jurisdictions
-        count as empty. Leading axes (months) are smoothed independently."""
-        if len(self.ix) == 0:
-            return values.copy()
-        sigma = bandwidth_m / self.size_m
-        radius = max(1, int(np.ceil(3 * sigma)))
-        offsets = np.arange(-radius, radius + 1)
-        kernel_1d = np.exp(-0.5 * (offsets / sigma) ** 2)
-        kernel = np.outer(kernel_1d, kernel_1d)
-        kernel /= kernel.sum()
-        lead = values.shape[:-2]
-        raster = np.zeros((*lead, self.iy.max() + 1, self.ix.max() + 1, values.shape[-1]))
-        raster[..., self.iy, self.ix, :] = values
-        kernel = kernel.reshape((1,) * len(lead) + kernel.shape + (1,))
-        axes = (len(lead), len(lead) + 1)
-        smoothed = fftconvolve(raster, kernel, mode="same", axes=axes)
-        return np.clip(smoothed[..., self.iy, self.ix, :], 0.0, None)
+Candidate = Callable[[np.ndarray, Raster], np.ndarray]
 
 
-Candidate = Callable[[np.ndarray, Grid], np.ndarray]
-
-
-def naive(history: np.ndarray, grid: Grid) -> np.ndarray:
+def naive(history: np.ndarray, raster: Raster) -> np.ndarray:
     """Last month repeated."""
     return history[-1]
 
 
-def rolling_mean(history: np.ndarray, grid: Grid, window: int = 3) -> np.ndarray:
+def rolling_mean(history: np.ndarray, raster: Raster, window: int = 3) -> np.ndarray:
     """Mean of the last `window` months."""
     return history[-window:].mean(axis=0)
 
 
-def ewma(history: np.ndarray, grid: Grid, alpha: float = 0.3) -> np.ndarray:
+def ewma(history: np.ndarray, raster: Raster, alpha: float = 0.3) -> np.ndarray:
     """Exponentially weighted mean, weight α on the latest month."""
     weights = alpha * (1 - alpha) ** np.arange(len(history))[::-1]
     return np.tensordot(weights / weights.sum(), history, axes=1)
 
 
-def kernel_density(history: np.ndarray, grid: Grid, bandwidth_m: float = 150.0) -> np.ndarray:
+def kernel_density(history: np.ndarray, raster: Raster, bandwidth_m: float = 150.0) -> np.ndarray:
     """Kernel density surface of the last twelve months (Gaussian, σ = `bandwidth_m` metres,
     FFT), as a monthly mean."""
-    return grid.smooth(history[-12:].mean(axis=0), bandwidth_m)
+    return raster.smooth(history[-12:].mean(axis=0), bandwidth_m)
 
 
 def _rolling_means(counts: np.ndarray, window: int | None) -> np.ndarray:
@@ -104,29 +65,29 @@ NEAR_REPEAT_M = 250.0  # spatial reach (σ, metres) of near-repeat triggering
 TRAINING_MONTHS = 12  # target months the fitted models learn from
 
 
-def _excitation(counts: np.ndarray, grid: Grid, decay: float) -> np.ndarray:
+def _excitation(counts: np.ndarray, raster: Raster, decay: float) -> np.ndarray:
     """`out[t]` = Σₖ decayᵏ⁻¹ · K * counts[t − k], k = 1..SELF_EXCITING_LAGS, for t = 0..n:
     near-repeat pressure from recent months, spread over neighbouring cells by kernel K."""
-    spread = grid.smooth(counts, NEAR_REPEAT_M)
+    spread = raster.smooth(counts, NEAR_REPEAT_M)
     out = np.zeros((len(counts) + 1, *counts.shape[1:]))
     for k in range(1, min(SELF_EXCITING_LAGS, len(counts)) + 1):
         out[k:] += decay ** (k - 1) * spread[: len(counts) + 1 - k]
     return out
 
 
-def self_exciting(history: np.ndarray, grid: Grid) -> np.ndarray:
+def self_exciting(history: np.ndarray, raster: Raster) -> np.ndarray:
     """Discrete-time self-exciting (Hawkes) model on monthly counts:
     λₜ = μ · Bₜ + α · Σₖ βᵏ⁻¹ · K * countsₜ₋ₖ, with Bₜ the long-run kernel-smoothed background
     and K a near-repeat kernel (σ = NEAR_REPEAT_M). μ, α ≥ 0 are fitted by Poisson maximum
     likelihood on the last TRAINING_MONTHS months, β chosen from SELF_EXCITING_DECAYS by the
     same likelihood."""
     n = len(history)
-    background = grid.smooth(_rolling_means(history, None), NEAR_REPEAT_M)
+    background = raster.smooth(_rolling_means(history, None), NEAR_REPEAT_M)
     targets = range(max(1, n - TRAINING_MONTHS), n)
     y = history[list(targets)].ravel()
     best = None
     for decay in SELF_EXCITING_DECAYS:
-        excitation = _excitation(history, grid, decay)
+        excitation = _excitation(history, raster, decay)
         b, e = background[list(targets)].ravel(), excitation[list(targets)].ravel()
 
         def nll(p, b=b, e=e):
@@ -145,7 +106,7 @@ def self_exciting(history: np.ndarray, grid: Grid) -> np.ndarray:
     return mu * background[n] + alpha * excitation[n]
 
 
-def _feature_panel(counts: np.ndarray, grid: Grid) -> np.ndarray:
+def _feature_panel(counts: np.ndarray, raster: Raster) -> np.ndarray:
     """Features of every month t = 0..n from months < t only: `panel[t, cell, shift, feature]`.
     Lags (1 and 12 months), rolling means (3, 12, all months), kernel-smoothed means at
     250/500/1000 m, the cell's all-shift level, the share of active months and the shift."""
@@ -160,18 +121,18 @@ def _feature_panel(counts: np.ndarray, grid: Grid) -> np.ndarray:
     active = _rolling_means((counts > 0).astype(float), 12)
     shift = np.broadcast_to(np.arange(n_shifts, dtype=float), lag1.shape)
     features = [lag1, lag12, mean3, mean12, mean_all, cell_mean12, active, shift]
-    features += [grid.smooth(mean12, bw) for bw in (250.0, 500.0, 1000.0)]
-    features += [grid.smooth(mean_all, 250.0), grid.smooth(cell_mean12, 500.0)]
-    features.append(grid.smooth(np.nan_to_num(lag1), 250.0))
+    features += [raster.smooth(mean12, bw) for bw in (250.0, 500.0, 1000.0)]
+    features += [raster.smooth(mean_all, 250.0), raster.smooth(cell_mean12, 500.0)]
+    features.append(raster.smooth(np.nan_to_num(lag1), 250.0))
     return np.stack(features, axis=-1)
 
 
-def learned_poisson(history: np.ndarray, grid: Grid) -> np.ndarray:
+def learned_poisson(history: np.ndarray, raster: Raster) -> np.ndarray:
     """Gradient-boosted Poisson regression on lagged, rolling and spatially smoothed counts
     (seasonal lag 12 included), trained on the last TRAINING_MONTHS months of history with
     features built from the months before each, then applied to the month after."""
     n = len(history)
-    panel = _feature_panel(history, grid)
+    panel = _feature_panel(history, raster)
     targets = np.arange(max(1, n - TRAINING_MONTHS), n)
     x = panel[targets].reshape(-1, panel.shape[-1])
     y = history[targets].ravel()
@@ -228,15 +189,15 @@ class Backtester:
     of month t from `counts[:t]` alone, computed once and reused by every selection that needs
     it."""
 
-    def __init__(self, counts: np.ndarray, grid: Grid):
+    def __init__(self, counts: np.ndarray, raster: Raster):
         self.counts = counts
-        self.grid = grid
+        self.raster = raster
         self._forecasts: dict[tuple[str, int], np.ndarray] = {}
 
     def forecast(self, model: str, t: int) -> np.ndarray:
         key = (model, t)
         if key not in self._forecasts:
-            self._forecasts[key] = CANDIDATES[model](self.counts[:t], self.grid)
+            self._forecasts[key] = CANDIDATES[model](self.counts[:t], self.raster)
         return self._forecasts[key]
 
     def select(self, t: int, backtest_months: int, coverage: float) -> str:
@@ -319,7 +280,7 @@ def risk_history(
 def forecast_risk(
     cases: pd.DataFrame,
     cells: pd.DataFrame,
-    cell_size_m: float,
+    grid: Grid,
     shifts: list[str],
     month: str,
     backtest_months: int,
@@ -329,7 +290,7 @@ def forecast_risk(
     patrol-sensitive incidents), from cases up to `month` only, with the model `auto` selects.
     Returns (frame `cell_id, shift, risk`, chosen model)."""
     counts, _ = risk_history(cases, cells, shifts, month)
-    tester = Backtester(counts, Grid.from_cells(cells, cell_size_m))
+    tester = Backtester(counts, grid.raster(cells))
     model = tester.select(len(counts), backtest_months, coverage)
     risk = tester.forecast(model, len(counts))
     frame = pd.DataFrame(
@@ -345,7 +306,7 @@ def forecast_risk(
 def backtest_months_table(
     counts: np.ndarray,
     months: list[str],
-    grid: Grid,
+    raster: Raster,
     n_months: int,
     backtest_months: int,
     selection_coverage: float,
@@ -353,6 +314,6 @@ def backtest_months_table(
     """`backtest.csv` (SPEC §5): the last `n_months` months of `months` each forecast from the
     months before it, by every candidate and by `auto`."""
     origins = list(range(max(1, len(months) - n_months), len(months)))
-    table = Backtester(counts, grid).table(origins, backtest_months, selection_coverage)
+    table = Backtester(counts, raster).table(origins, backtest_months, selection_coverage)
     table.insert(1, "month", [months[t] for t in table.pop("origin")])
     return table[BACKTEST_COLUMNS]

@@ -16,6 +16,7 @@ from scipy.spatial import cKDTree
 from scipy.stats import norm, poisson
 from sklearn.cluster import DBSCAN, HDBSCAN
 
+from geo.grid import gaussian_smooth
 from models.config import HotspotConfig
 
 HOTSPOT_COLUMNS = [
@@ -171,7 +172,7 @@ def grid_components(xy: np.ndarray, eps_m: float, min_samples: int) -> np.ndarra
     shape = tuple(ij.max(axis=0) + 1)
     flat = np.ravel_multi_index((ij[:, 0], ij[:, 1]), shape)
     counts = np.bincount(flat, minlength=shape[0] * shape[1]).reshape(shape).astype(float)
-    smooth = ndimage.gaussian_filter(counts, sigma=eps_m / np.sqrt(2) / cell, mode="constant")
+    smooth = gaussian_smooth(counts, eps_m / np.sqrt(2) / cell, axes=(0, 1))
     components, _ = ndimage.label(smooth * np.pi * eps_m**2 / cell**2 >= min_samples)
     labels = components.ravel()[flat] - 1
     return keep_clusters(labels, np.bincount(labels[labels >= 0]) >= min_samples)

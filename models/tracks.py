@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from geo.crs import project, to_wgs84
-from geo.grid import cell_ids, cell_indices
+from geo.grid import Grid
 
 NS_PER_S = 1_000_000_000
 PATROL, RESPONSE, OFF_DUTY = 0, 1, 2
@@ -159,7 +159,7 @@ def _measure_chunk(
     jump = counted & ~long_gap & (dist_m > rules.max_speed_kmh / 3.6 * gap_s)
     valid = counted & ~long_gap & ~jump
     del dist_m, same_unit, counted
-    ix, iy = (v.astype(np.int32) for v in cell_indices(x[:-1], y[:-1], rules.cell_size_m))
+    ix, iy = (v.astype(np.int32) for v in Grid(rules.cell_size_m, crs).indices(x[:-1], y[:-1]))
     del x, y
     shift = shift_codes(ns[:-1].view("datetime64[ns]"), rules.shift_hours)
     seg_station, seg_status = station[:-1], status[:-1]
@@ -322,7 +322,7 @@ def _dose_frame(groups: pd.DataFrame | None, station_names, rules: TrackRules) -
     return pd.DataFrame(
         {
             "station_id": station_names[dose["station"].to_numpy()].astype(str),
-            "cell_id": cell_ids(dose["ix"].to_numpy(), dose["iy"].to_numpy()),
+            "cell_id": Grid.ids(dose["ix"].to_numpy(), dose["iy"].to_numpy()),
             "shift": shifts[dose["shift"].to_numpy()],
             "delivered_hours": dose["dose_s"].to_numpy() / 3600.0,
             "visits": dose["visits"].to_numpy().astype(np.int64),

@@ -304,7 +304,7 @@ def require_month(bureau: Bureau, month: str) -> None:
 
 
 def _grid_of(sp: stages.Spatial) -> dict:
-    return {"size_m": float(sp.cell_size_m), "crs": sp.crs.to_string()}
+    return sp.grid.record()
 
 
 def _check_grids(

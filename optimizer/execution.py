@@ -75,9 +75,9 @@ def track_rules(bureau: Bureau, cell_size_m: float) -> TrackRules:
 def execution_stage(bureau: Bureau, month: str, sp, plan: pd.DataFrame | None) -> ExecutionResult:
     """Measure `month` from the bureau's pings and calls against `plan` (an allocation frame
     for that month, or None: then every delivered hour is off plan) on the grid of `sp`
-    (`stages.Spatial`: metric `crs`, jurisdiction `cells`, `cell_size_m`)."""
+    (`stages.Spatial`: metric `crs`, jurisdiction `cells`, `grid`)."""
     cfg = bureau.config
-    crs, cells, rules = sp.crs, sp.cells, track_rules(bureau, sp.cell_size_m)
+    crs, cells, rules = sp.crs, sp.cells, track_rules(bureau, sp.grid.size_m)
     if plan is not None:  # a plan file without stations: each cell's own station
         holder = plan["cell_id"].astype(str).map(cells.set_index("cell_id")["station_id"])
         given = plan.get("station_id", pd.Series("", index=plan.index)).fillna("").astype(str)

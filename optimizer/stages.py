@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 
 from geo.crs import metric_crs, project, unproject
-from geo.grid import assign_cells, cell_polygons, jurisdiction_cells
+from geo.grid import Grid
 from geo.jurisdictions import neighbours
 from models import quality as q
 from models.config import Scenario
 from models.contracts import Bureau
 from models.evaluation import evaluate_plan, patrol_balance
-from models.forecast import Grid, backtest_months_table, forecast_risk, risk_history
+from models.forecast import backtest_months_table, forecast_risk, risk_history
 from models.hotspots import find_hotspots
 from models.policy import policy_shares, station_weights
 from models.scoring import (
@@ -50,12 +50,12 @@ def previous_month(month: str) -> str:
 @dataclass(frozen=True)
 class Spatial:
     """The bureau in metres: CRS, projected stations and their grid cells (`cell_id, ix, iy,
-    x, y, station_id`, cell centres in metres), and the cell size in metres."""
+    x, y, station_id`, cell centres in metres), and the grid."""
 
     crs: object
     stations: gpd.GeoDataFrame
     cells: pd.DataFrame
-    cell_size_m: float
+    grid: Grid
 
     @property
     def area_m2(self) -> float:
@@ -70,8 +70,8 @@ def spatial(bureau: Bureau) -> Spatial:
     bounds = bureau.stations.total_bounds
     crs = metric_crs(cfg.crs, [(bounds[0] + bounds[2]) / 2], [(bounds[1] + bounds[3]) / 2])
     stations = bureau.stations.to_crs(crs)
-    size_m = cfg.grid.cell_size_m
-    return Spatial(crs, stations, jurisdiction_cells(stations, size_m), size_m)
+    grid = Grid(cfg.grid.cell_size_m, crs)
+    return Spatial(crs, stations, grid.cells(stations), grid)
 
 
 def cases_upto(bureau: Bureau, month: str, sp: Spatial) -> pd.DataFrame:
@@ -80,7 +80,7 @@ def cases_upto(bureau: Bureau, month: str, sp: Spatial) -> pd.DataFrame:
     keep = (bureau.cases["month"] <= month).to_numpy()
     cases = bureau.cases[keep].copy()
     cases["x"], cases["y"] = project(cases["lon"], cases["lat"], sp.crs)
-    cases["cell_id"] = assign_cells(cases["x"], cases["y"], sp.cell_size_m)
+    cases["cell_id"] = sp.grid.assign(cases["x"], cases["y"])
     cases["shift"] = shift_of(cases["occurred_at"], bureau.config.allocation.shift_hours)
     return cases.reset_index(drop=True)
 
@@ -238,7 +238,7 @@ def forecast_stage(bureau: Bureau, month: str, sp: Spatial, cases: pd.DataFrame)
     risk, model = forecast_risk(
         cases,
         sp.cells,
-        sp.cell_size_m,
+        sp.grid,
         cfg.allocation.shifts,
         month,
         cfg.forecast.backtest_months,
@@ -311,7 +311,7 @@ def allocation_stage(
         previous,
         stability=stability,
     ).solve()
-    cells = cell_polygons(sp.cells, sp.cell_size_m, sp.crs).to_crs("EPSG:4326")
+    cells = sp.grid.polygons(sp.cells).to_crs("EPSG:4326")
     per_cell = plan.allocation_.groupby(["cell_id", "shift"], as_index=False, sort=False).agg(
         hours=("hours", "sum"),
         prev_hours=("prev_hours", "first"),
@@ -324,7 +324,7 @@ def allocation_stage(
         schedule=visit_schedule(plan.allocation_, next_month(month)),
         cells=cells,
         geo=cells[["cell_id", "geometry"]].merge(per_cell, on="cell_id"),
-        balance=patrol_balance(plan.allocation_, sp.cells, recent, sp.cell_size_m),
+        balance=patrol_balance(plan.allocation_, sp.cells, recent, sp.grid.size_m),
     )
 
 
@@ -425,7 +425,7 @@ def backtest_stage(
     table = backtest_months_table(
         counts,
         labels,
-        Grid.from_cells(sp.cells, sp.cell_size_m),
+        sp.grid.raster(sp.cells),
         months,
         cfg.forecast.backtest_months,
         cfg.forecast.selection_coverage,

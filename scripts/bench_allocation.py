@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from geo.grid import Grid
 from models.config import AllocationConfig
 from optimizer.allocation import PatrolAllocation
 
@@ -52,7 +53,7 @@ def instance(variables: int, seed: int = 0):
     gy = (station // cols) * CELLS_PER_SIDE + local // CELLS_PER_SIDE
     cells = pd.DataFrame(
         {
-            "cell_id": [f"{x}_{y}" for x, y in zip(gx, gy, strict=True)],
+            "cell_id": Grid.ids(gx, gy),
             "station_id": np.array(station_ids)[station],
         }
     )

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from geo.crs import unproject
-from geo.grid import jurisdiction_cells
+from geo.grid import Grid
 from optimizer.demo import METRIC, write_demo_bureau
 
 MONTH = "2025-12"
@@ -46,7 +46,7 @@ def write_bureau(folder: Path) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
         if name not in ("stations.geojson", "config.toml"):
             os.remove(folder / name)
     stations = gpd.read_file(folder / "stations.geojson").to_crs(METRIC)
-    cells = jurisdiction_cells(stations, 250.0)
+    cells = pd.DataFrame(Grid(250.0, stations.crs).cells(stations).drop(columns="geometry"))
     rng = np.random.default_rng(3)
     plan = pd.concat([cells.assign(shift=s) for s in ("day", "evening", "night")])
     plan["hours"] = np.round(rng.gamma(0.6, 8.0, len(plan)), 3)

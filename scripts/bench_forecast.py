@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from models.contracts import load_bureau
-from models.forecast import BASELINES, Grid, backtest_months_table, history_counts, hit_metrics
+from models.forecast import BASELINES, backtest_months_table, history_counts, hit_metrics
 from optimizer.stages import cases_upto, forecast_stage, spatial
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stl-slmpd"
@@ -55,10 +55,9 @@ def pooled_backtest(
     cases = cases_upto(bureau, last_month, sp)
     months = [str(p) for p in pd.period_range(cases["month"].min(), last_month, freq="M")]
     counts = history_counts(cases.assign(harm=1.0), sp.cells, cfg.allocation.shifts, months)
-    grid = Grid.from_cells(sp.cells, cfg.grid.cell_size_m)
     start = time.perf_counter()
     table = backtest_months_table(
-        counts, months, grid, n_months, cfg.forecast.backtest_months, 0.05
+        counts, months, sp.grid.raster(sp.cells), n_months, cfg.forecast.backtest_months, 0.05
     )
     wall = time.perf_counter() - start
     evaluated = counts[-n_months:]

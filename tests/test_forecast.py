@@ -6,24 +6,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from geo.grid import Grid, Raster
 from models.forecast import (
     BACKTEST_COLUMNS,
     CANDIDATES,
     Backtester,
-    Grid,
     backtest_months_table,
     forecast_risk,
     hit_metrics,
 )
 
 SIZE_M = 250.0
+GRID = Grid(SIZE_M, "EPSG:32651")
 
 
-def square_grid(side: int) -> tuple[pd.DataFrame, Grid]:
+def square_grid(side: int) -> tuple[pd.DataFrame, Raster]:
     ix, iy = np.meshgrid(np.arange(side), np.arange(side))
     cells = pd.DataFrame({"ix": ix.ravel(), "iy": iy.ravel()})
-    cells["cell_id"] = cells["ix"].astype(str) + "_" + cells["iy"].astype(str)
-    return cells, Grid.from_cells(cells, SIZE_M)
+    cells["cell_id"] = Grid.ids(cells["ix"], cells["iy"])
+    return cells, GRID.raster(cells)
 
 
 def planted_counts(months: int = 18, side: int = 20, seed: int = 7) -> tuple[np.ndarray, int]:
@@ -140,7 +141,7 @@ def test_forecast_risk_uses_only_patrol_sensitive_cases_up_to_the_month():
         rows.append(("3_3", month, "day", 50.0, False))  # telecom fraud: never patrol risk
     rows.append(("2_2", "2024-04", "night", 99.0, True))  # after the month: ignored
     cases = pd.DataFrame(rows, columns=["cell_id", "month", "shift", "harm", "patrol_sensitive"])
-    risk, model = forecast_risk(cases, cells, SIZE_M, ["day", "night"], "2024-03", 6, 0.05)
+    risk, model = forecast_risk(cases, cells, GRID, ["day", "night"], "2024-03", 6, 0.05)
     assert model in CANDIDATES
     assert len(risk) == 16 * 2
     by_unit = risk.set_index(["cell_id", "shift"])["risk"]

@@ -1,6 +1,5 @@
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pytest
 import shapely
 
@@ -13,14 +12,6 @@ from geo.crs import (
     unproject,
     wgs84_to_gcj02,
 )
-from geo.grid import assign_cells, jurisdiction_cells
-
-
-def test_grid_uses_floor_division_and_is_stable():
-    ids = assign_cells([-1.0, 0.0, 249.9, 250.0], [-250.0, 10.0, 10.0, 500.0], 250)
-    assert ids.tolist() == ["-1_-1", "0_0", "0_0", "1_2"]
-    again = assign_cells([249.9], [10.0], 250)
-    assert again[0] == ids[2]
 
 
 def test_gcj02_round_trip_within_a_centimetre():
@@ -29,22 +20,6 @@ def test_gcj02_round_trip_within_a_centimetre():
     assert np.abs(glon - lon).max() > 1e-4  # the offset is real
     back = gcj02_to_wgs84(glon, glat)
     assert np.abs(back[0] - lon).max() < 1e-7 and np.abs(back[1] - lat).max() < 1e-7
-
-
-def test_jurisdiction_cells_are_the_same_whatever_else_is_in_the_data():
-    """One station alone gets exactly the cells (ids, centres) it gets inside the whole bureau."""
-    squares = [shapely.box(0, 0, 1000, 1000), shapely.box(1000, 0, 2600, 900)]
-    both = gpd.GeoDataFrame(
-        {"station_id": ["A", "B"]}, geometry=squares, crs="EPSG:32651"
-    ).translate(-380.0, 120.0)
-    bureau = gpd.GeoDataFrame({"station_id": ["A", "B"]}, geometry=both, crs="EPSG:32651")
-    whole = jurisdiction_cells(bureau, 250)
-    alone = jurisdiction_cells(bureau[bureau["station_id"] == "B"], 250)
-    pd.testing.assert_frame_equal(
-        whole[whole["station_id"] == "B"].reset_index(drop=True), alone.reset_index(drop=True)
-    )
-    # every centre is the middle of its own cell
-    assert (assign_cells(whole["x"], whole["y"], 250) == whole["cell_id"]).all()
 
 
 def _bd09_from_gcj02(lon, lat):

@@ -10,10 +10,21 @@ import pandas as pd
 import pytest
 import shapely
 from geopandas.testing import assert_geodataframe_equal
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyproj import CRS
 
 from models.config import HotspotConfig
-from models.hotspots import HOTSPOT_COLUMNS, choose_method, find_hotspots, mann_kendall, trend_class
+from models.hotspots import (
+    HOTSPOT_COLUMNS,
+    choose_method,
+    cluster_labels,
+    find_hotspots,
+    hull_polygons,
+    mann_kendall,
+    scaled_parameters,
+    trend_class,
+)
 
 MONTHS = [str(p) for p in pd.period_range("2025-01", "2025-12", freq="M")]
 SIDE_M = 10_000.0
@@ -123,3 +134,44 @@ def test_trend_of_a_steady_cluster_and_determinism():
     assert found["harm"].iloc[1] >= found["harm"].iloc[2]
     assert found["trend"].tolist() == ["persistent", "new", "persistent"]
     assert_geodataframe_equal(found, hotspots(both, bx, by, "auto"))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.floats(20.0, 400.0))
+def test_each_hull_contains_the_points_it_was_built_from(seed, n_labels, eps_m):
+    """Any point sets (tight, spread, a single point, collinear): each label's polygon holds
+    all its points strictly inside."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 80, n_labels)
+    parts = [rng.normal(rng.uniform(-5e4, 5e4, 2), rng.uniform(1, 800), (n, 2)) for n in sizes]
+    if rng.random() < 0.3:  # points on a line
+        parts[0][:, 1] = parts[0][0, 1]
+    xy = np.vstack(parts)
+    labels = np.repeat(np.arange(n_labels), sizes)
+    polygons = hull_polygons(xy, labels, n_labels, eps_m)
+    for k, polygon in enumerate(polygons):
+        assert polygon.is_valid
+        assert shapely.contains_xy(polygon, *xy[labels == k].T).all()
+
+
+@pytest.mark.parametrize("method", ["dbscan", "hdbscan", "grid"])
+def test_hotspot_polygons_contain_their_core_points(method):
+    """As `find_hotspots` builds them: every core point of a cluster lies in its polygon, and
+    the polygons are the ones written out."""
+    cases, x, y = synthetic(
+        5, background=800, clusters=[(CENTRE, 80, MONTHS[-3:]), ((7_000.0, 2_000.0), 60, MONTHS)]
+    )
+    window = cases["month"].isin(MONTHS[-3:]).to_numpy()
+    xy = np.column_stack([x[window], y[window]])
+    config = HotspotConfig(method=method)
+    eps, min_samples = scaled_parameters(
+        len(xy), SIDE_M**2, method, config.eps_m, config.min_samples
+    )
+    labels, core = cluster_labels(xy, method, eps, min_samples, config.min_samples)
+    n = int(labels.max()) + 1
+    assert n >= 2
+    polygons = hull_polygons(xy[core], labels[core], n, eps)
+    for k, polygon in enumerate(polygons):
+        assert shapely.contains_xy(polygon, *xy[core & (labels == k)].T).all()
+    found = hotspots(cases, x, y, method)
+    assert sorted(p.wkb for p in found.geometry) == sorted(p.wkb for p in polygons)

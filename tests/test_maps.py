@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from mapdata import page_text, small_plan
 
 from geo.crs import wgs84_to_gcj02
+from geo.grid import Grid
 from geo.leaflet import safe_attribution
 from geo.legend import (
     DELIVERY_COLOURS,
@@ -26,7 +27,7 @@ from geo.legend import (
     class_breaks,
     classed,
 )
-from geo.maps import block_ids, block_size, svg_map
+from geo.maps import block_size, svg_map
 from optimizer.cli import main
 from optimizer.i18n import BureauNames
 from optimizer.plan_map import plan_map
@@ -79,7 +80,8 @@ def test_map_layers_follow_the_tiles_datum():
 def test_past_the_cell_limit_the_grid_is_drawn_in_blocks():
     plan = small_plan()
     ids = plan["cells"]["cell_id"]
-    assert block_ids(ids, 2)[ids == "101_203"].item() == "100_202"  # named by its lower-left cell
+    # named by its lower-left cell
+    assert Grid.block_ids(ids, 2)[ids == "101_203"].item() == "100_202"
     drawn = pd.DataFrame({"layer": "risk", "shift": "day", "cell_id": ids})
     assert block_size(drawn, max_cells=16) == 1
     assert block_size(drawn, max_cells=4) == 2  # 16 cells in four 2×2 blocks
