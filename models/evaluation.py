@@ -68,8 +68,9 @@ def evaluate_plan(
     Given the patrol hours `delivered` in `plan_month` (`cell_id, delivered_hours`, from the
     tracks; `delivered_before` those of the month before, none if absent), cells are treated
     by the dose delivered rather than planned — delivered hours up by at least
-    `min_visit_minutes` × 4 — and `dose_response` gives the change of patrol-sensitive harm
-    per 100 delivered hours with its 95 % interval (empty without tracks)."""
+    `min_visit_minutes` × 4; the other cells at risk are the controls — and `dose_response`
+    gives the change of patrol-sensitive harm per 100 delivered hours with its 95 % interval
+    (empty without tracks)."""
     before_month = str(pd.Period(plan_month, "M") - 1)
     plan = plan.assign(
         prev_hours=plan.get("prev_hours", 0.0),
@@ -104,7 +105,10 @@ def evaluate_plan(
         )
         threshold = min_visit_minutes * VISITS_PER_TREATMENT / 60.0
     cells["treated"] = cells["added"] >= threshold - 1e-9
-    cells["control"] = ~cells["treated"] & (cells["added"] <= 0) & (cells["risk"] > 0)
+    # controls: cells at risk without added hours — by the dose, every cell at risk whose
+    # delivered hours did not rise to the treatment threshold
+    untreated = cells["added"] <= 0 if delivered is None else ~cells["treated"]
+    cells["control"] = ~cells["treated"] & untreated & (cells["risk"] > 0)
     sensitive = cases[cases["patrol_sensitive"].fillna(False).astype(bool)]
     harm = sensitive["harm"] if "harm" in sensitive.columns else pd.Series(1.0, sensitive.index)
     for label, month in (("before", before_month), ("after", plan_month)):

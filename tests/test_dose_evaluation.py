@@ -32,13 +32,13 @@ BEFORE = pd.DataFrame({"cell_id": ["c1", "c2", "c4"], "delivered_hours": [0.5, 1
 
 
 def test_treated_cells_come_from_the_delivered_dose():
-    # added: c1 +1.5 h (≥ 5 min × 4: treated), c2 0 and c4 −0.2 (controls), c3 +0.1 (neither)
+    # added: c1 +1.5 h (≥ 5 min × 4: treated); c2 0, c3 +0.1 (below 20 min), c4 −0.2: controls
     out = evaluate_plan(PLAN, CELLS, CASES, "2025-12", DELIVERED, BEFORE, 5.0)
     row = out.set_index("station_id").loc["ALL"]
-    assert (row["treated_cells"], row["control_cells"]) == (1, 2)
+    assert (row["treated_cells"], row["control_cells"]) == (1, 3)
     assert (row["before_treated"], row["after_treated"]) == (3, 1)
-    assert (row["before_control"], row["after_control"]) == (3, 4)
-    assert row["wdd"] == -3 and row["z"] == pytest.approx(-3 / np.sqrt(11), abs=1e-4)
+    assert (row["before_control"], row["after_control"]) == (3, 5)
+    assert row["wdd"] == -4 and row["z"] == pytest.approx(-4 / np.sqrt(12), abs=1e-4)
     # harm change per cell −2, 0, +1, +1 against added hours 1.5, 0, 0.1, −0.2
     slope = np.polyfit([1.5, 0.0, 0.1, -0.2], [-2.0, 0.0, 1.0, 1.0], 1)[0]
     assert row["dose_response"] == pytest.approx(100 * slope, abs=1e-3)
