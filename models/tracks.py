@@ -139,6 +139,33 @@ def _chunk_bounds(unit_sorted: np.ndarray, size: int) -> list[tuple[int, int]]:
     return list(zip(cuts, [*cuts[1:], n], strict=True)) if n else []
 
 
+def _groups(station, shift, ix, iy, dose_s, visit_rows, n_shifts: int) -> pd.DataFrame:
+    """Officer-seconds and visits per station, shift and cell of patrol segments (`visit_rows`
+    index those that start a visit), summed through one integer key per segment."""
+    if not len(ix):
+        none = np.empty(0, dtype=np.int64)
+        return pd.DataFrame(
+            {"station": none, "shift": none, "ix": none, "iy": none, "dose_s": 0.0 * none}
+        ).assign(visits=none)
+    ix0, iy0 = int(ix.min()), int(iy.min())
+    width, height = int(ix.max()) - ix0 + 1, int(iy.max()) - iy0 + 1
+    key = station.astype(np.int64) * n_shifts + shift
+    key = (key * width + (ix - ix0)) * height + (iy - iy0)
+    codes, keys = pd.factorize(key)
+    keys = np.asarray(keys, dtype=np.int64)
+    rest = keys // height
+    return pd.DataFrame(
+        {
+            "station": rest // width // n_shifts,
+            "shift": rest // width % n_shifts,
+            "ix": rest % width + ix0,
+            "iy": keys % height + iy0,
+            "dose_s": np.bincount(codes, weights=dose_s, minlength=len(keys)),
+            "visits": np.bincount(codes[visit_rows], minlength=len(keys)),
+        }
+    )
+
+
 def _measure_chunk(
     rows: np.ndarray, pings: _Pings, start, end, crs, coordinates: str, rules: TrackRules
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -175,18 +202,15 @@ def _measure_chunk(
     run = np.cumsum(starts[patrol]) - 1
     length = np.bincount(run, weights=gap_s[patrol], minlength=int(starts.sum()))
     is_visit = length >= rules.min_visit_minutes * 60 - 1e-9
-    groups = pd.DataFrame(
-        {
-            "station": seg_station[patrol],
-            "shift": shift[patrol],
-            "ix": ix[patrol],
-            "iy": iy[patrol],
-            "dose_s": (gap_s * officers[:-1])[patrol],
-            "visits": np.zeros(int(patrol.sum()), dtype=np.int64),
-        }
+    groups = _groups(
+        seg_station[patrol],
+        shift[patrol],
+        ix[patrol],
+        iy[patrol],
+        (gap_s * officers[:-1])[patrol],
+        np.flatnonzero(starts[patrol])[is_visit],
+        len(rules.shift_hours),
     )
-    groups.loc[np.flatnonzero(starts[patrol])[is_visit], "visits"] = 1
-    groups = groups.groupby(["station", "shift", "ix", "iy"], as_index=False, sort=False).sum()
 
     counts = pd.DataFrame(
         {
