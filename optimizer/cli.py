@@ -233,19 +233,15 @@ def run(ctx, data, month, out, db, scenarios, previous_plan, anchor) -> None:
 def demo(ctx, out: Path, db: str | None) -> None:
     """Build the seeded demo bureau and run the cycle on its last month."""
     from optimizer.demo import demo_month, write_demo_bureau
-    from optimizer.demo_execution import write_demo_calls, write_demo_tracks
-    from optimizer.stages import next_month, previous_month
+    from optimizer.demo_execution import write_demo_execution
 
     try:
         month = demo_month()
-        before = previous_month(month)
         data = write_demo_bureau(out / "demo-data")
-        write_demo_calls(data, month)
         click.echo(_say("demo_written", data=data))
-        _run(data, before, out, db, (), None, ctx.obj["lang"])
-        write_demo_tracks(data, out / next_month(before) / "baseline", month)
+        plan = write_demo_execution(data, month)
         click.echo(_say("tracks_written", month=month, data=data))
-        results = _run(data, month, out, db, (), None, ctx.obj["lang"])
+        results = _run(data, month, out, db, (), plan, ctx.obj["lang"])
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     folder = results[0].folder

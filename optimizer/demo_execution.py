@@ -12,6 +12,7 @@ months so the response reserve has its three months of history.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -195,15 +196,21 @@ def demo_calls(data: Path, last_month: str, seed: int = EXECUTION_SEED) -> pd.Da
     return calls
 
 
-def write_demo_calls(data: Path, last_month: str) -> None:
-    """`calls.csv` of the demo bureau."""
-    demo_calls(data, last_month).to_csv(Path(data) / "calls.csv", index=False)
+def write_demo_execution(data: Path, month: str) -> Path:
+    """The demo's last month as carried out: its calls (`calls.csv`), the plan for `month`
+    made by running the month before in a scratch folder (kept as `plan-<month>.csv` in the
+    data folder, the plan the units followed) and the pings of units following it
+    (`patrol_tracks.parquet`). Returns the plan's path, `run`'s `--previous-plan` for `month`."""
+    from optimizer.cycle import run_month  # the cycle is needed only to make the demo
 
-
-def write_demo_tracks(data: Path, plan_folder: Path, month: str) -> None:
-    """`patrol_tracks.parquet` of the demo bureau for `month`, following the plan in
-    `plan_folder` (its `allocation.csv` and `risk.csv`)."""
-    plan = pd.read_csv(plan_folder / "allocation.csv", keep_default_na=False)
-    risk = pd.read_csv(plan_folder / "risk.csv")
-    tracks = demo_tracks(plan, risk, month)
-    tracks.to_parquet(Path(data) / "patrol_tracks.parquet", index=False)
+    data = Path(data)
+    demo_calls(data, month).to_csv(data / "calls.csv", index=False)
+    before = str(pd.Period(month, "M") - 1)
+    with tempfile.TemporaryDirectory(prefix="patrolopt-demo-") as scratch:
+        folder = run_month(data, before, Path(scratch)).results[0].folder
+        plan = pd.read_csv(folder / "allocation.csv", keep_default_na=False)
+        risk = pd.read_csv(folder / "risk.csv")
+    path = data / f"plan-{month}.csv"
+    plan.to_csv(path, index=False)
+    demo_tracks(plan, risk, month).to_parquet(data / "patrol_tracks.parquet", index=False)
+    return path

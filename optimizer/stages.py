@@ -43,10 +43,6 @@ def next_month(month: str) -> str:
     return str(pd.Period(month, "M") + 1)
 
 
-def previous_month(month: str) -> str:
-    return str(pd.Period(month, "M") - 1)
-
-
 @dataclass(frozen=True)
 class Spatial:
     """The bureau in metres: CRS, projected stations and their grid cells (`cell_id, ix, iy,

@@ -10,7 +10,7 @@ import pandas as pd
 def test_demo_measures_its_plan(demo_run):
     adherence = pd.read_csv(demo_run / "adherence.csv", keep_default_na=False)
     overall = adherence[(adherence["station_id"] == "ALL") & (adherence["shift"] == "ALL")].iloc[0]
-    planned = pd.read_csv(demo_run.parent.parent / "2025-12" / "baseline" / "allocation.csv")
+    planned = pd.read_csv(demo_run.parents[1] / "demo-data" / "plan-2025-12.csv")
     assert overall["planned_hours"] == round(planned["hours"].sum(), 6)
     assert 0.55 < overall["adherence"] < 0.95  # the stations' habits lie in 55–95 %
     assert 0 < overall["off_plan_share"] < 0.25
