@@ -230,6 +230,10 @@ class MapConfig(_Strict):
         return self
 
 
+class ServeConfig(_Strict):
+    token_minutes: int = Field(480, ge=1)  # lifetime of a `patrolopt serve` sign-in
+
+
 class Config(_Strict):
     coordinates: str = "wgs84"
     crs: str = ""
@@ -243,6 +247,7 @@ class Config(_Strict):
     training: TrainingConfig = TrainingConfig()
     map: MapConfig = MapConfig()
     execution: ExecutionConfig = ExecutionConfig()
+    serve: ServeConfig = ServeConfig()
 
     @field_validator("coordinates")
     @classmethod

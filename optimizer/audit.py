@@ -238,8 +238,8 @@ def _file_findings(out: Path, entry: dict, found: Findings) -> None:
 def verify(out: Path, url: str, anchor: str | None = None) -> Findings:
     """The audit trail of `out` checked, first problem first: each entry's hash and link in
     the store and in `audit.jsonl`, the two logs against each other, the files and stored rows
-    of the latest entry for each plan month and scenario, and — given an anchor — that the
-    chain still holds every head the anchor received."""
+    of the latest entry for each plan month and scenario, — given an anchor — that the chain
+    still holds every head the anchor received, and the service's access log."""
     out = Path(out)
     found = Findings()
     engine = store.open_engine(url)
@@ -285,6 +285,9 @@ def verify(out: Path, url: str, anchor: str | None = None) -> Findings:
                 )
     if anchor:
         found.problems += _anchor_problems(anchor, stored or logged)
+    from optimizer.serve.access import verify_access  # the service's requests, chained alike
+
+    found.problems += verify_access(out, url)
     return found
 
 

@@ -481,3 +481,73 @@ def audit_verify(out: Path, db: str | None, anchor: str | None) -> None:
         click.echo(_say("audit_failed", count=count), err=True)
         sys.exit(EXIT_INPUT)
     click.echo(_say("audit_ok", out=out))
+
+
+@main.group()
+def users() -> None:
+    """Accounts of `patrolopt serve`."""
+
+
+@users.command(name="add")
+@click.argument("name")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["planner", "trainer", "leader", "station", "admin"]),
+)
+@click.option("--station", default="", help="the station a `station` user reads")
+@click.option(
+    "--users",
+    "users_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="users file [default: OUT/users.toml]",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="output folder served [default: . inside an output folder, else ./plans]",
+)
+def users_add(name: str, role: str, station: str, users_file: Path | None, out: Path | None):
+    """Add a user (or set its role and password): asks for the password on a terminal, else
+    reads one line of standard input. Only a scrypt hash is stored."""
+    from optimizer.serve.users import UserError, add_user, check_user
+    from optimizer.store import AUDIT_FILE
+
+    if users_file is None:
+        inside = out is None and not DEFAULT_OUT.exists() and Path(AUDIT_FILE).exists()
+        users_file = (Path(".") if inside else out or DEFAULT_OUT) / "users.toml"
+    try:
+        check_user(name, role, station)
+        if sys.stdin.isatty():
+            password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+        new = add_user(users_file, name, role, station, password)
+    except UserError as exc:
+        click.echo(f"{users_file}: {exc}", err=True)
+        sys.exit(EXIT_INPUT)
+    click.echo(f"user {name} ({role}) {'added to' if new else 'updated in'} {users_file}")
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True)
+@click.option("--data", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--db", default=None, help="SQLAlchemy URL (default sqlite:///OUT/plans.db)")
+@click.option("--users", "users_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.pass_context
+def serve(ctx, out: Path, data: Path | None, db: str | None, users_file, host, port) -> None:
+    """Serve the plans of OUT to planners, trainers, leaders and stations (users from
+    OUT/users.toml unless --users)."""
+    try:
+        from optimizer.serve.main import serve_forever
+    except ImportError as exc:
+        click.echo(f"patrolopt serve needs the serve extra (pip install 'patrolopt[serve]'): {exc}")
+        sys.exit(EXIT_INPUT)
+    try:
+        serve_forever(out, data, db, users_file, host, port, ctx.obj["lang"])
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)

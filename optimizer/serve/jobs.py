@@ -1,0 +1,147 @@
+"""Scenario runs asked for through the service (SPEC §14): a queue worked by one thread, each job
+in a worker process of its own (`optimizer.serve.worker`), so reads are served while a job runs
+and at most one job runs at a time. Jobs live as long as the service."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from optimizer.serve.runs import SCENARIO_PATTERN
+
+STATES = ("queued", "running", "done", "infeasible", "failed")
+
+
+@dataclass
+class Job:
+    id: str
+    plan_month: str
+    state: str = "queued"
+    message: str = ""
+
+    def view(self) -> dict[str, str]:
+        return {"id": self.id, "state": self.state, "message": self.message}
+
+
+def previous_month(month: str) -> str:
+    """The month assessed for a plan month (M for M+1)."""
+    year, number = map(int, month.split("-"))
+    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"
+
+
+def scenario_name_problem(text: bytes, stem: str) -> str | None:
+    """Why the scenario's folder name cannot be used, or None. The name (the `name` key, else
+    the file's stem) becomes a folder of the output folder, so it must be a plain file stem."""
+    try:
+        decoded = text.decode("utf-8")
+        name = tomllib.loads(decoded).get("name", stem)
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None  # the run names the line and column
+    if isinstance(name, str) and re.fullmatch(SCENARIO_PATTERN, name):
+        return None
+    lines = decoded.splitlines()
+    line = next((i for i, t in enumerate(lines, 1) if re.match(r"\s*name\s*=", t)), 1)
+    return (
+        f"{stem}.toml:{line}:name: {name!r} cannot name a folder "
+        "(letters, digits, '_', '.' and '-', not first a dot)"
+    )
+
+
+class Jobs:
+    """The jobs of this service and the thread that runs them one after another."""
+
+    def __init__(self, data: Path, out: Path, db: str, lang: str) -> None:
+        self.data, self.out, self.db, self.lang = data, out, db, lang
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[tuple[Job, bytes] | None] = queue.Queue()
+        self._process: subprocess.Popen | None = None
+        self._thread = threading.Thread(target=self._work, name="scenario-jobs", daemon=True)
+        self._thread.start()
+
+    def submit(self, plan_month: str, scenario: bytes) -> Job:
+        job = Job(id=secrets.token_hex(16), plan_month=plan_month)
+        with self._lock:
+            self._jobs[job.id] = job
+        self._queue.put((job, scenario))
+        return job
+
+    def get(self, job_id: str) -> dict[str, str] | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return job.view() if job else None
+
+    def _update(self, job: Job, **fields) -> None:
+        with self._lock:
+            for key, value in fields.items():
+                setattr(job, key, value)
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            job, scenario = item
+            try:
+                self._run(job, scenario)
+            except Exception as exc:  # noqa: BLE001 - the job says why, the queue goes on
+                self._update(job, state="failed", message=f"internal error: {exc}")
+
+    def _run(self, job: Job, scenario: bytes) -> None:
+        stem = f"job-{job.id[:8]}"
+        problem = scenario_name_problem(scenario, stem)
+        if problem:
+            self._update(job, state="failed", message=problem)
+            return
+        folder = Path(tempfile.mkdtemp(prefix="patrolopt-job-"))
+        try:
+            path = folder / f"{stem}.toml"
+            path.write_bytes(scenario)
+            self._update(job, state="running", message="loading the data")
+            command = [
+                sys.executable,
+                "-m",
+                "optimizer.serve.worker",
+                str(os.getpid()),
+                str(self.data),
+                previous_month(job.plan_month),
+                str(self.out),
+                self.db,
+                str(path),
+                self.lang,
+            ]
+            errors_file = folder / "stderr.txt"
+            outcome = None
+            with (
+                open(errors_file, "w", encoding="utf-8") as errors,
+                subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True) as run,
+            ):
+                self._process = run
+                for line in run.stdout:
+                    told = json.loads(line) if line.startswith("{") else {}
+                    if "progress" in told:
+                        self._update(job, message=f"{told['progress']} done")
+                    elif "state" in told:
+                        outcome = told
+            if outcome is None:
+                errors = errors_file.read_text(encoding="utf-8", errors="replace")[-2000:]
+                outcome = {"state": "failed", "message": f"the run stopped: {errors}"}
+            self._update(job, state=outcome["state"], message=outcome["message"])
+        finally:
+            self._process = None
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def close(self) -> None:
+        """Stop taking jobs and end the one running (its staging folder is cleared later)."""
+        self._queue.put(None)
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()

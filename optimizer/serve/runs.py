@@ -1,0 +1,137 @@
+"""The published runs of an output folder as the service reads them (SPEC §8, §14): folders
+`OUT/<plan month>/<scenario>/` holding a `plan.json`; dot folders are a run still being written
+and are never read. Path parts are checked against strict patterns and the resolved folder must
+lie inside the output folder, so no request reaches any other file."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+SCENARIO_PATTERN = r"^\w[\w.-]{0,99}$"  # a file stem: letters of any script first, no slash
+TABLE_FILES = {
+    "scores": "scores.csv",
+    "allocation": "allocation.csv",
+    "schedule": "schedule.csv",
+    "training": "training.csv",
+    "duals": "duals.csv",
+    "risk": "risk.csv",
+    "hotspots": "hotspots.geojson",
+    "adherence": "adherence.csv",
+    "response": "response.csv",
+    "evaluation": "evaluation.csv",
+}
+FILTER_COLUMNS = {"station": "station_id", "shift": "shift", "course": "course_id"}
+TEXT_COLUMNS = ("month", "date", "shift")  # kept as text even where they look like numbers
+
+
+class RunNotFound(LookupError):
+    """No published run, or no such file in it."""
+
+
+def run_folder(out: Path, month: str, scenario: str) -> Path:
+    """The published folder of a run; RunNotFound for anything else."""
+    if not (re.fullmatch(MONTH_PATTERN, month) and re.fullmatch(SCENARIO_PATTERN, scenario)):
+        raise RunNotFound(f"no run {month}/{scenario}")
+    root = out.resolve()
+    folder = (root / month / scenario).resolve()
+    if folder.parent.parent != root or not (folder / "plan.json").is_file():
+        raise RunNotFound(f"no run {month}/{scenario}")
+    return folder
+
+
+def list_runs(out: Path) -> list[dict]:
+    """Every published run: plan month, scenario, assessed month, solver status and the
+    tables it holds."""
+    runs = []
+    root = Path(out)
+    if not root.is_dir():
+        return runs
+    for month in sorted(p for p in root.iterdir() if re.fullmatch(MONTH_PATTERN, p.name)):
+        for folder in sorted(p for p in month.iterdir() if re.fullmatch(SCENARIO_PATTERN, p.name)):
+            try:
+                run_folder(root, month.name, folder.name)
+                plan = json.loads((folder / "plan.json").read_text(encoding="utf-8"))
+            except (RunNotFound, OSError, ValueError):
+                continue
+            runs.append(
+                {
+                    "month": month.name,
+                    "scenario": folder.name,
+                    "assessed_month": str(plan.get("month", "")),
+                    "status": str(plan.get("solver", {}).get("status", "")),
+                    "tables": [t for t, name in TABLE_FILES.items() if (folder / name).is_file()],
+                }
+            )
+    return runs
+
+
+class TableCache:
+    """Tables read from their files, the last few kept while their file is unchanged."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._frames: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def read(self, folder: Path, table: str) -> pd.DataFrame:
+        path = folder / TABLE_FILES[table]
+        try:
+            stat = path.stat()
+        except FileNotFoundError as exc:
+            raise RunNotFound(f"this run has no {path.name}") from exc
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            if key in self._frames:
+                self._frames.move_to_end(key)
+                return self._frames[key]
+        frame = read_table(path)
+        with self._lock:
+            self._frames[key] = frame
+            while len(self._frames) > self.size:
+                self._frames.popitem(last=False)
+        return frame
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A run's table as text, exactly as written; GeoJSON's properties with the geometry as WKT."""
+    if path.suffix == ".geojson":
+        geo = gpd.read_file(path)
+        frame = pd.DataFrame(geo.drop(columns="geometry")).astype(str)
+        frame["geometry"] = geo.geometry.to_wkt()
+        return frame
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def select_rows(frame: pd.DataFrame, filters: dict[str, str | None]) -> pd.DataFrame:
+    """Rows matching every given filter (station, shift, course → their column). No row of a
+    table without the filter's column matches it."""
+    for name, value in filters.items():
+        if value is None:
+            continue
+        column = FILTER_COLUMNS[name]
+        frame = frame[frame[column] == value] if column in frame.columns else frame.iloc[:0]
+    return frame
+
+
+def typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numbers as numbers for JSON: a column whose every non-empty value parses as a number,
+    unless it is an id, month, date or shift; empty values become null."""
+    result = {}
+    for column in frame.columns:
+        values = frame[column]
+        empty = values == ""
+        if column.endswith("_id") or column in TEXT_COLUMNS or empty.all():
+            result[column] = values.mask(empty, None)
+            continue
+        numbers = pd.to_numeric(values.mask(empty), errors="coerce")
+        bad = numbers.isna() & ~empty
+        result[column] = values.mask(empty, None) if bad.any() else numbers
+    return pd.DataFrame(result, index=frame.index)

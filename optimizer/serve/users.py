@@ -1,0 +1,129 @@
+"""The service's users file (SPEC §14): a TOML table per user with role, station and a scrypt
+password hash. Plain passwords are never written; hashes carry their own cost parameters so
+they can be raised later without breaking old entries."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+ROLES = ("planner", "trainer", "leader", "station", "admin")
+NAME = re.compile(r"[\w.@-]{1,64}")  # letters of any script, digits, . _ @ -
+# scrypt cost: 2**15 × 128 × 8 bytes = 32 MiB of memory per hash, about 0.1 s on one core
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+_MAXMEM = 64 * 1024 * 1024
+
+
+class UserError(ValueError):
+    """A user entry or users file that cannot be used, with the reason."""
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+    station: str = ""
+
+
+def hash_password(password: str) -> str:
+    """`scrypt$N$r$p$salt$hash`, salt and hash in base64."""
+    salt = secrets.token_bytes(16)
+    key = hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, maxmem=_MAXMEM
+    )
+    encode = base64.b64encode
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${encode(salt).decode()}${encode(key).decode()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    """True when `password` matches the stored scrypt hash; False for any malformed hash."""
+    try:
+        kind, n, r, p, salt, key = stored.split("$")
+        if kind != "scrypt":
+            return False
+        expected = base64.b64decode(key, validate=True)
+        got = hashlib.scrypt(
+            password.encode("utf-8"),
+            salt=base64.b64decode(salt, validate=True),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            maxmem=_MAXMEM,
+            dklen=len(expected),
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, expected)
+
+
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+def waste_check(password: str) -> None:
+    """Spend what a real check costs, for unknown user names: answers take as long either way."""
+    check_password(password, _DUMMY_HASH)
+
+
+def read_users(path: Path) -> dict[str, tuple[User, str]]:
+    """Every user in the file as (user, password hash); an absent file holds none."""
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not a valid users file: {exc}") from exc
+    users = {}
+    for name, entry in data.get("users", {}).items():
+        if not isinstance(entry, dict) or entry.get("role") not in ROLES:
+            raise UserError(f"{path}: user {name!r} has no valid role ({', '.join(ROLES)})")
+        station = str(entry.get("station", ""))
+        user = User(name=name, role=entry["role"], station=station)
+        users[name] = (user, str(entry.get("password", "")))
+    return users
+
+
+def check_user(name: str, role: str, station: str) -> None:
+    """Raise UserError unless name, role and station make a valid entry."""
+    if not NAME.fullmatch(name):
+        raise UserError(f"user name {name!r}: use 1-64 letters, digits, '.', '_', '@' or '-'")
+    if role not in ROLES:
+        raise UserError(f"role {role!r}: expected one of {', '.join(ROLES)}")
+    if role == "station" and not station:
+        raise UserError("role station needs --station, the station whose rows the user reads")
+    if role != "station" and station:
+        raise UserError(f"--station applies to role station only, not {role}")
+
+
+def add_user(path: Path, name: str, role: str, station: str, password: str) -> bool:
+    """Add the user, or replace its entry; True when it was new. The file is rewritten whole
+    through a temporary file (owner-only permissions), so a reader never sees half of it."""
+    check_user(name, role, station)
+    if not password:
+        raise UserError("the password is empty")
+    users = read_users(path)
+    new = name not in users
+    users[name] = (User(name, role, station), hash_password(password))
+    lines = ["# written by `patrolopt users add`; passwords are scrypt hashes, never plain"]
+    for user, hashed in users.values():
+        lines += [
+            "",
+            f"[users.{json.dumps(user.name, ensure_ascii=False)}]",
+            f"role = {json.dumps(user.role)}",
+            f"station = {json.dumps(user.station, ensure_ascii=False)}",
+            f"password = {json.dumps(hashed)}",
+        ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    os.replace(temporary, path)
+    return new

@@ -1,0 +1,79 @@
+"""The access log (SPEC §14): every answered request, signed in or not, in the store's
+`access_log` and `access.jsonl`, chained by sha256; `patrolopt audit verify` passes on it and
+names an entry changed in the store or removed from the file — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from optimizer.cli import main
+from optimizer.serve.access import ACCESS_FILE
+from optimizer.serve.app import Settings, create_app
+from tests.serve_helpers import PASSWORDS, served_copy, store_of
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def served(request, demo_run, tmp_path):
+    out = served_copy(demo_run, tmp_path)
+    with store_of(request.param, out) as url:
+        yield out, url
+
+
+def stored_log(url: str) -> list[dict]:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM access_log ORDER BY seq")).mappings().all()
+    engine.dispose()
+    return [dict(row) for row in rows]
+
+
+def test_every_request_is_logged_chained_and_verified(served):
+    out, url = served
+    settings = Settings(out=out, db=url, users_file=out / "users.toml")
+    with TestClient(create_app(settings)) as client:
+        client.get("/health")
+        client.get("/api/runs")
+        client.post("/api/token", data={"username": "station", "password": "wrong"})
+        answer = client.post("/api/token", data={"username": "station",
+                                                 "password": PASSWORDS["station"]})  # fmt: skip
+        headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+        client.get("/api/runs/2026-01/baseline/scores?station=S02", headers=headers)
+        client.get("/api/runs/2026-01/baseline/risk", headers=headers)
+    rows = stored_log(url)
+    seen = [(r["user"], r["role"], r["method"], r["path"], r["status"]) for r in rows]
+    assert seen == [
+        ("", "", "GET", "/health", 200),
+        ("", "", "GET", "/api/runs", 401),
+        ("station", "", "POST", "/api/token", 401),
+        ("station", "station", "POST", "/api/token", 200),
+        ("station", "station", "GET", "/api/runs/2026-01/baseline/scores", 200),
+        ("station", "station", "GET", "/api/runs/2026-01/baseline/risk", 403),
+    ]
+    assert [r["seq"] for r in rows] == list(range(1, 7)) and all(r["time"] for r in rows)
+    lines = (out / ACCESS_FILE).read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["entry_hash"] for line in lines] == [r["entry_hash"] for r in rows]
+
+    runner = CliRunner()
+    verified = runner.invoke(main, ["audit", "verify", "--out", str(out), "--db", url])
+    assert verified.exit_code == 0, verified.output
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE access_log SET status = 200 WHERE seq = 6"))
+    engine.dispose()
+    tampered = runner.invoke(main, ["audit", "verify", "--out", str(out), "--db", url])
+    assert tampered.exit_code == 2
+    assert "access_log entry 6 (GET /api/runs/2026-01/baseline/risk): content" in tampered.output
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE access_log SET status = 403 WHERE seq = 6"))
+    engine.dispose()
+    (out / ACCESS_FILE).write_text("\n".join(lines[:2] + lines[3:]) + "\n", encoding="utf-8")
+    removed = runner.invoke(main, ["audit", "verify", "--out", str(out), "--db", url])
+    assert removed.exit_code == 2 and "access.jsonl entry 4" in removed.output
