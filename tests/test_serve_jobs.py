@@ -65,6 +65,7 @@ def wait(get, job_id: str, until=("done", "infeasible", "failed"), limit_s: floa
 
 def test_scenario_jobs_end_to_end(bureau, tmp_path):
     out, data = bureau
+    other = shutil.copytree(out, tmp_path / "other")  # the same plans and store for `run`
     with client_for(out, data) as client:
         leader = token(client, "leader")
         submitted = {}
@@ -115,7 +116,6 @@ def test_scenario_jobs_end_to_end(bureau, tmp_path):
     # the same scenario through `patrolopt run` writes the same plan
     scenario = tmp_path / "more-s01.toml"
     scenario.write_text(MORE_OFFICERS)
-    other = tmp_path / "other"
     ran = CliRunner().invoke(
         main,
         ["run", "--data", str(data), "--month", "2025-12", "--out", str(other),
