@@ -106,10 +106,22 @@ def to_wgs84(lon, lat, coordinates: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def utm_crs(lon, lat) -> CRS:
-    """The UTM zone CRS (WGS84 datum) holding the median of the points."""
+    """The UTM zone CRS (WGS84 datum) holding the median of the points, looked up in the PROJ
+    database like geopandas' `estimate_utm_crs`. A point on a zone's edge belongs to the zone
+    east of it, one on the equator to the northern zone (each zone taken as west ≤ lon < east,
+    south ≤ lat < north)."""
+    from pyproj.aoi import AreaOfInterest
+    from pyproj.database import query_utm_crs_info
+
     lon0, lat0 = float(np.nanmedian(lon)), float(np.nanmedian(lat))
-    zone = int((lon0 + 180.0) // 6.0) % 60 + 1
-    return CRS.from_epsg((32600 if lat0 >= 0 else 32700) + zone)
+    area = AreaOfInterest(lon0, lat0, lon0, lat0)
+    for zone in query_utm_crs_info(datum_name="WGS 84", area_of_interest=area):
+        bounds = zone.area_of_use
+        if bounds.west <= lon0 < bounds.east and bounds.south <= lat0 < bounds.north:
+            return CRS.from_epsg(int(zone.code))
+    raise ValueError(
+        f"no UTM zone holds {lon0:.4f}, {lat0:.4f} (beyond 84°N or 80°S): set crs in config.toml"
+    )
 
 
 def metric_crs(crs_setting: str, lon, lat) -> CRS:

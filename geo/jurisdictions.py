@@ -7,22 +7,69 @@ import numpy as np
 import pandas as pd
 import shapely
 
+CELLS_PER_JURISDICTION = 256  # screening raster density of `station_of_points`
+
 
 def station_of_points(stations: gpd.GeoDataFrame, x, y) -> np.ndarray:
-    """Station id holding each point (first match), `None` where no jurisdiction does.
+    """Station id holding each point (the first station in `stations` whose jurisdiction
+    intersects it, boundary included), `None` where none does or a coordinate is missing.
 
-    `stations` and the points share one CRS.
+    `stations` and the points share one CRS. No geometry is made per point: the points fall into
+    a screening raster over the jurisdictions (about `CELLS_PER_JURISDICTION` cells each); a cell
+    lying within one jurisdiction and touching no other settles its points at once, and only the
+    points of the other cells are tested, with `intersects_xy`, against the jurisdictions their
+    cell touches.
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     result = np.full(len(x), None, dtype=object)
-    tree = shapely.STRtree(stations.geometry.to_numpy())
-    points = shapely.points(x, y)
-    point_idx, geom_idx = tree.query(points, predicate="intersects")
-    order = np.lexsort((geom_idx, point_idx))
-    point_idx, geom_idx = point_idx[order], geom_idx[order]
-    first = np.r_[True, point_idx[1:] != point_idx[:-1]] if len(point_idx) else np.array([], bool)
+    geoms = stations.geometry.to_numpy()
     ids = stations["station_id"].to_numpy()
-    result[point_idx[first]] = ids[geom_idx[first]]
+    if len(geoms) == 0 or len(x) == 0:
+        return result
+    x0, y0, x1, y1 = shapely.total_bounds(geoms)
+    inside = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)  # False for NaN
+    width, height = x1 - x0, y1 - y0
+    size = max(
+        np.sqrt(width * height / (CELLS_PER_JURISDICTION * len(geoms))),
+        max(width, height) / 4096,
+        1e-9,
+    )
+    ny = int(height // size) + 1
+    pts = np.flatnonzero(inside)
+    cell = ((x[pts] - x0) // size).astype(np.int64) * ny + ((y[pts] - y0) // size).astype(np.int64)
+    used, point_cell = np.unique(cell, return_inverse=True)
+    ix, iy = used // ny, used % ny
+    pad = size * 1e-6  # a point rounded into a neighbouring cell still lies in its box
+    boxes = shapely.box(
+        x0 + ix * size - pad, y0 + iy * size - pad, x0 + (ix + 1) * size + pad,
+        y0 + (iy + 1) * size + pad,
+    )  # fmt: skip
+    shapely.prepare(geoms)
+    tree = shapely.STRtree(geoms)
+    box_idx, geom_idx = tree.query(boxes, predicate="intersects")
+    touching = np.bincount(box_idx, minlength=len(used))
+    single = touching[box_idx] == 1
+    clean = np.full(len(used), -1)
+    settled = single.copy()
+    settled[single] = shapely.within(boxes[box_idx[single]], geoms[geom_idx[single]])
+    clean[box_idx[settled]] = geom_idx[settled]
+    found = clean[point_cell]
+    # the other points: every (point, jurisdiction its cell touches) pair, tested exactly
+    mixed = np.flatnonzero((found < 0) & (touching[point_cell] > 0))
+    order = np.argsort(box_idx, kind="stable")
+    box_idx, geom_idx = box_idx[order], geom_idx[order]
+    start = np.searchsorted(box_idx, np.arange(len(used)))
+    count = touching[point_cell[mixed]]
+    pair_point = np.repeat(mixed, count)
+    offset = np.arange(len(pair_point)) - np.repeat(np.cumsum(count) - count, count)
+    pair_geom = geom_idx[start[point_cell[pair_point]] + offset]
+    hit = shapely.intersects_xy(geoms[pair_geom], x[pts[pair_point]], y[pts[pair_point]])
+    pair_point, pair_geom = pair_point[hit], pair_geom[hit]
+    first = np.full(len(pts), len(geoms))
+    np.minimum.at(first, pair_point, pair_geom)
+    found[mixed] = np.where(first[mixed] < len(geoms), first[mixed], -1)
+    hold = found >= 0
+    result[pts[hold]] = ids[found[hold]]
     return result
 
 
@@ -31,21 +78,28 @@ def neighbours(stations: gpd.GeoDataFrame, min_shared_m: float = 1.0) -> pd.Data
 
     `stations` in a metric CRS; a shared boundary shorter than `min_shared_m` metres (a touching
     corner, a digitising sliver) does not count. Returns `station_id, neighbour_id, shared_m`, both
-    directions.
+    directions, by the first station's then the second's position in `stations`. Candidate pairs
+    come from an STRtree, so the cost grows with the number of touching pairs, not all pairs.
     """
     geoms = stations.geometry.to_numpy()
     ids = stations["station_id"].to_numpy()
-    rows = []
-    for i in range(len(geoms)):
-        for j in range(i + 1, len(geoms)):
-            if not geoms[i].intersects(geoms[j]):
-                continue
-            shared = shapely.length(shapely.intersection(geoms[i].boundary, geoms[j].boundary))
-            if shared < min_shared_m:
-                # tolerate slivers: polygons that overlap slightly also share a boundary
-                overlap = geoms[i].intersection(geoms[j])
-                shared = max(shared, overlap.length / 2 if overlap.area > 0 else 0.0)
-            if shared >= min_shared_m:
-                rows.append((ids[i], ids[j], shared))
-                rows.append((ids[j], ids[i], shared))
-    return pd.DataFrame(rows, columns=["station_id", "neighbour_id", "shared_m"])
+    first, second = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    keep = first < second
+    order = np.lexsort((second[keep], first[keep]))
+    i, j = first[keep][order], second[keep][order]
+    boundary = shapely.boundary(geoms)
+    shared = shapely.length(shapely.intersection(boundary[i], boundary[j]))
+    # tolerate slivers: polygons that overlap slightly also share a boundary
+    short = np.flatnonzero(shared < min_shared_m)
+    overlap = shapely.intersection(geoms[i[short]], geoms[j[short]])
+    half = np.where(shapely.area(overlap) > 0, shapely.length(overlap) / 2, 0.0)
+    shared[short] = np.maximum(shared[short], half)
+    ok = shared >= min_shared_m
+    i, j, shared = i[ok], j[ok], shared[ok]
+    return pd.DataFrame(
+        {
+            "station_id": np.column_stack([ids[i], ids[j]]).ravel(),
+            "neighbour_id": np.column_stack([ids[j], ids[i]]).ravel(),
+            "shared_m": np.repeat(shared, 2),
+        }
+    )

@@ -52,33 +52,27 @@ def report_checks(
     return pd.concat(out, ignore_index=True)
 
 
-def _spread(changes: pd.Series) -> float:
-    """Robust scale of a station's month-on-month changes for the modified z-score: MAD /
-    0.6745, or where over half the changes are alike (MAD = 0) the mean absolute deviation ×
-    1.2533; NaN without history."""
-    changes = changes.dropna()
-    if changes.empty:
-        return np.nan
-    deviation = np.abs(changes - changes.median())
-    mad = float(np.median(deviation))
-    return mad / 0.6745 if mad > 0 else 1.2533 * float(deviation.mean())
-
-
 def jump_checks(scores: pd.DataFrame, month: str, threshold: float = 4.0) -> pd.DataFrame:
     """Robust month-on-month jumps: the change into `month` has a modified z-score above
     `threshold` against the station's own history of changes for that indicator, and strays
-    further from their median than any change before it."""
+    further from their median than any change before it.
+
+    The scale is MAD / 0.6745, or where over half the past changes are alike (MAD = 0) their
+    mean absolute deviation × 1.2533; without past changes nothing is flagged."""
+    key = ["station_id", "indicator_id"]
     frame = scores.sort_values("month")
-    frame = frame.assign(change=frame.groupby(["station_id", "indicator_id"])["value"].diff())
-    history = frame[frame["month"] < month].groupby(["station_id", "indicator_id"])["change"]
-    med = history.apply(lambda c: c.dropna().median() if c.notna().any() else np.nan)
-    spread = history.apply(_spread)
-    widest = history.apply(lambda c: (c.dropna() - c.dropna().median()).abs().max())
-    now = frame[frame["month"] == month].set_index(["station_id", "indicator_id"])
-    deviation = now["change"] - med.reindex(now.index)
+    frame = frame.assign(change=frame.groupby(key)["value"].diff())
+    past = frame[(frame["month"] < month) & frame["change"].notna()]
+    changes = past.groupby(key)["change"]
+    med = changes.median()
+    deviation = (past["change"] - changes.transform("median")).abs().groupby([past[k] for k in key])
+    mad = deviation.median()
+    spread = (mad / 0.6745).where(mad > 0, 1.2533 * deviation.mean())
+    now = frame[frame["month"] == month].set_index(key)
+    off = now["change"] - med.reindex(now.index)
     with np.errstate(divide="ignore", invalid="ignore"):
-        now = now.assign(z=deviation / spread.reindex(now.index))
-    unseen = deviation.abs() > widest.reindex(now.index)
+        now = now.assign(z=off / spread.reindex(now.index))
+    unseen = off.abs() > deviation.max().reindex(now.index)
     flagged = now[(np.abs(now["z"]) > threshold) & np.isfinite(now["z"]) & unseen].reset_index()
     return _rows(
         flagged,
@@ -88,21 +82,79 @@ def jump_checks(scores: pd.DataFrame, month: str, threshold: float = 4.0) -> pd.
     )
 
 
+def duplicate_pairs(
+    offence: pd.Series,
+    occurred_at: pd.Series,
+    x: np.ndarray,
+    y: np.ndarray,
+    minutes: float = 5,
+    metres: float = 20,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions `(first, later)` of the case pairs with the same offence, within `minutes`
+    and `metres` (metric x, y): `later` comes after `first` in offence-then-time order (ties in
+    row order) and is reported as its duplicate. Pairs ordered by `first`, then `later`, in that
+    order; cases without a time or coordinates pair with none.
+
+    Cases fall into buckets of one offence and a square of about `metres`; each case is
+    compared only with the cases of its own and the eight surrounding buckets that occurred
+    within `minutes` of it (a binary search in bucket-then-time order), so the cost grows
+    with the number of cases, not with how densely they crowd a day."""
+    none = (np.array([], int), np.array([], int))
+    t = occurred_at.to_numpy("datetime64[ns]").astype(np.int64)
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    valid = np.flatnonzero(np.isfinite(x) & np.isfinite(y) & ~occurred_at.isna().to_numpy())
+    if len(valid) < 2:
+        return none
+    code = pd.factorize(offence, sort=True)[0]
+    sorted_rows = np.lexsort((t, code))  # offence-then-time order, stable
+    position = np.empty(len(t), np.int64)
+    position[sorted_rows] = np.arange(len(t))
+    t, code, position, vx, vy = t[valid], code[valid], position[valid], x[valid], y[valid]
+    size = metres * 1.001  # a pair ≤ `metres` apart is never two squares apart
+    ix, iy = np.floor(vx / size), np.floor(vy / size)
+    ix, iy = (ix - ix.min() + 1).astype(np.int64), (iy - iy.min() + 1).astype(np.int64)
+    nx, ny = int(ix.max()) + 2, int(iy.max()) + 2
+    bucket = (code * nx + ix) * ny + iy
+    window = int(minutes * 60) * 10**9  # nanoseconds
+    seconds = (t - t.min()) // 10**9
+    reach = int(minutes * 60) + 1
+    span = int(seconds.max()) + 2 * reach + 2
+    buckets, rank = np.unique(bucket, return_inverse=True)
+    key = rank * span + seconds + reach
+    # in bucket-then-time order every search below runs over sorted needles (cache-friendly)
+    order = np.argsort(key, kind="stable")
+    key, bucket, seconds = key[order], bucket[order], seconds[order]
+    t, position, vx, vy = t[order], position[order], vx[order], vy[order]
+    firsts, laters = [], []
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            target = bucket + dx * ny + dy
+            at = np.minimum(np.searchsorted(buckets, target), len(buckets) - 1)
+            near = np.flatnonzero(buckets[at] == target)
+            base = at[near] * span + seconds[near] + reach
+            lo = np.searchsorted(key, base - reach, side="left")
+            hi = np.searchsorted(key, base + reach, side="right")
+            count = hi - lo
+            a = np.repeat(near, count)
+            b = np.repeat(lo - np.cumsum(count) + count, count) + np.arange(count.sum())
+            keep = (
+                (position[a] < position[b])
+                & (t[b] - t[a] <= window)
+                & ((vx[a] - vx[b]) ** 2 + (vy[a] - vy[b]) ** 2 <= metres**2)
+            )
+            firsts.append(position[a[keep]])
+            laters.append(position[b[keep]])
+    first, later = np.concatenate(firsts), np.concatenate(laters)
+    order = np.lexsort((later, first))
+    return sorted_rows[first[order]], sorted_rows[later[order]]
+
+
 def duplicate_case_checks(
     cases: pd.DataFrame, x: np.ndarray, y: np.ndarray, minutes: float = 5, metres: float = 20
 ) -> pd.DataFrame:
-    """Likely duplicates: different ids, same offence, within `minutes` and `metres`."""
-    frame = cases.assign(_x=x, _y=y, _t=cases["occurred_at"]).sort_values(["offence", "_t"])
-    pairs = []
-    for _, group in frame.groupby("offence", sort=False):
-        gt, gx, gy = group["_t"].to_numpy(), group["_x"].to_numpy(), group["_y"].to_numpy()
-        ids = group["case_id"].to_numpy()
-        end = np.searchsorted(gt, gt + np.timedelta64(int(minutes * 60), "s"), side="right")
-        for i in np.flatnonzero(end - np.arange(len(gt)) > 1):
-            for j in range(i + 1, end[i]):
-                if (gx[i] - gx[j]) ** 2 + (gy[i] - gy[j]) ** 2 <= metres**2:
-                    pairs.append((group.index[j], ids[i]))
-    dup = cases.loc[[p[0] for p in pairs]].assign(twin=[p[1] for p in pairs])
+    """Likely duplicates (`duplicate_pairs`): the later case of each pair, naming the first."""
+    first, later = duplicate_pairs(cases["offence"], cases["occurred_at"], x, y, minutes, metres)
+    dup = cases.iloc[later].assign(twin=cases["case_id"].to_numpy()[first])
     dup = dup.assign(station_id=dup.get("jurisdiction_id", dup.get("station_id")))
     return _rows(
         dup,

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata, spearmanr
+from scipy.stats import rankdata
 
 from models.config import ScoringConfig
 from models.policy import QUADRANTS
@@ -324,18 +324,23 @@ def rank_sensitivity(
 
 def redundant_pairs(scores: pd.DataFrame, min_rho: float = 0.9, min_n: int = 12) -> pd.DataFrame:
     """Indicator pairs with |Spearman ρ| ≥ `min_rho` over ≥ `min_n` common station-months:
-    `indicator_a, indicator_b, rho, n` (merge candidates)."""
+    `indicator_a, indicator_b, rho, n` (merge candidates). ρ is computed on the station-months
+    where both are reported (average ranks for ties); a pair constant there has none."""
     wide = scores.pivot_table(
         index=["station_id", "month"], columns="indicator_id", values="value", aggfunc="first"
     )
-    cols = sorted(wide.columns)
-    rows = []
-    for i, a in enumerate(cols):
-        for b in cols[i + 1 :]:
-            both = wide[[a, b]].dropna()
-            if len(both) < min_n or both[a].nunique() < 2 or both[b].nunique() < 2:
-                continue
-            rho = float(spearmanr(both[a], both[b]).statistic)
-            if abs(rho) >= min_rho:
-                rows.append((a, b, round(rho, 4), len(both)))
-    return pd.DataFrame(rows, columns=["indicator_a", "indicator_b", "rho", "n"])
+    wide = wide.reindex(columns=sorted(wide.columns))
+    rho = wide.corr(method="spearman", min_periods=max(min_n, 2)).to_numpy()
+    present = wide.notna().to_numpy(float)
+    common = present.T @ present
+    a, b = np.triu_indices(len(wide.columns), k=1)
+    keep = (np.abs(rho[a, b]) >= min_rho) & (common[a, b] >= min_n)
+    cols = wide.columns.to_numpy()
+    return pd.DataFrame(
+        {
+            "indicator_a": cols[a[keep]],
+            "indicator_b": cols[b[keep]],
+            "rho": np.round(rho[a, b][keep], 4),
+            "n": common[a, b][keep].astype(int),
+        }
+    )

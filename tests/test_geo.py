@@ -4,6 +4,7 @@ import pytest
 import shapely
 
 from geo.crs import (
+    bd09_to_gcj02,
     frame_to_gcj02,
     gcj02_to_wgs84,
     metric_crs,
@@ -20,6 +21,41 @@ def test_gcj02_round_trip_within_a_centimetre():
     assert np.abs(glon - lon).max() > 1e-4  # the offset is real
     back = gcj02_to_wgs84(glon, glat)
     assert np.abs(back[0] - lon).max() < 1e-7 and np.abs(back[1] - lat).max() < 1e-7
+
+
+# Published reference pairs (lon, lat). WGS84 → GCJ-02: googollee/eviltransform, python/test.py
+# (Shanghai, Shenzhen, Beijing; the same three pairs in its go/transform_test.go), and
+# wandergis/coordtransform, test/app.js (wgs84togcj02 of Tiananmen). BD-09 → GCJ-02:
+# wandergis/coordtransform, test/app.js (bd09togcj02).
+WGS_GCJ_PAIRS = [
+    ((121.5272106, 31.1774276), (121.531541859215, 31.17530398364597)),
+    ((113.912316, 22.543847), (113.9171764808363, 22.540796131694766)),
+    ((116.377817, 39.911954), (116.38404722455657, 39.91334545536069)),
+    ((116.404, 39.915), (116.41024449916938, 39.91640428150164)),
+]
+BD_GCJ_PAIRS = [((116.404, 39.915), (116.39762729119315, 39.90865673957631))]
+
+
+def test_gcj02_matches_published_reference_pairs_both_ways():
+    wgs, gcj = (np.array(side) for side in zip(*WGS_GCJ_PAIRS, strict=True))
+    glon, glat = wgs84_to_gcj02(wgs[:, 0], wgs[:, 1])
+    assert np.abs(glon - gcj[:, 0]).max() < 1e-9 and np.abs(glat - gcj[:, 1]).max() < 1e-9
+    wlon, wlat = to_wgs84(gcj[:, 0], gcj[:, 1], "gcj02")
+    assert np.abs(wlon - wgs[:, 0]).max() < 1e-7 and np.abs(wlat - wgs[:, 1]).max() < 1e-7
+
+
+def test_bd09_matches_a_published_reference_pair():
+    (bd, gcj) = BD_GCJ_PAIRS[0]
+    lon, lat = bd09_to_gcj02(*bd)
+    assert abs(lon - gcj[0]) < 1e-9 and abs(lat - gcj[1]) < 1e-9
+
+
+def test_the_utm_zone_of_a_point_on_a_zone_edge_or_the_equator():
+    assert metric_crs("", [-90.0], [38.6]).to_epsg() == 32616  # the zone east of the edge
+    assert metric_crs("", [-90.2], [0.0]).to_epsg() == 32615  # the northern zone
+    assert metric_crs("", [-90.2, -91.0, 0.0], [38.6, 38.0, 39.0]).to_epsg() == 32615  # median
+    with pytest.raises(ValueError, match="no UTM zone"):
+        metric_crs("", [10.0], [85.0])
 
 
 def _bd09_from_gcj02(lon, lat):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import spearmanr
 
 from models.config import ScoringConfig
-from models.scoring import indicator_scores, normalise, score_months
+from models.scoring import indicator_scores, normalise, redundant_pairs, score_months
 
 INDICATORS = pd.DataFrame(
     {
@@ -150,3 +154,60 @@ def test_flexible_weights_capped_and_pool_only():
     off_pool = pd.DataFrame({"station_id": ["S1"], "indicator_id": ["c"], "weight": [25.0]})
     problems = flex_weight_problems(off_pool, weights, indicators, stations, 0.2)
     assert "not in the indicator pool" in problems[0].message
+
+
+def _long(wide: pd.DataFrame) -> pd.DataFrame:
+    """Station-month × indicator values as `station_id, month, indicator_id, value` rows."""
+    long = wide.rename_axis(index="row", columns="indicator_id").stack().rename("value")
+    long = long.reset_index()
+    return long.assign(station_id="S" + (long["row"] % 5).astype(str), month=long["row"] // 5)
+
+
+def test_redundant_pairs_are_the_strongly_rank_correlated_ones():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=40)
+    wide = pd.DataFrame(
+        {
+            "a": base,
+            "b": np.exp(base) + rng.normal(0, 0.01, 40),  # same ranks nearly: ρ ≈ 1
+            "c": -(base**3),  # exactly reversed ranks: ρ = −1
+            "d": rng.normal(size=40),  # unrelated
+        }
+    )
+    wide.loc[:29, "c"] = np.nan  # c shares only 10 station-months with the others
+    pairs = redundant_pairs(_long(wide))
+    assert pairs[["indicator_a", "indicator_b"]].values.tolist() == [["a", "b"]]
+    assert pairs["rho"].iloc[0] >= 0.9 and pairs["n"].iloc[0] == 40
+    pairs = redundant_pairs(_long(wide), min_n=10)
+    assert pairs[["indicator_a", "indicator_b"]].values.tolist() == [
+        ["a", "b"],
+        ["a", "c"],
+        ["b", "c"],
+    ]
+    assert pairs["rho"].iloc[1] == -1.0 and pairs["n"].iloc[1] == 10
+
+
+@given(st.integers(0, 2**31 - 1))
+@settings(max_examples=30, deadline=None)
+def test_redundant_pairs_match_spearman_pair_by_pair(seed):
+    rng = np.random.default_rng(seed)
+    rows = int(rng.integers(5, 40))
+    base = rng.integers(0, 6, rows).astype(float)
+    wide = pd.DataFrame(
+        {
+            k: np.where(rng.random(rows) < 0.2, np.nan, base * sign + rng.integers(0, 2, rows))
+            for k, sign in zip("pqrs", (1, 1, -1, 0), strict=True)
+        }
+    )
+    expected = []
+    for i, a in enumerate("pqrs"):
+        for b in "pqrs"[i + 1 :]:
+            both = wide[[a, b]].dropna()
+            if len(both) < 12 or both[a].nunique() < 2 or both[b].nunique() < 2:
+                continue
+            rho = spearmanr(both[a], both[b]).statistic
+            if abs(rho) >= 0.9:
+                expected.append((a, b, rho, len(both)))
+    found = redundant_pairs(_long(wide))
+    assert [(r[0], r[1], r[3]) for r in found.values.tolist()] == [e[:2] + e[3:] for e in expected]
+    assert found["rho"].tolist() == pytest.approx([round(e[2], 4) for e in expected], abs=1e-9)
