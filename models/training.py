@@ -89,130 +89,161 @@ def find_gaps(ind: pd.DataFrame, month: str, gap_score: float) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
-class Comparison:
-    """One trained station against its clean controls on one addressed indicator.
+class Comparisons:
+    """Every measurable training, each trained station against the clean controls of its
+    cohort, as two frames (a cohort: one training month, indicator and station type).
 
-    `change` and `control_changes` are mean score after minus mean score before (points);
-    `controls` are the control stations in the order of `control_changes`.
+    `trained`: `station_id, course_id, month, indicator_id, change, cohort`, one row per
+    measured training and addressed indicator, by month, station and course.
+    `controls`: `cohort, station_id, change`, the control stations of each cohort by id.
+    Changes are mean score after minus mean score before (points).
     """
 
-    station_id: str
-    course_id: str
-    month: str
-    indicator_id: str
-    change: float
-    controls: tuple[str, ...]
-    control_changes: np.ndarray
+    trained: pd.DataFrame
+    controls: pd.DataFrame
+
+    def __len__(self) -> int:
+        return len(self.trained)
+
+    def controls_of(self, row: int) -> tuple[str, ...]:
+        """Control station ids of the `row`-th measured training."""
+        cohort = self.trained["cohort"].iat[row]
+        return tuple(self.controls.loc[self.controls["cohort"] == cohort, "station_id"])
+
+    def cohort_stats(self) -> pd.DataFrame:
+        """Per cohort: `n` controls, `mean` and `sd` (ddof 1) of their changes and `ss`, their
+        sum of squared deviations from the mean; indexed by cohort."""
+        changes = self.controls["change"].to_numpy()
+        cohorts = self.controls["cohort"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, cohorts[1:] != cohorts[:-1]])
+        rows = []
+        for part in np.split(changes, starts[1:]) if len(changes) else []:
+            mean = part.mean()
+            sd = part.std(ddof=1) if len(part) > 1 else np.nan
+            rows.append((len(part), mean, sd, ((part - mean) ** 2).sum()))
+        index = pd.Index(cohorts[starts] if len(changes) else [], name="cohort")
+        return pd.DataFrame(rows, index=index, columns=["n", "mean", "sd", "ss"])
+
+
+def _ordinals(months: pd.Series) -> np.ndarray:
+    """`YYYY-MM` strings as month ordinals (consecutive integers)."""
+    return pd.PeriodIndex(months.astype(str), freq="M").asi8
 
 
 def comparisons(
     ind: pd.DataFrame,
     log: pd.DataFrame | None,
-    courses: pd.DataFrame,
+    courses: pd.DataFrame | None,
     month: str,
     window: int = WINDOW_MONTHS,
-) -> list[Comparison]:
+) -> Comparisons:
     """Every measurable training up to `month`: a station's first month on a course
     (`training_log`) with `window` months of scores on either side, all up to `month`, for each
     indicator the course addresses. Controls: stations of the same type whose first training on
     any course addressing the indicator comes after the window, or never. A station trained on
-    another course addressing the same indicator within the window is not measured."""
-    if log is None or log.empty:
-        return []
+    another course addressing the same indicator within the window is not measured.
+
+    Computed once per run and shared by the §4 bonus (`training_effects`) and the §7 course
+    effects (`course_effectiveness`). Each window change is computed once per training month
+    for all stations, and each cohort's controls once, so the cost grows linearly with stations.
+    """
+    empty = Comparisons(
+        pd.DataFrame(columns=[*EFFECT_COLUMNS[:4], "change", "cohort"]),
+        pd.DataFrame(columns=["cohort", "station_id", "change"]),
+    )
+    if log is None or log.empty or courses is None:
+        return empty
     scores = _observed(ind).pivot_table(
         index=["station_id", "indicator_id"], columns="month", values="score", aggfunc="first"
     )
     if scores.empty:
-        return []
+        return empty
     types = ind.groupby("station_id")["station_type"].first()
-    first_month, last_month = pd.Period(min(scores.columns), "M"), pd.Period(month, "M")
+    first_month, last_month = _ordinals(pd.Series([min(scores.columns), month]))
     addresses = course_addresses(courses)
     taken = log[["station_id", "course_id", "month"]].merge(addresses)
-    taken["period"] = [pd.Period(m, "M") for m in taken["month"]]
-    first_on = taken.groupby(["station_id", "indicator_id"])["period"].min()
-    answers = addresses.groupby("course_id")["indicator_id"].agg(list)
+    taken["period"] = _ordinals(taken["month"])
+    first_on = taken.groupby(["station_id", "indicator_id"])["period"].min().rename("first_on")
+
     firsts = log.groupby(["station_id", "course_id"], as_index=False)["month"].min()
-    firsts = firsts.sort_values(["month", "station_id", "course_id"])
-    out = []
-    for station, course, t_month in firsts.itertuples(index=False):
-        t = pd.Period(t_month, "M")
-        if t - window < first_month or t + window > last_month:
-            continue
-        after = [str(t + k) for k in range(1, window + 1)]
-        before = [str(t - k) for k in range(1, window + 1)]
-        change = scores[after].mean(axis=1) - scores[before].mean(axis=1)
-        own = taken[(taken["station_id"] == station) & (taken["course_id"] != course)]
-        for indicator in answers.get(course, []):
-            other = own.loc[own["indicator_id"] == indicator, "period"]
-            delta = change.get((station, indicator), np.nan)
-            if ((other >= t - window) & (other <= t + window)).any() or not np.isfinite(delta):
-                continue
-            trained = {s for (s, k), p in first_on.items() if k == indicator and p <= t + window}
-            peers = tuple(
-                s
-                for s in types.index
-                if types[s] == types[station]
-                and s not in trained
-                and np.isfinite(change.get((s, indicator), np.nan))
-            )
-            if peers:
-                out.append(
-                    Comparison(
-                        station_id=station,
-                        course_id=course,
-                        month=t_month,
-                        indicator_id=indicator,
-                        change=float(delta),
-                        controls=peers,
-                        control_changes=np.array([change[(s, indicator)] for s in peers]),
-                    )
-                )
-    return out
+    firsts = firsts.sort_values(["month", "station_id", "course_id"], ignore_index=True)
+    firsts["period"] = _ordinals(firsts["month"])
+    firsts = firsts[
+        (firsts["period"] - window >= first_month) & (firsts["period"] + window <= last_month)
+    ]
+    rows = firsts.reset_index().merge(addresses, on="course_id", sort=False)
+    rows = rows.sort_values("index", kind="stable", ignore_index=True).drop(columns="index")
+    # not measured: another course on the same indicator within the window
+    other = rows.reset_index().merge(taken, on=["station_id", "indicator_id"], suffixes=("", "_o"))
+    clash = other[
+        (other["course_id_o"] != other["course_id"])
+        & (other["period_o"] >= other["period"] - window)
+        & (other["period_o"] <= other["period"] + window)
+    ]
+    rows = rows.drop(index=clash["index"].unique())
+    rows["station_type"] = types.reindex(rows["station_id"]).to_numpy()
+
+    trained_parts, control_parts = [], []
+    for t in np.unique(rows["period"]):
+        at = pd.Period(ordinal=int(t), freq="M")
+        after = [str(at + k) for k in range(1, window + 1)]
+        before = [str(at - k) for k in range(1, window + 1)]
+        wide = scores.reindex(columns=after + before)
+        change = (wide[after].mean(axis=1) - wide[before].mean(axis=1)).rename("change")
+        cohort_rows = rows[rows["period"] == t]
+        own = change.reindex(pd.MultiIndex.from_frame(cohort_rows[["station_id", "indicator_id"]]))
+        cohort_rows = cohort_rows.assign(change=own.to_numpy())
+        cohort_rows = cohort_rows[np.isfinite(cohort_rows["change"].to_numpy(float))]
+        candidates = change[np.isfinite(change.to_numpy())].reset_index()
+        candidates = candidates[candidates["indicator_id"].isin(cohort_rows["indicator_id"])]
+        candidates = candidates.join(first_on, on=["station_id", "indicator_id"])
+        candidates = candidates[~(candidates["first_on"] <= t + window)]
+        candidates["station_type"] = types.reindex(candidates["station_id"]).to_numpy()
+        trained_parts.append(cohort_rows)
+        control_parts.append(candidates.assign(period=t))
+    if not trained_parts:
+        return empty
+    trained = pd.concat(trained_parts).sort_index()
+    controls = pd.concat(control_parts, ignore_index=True)
+    key = ["period", "indicator_id", "station_type"]
+    ids = trained[key].drop_duplicates().reset_index(drop=True)
+    ids["cohort"] = np.arange(len(ids))
+    controls = controls.merge(ids, on=key).sort_values(["cohort", "station_id"], ignore_index=True)
+    trained = trained.merge(ids, on=key, how="left")
+    trained = trained[trained["cohort"].isin(controls["cohort"])].reset_index(drop=True)
+    return Comparisons(
+        trained[[*EFFECT_COLUMNS[:4], "change", "cohort"]],
+        controls[["cohort", "station_id", "change"]],
+    )
 
 
-def training_effects(
-    ind: pd.DataFrame,
-    log: pd.DataFrame | None,
-    courses: pd.DataFrame,
-    month: str,
-    window: int = WINDOW_MONTHS,
-) -> pd.DataFrame:
+def training_effects(compared: Comparisons) -> pd.DataFrame:
     """Effect of each measurable training (see `comparisons`) on each indicator its course
     addresses, in score points: the station's change minus the mean change of its controls.
 
     Interval: `LEVEL` t interval with the DiD standard error of a single trained station,
     sd(control changes) × √(1 + 1/n), on n − 1 degrees of freedom; needs n ≥ 2 controls.
     Returns `EFFECT_COLUMNS`."""
-    rows = []
-    q = (1 + LEVEL) / 2
-    for c in comparisons(ind, log, courses, month, window):
-        n = len(c.control_changes)
-        if n < 2:
-            continue
-        effect = c.change - c.control_changes.mean()
-        half = stats.t.ppf(q, n - 1) * c.control_changes.std(ddof=1) * np.sqrt(1 + 1 / n)
-        rows.append(
-            (
-                c.station_id,
-                c.course_id,
-                c.month,
-                c.indicator_id,
-                effect,
-                effect - half,
-                effect + half,
-                n,
-            )
-        )
-    return pd.DataFrame(rows, columns=EFFECT_COLUMNS)
+    stats_of = compared.cohort_stats().reindex(compared.trained["cohort"])
+    n = stats_of["n"].to_numpy(float)
+    keep = n >= 2
+    trained, n = compared.trained[keep], n[keep]
+    mean, sd = stats_of["mean"].to_numpy()[keep], stats_of["sd"].to_numpy()[keep]
+    effect = trained["change"].to_numpy(float) - mean
+    half = stats.t.ppf((1 + LEVEL) / 2, n - 1) * sd * np.sqrt(1 + 1 / n)
+    return pd.DataFrame(
+        {
+            **{c: trained[c].to_numpy() for c in EFFECT_COLUMNS[:4]},
+            "effect": effect,
+            "low": effect - half,
+            "high": effect + half,
+            "n_controls": n.astype(int),
+        },
+        columns=EFFECT_COLUMNS,
+    )
 
 
-def course_effectiveness(
-    ind: pd.DataFrame,
-    log: pd.DataFrame | None,
-    courses: pd.DataFrame,
-    month: str,
-    window: int = WINDOW_MONTHS,
-) -> pd.DataFrame:
+def course_effectiveness(compared: Comparisons) -> pd.DataFrame:
     """Average effect of each course on each indicator it addresses (score points) over every
     measurable training of it (see `comparisons`): the mean of the trained stations' differences
     in differences, each cohort against its own not-yet-trained controls.
@@ -224,37 +255,45 @@ def course_effectiveness(
     trend), so its weights add up in absolute value: Var ≤ σ²·Σₛ(Σ|w|)². Degrees of freedom:
     distinct control stations − 1. Returns `COURSE_EFFECT_COLUMNS`; a course measured only
     against single controls is absent, as is one never measured."""
-    groups: dict[tuple[str, str], list[Comparison]] = {}
-    for c in comparisons(ind, log, courses, month, window):
-        groups.setdefault((c.course_id, c.indicator_id), []).append(c)
+    if not len(compared):
+        return pd.DataFrame(columns=COURSE_EFFECT_COLUMNS)
+    cohort = compared.cohort_stats()
+    trained = compared.trained.join(cohort, on="cohort")
+    trained["did"] = trained["change"].to_numpy(float) - trained["mean"].to_numpy(float)
+    pair = ["course_id", "indicator_id"]
+    norms, n_controls = _weight_norms(trained, compared.controls, cohort["n"])
     q = (1 + LEVEL) / 2
     rows = []
-    for (course, indicator), group in sorted(groups.items()):
-        dof = sum(len(c.control_changes) - 1 for c in group)
+    for (course, indicator), group in trained.groupby(pair, sort=True):
+        dof = int((group["n"] - 1).sum())
         if dof == 0:
             continue
-        variance = sum(((c.control_changes - c.control_changes.mean()) ** 2).sum() for c in group)
-        effect = float(np.mean([c.change - c.control_changes.mean() for c in group]))
-        se = np.sqrt(variance / dof * _weight_norm(group))
-        n_controls = len({s for c in group for s in c.controls})
-        half = stats.t.ppf(q, max(n_controls - 1, 1)) * se
-        rows.append(
-            (course, indicator, effect, effect - half, effect + half, len(group), n_controls)
-        )
+        variance = sum(group["ss"].tolist())
+        effect = float(np.mean(group["did"].to_numpy()))
+        se = np.sqrt(variance / dof * norms[(course, indicator)])
+        n_c = int(n_controls[(course, indicator)])
+        half = stats.t.ppf(q, max(n_c - 1, 1)) * se
+        rows.append((course, indicator, effect, effect - half, effect + half, len(group), n_c))
     return pd.DataFrame(rows, columns=COURSE_EFFECT_COLUMNS)
 
 
-def _weight_norm(group: list[Comparison]) -> float:
-    """Σ over stations of (Σ |weight|)², the weights being those of each station's window
-    changes in the mean DiD of `group`: the variance factor allowing any correlation between
-    one station's changes in different windows."""
-    weights: dict[str, float] = {}
-    share = 1 / len(group)
-    for c in group:
-        weights[c.station_id] = weights.get(c.station_id, 0.0) + share
-        for s in c.controls:
-            weights[s] = weights.get(s, 0.0) + share / len(c.controls)
-    return float(sum(w * w for w in weights.values()))
+def _weight_norms(
+    trained: pd.DataFrame, controls: pd.DataFrame, cohort_size: pd.Series
+) -> tuple[pd.Series, pd.Series]:
+    """Per (course, indicator): Σ over stations of (Σ |weight|)², the weights being those of
+    each station's window changes in the mean DiD (trained +1/R, each control of a cohort
+    1/(R·n) per training measured against it), the variance factor allowing any correlation
+    between one station's changes in different windows; and the number of distinct controls."""
+    pair = ["course_id", "indicator_id"]
+    share = 1 / trained.groupby(pair)["station_id"].transform("size")
+    own = trained[[*pair, "station_id"]].assign(weight=share.to_numpy())
+    uses = trained.assign(share=share).groupby([*pair, "cohort"], as_index=False)["share"].sum()
+    uses["share"] /= cohort_size.reindex(uses["cohort"]).to_numpy()
+    theirs = uses.merge(controls[["cohort", "station_id"]], on="cohort")
+    theirs = theirs.rename(columns={"share": "weight"})[[*pair, "station_id", "weight"]]
+    weights = pd.concat([own, theirs]).groupby([*pair, "station_id"])["weight"].sum()
+    norms = (weights**2).groupby(level=pair).sum()
+    return norms, theirs.groupby(pair)["station_id"].nunique()
 
 
 def training_bonus(

@@ -274,11 +274,11 @@ def _stage(data, month, tables):
 def score(data, month, out) -> None:
     """Assessment scores of MONTH: scores.csv, indicator_scores.csv, rank_sensitivity.csv,
     rollups.csv, policy.csv, indicator_pairs.csv, awards.csv."""
-    from optimizer.stages import score_stage
+    from optimizer.stages import bureau_station_weights, score_stage
 
     try:
         bureau, _sp, _cases = _stage(data, month, SCORE_TABLES)
-        score_stage(bureau, month).write(out)
+        score_stage(bureau, month, bureau_station_weights(bureau)).write(out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     click.echo(_say("scores_written", out=out))
@@ -288,11 +288,11 @@ def score(data, month, out) -> None:
 @_stage_options
 def quality(data, month, out) -> None:
     """Data-quality flags of MONTH: quality.csv."""
-    from optimizer.stages import quality_stage
+    from optimizer.stages import bureau_station_weights, quality_stage
 
     try:
         bureau, _sp, cases = _stage(data, month, FORECAST_TABLES | SCORE_TABLES)
-        result = quality_stage(bureau, month, cases)
+        result = quality_stage(bureau, month, cases, bureau_station_weights(bureau))
         result.write(out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
@@ -372,11 +372,12 @@ def allocate_cmd(data, month, out, previous_plan) -> None:
 @click.pass_context
 def train(ctx, data, month, out) -> None:
     """Training recommendations from the gaps of MONTH: training.csv, training.xlsx."""
-    from optimizer.stages import score_stage, training_stage
+    from optimizer.stages import bureau_station_weights, score_stage, training_stage
 
     try:
         bureau, _sp, _cases = _stage(data, month, SCORE_TABLES)
-        result = training_stage(bureau, month, score_stage(bureau, month), ctx.obj["lang"])
+        scored = score_stage(bureau, month, bureau_station_weights(bureau))
+        result = training_stage(bureau, month, scored, ctx.obj["lang"])
         result.write(out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)

@@ -132,15 +132,18 @@ def run_cycle(
         execution_stage(bureau, month, sp, previous) if has_execution_data(bureau) else None
     )
     tick("execution")
+    weights = stages.bureau_station_weights(bureau)
     quality = (
-        stages.quality_stage(bureau, month, cases, executed)
+        stages.quality_stage(bureau, month, cases, weights, executed)
         if executed is not None
         else shared.get(
-            "quality", reads["quality"], lambda: stages.quality_stage(bureau, month, cases)
+            "quality",
+            reads["quality"],
+            lambda: stages.quality_stage(bureau, month, cases, weights),
         )
     )
     tick("quality", "score")
-    scored = shared.get("score", reads["score"], lambda: stages.score_stage(bureau, month))
+    scored = shared.get("score", reads["score"], lambda: stages.score_stage(bureau, month, weights))
     tick("score", "hotspots")
     hotspots = shared.get(
         "hotspots", reads["hotspots"], lambda: stages.hotspot_stage(bureau, month, sp, cases)

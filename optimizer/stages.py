@@ -31,7 +31,14 @@ from models.scoring import (
     score_months,
 )
 from models.shifts import shift_of
-from models.training import course_effectiveness, find_gaps, training_bonus, training_effects
+from models.training import (
+    Comparisons,
+    comparisons,
+    course_effectiveness,
+    find_gaps,
+    training_bonus,
+    training_effects,
+)
 from optimizer.allocation import PatrolAllocation
 from optimizer.execution import ExecutionResult
 from optimizer.manifest import write_outputs
@@ -89,17 +96,28 @@ class QualityResult:
         write_outputs(folder, {"quality.csv": self.flags})
 
 
+def bureau_station_weights(bureau: Bureau) -> pd.DataFrame | None:
+    """Weights per station (`station_weights`: its type's, overridden by its flexible ones),
+    computed once a run for quality and score; None without `weights.csv`."""
+    if bureau.weights is None:
+        return None
+    return station_weights(bureau.weights, bureau.stations, bureau.flex_weights)
+
+
 def quality_stage(
-    bureau: Bureau, month: str, cases: pd.DataFrame | None, executed: ExecutionResult | None = None
+    bureau: Bureau,
+    month: str,
+    cases: pd.DataFrame | None,
+    weights: pd.DataFrame | None,
+    executed: ExecutionResult | None = None,
 ) -> QualityResult:
-    """All data-quality flags for `month` (`quality.csv`); `cases` from `cases_upto`, with the
-    flags of the pings and the third-party check of execution metrics when `executed` holds
-    them."""
+    """All data-quality flags for `month` (`quality.csv`); `cases` from `cases_upto`, `weights`
+    from `bureau_station_weights`, with the flags of the pings and the third-party check of
+    execution metrics when `executed` holds them."""
     cfg = bureau.config
     measured = executed.metrics if executed is not None else {}
     parts = [executed.quality] if executed is not None else []
-    if bureau.scores is not None and bureau.weights is not None:
-        weights = station_weights(bureau.weights, bureau.stations, bureau.flex_weights)
+    if bureau.scores is not None and weights is not None:
         parts += [
             q.report_checks(bureau.scores, weights, month, cfg.scoring.report_deadline_day),
             q.jump_checks(bureau.scores[bureau.scores["month"] <= month], month),
@@ -145,6 +163,7 @@ class ScoreResult:
     pairs: pd.DataFrame
     awards: pd.DataFrame
     effects: pd.DataFrame
+    comparisons: Comparisons  # the trainings measured, shared with the training stage
 
     def write(self, folder: Path) -> None:
         write_outputs(
@@ -161,20 +180,17 @@ class ScoreResult:
         )
 
 
-def score_stage(bureau: Bureau, month: str) -> ScoreResult:
-    """Scores of every month up to `month` (streaks need history); outputs for `month`."""
+def score_stage(bureau: Bureau, month: str, weights: pd.DataFrame) -> ScoreResult:
+    """Scores of every month up to `month` (streaks need history); outputs for `month`.
+    `weights` from `bureau_station_weights`."""
     cfg = bureau.config.scoring
-    weights = station_weights(bureau.weights, bureau.stations, bureau.flex_weights)
     values = bureau.scores[bureau.scores["month"] <= month]
     months = sorted(values["month"].unique())
     if month not in months:
         months.append(month)
     ind = indicator_scores(values, bureau.indicators, weights, bureau.stations, months, cfg.missing)
-    effects = (
-        training_effects(ind, bureau.training_log, bureau.courses, month)
-        if bureau.courses is not None
-        else pd.DataFrame()
-    )
+    compared = comparisons(ind, bureau.training_log, bureau.courses, month)
+    effects = training_effects(compared) if bureau.courses is not None else pd.DataFrame()
     bonus = training_bonus(effects, weights, month, cfg.bonus_cap) if len(effects) else None
     scores = score_months(ind, bureau.indicators, cfg, bonus)
     month_scores = scores[scores["month"] == month].reset_index(drop=True)
@@ -190,6 +206,7 @@ def score_stage(bureau: Bureau, month: str) -> ScoreResult:
         pairs=redundant_pairs(values),
         awards=awards(month_scores, cfg),
         effects=effects,
+        comparisons=compared,
     )
 
 
@@ -368,9 +385,7 @@ def training_stage(bureau: Bureau, month: str, scored: ScoreResult, lang: str) -
     """Courses for the skill gaps of `month` under seat and hour caps (SPEC §7)."""
     cfg = bureau.config.training
     gaps = find_gaps(scored.all_indicator_scores, month, cfg.gap_score)
-    effects = course_effectiveness(
-        scored.all_indicator_scores, bureau.training_log, bureau.courses, month
-    )
+    effects = course_effectiveness(scored.comparisons)
     training = assign_seats(
         gaps,
         bureau.courses,

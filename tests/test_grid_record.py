@@ -65,13 +65,18 @@ def test_a_campaign_multiplies_only_its_category_harm(demo_data):
 
 def test_loading_warnings_and_an_empty_forecast_reach_quality(demo_data):
     from models.quality import QUALITY_COLUMNS
-    from optimizer.stages import ForecastResult, forecast_warnings, quality_stage
+    from optimizer.stages import (
+        ForecastResult,
+        bureau_station_weights,
+        forecast_warnings,
+        quality_stage,
+    )
 
     bureau = load_bureau(demo_data)
     warning = dict.fromkeys(QUALITY_COLUMNS, "")
     warning.update(check="time_offset_converted", severity="warning", message="converted")
     bureau.warnings = pd.DataFrame([warning])
-    flags = quality_stage(bureau, "2025-12", None).flags
+    flags = quality_stage(bureau, "2025-12", None, bureau_station_weights(bureau)).flags
     assert (flags["check"] == "time_offset_converted").sum() == 1
 
     risk = pd.DataFrame({"cell_id": ["0_0"], "shift": ["day"], "risk": [0.0]})
