@@ -1,0 +1,171 @@
+"""Benchmark: `patrolopt run` on a data folder (a province from scripts/make_province.py), wall
+time, CPU time and peak memory per stage, with one process and with `--workers N`. Prints the
+figures and writes them as JSON.
+
+    python scripts/bench_province.py --data DIR --month 2025-12 [--workers 1,2]
+                                     [--work DIR] [--out bench_province.json]
+
+`patrolopt run` runs as a child process whose stderr is a terminal, so that it reports each
+stage as it finishes ("  <stage> done"); the stage before the first report is `load` (start-up,
+reading and validating the data folder). The process and its children (Dask workers) are
+sampled every 0.1 s from /proc: CPU is user + system time of the whole process tree, memory
+the largest resident set of the tree seen during the stage. The stage wall times are checked
+against `timings_s` in the plan.json written. Targets (SPEC §15, 2 cores): ≤ 600 s wall,
+≤ 6 GB peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pty
+import re
+import select
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+DONE = re.compile(r"^\s+(\S+) done\s*$")
+
+
+def _stat(pid: int) -> tuple[float, int] | None:
+    """(CPU seconds of `pid` and its reaped children, resident bytes) from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    utime, stime, cutime, cstime = (int(v) for v in fields[11:15])
+    return (utime + stime + cutime + cstime) / TICK, int(fields[21]) * PAGE
+
+
+def _tree(root: int) -> list[int]:
+    """`root` and every descendant process."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parent = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def sample(root: int, cpu_seen: dict[int, float]) -> tuple[float, int]:
+    """CPU seconds used so far by the tree (processes that ended keep their last figure) and
+    its resident bytes now."""
+    rss = 0
+    for pid in _tree(root):
+        got = _stat(pid)
+        if got is not None:
+            cpu_seen[pid] = max(cpu_seen.get(pid, 0.0), got[0])
+            rss += got[1]
+    return sum(cpu_seen.values()), rss
+
+
+def run_once(data: Path, month: str, out: Path, workers: int) -> dict:
+    """One `patrolopt run`, measured stage by stage."""
+    shutil.rmtree(out, ignore_errors=True)
+    exe = Path(sys.executable).with_name("patrolopt")
+    command = [str(exe), "run", "--data", str(data), "--month", month, "--out", str(out)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    leader, follower = pty.openpty()
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stderr=follower, stdout=subprocess.PIPE, text=True)
+    os.close(follower)
+    cpu_seen: dict[int, float] = {}
+    stages: list[dict] = []
+    lines: list[str] = []
+    buffer, clock, cpu_at, peak = "", start, 0.0, 0
+
+    def close(name: str, cpu: float) -> None:
+        nonlocal clock, cpu_at, peak
+        now = time.perf_counter()
+        stages.append(
+            {
+                "stage": name,
+                "wall_s": round(now - clock, 2),
+                "cpu_s": round(cpu - cpu_at, 2),
+                "peak_rss_mb": round(peak / 2**20),
+            }
+        )
+        clock, cpu_at, peak = now, cpu, 0
+
+    cpu = 0.0
+    while True:
+        ready, _, _ = select.select([leader], [], [], 0.1)
+        cpu, rss = sample(child.pid, cpu_seen)
+        peak = max(peak, rss)
+        chunk = ""
+        if ready:
+            try:
+                chunk = os.read(leader, 4096).decode(errors="replace")
+            except OSError:  # the child closed its terminal
+                chunk = ""
+            buffer += chunk
+            *complete, buffer = buffer.replace("\r", "").split("\n")
+            for line in complete:
+                lines.append(line)
+                match = DONE.match(line)
+                if match:  # the stage reported has just ended
+                    close(match.group(1) if stages else f"load + {match.group(1)}", cpu)
+        if not chunk and child.poll() is not None:
+            break
+    child.wait()
+    close("write and finish", max(cpu, sum(cpu_seen.values())))
+    now = time.perf_counter()
+    plans = sorted(out.glob("*/*/plan.json"))
+    recorded = json.loads(plans[0].read_text()).get("timings_s", {}) if plans else {}
+    return {
+        "workers": workers,
+        "exit_code": child.returncode,
+        "wall_s": round(now - start, 2),
+        "cpu_s": round(sum(cpu_seen.values()), 2),
+        "peak_rss_mb": max(s["peak_rss_mb"] for s in stages),
+        "stages": stages,
+        "plan_json_timings_s": recorded,
+        "stdout": child.stdout.read()[-2000:] if child.stdout else "",
+        "stderr_tail": [line for line in lines if not DONE.match(line)][-20:],
+    }
+
+
+def has_workers_option() -> bool:
+    exe = Path(sys.executable).with_name("patrolopt")
+    shown = subprocess.run([str(exe), "run", "--help"], capture_output=True, text=True).stdout
+    return "--workers" in shown
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--month", required=True)
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument("--work", type=Path, default=Path("bench_province_runs"))
+    parser.add_argument("--out", default="bench_province.json")
+    args = parser.parse_args()
+    figures = {"data": str(args.data), "month": args.month, "runs": []}
+    for workers in (int(w) for w in args.workers.split(",")):
+        if workers > 1 and not has_workers_option():
+            figures["runs"].append({"workers": workers, "skipped": "run has no --workers"})
+            continue
+        result = run_once(args.data, args.month, args.work / f"workers-{workers}", workers)
+        figures["runs"].append(result)
+        print(json.dumps({k: v for k, v in result.items() if k != "stdout"}, indent=2))
+    figures["targets"] = {"wall_s": 600, "peak_rss_mb": 6144}
+    with open(args.out, "w", encoding="utf-8") as handle:
+        json.dump(figures, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
