@@ -1,6 +1,6 @@
 """Benchmark: how the per-run loops grow with size. Times each at doubling sizes on seeded
-synthetic data and fits the exponent b of time ≈ a·sizeᵇ (1 = linear). Prints the figures and
-writes them as JSON.
+synthetic data and fits the exponent b of CPU time ≈ a·sizeᵇ (1 = linear; CPU rather than wall
+time, which other work on a shared server inflates). Prints the figures and writes them as JSON.
 
     python scripts/bench_loops.py [--scale 1.0] [--out bench_loops.json]
 
@@ -151,15 +151,16 @@ def exponent(sizes: list[int], seconds: list[float]) -> float:
     return float(np.polyfit(np.log(sizes), np.log(seconds), 1)[0])
 
 
-def measure(inputs, run, sizes: list[int]) -> list[float]:
-    """Seconds of `run` on the inputs of each size (building the inputs not counted)."""
-    seconds = []
+def measure(inputs, run, sizes: list[int]) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of `run` on the inputs of each size (building them not counted)."""
+    wall, cpu = [], []
     for size in sizes:
         args = inputs(size)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         run(*args)
-        seconds.append(round(time.perf_counter() - t0, 3))
-    return seconds
+        wall.append(round(time.perf_counter() - t0, 3))
+        cpu.append(round(time.process_time() - c0, 3))
+    return wall, cpu
 
 
 def main() -> None:
@@ -173,11 +174,12 @@ def main() -> None:
         if args.only and name not in args.only.split(","):
             continue
         sizes = [max(int(s * args.scale), 2) for s in sizes]
-        seconds = measure(inputs, run, sizes)
+        wall, cpu = measure(inputs, run, sizes)
         figures[name] = {
             unit: sizes,
-            "seconds": seconds,
-            "exponent": round(exponent(sizes, seconds), 2),
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "exponent": round(exponent(sizes, cpu), 2),
         }
         print(name, json.dumps(figures[name]), flush=True)
     figures["target_exponent"] = 1.2

@@ -3,15 +3,16 @@ time, CPU time and peak memory per stage, with one process and with `--workers N
 figures and writes them as JSON.
 
     python scripts/bench_province.py --data DIR --month 2025-12 [--workers 1,2]
-                                     [--work DIR] [--out bench_province.json]
+                                     [--work DIR] [--timeout 3600] [--out bench_province.json]
 
 `patrolopt run` runs as a child process whose stderr is a terminal, so that it reports each
-stage as it finishes ("  <stage> done"); the stage before the first report is `load` (start-up,
-reading and validating the data folder). The process and its children (Dask workers) are
-sampled every 0.1 s from /proc: CPU is user + system time of the whole process tree, memory
-the largest resident set of the tree seen during the stage. The stage wall times are checked
-against `timings_s` in the plan.json written. Targets (SPEC §15, 2 cores): ≤ 600 s wall,
-≤ 6 GB peak.
+stage as it finishes ("  [scenario: ]<stage> done"); the first interval also holds start-up and
+reading and validating the data folder (`load + quality`), the last writing the plan and the
+store. The process and its children (Dask workers) are sampled every 0.1 s from /proc: CPU is
+user + system time of the whole process tree, memory the largest resident set of the tree seen
+during the stage. The stage wall times can be checked against `timings_s` in the plan.json
+written. The figures file is rewritten after every stage, so a run stopped by `--timeout` still
+leaves the stages it finished. Targets (SPEC §15, 2 cores): ≤ 600 s wall, ≤ 6 GB peak.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pty
 import re
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -30,7 +32,7 @@ from pathlib import Path
 
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-DONE = re.compile(r"^\s+(\S+) done\s*$")
+DONE = re.compile(r"^\s+(?:[^\s:]+: )?(\S+) done\b")  # "  [scenario: ]<stage> done[ (s)]"
 
 
 def _stat(pid: int) -> tuple[float, int] | None:
@@ -73,8 +75,11 @@ def sample(root: int, cpu_seen: dict[int, float]) -> tuple[float, int]:
     return sum(cpu_seen.values()), rss
 
 
-def run_once(data: Path, month: str, out: Path, workers: int) -> dict:
-    """One `patrolopt run`, measured stage by stage."""
+def run_once(
+    data: Path, month: str, out: Path, workers: int, timeout: float, report=lambda run: None
+) -> dict:
+    """One `patrolopt run`, measured stage by stage; `report(partial figures)` after each
+    stage; stopped (with its children) after `timeout` seconds."""
     shutil.rmtree(out, ignore_errors=True)
     exe = Path(sys.executable).with_name("patrolopt")
     command = [str(exe), "run", "--data", str(data), "--month", month, "--out", str(out)]
@@ -82,7 +87,9 @@ def run_once(data: Path, month: str, out: Path, workers: int) -> dict:
         command += ["--workers", str(workers)]
     leader, follower = pty.openpty()
     start = time.perf_counter()
-    child = subprocess.Popen(command, stderr=follower, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        command, stderr=follower, stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
     os.close(follower)
     cpu_seen: dict[int, float] = {}
     stages: list[dict] = []
@@ -101,8 +108,9 @@ def run_once(data: Path, month: str, out: Path, workers: int) -> dict:
             }
         )
         clock, cpu_at, peak = now, cpu, 0
+        report({"workers": workers, "running": True, "stages": stages})
 
-    cpu = 0.0
+    cpu, timed_out = 0.0, False
     while True:
         ready, _, _ = select.select([leader], [], [], 0.1)
         cpu, rss = sample(child.pid, cpu_seen)
@@ -122,14 +130,22 @@ def run_once(data: Path, month: str, out: Path, workers: int) -> dict:
                     close(match.group(1) if stages else f"load + {match.group(1)}", cpu)
         if not chunk and child.poll() is not None:
             break
+        if time.perf_counter() - start > timeout:
+            timed_out = True
+            os.killpg(child.pid, signal.SIGTERM)
+            break
     child.wait()
-    close("write and finish", max(cpu, sum(cpu_seen.values())))
+    close(
+        "stopped by --timeout" if timed_out else "write and finish",
+        max(cpu, sum(cpu_seen.values())),
+    )
     now = time.perf_counter()
     plans = sorted(out.glob("*/*/plan.json"))
     recorded = json.loads(plans[0].read_text()).get("timings_s", {}) if plans else {}
     return {
         "workers": workers,
         "exit_code": child.returncode,
+        "timed_out": timed_out,
         "wall_s": round(now - start, 2),
         "cpu_s": round(sum(cpu_seen.values()), 2),
         "peak_rss_mb": max(s["peak_rss_mb"] for s in stages),
@@ -152,19 +168,33 @@ def main() -> None:
     parser.add_argument("--month", required=True)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     parser.add_argument("--work", type=Path, default=Path("bench_province_runs"))
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per run")
     parser.add_argument("--out", default="bench_province.json")
     args = parser.parse_args()
-    figures = {"data": str(args.data), "month": args.month, "runs": []}
+    figures = {
+        "data": str(args.data),
+        "month": args.month,
+        "runs": [],
+        "targets": {"wall_s": 600, "peak_rss_mb": 6144},
+    }
+
+    def save(runs: list) -> None:
+        with open(args.out, "w", encoding="utf-8") as handle:
+            json.dump({**figures, "runs": runs}, handle, indent=2)
+
     for workers in (int(w) for w in args.workers.split(",")):
         if workers > 1 and not has_workers_option():
             figures["runs"].append({"workers": workers, "skipped": "run has no --workers"})
             continue
-        result = run_once(args.data, args.month, args.work / f"workers-{workers}", workers)
+        done = list(figures["runs"])
+        result = run_once(
+            args.data, args.month, args.work / f"workers-{workers}", workers, args.timeout,
+            lambda partial, done=done: save([*done, partial]),
+        )  # fmt: skip
         figures["runs"].append(result)
+        save(figures["runs"])
         print(json.dumps({k: v for k, v in result.items() if k != "stdout"}, indent=2))
-    figures["targets"] = {"wall_s": 600, "peak_rss_mb": 6144}
-    with open(args.out, "w", encoding="utf-8") as handle:
-        json.dump(figures, handle, indent=2)
+    save(figures["runs"])
 
 
 if __name__ == "__main__":
