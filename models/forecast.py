@@ -20,7 +20,19 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from geo.grid import Grid, Raster
 
 COVERAGES = (0.01, 0.05, 0.10)
-BACKTEST_COLUMNS = ["model", "month", "coverage", "hit_rate", "pai", "pei_star", "selected"]
+BACKTEST_COLUMNS = [
+    "model",
+    "month",
+    "coverage",
+    "hit_rate",
+    "pai",
+    "pei_star",
+    "log_score",
+    "poisson_deviance",
+    "selected",
+]
+UNIFORM_SHARE = 0.02  # log score: the share of a uniform surface mixed into the forecast's
+DEVIANCE_FLOOR = 1e-6  # Poisson deviance: a unit forecast below this (incidents) counts as this
 
 
 Candidate = Callable[[np.ndarray, Raster], np.ndarray]
@@ -184,6 +196,26 @@ def hit_metrics(forecast: np.ndarray, actual: np.ndarray, coverage: float) -> di
     }
 
 
+def proper_scores(forecast: np.ndarray, actual: np.ndarray) -> dict[str, float]:
+    """Scores of the whole surface `forecast[cell, shift]` against `actual[cell, shift]`
+    (SPEC §5), both in expected (harm-weighted) incidents of the month.
+
+    `log_score`: mean of ln p(cell) over the month's incidents (each weighted by its harm), with
+    p(cell) = (1 − UNIFORM_SHARE) · r(cell)/Σr + UNIFORM_SHARE/n_cells and r the forecast summed
+    over shifts (uniform where the forecast is all zero); higher is better, NaN without
+    incidents. `poisson_deviance`: mean over cell × shift units of 2·[y·ln(y/μ) − (y − μ)],
+    μ the forecast floored at DEVIANCE_FLOOR; lower is better."""
+    r, a = forecast.sum(axis=1), actual.sum(axis=1)
+    total = r.sum()
+    share = r / total if total > 0 else np.full(len(r), 1.0 / max(len(r), 1))
+    p = (1 - UNIFORM_SHARE) * share + UNIFORM_SHARE / max(len(r), 1)
+    log_score = float(np.sum(a * np.log(p)) / a.sum()) if a.sum() > 0 else float("nan")
+    mu, y = np.maximum(forecast.ravel(), DEVIANCE_FLOOR), actual.ravel()
+    ratio = np.log(np.where(y > 0, y, 1.0) / mu)
+    deviance = 2 * np.mean(np.where(y > 0, y * ratio, 0.0) - (y - mu)) if len(y) else 0.0
+    return {"log_score": log_score, "poisson_deviance": float(deviance)}
+
+
 class Backtester:
     """Rolling-origin evaluation over one history. `forecast(model, t)` is the model's forecast
     of month t from `counts[:t]` alone, computed once and reused by every selection that needs
@@ -201,24 +233,40 @@ class Backtester:
         return self._forecasts[key]
 
     def select(self, t: int, backtest_months: int, coverage: float) -> str:
-        """The model `auto` uses to forecast month t: best mean PAI at `coverage` over origins
-        t − backtest_months .. t − 1 (as many as the history allows), each scored on its own
-        month from the months before it; the fallback with fewer than two months of history.
-        Ties go to the simpler model (earlier in CANDIDATES)."""
+        """The model `auto` uses to forecast month t, from origins t − backtest_months .. t − 1
+        (as many as the history allows), each scored on its own month from the months before
+        it; the fallback with fewer than two months of history.
+
+        Ranking first: the best mean PAI at `coverage`. The candidates within one standard
+        error of that mean (of the best model's PAI over the origins) are near-ties: at 250 m
+        and one month most of their difference is Poisson noise. Among them the best mean log
+        score wins (the proper score of the whole surface); remaining ties go to the simpler
+        model (earlier in CANDIDATES)."""
         origins = range(max(1, t - backtest_months), t)
         if t < 2 or not origins:
             return FALLBACK
-        best_name, best_pai = FALLBACK, -np.inf
-        for name in CANDIDATES:
-            pai = np.mean(
+        pai = {
+            name: np.array(
                 [
                     hit_metrics(self.forecast(name, o), self.counts[o], coverage)["pai"]
                     for o in origins
                 ]
             )
-            if pai > best_pai + 1e-12:
-                best_name, best_pai = name, pai
-        return best_name
+            for name in CANDIDATES
+        }
+        best = max(CANDIDATES, key=lambda name: (pai[name].mean(), -list(CANDIDATES).index(name)))
+        spread = pai[best].std(ddof=1) / np.sqrt(len(origins)) if len(origins) > 1 else 0.0
+        near = [n for n in CANDIDATES if pai[n].mean() >= pai[best].mean() - spread - 1e-12]
+        scores = {n: self.mean_log_score(n, origins) for n in near}
+        return max(near, key=lambda n: (scores[n], -near.index(n)))
+
+    def mean_log_score(self, model: str, origins) -> float:
+        """Mean log score of `model` over the origins with incidents (−inf if none has)."""
+        values = [
+            proper_scores(self.forecast(model, o), self.counts[o])["log_score"] for o in origins
+        ]
+        values = [v for v in values if np.isfinite(v)]
+        return float(np.mean(values)) if values else -np.inf
 
     def table(
         self,
@@ -229,17 +277,26 @@ class Backtester:
     ) -> pd.DataFrame:
         """Every candidate and `auto` (the selection procedure itself, run on each origin's
         past) scored on each origin's month: `model, origin, coverage, hit_rate, pai,
-        pei_star, selected`."""
+        pei_star, log_score, poisson_deviance, selected` (the proper scores are of the whole
+        month, the same on each coverage's row)."""
         rows = []
         for t in origins:
             chosen = self.select(t, backtest_months, selection_coverage)
             for name in [*CANDIDATES, "auto"]:
                 model = chosen if name == "auto" else name
                 forecast = self.forecast(model, t)
+                proper = proper_scores(forecast, self.counts[t])
                 for c in coverages:
                     metrics = hit_metrics(forecast, self.counts[t], c)
                     rows.append(
-                        {"model": name, "origin": t, "coverage": c, **metrics, "selected": model}
+                        {
+                            "model": name,
+                            "origin": t,
+                            "coverage": c,
+                            **metrics,
+                            **proper,
+                            "selected": model,
+                        }
                     )
         return pd.DataFrame(rows)
 

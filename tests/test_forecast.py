@@ -14,6 +14,7 @@ from models.forecast import (
     backtest_months_table,
     forecast_risk,
     hit_metrics,
+    proper_scores,
 )
 
 SIZE_M = 250.0
@@ -163,3 +164,62 @@ def test_forecasts_are_deterministic():
         np.testing.assert_array_equal(
             CANDIDATES[name](counts, grid), CANDIDATES[name](counts.copy(), grid)
         )
+
+
+def test_proper_scores_by_hand():
+    # two cells, one shift each; the forecast puts 3 of 4 expected incidents on cell 0
+    forecast = np.array([[3.0], [1.0]])
+    actual = np.array([[1.0], [2.0]])
+    p0, p1 = 0.98 * 0.75 + 0.01, 0.98 * 0.25 + 0.01
+    scores = proper_scores(forecast, actual)
+    assert scores["log_score"] == pytest.approx((np.log(p0) + 2 * np.log(p1)) / 3)
+    # 2·mean[y ln(y/μ) − (y − μ)]: cell 0 → 1·ln(1/3) + 2, cell 1 → 2·ln 2 − 1
+    expected = (np.log(1 / 3) + 2 + 2 * np.log(2) - 1) / 2 * 2
+    assert scores["poisson_deviance"] == pytest.approx(expected)
+    # shifts are summed for the log score; a perfect forecast has zero deviance
+    two_shifts = proper_scores(np.array([[1.0, 2.0], [0.5, 0.5]]), np.array([[1.0, 0], [0, 2.0]]))
+    assert two_shifts["log_score"] == pytest.approx(
+        (np.log(0.98 * 0.75 + 0.01) + 2 * np.log(0.98 * 0.25 + 0.01)) / 3
+    )
+    assert proper_scores(actual, actual)["poisson_deviance"] == pytest.approx(0.0)
+    # an all-zero forecast is read as uniform; a month without incidents has no log score
+    assert proper_scores(np.zeros((4, 1)), np.ones((4, 1)))["log_score"] == pytest.approx(
+        np.log(0.25)
+    )
+    assert np.isnan(proper_scores(forecast, np.zeros((2, 1)))["log_score"])
+    # a zero forecast where incidents happen is heavily penalised, but finitely
+    zero = proper_scores(np.array([[0.0], [2.0]]), np.array([[1.0], [1.0]]))
+    assert 10 < zero["poisson_deviance"] < 30
+
+
+def fake_candidates(monkeypatch, surfaces: dict[str, np.ndarray]) -> None:
+    """Replace the candidates by fixed surfaces (the same forecast for every month)."""
+    monkeypatch.setattr(
+        "models.forecast.CANDIDATES",
+        {name: (lambda history, raster, s=s: s) for name, s in surfaces.items()},
+    )
+
+
+def test_auto_breaks_near_ties_in_ranking_by_the_log_score(monkeypatch):
+    """Two surfaces rank the cells alike (same PAI every month); the one that gives the
+    unranked cells their due mass has the better log score and is chosen, though listed
+    second. A surface with clearly better ranking wins whatever its log score."""
+    rng = np.random.default_rng(0)
+    rate = np.full((100, 1), 0.3)
+    rate[:5] = 4.0
+    counts = rng.poisson(rate, size=(8, *rate.shape)).astype(float)
+    sharp = np.where(rate > 1, 4.0, 1e-4)  # right order, almost no mass off the top cells
+    fair = rate.copy()
+    fake_candidates(monkeypatch, {"sharp": sharp, "fair": fair})
+    tester = Backtester(counts, square_grid(10)[1])
+    pai = [hit_metrics(s, counts[o], 0.05)["pai"] for s in (sharp, fair) for o in range(2, 8)]
+    assert pai[:6] == pai[6:]  # identical ranking
+    assert tester.mean_log_score("fair", range(2, 8)) > tester.mean_log_score("sharp", range(2, 8))
+    assert tester.select(8, 6, 0.05) == "fair"
+
+    blind = np.ones_like(rate)  # every cell alike: the first five by unit order are the hot ones
+    wrong = np.where(np.arange(100)[:, None] >= 95, 5.0, 0.3)  # ranks the wrong cells first
+    fake_candidates(monkeypatch, {"wrong": wrong, "sharp": sharp, "blind": blind})
+    tester = Backtester(counts, square_grid(10)[1])
+    assert tester.mean_log_score("wrong", range(2, 8)) > tester.mean_log_score("sharp", range(2, 8))
+    assert tester.select(8, 6, 0.05) in {"sharp", "blind"}  # never the badly ranking one
