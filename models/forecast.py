@@ -6,6 +6,11 @@ first). A candidate maps `history = counts[:t]` — the months before an origin,
 itself — to a forecast of month t in the same units (expected harm in the month). Because every
 candidate only ever receives that slice, nothing from the month being forecast can reach training
 or model selection.
+
+Each origin's forecast is scored two ways: ranking (hit rate, PAI, PEI*) and proper scores of
+the whole surface (log score, Poisson deviance); `auto` selects on ranking and breaks near-ties
+by the log score. Forecasts of past origins can be kept on disk (`ForecastCache`), so next
+month's run fits only what is new.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from scipy import optimize
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from geo.grid import Grid, Raster
+from models.forecast_cache import ForecastCache, HistoryDigests
+from models.forecast_mix import Forecast, category_mix
 
 COVERAGES = (0.01, 0.05, 0.10)
 BACKTEST_COLUMNS = [
@@ -118,19 +125,21 @@ def self_exciting(history: np.ndarray, raster: Raster) -> np.ndarray:
     return mu * background[n] + alpha * excitation[n]
 
 
-def _feature_panel(counts: np.ndarray, raster: Raster) -> np.ndarray:
-    """Features of every month t = 0..n from months < t only: `panel[t, cell, shift, feature]`.
-    Lags (1 and 12 months), rolling means (3, 12, all months), kernel-smoothed means at
-    250/500/1000 m, the cell's all-shift level, the share of active months and the shift."""
+def _feature_panel(counts: np.ndarray, raster: Raster, start: int = 0) -> np.ndarray:
+    """Features of every month t = start..n from months < t only:
+    `panel[t − start, cell, shift, feature]`. Lags (1 and 12 months), rolling means (3, 12,
+    all months), kernel-smoothed means at 250/500/1000 m, the cell's all-shift level, the share
+    of active months and the shift. Row t is the same whatever comes after month t − 1, so a
+    panel of the whole history serves every origin."""
     n, n_cells, n_shifts = counts.shape
-    mean3, mean12, mean_all = (_rolling_means(counts, w) for w in (3, 12, None))
-    lag1 = np.concatenate([np.full((1, n_cells, n_shifts), np.nan), counts])
+    mean3, mean12, mean_all = (_rolling_means(counts, w)[start:] for w in (3, 12, None))
+    lag1 = np.concatenate([np.full((1, n_cells, n_shifts), np.nan), counts])[start:]
     lag12 = mean_all.copy()  # the long-run mean stands in until a year of history exists
-    if n >= 12:
-        lag12[12:] = counts[: n + 1 - 12]
+    seasonal = np.arange(start, n + 1) >= 12
+    lag12[seasonal] = counts[np.arange(start, n + 1)[seasonal] - 12]
     all_shifts = np.repeat(counts.sum(axis=2, keepdims=True), n_shifts, axis=2)
-    cell_mean12 = _rolling_means(all_shifts, 12)
-    active = _rolling_means((counts > 0).astype(float), 12)
+    cell_mean12 = _rolling_means(all_shifts, 12)[start:]
+    active = _rolling_means((counts > 0).astype(float), 12)[start:]
     shift = np.broadcast_to(np.arange(n_shifts, dtype=float), lag1.shape)
     features = [lag1, lag12, mean3, mean12, mean_all, cell_mean12, active, shift]
     features += [raster.smooth(mean12, bw) for bw in (250.0, 500.0, 1000.0)]
@@ -139,14 +148,20 @@ def _feature_panel(counts: np.ndarray, raster: Raster) -> np.ndarray:
     return np.stack(features, axis=-1)
 
 
-def learned_poisson(history: np.ndarray, raster: Raster) -> np.ndarray:
+def learned_poisson(
+    history: np.ndarray, raster: Raster, panel: np.ndarray | None = None
+) -> np.ndarray:
     """Gradient-boosted Poisson regression on lagged, rolling and spatially smoothed counts
     (seasonal lag 12 included), trained on the last TRAINING_MONTHS months of history with
-    features built from the months before each, then applied to the month after."""
+    features built from the months before each, then applied to the month after. `panel`:
+    the feature rows of months n + 1 − len(panel) .. n (a slice of a longer history's panel
+    serves), built here when not given."""
     n = len(history)
-    panel = _feature_panel(history, raster)
     targets = np.arange(max(1, n - TRAINING_MONTHS), n)
-    x = panel[targets].reshape(-1, panel.shape[-1])
+    if panel is None:
+        panel = _feature_panel(history, raster, start=targets[0] if len(targets) else n)
+    first = n + 1 - len(panel)
+    x = panel[targets - first].reshape(-1, panel.shape[-1])
     y = history[targets].ravel()
     if y.sum() <= 0:
         return np.zeros(history.shape[1:])
@@ -160,7 +175,7 @@ def learned_poisson(history: np.ndarray, raster: Raster) -> np.ndarray:
         random_state=0,
     )
     model.fit(x, y)
-    return model.predict(panel[n].reshape(-1, panel.shape[-1])).reshape(history.shape[1:])
+    return model.predict(panel[n - first].reshape(-1, panel.shape[-1])).reshape(history.shape[1:])
 
 
 CANDIDATES: dict[str, Candidate] = {
@@ -172,6 +187,7 @@ CANDIDATES: dict[str, Candidate] = {
     "learned": learned_poisson,
 }
 BASELINES = ("naive", "rolling_mean", "ewma", "kernel")
+PANEL_READERS = ("learned",)  # candidates given the feature panel shared by all origins
 FALLBACK = "rolling_mean"  # used with fewer than two months of history
 
 
@@ -219,18 +235,49 @@ def proper_scores(forecast: np.ndarray, actual: np.ndarray) -> dict[str, float]:
 class Backtester:
     """Rolling-origin evaluation over one history. `forecast(model, t)` is the model's forecast
     of month t from `counts[:t]` alone, computed once and reused by every selection that needs
-    it."""
+    it; with a `cache`, also reused from earlier runs on the same history.
 
-    def __init__(self, counts: np.ndarray, raster: Raster):
+    The feature panel is built once for the whole history from `first_origin −
+    TRAINING_MONTHS` on (the earliest row a forecast from `first_origin` reads) and sliced per
+    origin."""
+
+    def __init__(
+        self,
+        counts: np.ndarray,
+        raster: Raster,
+        cache: ForecastCache | None = None,
+        first_origin: int = 1,
+    ):
         self.counts = counts
         self.raster = raster
+        self.cache = cache
+        self._panel_start = max(0, first_origin - TRAINING_MONTHS)
+        self._panel: np.ndarray | None = None
+        self._digests = HistoryDigests(counts, raster) if cache is not None else None
         self._forecasts: dict[tuple[str, int], np.ndarray] = {}
 
     def forecast(self, model: str, t: int) -> np.ndarray:
         key = (model, t)
-        if key not in self._forecasts:
-            self._forecasts[key] = CANDIDATES[model](self.counts[:t], self.raster)
-        return self._forecasts[key]
+        if key in self._forecasts:
+            return self._forecasts[key]
+        digest = self._digests(t) if self._digests is not None else ""
+        forecast = self.cache.load(model, t, digest) if self.cache is not None else None
+        if forecast is None:
+            forecast = self._fit(model, t)
+            if self.cache is not None:
+                self.cache.save(model, t, digest, forecast)
+        self._forecasts[key] = forecast
+        return forecast
+
+    def _fit(self, model: str, t: int) -> np.ndarray:
+        history = self.counts[:t]
+        if model not in PANEL_READERS or max(1, t - TRAINING_MONTHS) < self._panel_start:
+            return CANDIDATES[model](history, self.raster)
+        if self._panel is None:
+            self._panel = _feature_panel(self.counts, self.raster, self._panel_start)
+        return CANDIDATES[model](
+            history, self.raster, panel=self._panel[: t + 1 - self._panel_start]
+        )
 
     def select(self, t: int, backtest_months: int, coverage: float) -> str:
         """The model `auto` uses to forecast month t, from origins t − backtest_months .. t − 1
@@ -342,14 +389,16 @@ def forecast_risk(
     month: str,
     backtest_months: int,
     coverage: float,
-) -> tuple[pd.DataFrame, str]:
+    cache: ForecastCache | None = None,
+) -> Forecast:
     """Risk per cell and shift for the month after `month` (expected harm-weighted,
-    patrol-sensitive incidents), from cases up to `month` only, with the model `auto` selects.
-    Returns (frame `cell_id, shift, risk`, chosen model)."""
+    patrol-sensitive incidents), from cases up to `month` only, with the model `auto` selects;
+    `cache` keeps the backtest's forecasts for the next run."""
     counts, _ = risk_history(cases, cells, shifts, month)
-    tester = Backtester(counts, grid.raster(cells))
-    model = tester.select(len(counts), backtest_months, coverage)
-    risk = tester.forecast(model, len(counts))
+    n = len(counts)
+    tester = Backtester(counts, grid.raster(cells), cache, first_origin=n - backtest_months)
+    model = tester.select(n, backtest_months, coverage)
+    risk = tester.forecast(model, n)
     frame = pd.DataFrame(
         {
             "cell_id": np.repeat(cells["cell_id"].to_numpy(), len(shifts)),
@@ -357,7 +406,7 @@ def forecast_risk(
             "risk": np.round(risk.ravel(), 6),
         }
     )
-    return frame, model
+    return Forecast(model, frame, *category_mix(cases, cells, month))
 
 
 def backtest_months_table(
@@ -367,10 +416,13 @@ def backtest_months_table(
     n_months: int,
     backtest_months: int,
     selection_coverage: float,
+    cache: ForecastCache | None = None,
 ) -> pd.DataFrame:
     """`backtest.csv` (SPEC §5): the last `n_months` months of `months` each forecast from the
     months before it, by every candidate and by `auto`."""
     origins = list(range(max(1, len(months) - n_months), len(months)))
-    table = Backtester(counts, raster).table(origins, backtest_months, selection_coverage)
+    first = origins[0] if origins else len(months)
+    tester = Backtester(counts, raster, cache, first_origin=first - backtest_months)
+    table = tester.table(origins, backtest_months, selection_coverage)
     table.insert(1, "month", [months[t] for t in table.pop("origin")])
     return table[BACKTEST_COLUMNS]

@@ -17,6 +17,7 @@ from geo.maps import write_geopackage
 from models.config import Scenario, load_scenarios
 from models.contracts import Bureau, load_bureau, load_previous_plan
 from models.errors import InfeasiblePlan, InputError, MonthOutsideData, Problem
+from models.forecast_cache import ForecastCache
 from optimizer import stages
 from optimizer.execution import execution_stage, has_execution_data
 from optimizer.i18n import BureauNames
@@ -34,6 +35,7 @@ from optimizer.store import (
 )
 
 Progress = Callable[[str], None]
+CACHE = ".forecast-cache"  # under the output folder: the backtest's forecasts of earlier runs
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,9 @@ def run_cycle(
     )
     tick("hotspots", "forecast")
     forecast = shared.get(
-        "forecast", reads["forecast"], lambda: stages.forecast_stage(bureau, month, sp, cases)
+        "forecast",
+        reads["forecast"],
+        lambda: stages.forecast_stage(bureau, month, sp, cases, ForecastCache(Path(out) / CACHE)),
     )
     tick("forecast", "allocate")
     allocated = stages.allocation_stage(

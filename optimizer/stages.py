@@ -5,7 +5,7 @@ command of the CLI is the same function plus its `write`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -20,6 +20,8 @@ from models.config import Scenario
 from models.contracts import Bureau
 from models.evaluation import evaluate_plan, patrol_balance
 from models.forecast import backtest_months_table, forecast_risk, risk_history
+from models.forecast_cache import ForecastCache
+from models.forecast_mix import Forecast
 from models.hotspots import find_hotspots
 from models.policy import policy_shares, station_weights
 from models.scoring import (
@@ -236,19 +238,29 @@ def hotspot_stage(bureau: Bureau, month: str, sp: Spatial, cases: pd.DataFrame) 
 
 @dataclass(frozen=True)
 class ForecastResult:
-    """`risk.csv` for the month after the assessed one and the forecast model chosen."""
+    """`risk.csv` for the month after the assessed one and the forecast model chosen;
+    `forecast` is the same with each unit's category mix, which `models.forecast_mix.reweight`
+    re-weights for a harm campaign."""
 
     risk: pd.DataFrame
     model: str
+    forecast: Forecast
 
     def write(self, folder: Path) -> None:
         write_outputs(folder, {"risk.csv": self.risk})
 
 
-def forecast_stage(bureau: Bureau, month: str, sp: Spatial, cases: pd.DataFrame) -> ForecastResult:
-    """Harm-weighted, patrol-sensitive risk per cell and shift for M+1 (SPEC §5)."""
+def forecast_stage(
+    bureau: Bureau,
+    month: str,
+    sp: Spatial,
+    cases: pd.DataFrame,
+    cache: ForecastCache | None = None,
+) -> ForecastResult:
+    """Harm-weighted, patrol-sensitive risk per cell and shift for M+1 (SPEC §5); `cache` keeps
+    the backtest's forecasts for next month's run."""
     cfg = bureau.config
-    risk, model = forecast_risk(
+    forecast = forecast_risk(
         cases,
         sp.cells,
         sp.grid,
@@ -256,12 +268,13 @@ def forecast_stage(bureau: Bureau, month: str, sp: Spatial, cases: pd.DataFrame)
         month,
         cfg.forecast.backtest_months,
         cfg.forecast.selection_coverage,
+        cache,
     )
-    risk = risk.merge(sp.cells[["cell_id", "station_id", "x", "y"]], on="cell_id")
+    risk = forecast.risk.merge(sp.cells[["cell_id", "station_id", "x", "y"]], on="cell_id")
     lon, lat = unproject(risk["x"], risk["y"], sp.crs)
     risk["lat"], risk["lon"] = np.round(lat, 6), np.round(lon, 6)
     columns = ["cell_id", "shift", "risk", "station_id", "x", "y", "lat", "lon"]
-    return ForecastResult(risk[columns], model)
+    return ForecastResult(risk[columns], forecast.model, replace(forecast, risk=risk[columns]))
 
 
 def forecast_warnings(forecast: ForecastResult, plan_month: str) -> pd.DataFrame:

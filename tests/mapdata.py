@@ -8,6 +8,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
+from geo.grid import Grid
 from optimizer.plan_map import jurisdiction_layer
 
 
@@ -25,7 +26,7 @@ def small_plan(
     the stations' `names`, the hotspot's `category` and main `offence` as given."""
     ids = [(ix, iy) for ix in range(100, 104) for iy in range(200, 204)]
     cells = gpd.GeoDataFrame(
-        {"cell_id": [f"{ix}_{iy}" for ix, iy in ids]},
+        {"cell_id": Grid.ids(*zip(*ids, strict=True))},
         geometry=[
             shapely.box(ix / 100, iy / 100, (ix + 1) / 100, (iy + 1) / 100) for ix, iy in ids
         ],

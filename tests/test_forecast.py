@@ -10,12 +10,16 @@ from geo.grid import Grid, Raster
 from models.forecast import (
     BACKTEST_COLUMNS,
     CANDIDATES,
+    TRAINING_MONTHS,
     Backtester,
+    _feature_panel,
     backtest_months_table,
     forecast_risk,
     hit_metrics,
     proper_scores,
 )
+from models.forecast_cache import ForecastCache
+from models.forecast_mix import reweight
 
 SIZE_M = 250.0
 GRID = Grid(SIZE_M, "EPSG:32651")
@@ -142,7 +146,9 @@ def test_forecast_risk_uses_only_patrol_sensitive_cases_up_to_the_month():
         rows.append(("3_3", month, "day", 50.0, False))  # telecom fraud: never patrol risk
     rows.append(("2_2", "2024-04", "night", 99.0, True))  # after the month: ignored
     cases = pd.DataFrame(rows, columns=["cell_id", "month", "shift", "harm", "patrol_sensitive"])
-    risk, model = forecast_risk(cases, cells, GRID, ["day", "night"], "2024-03", 6, 0.05)
+    cases["category"] = "theft"
+    forecast = forecast_risk(cases, cells, GRID, ["day", "night"], "2024-03", 6, 0.05)
+    risk, model = forecast.risk, forecast.model
     assert model in CANDIDATES
     assert len(risk) == 16 * 2
     by_unit = risk.set_index(["cell_id", "shift"])["risk"]
@@ -223,3 +229,98 @@ def test_auto_breaks_near_ties_in_ranking_by_the_log_score(monkeypatch):
     tester = Backtester(counts, square_grid(10)[1])
     assert tester.mean_log_score("wrong", range(2, 8)) > tester.mean_log_score("sharp", range(2, 8))
     assert tester.select(8, 6, 0.05) in {"sharp", "blind"}  # never the badly ranking one
+
+
+def test_one_feature_panel_serves_every_origin():
+    """Rows of the whole history's panel equal those built from the months before each
+    origin, so the learned model fitted on a slice equals the one fitted alone."""
+    counts, _ = planted_counts(months=20)
+    _, raster = square_grid(20)
+    full = _feature_panel(counts, raster, start=3)
+    for t in (8, 15, 20):
+        alone = _feature_panel(counts[:t], raster, start=3)
+        np.testing.assert_array_equal(alone, full[: t + 1 - 3])
+    shared = Backtester(counts, raster, first_origin=15)
+    for t in (15, 19):
+        np.testing.assert_array_equal(
+            shared.forecast("learned", t), CANDIDATES["learned"](counts[:t], raster)
+        )
+    assert shared._panel is not None and len(shared._panel) == 21 - (15 - TRAINING_MONTHS)
+
+
+def monthly_cases(months: list[str], seed: int = 5) -> pd.DataFrame:
+    """Seeded cases on the 20 × 20 grid: a burglary cell, a theft cell, one cell with both,
+    and a thin background of theft."""
+    rng = np.random.default_rng(seed)
+    spots = [("2_2", "burglary", 4.0), ("15_15", "theft", 4.0), ("8_8", "burglary", 2.0)]
+    spots += [("8_8", "theft", 2.0)]
+    rows = []
+    for month in months:
+        for cell, category, rate in spots:
+            rows += [(cell, month, "day", category)] * int(rng.poisson(rate))
+        for _ in range(int(rng.poisson(20))):
+            rows.append((f"{rng.integers(20)}_{rng.integers(20)}", month, "night", "theft"))
+    cases = pd.DataFrame(rows, columns=["cell_id", "month", "shift", "category"])
+    return cases.assign(
+        harm=np.where(cases["category"] == "burglary", 3.0, 1.0), patrol_sensitive=True
+    )
+
+
+MONTHS_10 = [str(p) for p in pd.period_range("2024-01", periods=10, freq="M")]
+
+
+def test_next_month_refits_only_the_new_origin_and_gives_the_same_risk(tmp_path):
+    cells, _ = square_grid(20)
+    cases = monthly_cases(MONTHS_10)
+    args = (cells, GRID, ["day", "night"])
+    first = ForecastCache(tmp_path)
+    forecast_risk(cases, *args, MONTHS_10[-2], 4, 0.05, cache=first)
+    assert {o for _, o in first.fitted} == {5, 6, 7, 8, 9}  # origins 5..8 and the forecast of 9
+    second = ForecastCache(tmp_path)
+    cached = forecast_risk(cases, *args, MONTHS_10[-1], 4, 0.05, cache=second)
+    fresh = forecast_risk(cases, *args, MONTHS_10[-1], 4, 0.05)
+    # new: the other candidates on origin 9 (last month forecast it with its choice only) and
+    # the chosen model's forecast of month 10
+    assert {o for _, o in second.fitted} <= {9, 10}
+    assert len(second.fitted) <= len(CANDIDATES)
+    assert cached.model == fresh.model
+    pd.testing.assert_frame_equal(cached.risk, fresh.risk)
+    again = ForecastCache(tmp_path)
+    forecast_risk(cases, *args, MONTHS_10[-1], 4, 0.05, cache=again)
+    assert again.fitted == []
+    # a corrected case in an early month changes every later history: nothing is reused
+    corrected = cases.copy()
+    corrected.loc[0, "harm"] = 7.0
+    changed = ForecastCache(tmp_path)
+    forecast_risk(corrected, *args, MONTHS_10[-1], 4, 0.05, cache=changed)
+    assert {o for _, o in changed.fitted} == {6, 7, 8, 9, 10}
+
+
+def test_a_harm_campaign_re_weights_the_baseline_forecast_by_category():
+    cells, _ = square_grid(20)
+    cases = monthly_cases(MONTHS_10)
+    baseline = forecast_risk(cases, cells, GRID, ["day", "night"], MONTHS_10[-1], 4, 0.05)
+    parts = baseline.by_category()
+    total = parts.groupby(["cell_id", "shift"])["risk"].sum()
+    units = baseline.risk.set_index(["cell_id", "shift"])["risk"]
+    np.testing.assert_allclose(total.reindex(units.index).to_numpy(), units.to_numpy())
+
+    harm = {"burglary": 1.5}
+    campaign = reweight(baseline, harm)
+    assert campaign.model == baseline.model
+    weighted = parts.assign(risk=parts["risk"] * parts["category"].map(harm).fillna(1.0))
+    expected = weighted.groupby(["cell_id", "shift"])["risk"].sum().round(6)
+    got = campaign.risk.set_index(["cell_id", "shift"])["risk"]
+    np.testing.assert_allclose(got.to_numpy(), expected.reindex(got.index).to_numpy(), atol=2e-6)
+    # burglary alone ×1.5, theft alone unchanged, the mixed cell by its burglary share (3:1)
+    assert got[("2_2", "day")] == pytest.approx(1.5 * units[("2_2", "day")], abs=2e-6)
+    assert got[("15_15", "day")] == units[("15_15", "day")]
+    share = baseline.mix.set_index(["cell_id", "shift", "category"])["share"]
+    mixed = 1 + 0.5 * share[("8_8", "day", "burglary")]
+    assert 0.6 < share[("8_8", "day", "burglary")] < 0.9
+    assert got[("8_8", "day")] == pytest.approx(mixed * units[("8_8", "day")], abs=2e-6)
+    # campaigns compose: ×1.5 then ×2 on burglary is ×3 on it
+    twice = reweight(reweight(baseline, harm), {"burglary": 2.0})
+    thrice = reweight(baseline, {"burglary": 3.0})
+    np.testing.assert_allclose(twice.risk["risk"], thrice.risk["risk"], atol=1e-5)
+    assert reweight(baseline, {}) is baseline
