@@ -244,7 +244,7 @@ class ForecastResult:
 
     risk: pd.DataFrame
     model: str
-    forecast: Forecast
+    forecast: Forecast | None = None
 
     def write(self, folder: Path) -> None:
         write_outputs(folder, {"risk.csv": self.risk})
