@@ -1,4 +1,5 @@
-"""The named errors of patrolopt: bad input (exit 2) and an infeasible plan (exit 3)."""
+"""The named errors of patrolopt: bad input (exit 2), an infeasible plan (exit 3) and a solver
+that stopped without an answer (exit 1)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,13 @@ class InfeasiblePlan(RuntimeError):
     def __init__(self, diagnosis: list[str]):
         self.diagnosis = list(diagnosis)
         super().__init__("\n".join(self.diagnosis))
+
+
+class SolverFailure(RuntimeError):
+    """The solver stopped without an answer — a time limit, a numerical failure — so the plan
+    is neither found nor proven impossible; `status` is the solver's own name for the outcome
+    (HiGHS: "Time limit reached", "Solve error", …)."""
+
+    def __init__(self, status: str, during: str = "the allocation"):
+        self.status = status
+        super().__init__(f"the solver stopped without an answer during {during} (HiGHS: {status})")

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import click
 
-from models.errors import InfeasiblePlan, InputError, MonthOutsideData, StoreError
+from models.errors import (
+    InfeasiblePlan,
+    InputError,
+    MonthOutsideData,
+    SolverFailure,
+    StoreError,
+)
 from optimizer.threads import limited_threads
 
 EXIT_INPUT, EXIT_INFEASIBLE, EXIT_INTERNAL = 2, 3, 1
@@ -55,6 +61,9 @@ def _fail(exc: Exception) -> None:
         for line in exc.diagnosis:
             click.echo(f"  {line}", err=True)
         sys.exit(EXIT_INFEASIBLE)
+    if isinstance(exc, SolverFailure):  # neither a plan nor a proof that none exists
+        click.echo(_say("solver_failure", error=exc), err=True)
+        sys.exit(EXIT_INTERNAL)
     click.echo(_say("internal", error=exc), err=True)
     context = click.get_current_context(silent=True)
     if context is not None and (context.find_object(dict) or {}).get("debug"):
@@ -197,6 +206,8 @@ def _run(data, month, out, db, scenarios, previous_plan, lang, anchor=None) -> l
                 _say("off_grid", unknown=match["unknown"], cells=match["cells"], hours=hours),
                 err=True,
             )
+        for warning in plan.get("allocation_warnings", []):
+            click.echo(_say("allocation_warning", warning=warning), err=True)
     if done.impossible:
         raise InfeasiblePlan(done.impossible)
     return done.results
@@ -361,7 +372,10 @@ def allocate_cmd(data, month, out, previous_plan) -> None:
 
         prev = load_previous_plan(previous_plan, shifts) if previous_plan else None
         risk = forecast_stage(bureau, month, sp, cases).risk
-        allocation_stage(bureau, month, sp, cases, risk, prev).write(out)
+        allocated = allocation_stage(bureau, month, sp, cases, risk, prev)
+        allocated.write(out)
+        for warning in allocated.plan.warnings_:
+            click.echo(_say("allocation_warning", warning=warning), err=True)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     click.echo(_say("allocation_written", out=out))

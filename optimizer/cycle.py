@@ -220,6 +220,7 @@ def run_cycle(
             "objective": allocated.plan.objective_,
             "harm_covered_share": allocated.plan.harm_covered_share_,
             "hours_moved": allocated.plan.hours_moved_,
+            "allocation_warnings": allocated.plan.warnings_,
             "binding_constraints": allocated.plan.binding_["rule"]
             .value_counts(sort=False)
             .to_dict(),

@@ -19,6 +19,9 @@ import scipy.sparse as sp
 
 OPTIMAL = "Optimal"
 INFEASIBLE = "Infeasible"
+# statuses that prove a bounded model has no solution; any other non-optimal status (a time
+# limit, a numerical failure) proves nothing
+INFEASIBLE_STATUSES = frozenset({INFEASIBLE, "Primal infeasible or unbounded"})
 _TOL = 1e-9
 
 

@@ -88,7 +88,11 @@ OUTPUTS: dict[str, Output] = {
             "allocation.geojson",
             ("cell_id", "shift", "hours", "prev_hours", "risk", "station_id"),
         ),
-        Output("duals.csv", ("station_id", "shift", "budget_hours", "used_hours", "dual"), "duals"),
+        Output(
+            "duals.csv",
+            ("station_id", "shift", "budget_hours", "reserve_hours", "used_hours", "dual"),
+            "duals",
+        ),
         Output("binding.csv", ("rule", "station_id", "shift", "value", "limit", "unit")),
         Output("schedule.csv", ("station_id", "date", "shift", "visit", "cell_id", "minutes")),
         Output(

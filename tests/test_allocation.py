@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.config import AllocationConfig
-from models.errors import InfeasiblePlan
+from models.errors import InfeasiblePlan, SolverFailure
 from optimizer.allocation import PATHS, PatrolAllocation
 
 SHIFTS = ["day", "evening", "night"]
@@ -348,3 +348,86 @@ def test_the_reference_model_names_rules_and_variables_by_real_ids():
     names = {v.name for v in ref.model.variables()}
     # PuLP spells `[`, `]`, `-` and `>` as `_`: aid[S0->S1,day] and y[S0_2,evening,1]
     assert {"aid_S0__S1,day_", "y_S0_2,evening,1_"} <= names
+
+
+def test_a_response_reserve_lowers_the_usable_budget_by_exactly_its_hours():
+    """S0's day shift holds r hours back for calls: the plan spends r fewer hours there (its
+    budget binds either way), and duals.csv shows the reserve beside the budget."""
+    risk, cells, stations, neighbours = bureau(2, 30, 13, officers=(2, 3))
+    config = AllocationConfig(max_aid_share=0.0)
+    base = allocate(risk, cells, stations, neighbours, config)
+    reserve = pd.DataFrame({"station_id": ["S0"], "shift": ["day"], "reserve_hours": [7.5]})
+    held = allocate(risk, cells, stations, neighbours, config, reserve=reserve)
+    before = base.duals_.set_index(["station_id", "shift"])
+    after = held.duals_.set_index(["station_id", "shift"])
+    assert before.loc[("S0", "day"), "used_hours"] == pytest.approx(
+        before.loc[("S0", "day"), "budget_hours"]
+    )
+    assert after.loc[("S0", "day"), "used_hours"] == pytest.approx(
+        before.loc[("S0", "day"), "used_hours"] - 7.5
+    )
+    assert after.loc[("S0", "day"), "reserve_hours"] == 7.5
+    assert (after.drop(("S0", "day"))["reserve_hours"] == 0).all()
+    assert after["budget_hours"].equals(before["budget_hours"])  # the officers' hours
+    assert (before["reserve_hours"] == 0).all()
+    assert held.warnings_ == []
+
+
+def test_a_reserve_beyond_the_budget_leaves_no_patrol_hours_and_says_so():
+    risk, cells, stations, neighbours = bureau(2, 10, 14, officers=(2, 3))
+    config = AllocationConfig(max_aid_share=0.0)
+    budget = allocate(risk, cells, stations, neighbours, config).duals_
+    day = budget.set_index(["station_id", "shift"]).loc[("S1", "day"), "budget_hours"]
+    reserve = pd.DataFrame({"station_id": ["S1"], "shift": ["day"], "reserve_hours": [day + 5]})
+    held = allocate(risk, cells, stations, neighbours, config, reserve=reserve)
+    alloc = held.allocation_
+    assert alloc.loc[(alloc["station_id"] == "S1") & (alloc["shift"] == "day"), "hours"].sum() == 0
+    (warning,) = held.warnings_
+    assert warning.startswith("station S1 day shift: the response reserve needs")
+    assert "5.0 h of the reserve are not staffed" in warning
+    with pytest.raises(ValueError, match="station S9 day shift"):
+        allocate(risk, cells, stations, neighbours, config, reserve=reserve.assign(station_id="S9"))
+
+
+def test_a_solver_that_stops_is_a_failure_not_an_infeasible_plan():
+    """A time limit too short for any path ends in SolverFailure with HiGHS's status."""
+    risk, cells, stations, neighbours = bureau(4, 40, 15)
+    config = AllocationConfig(time_limit_s=1e-9)
+    previous = risk[["cell_id", "shift"]].assign(hours=3.0)
+    for path, prev in [(p, None) for p in ("decomposed", "matrix", "monolithic")] + [
+        ("sifted", previous)
+    ]:
+        with pytest.raises(SolverFailure) as caught:
+            allocate(risk, cells, stations, neighbours, config, prev, path)
+        assert caught.value.status == "Time limit reached", path
+        assert "Time limit reached" in str(caught.value)
+
+
+def test_a_numerical_failure_while_diagnosing_is_a_failure_too(monkeypatch):
+    """Floors beyond the budget (infeasible) whose elastic diagnosis HiGHS cannot finish:
+    the status is passed on, never a diagnosis of infeasibility."""
+    from optimizer import highs
+
+    risk, cells, stations, neighbours = bureau(2, 30, 5, officers=(1, 2))
+    config = AllocationConfig(min_hours_cell=20)
+    outcomes = iter(["Infeasible", "Solve error"])  # the matrix path, then the diagnosis
+
+    def stopping(lp, time_limit_s):
+        return highs.HighsResult(next(outcomes), np.zeros(0), np.zeros(0))
+
+    monkeypatch.setattr(highs, "solve", stopping)
+    with pytest.raises(SolverFailure) as caught:
+        allocate(risk, cells, stations, neighbours, config, path="matrix")
+    assert "diagnosis" in str(caught.value)
+    assert caught.value.status == "Solve error"
+
+
+def test_the_cli_maps_a_solver_failure_to_exit_1_with_its_status(capsys):
+    from optimizer.cli import _fail
+
+    with pytest.raises(SystemExit) as caught:
+        _fail(SolverFailure("Time limit reached"))
+    assert caught.value.code == 1
+    err = capsys.readouterr().err
+    assert "HiGHS: Time limit reached" in err
+    assert "feasible" not in err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.errors import SolverFailure
 from optimizer import highs
 from optimizer.allocation.frames import TOL, AllocationData
 from optimizer.allocation.matrix import matrix_model
@@ -14,7 +15,8 @@ from optimizer.highs import OPTIMAL
 def diagnose(data: AllocationData) -> list[str]:
     """The elastic model finds the least shortfall on the budget, home and stability-cap rows
     with every other rule kept, and each row it has to stretch is named with the hours needed,
-    the hours available and its constraint name (`budget[S07,night]`)."""
+    the hours available and its constraint name (`budget[S07,night]`). Raises SolverFailure
+    when HiGHS stops without solving the elastic model."""
     cfg = data.config
     _, lower, _ = data.segment_bounds()
     floors = np.bincount(data.group, lower.sum(axis=1), len(data.groups))
@@ -29,8 +31,8 @@ def diagnose(data: AllocationData) -> list[str]:
         return lines
     model = matrix_model(data, elastic=True)
     result = highs.solve(model.lp, cfg.time_limit_s)
-    if result.status != OPTIMAL:
-        return [f"the allocation model could not be solved (HiGHS: {result.status})"]
+    if result.status != OPTIMAL:  # the elastic model always has a solution
+        raise SolverFailure(result.status, "the diagnosis of an infeasible plan")
     values, offsets = result.values, model.offsets
     n_groups = len(data.groups)
     arcs = data.arcs
@@ -44,12 +46,14 @@ def diagnose(data: AllocationData) -> list[str]:
     budget_short = values[first : first + n_groups]
     budget_names = data.group_names("budget")
     for g in np.flatnonzero(budget_short > 1e-6):
-        s, h, b = data.groups.iloc[g][["station_id", "shift", "budget_hours"]]
+        s, h, r = data.groups.iloc[g][["station_id", "shift", "reserve_hours"]]
+        b = data.budget[g]
         need = b + net_aid[g] + budget_short[g]
+        after = f" after a response reserve of {r:.0f} h" if r > 0 else ""
         stability = data.has_previous and need > floors[g] + 0.5
         lines.append(
             f"station {s} {h} shift: {'floors and the stability cap' if stability else 'floors'}"
-            f" need {need:.0f} h, budget is {b:.0f} h ({net_aid[g]:+.0f} h aid received, "
+            f" need {need:.0f} h, budget is {b:.0f} h{after} ({net_aid[g]:+.0f} h aid received, "
             f"{in_max[g]:.0f} h at most); short by {budget_short[g]:.0f} h ({budget_names[g]})"
         )
     first = offsets["home_shortfall"]

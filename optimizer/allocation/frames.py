@@ -20,7 +20,7 @@ ALLOCATION_COLUMNS = [
     "risk",
     "lender_station_id",
 ]
-DUAL_COLUMNS = ["station_id", "shift", "budget_hours", "used_hours", "dual"]
+DUAL_COLUMNS = ["station_id", "shift", "budget_hours", "reserve_hours", "used_hours", "dual"]
 TOL = 1e-9
 
 
@@ -28,7 +28,9 @@ TOL = 1e-9
 class AllocationData:
     """The LP's data as arrays, never changed once built. `units` (cell, station, shift, risk,
     prev_hours, floor) are sorted by station, shift and cell so that each station-shift `group`
-    is contiguous; `groups` holds `station_id, shift, budget_hours`; `arcs` the aid arcs
+    is contiguous; `groups` holds `station_id, shift, budget_hours, reserve_hours,
+    patrol_budget` (the officers' hours, the response reserve held back from them and what is
+    left for patrol, never below zero); `arcs` the aid arcs
     `lender, borrower, shift, lender_group, borrower_group, cap` (hours). `has_previous`: the
     stability terms are on."""
 
@@ -44,7 +46,19 @@ class AllocationData:
     @cached_property
     def budget(self) -> np.ndarray:
         """B_g: hours each station-shift may spend on patrol (and lend)."""
-        return self.groups["budget_hours"].to_numpy()
+        return self.groups["patrol_budget"].to_numpy()
+
+    def reserve_warnings(self) -> list[str]:
+        """A sentence for each station-shift whose response reserve exceeds its budget: it
+        gets no patrol hours, and the reserve is short of the units the calls need."""
+        over = self.groups[self.groups["reserve_hours"] > self.groups["budget_hours"] + TOL]
+        return [
+            f"station {s} {h} shift: the response reserve needs {r:.1f} h, the budget is "
+            f"{b:.1f} h; no patrol hours are left and {r - b:.1f} h of the reserve are not staffed"
+            for s, h, b, r in over[
+                ["station_id", "shift", "budget_hours", "reserve_hours"]
+            ].itertuples(index=False)
+        ]
 
     @cached_property
     def home_hours(self) -> np.ndarray:
@@ -127,10 +141,12 @@ def build(
     config: AllocationConfig,
     previous: pd.DataFrame | None = None,
     stability: bool = True,
+    reserve: pd.DataFrame | None = None,
 ) -> AllocationData:
     """Arrays of the LP for `risk` (`cell_id, shift, risk`) over jurisdiction `cells`
     (`cell_id, station_id`); `previous` (`cell_id, shift, hours`) fills `prev_hours` and, with
-    `stability`, brings the stability terms."""
+    `stability`, brings the stability terms; `reserve` (`station_id, shift, reserve_hours`)
+    holds hours back from the budgets (0 where it has no row)."""
     shifts = config.shifts
     shift_order = {h: i for i, h in enumerate(shifts)}
     station_ids = sorted(stations["station_id"].astype(str))
@@ -151,6 +167,8 @@ def build(
     groups = budgets(stations.assign(station_id=stations["station_id"].astype(str)), config)
     groups["_h"] = groups["shift"].map(shift_order)
     groups = groups.sort_values(["station_id", "_h"], ignore_index=True).drop(columns="_h")
+    groups["reserve_hours"] = _reserve_of(groups, reserve)
+    groups["patrol_budget"] = np.maximum(groups["budget_hours"] - groups["reserve_hours"], 0.0)
     group_index = pd.Series(
         np.arange(len(groups)), index=pd.MultiIndex.from_frame(groups[["station_id", "shift"]])
     )
@@ -169,7 +187,7 @@ def build(
     arcs["borrower_group"] = group_index.reindex(
         pd.MultiIndex.from_frame(arcs[["borrower", "shift"]])
     ).to_numpy()
-    budget = groups["budget_hours"].to_numpy()
+    budget = groups["patrol_budget"].to_numpy()
     arcs["cap"] = config.max_aid_share * budget[arcs["lender_group"].to_numpy()]
     arcs = arcs.sort_values(["lender_group", "borrower_group"], ignore_index=True)
     station_codes = {s: i for i, s in enumerate(station_ids)}
@@ -183,6 +201,27 @@ def build(
         has_previous=has_previous and stability,
         config=config,
     )
+
+
+def _reserve_of(groups: pd.DataFrame, reserve: pd.DataFrame | None) -> np.ndarray:
+    """Reserve hours per group from `reserve` (`station_id, shift, reserve_hours`). A row for
+    a station or shift the model does not plan, a repeated one or a negative or missing
+    number of hours is a caller's error (ValueError naming it)."""
+    if reserve is None or not len(reserve):
+        return np.zeros(len(groups))
+    rows = reserve[["station_id", "shift", "reserve_hours"]].astype({"station_id": str})
+    key = pd.MultiIndex.from_frame(rows[["station_id", "shift"]])
+    known = pd.MultiIndex.from_frame(groups[["station_id", "shift"]])
+    hours = pd.to_numeric(rows["reserve_hours"], errors="coerce")
+    for bad, what in (
+        (~key.isin(known), "a station or shift the plan does not cover"),
+        (key.duplicated(), "a station and shift given twice"),
+        (~(hours >= 0), "reserve_hours must be a number of hours ≥ 0"),
+    ):
+        if bad.any():
+            s, h = rows.loc[np.asarray(bad), ["station_id", "shift"]].iloc[0]
+            raise ValueError(f"response reserve for station {s} {h} shift: {what}")
+    return pd.Series(hours.to_numpy(), index=key).reindex(known, fill_value=0.0).to_numpy()
 
 
 def benefit(hours: np.ndarray, risk: np.ndarray, config: AllocationConfig) -> float:

@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 
 from models.config import AllocationConfig
-from models.errors import InfeasiblePlan
+from models.errors import InfeasiblePlan, SolverFailure
 from optimizer.allocation import frames
 from optimizer.allocation.binding import binding_rules
 from optimizer.allocation.diagnosis import diagnose
 from optimizer.allocation.paths import solve_decomposed, solve_matrix, solve_sifted
 from optimizer.allocation.reference import solve_monolithic
-from optimizer.highs import OPTIMAL
+from optimizer.highs import INFEASIBLE_STATUSES, OPTIMAL
 
 SOLVERS = {
     "decomposed": solve_decomposed,
@@ -33,7 +33,8 @@ class PatrolAllocation:
     aid arcs a = (lender → borrower, h) between neighbouring stations. Data: risk_u (expected
     harm-weighted incidents in the month), x_prev_u (last month's hours), cap =
     `max_hours_cell`, f = `min_hours_cell`, λ = `stability_weight` (harm per hour moved),
-    B_g = officers_s × `patrol_hours_per_officer` × `shift_share`_h (hours in the month).
+    B_g = officers_s × `patrol_hours_per_officer` × `shift_share`_h less the response reserve
+    of (s, h), at least 0 (hours in the month).
     Variables: y[u,k] (hours of u in segment k), x_u = Σ_k y[u,k], aid_a, d⁺_u, d⁻_u (hours).
 
     .. math::
@@ -79,7 +80,8 @@ class PatrolAllocation:
     Build with `from_frames`, then `solve(path)`; it returns the model with `allocation_`
     (`allocation.csv`), `duals_` (`duals.csv`), `binding_` (`binding.csv`), `objective_`
     (the LP objective, harm units), `harm_covered_share_`, `hours_moved_` (hours against last
-    month's plan), `status_` and `path_`. The built data are never changed by a solve.
+    month's plan), `status_`, `path_` and `warnings_` (sentences a planner should read, e.g.
+    a response reserve beyond a budget). The built data are never changed by a solve.
     """
 
     def __init__(self, data: frames.AllocationData):
@@ -96,13 +98,21 @@ class PatrolAllocation:
         previous: pd.DataFrame | None = None,
         *,
         stability: bool = True,
+        reserve: pd.DataFrame | None = None,
     ) -> PatrolAllocation:
         """The model for `risk` (`cell_id, shift, risk`) over jurisdiction `cells`
         (`cell_id, station_id`), `stations` (`station_id, officers` and optionally
         `patrol_hours_per_officer`) and `neighbours` (`station_id, neighbour_id`).
         `previous` (`cell_id, shift, hours`) is last month's plan: hours moved are counted
-        against it and, with `stability`, it brings the stability penalty and cap."""
-        return cls(frames.build(risk, cells, stations, neighbours, config, previous, stability))
+        against it and, with `stability`, it brings the stability penalty and cap.
+
+        `reserve` (`station_id, shift, reserve_hours`; other columns ignored) is the response
+        reserve (SPEC §13): hours held back from each station-shift's budget before the LP,
+        so B_g = max(budget − reserve, 0). A reserve beyond the budget leaves that
+        station-shift no patrol hours and is named in `warnings_`; the plan is still made
+        (its floors, if any, must then come from aid, or the diagnosis names them)."""
+        data = frames.build(risk, cells, stations, neighbours, config, previous, stability, reserve)
+        return cls(data)
 
     @property
     def default_path(self) -> str:
@@ -111,16 +121,21 @@ class PatrolAllocation:
 
     def solve(self, path: str | None = None) -> PatrolAllocation:
         """Solve by `path` (one of PATHS; default `default_path`) and set the results.
-        Raises InfeasiblePlan with a plain diagnosis when no plan satisfies the rules."""
+        Raises InfeasiblePlan with a plain diagnosis when no plan satisfies the rules, and
+        SolverFailure with HiGHS's status when the solver stops without an answer (a time
+        limit, a numerical failure): that proves nothing about the plan."""
         data = self.data
         self.path_ = path or self.default_path
         solution = SOLVERS[self.path_](data)
-        if solution.status != OPTIMAL:
+        if solution.status in INFEASIBLE_STATUSES:
             raise InfeasiblePlan(diagnose(data))
+        if solution.status != OPTIMAL:
+            raise SolverFailure(solution.status)
         cfg = data.config
         risk = data.units["risk"].to_numpy()
         prev = data.units["prev_hours"].to_numpy()
         self.status_ = solution.status
+        self.warnings_ = data.reserve_warnings()
         self.objective_ = frames.benefit(solution.hours, risk, cfg) - (
             cfg.stability_weight * np.abs(solution.hours - prev).sum() if data.has_previous else 0.0
         )

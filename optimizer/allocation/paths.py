@@ -13,7 +13,7 @@ import numpy as np
 from optimizer import highs
 from optimizer.allocation.frames import TOL, AllocationData
 from optimizer.allocation.matrix import HOUR_ROWS, Rows, aid_rows, hour_pieces, matrix_model
-from optimizer.highs import OPTIMAL, LinearProgram
+from optimizer.highs import INFEASIBLE_STATUSES, OPTIMAL, LinearProgram
 
 SIFTING_ROUNDS = 20  # pricing rounds before the sifted path hands over to the whole model
 
@@ -110,8 +110,8 @@ def solve_sifted(data: AllocationData) -> Solution:
     then priced with the LP's duals (its value less the duals of the rows it sits in) and any
     that should move is freed — added as a column, its held hours taken out of the row bounds
     — and the LP re-solved from its last basis. When no held piece prices out, the duals prove
-    the whole model optimal. A restricted model that is not solved, or rounds that do not
-    settle, hand over to the whole model."""
+    the whole model optimal. A restricted model that is infeasible, or rounds that do not
+    settle, hand over to the whole model; one the solver stops on returns its status."""
     pieces = hour_pieces(data)
     n_units, n_pieces = pieces[0].shape
     model = matrix_model(data, fixed=likely_settled(data, pieces), pieces=pieces)
@@ -135,8 +135,10 @@ def solve_sifted(data: AllocationData) -> Solution:
     movable = upper - lower > TOL
     for _ in range(SIFTING_ROUNDS):
         result = highs.run(solver)
+        if result.status in INFEASIBLE_STATUSES:
+            break  # held pieces can make the restricted model impossible
         if result.status != OPTIMAL:
-            break
+            return Solution(result.status)
         values, duals = result.values, result.duals
         reduced = value - (duals[rows] * coefficients).sum(axis=1)
         wrong = np.flatnonzero(

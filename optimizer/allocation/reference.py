@@ -70,7 +70,9 @@ def reference_model(data: AllocationData) -> ReferenceModel:
     lender = arcs["lender_group"].to_numpy()
     borrower = arcs["borrower_group"].to_numpy()
     home = data.home_hours
-    for g, (s, h, b) in enumerate(data.groups[["station_id", "shift", "budget_hours"]].to_numpy()):
+    budget = data.budget
+    for g, (s, h) in enumerate(data.groups[["station_id", "shift"]].itertuples(index=False)):
+        b = budget[g]
         own = pulp.lpSum(x_terms[u] for u in members.get(g, []))
         out_aid = [aid[i] for i in np.flatnonzero(lender == g)]
         in_aid = [aid[i] for i in np.flatnonzero(borrower == g)]
@@ -93,13 +95,14 @@ def reference_model(data: AllocationData) -> ReferenceModel:
 
 
 def solve_monolithic(data: AllocationData) -> Solution:
-    """Solve the reference model; the status is PuLP's name for HiGHS's outcome."""
+    """Solve the reference model; the status is HiGHS's own name for its outcome."""
     import pulp
 
     ref = reference_model(data)
     with banner_silenced():
         ref.model.solve(pulp.HiGHS(msg=False, timeLimit=data.config.time_limit_s))
-    status = pulp.LpStatus[ref.model.status]
+    solver = ref.model.solverModel
+    status = solver.modelStatusToString(solver.getModelStatus())
     if status != OPTIMAL:
         return Solution(status)
     budget = [ref.constraints[name] for name in data.group_names("budget")]
