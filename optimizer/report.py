@@ -179,7 +179,7 @@ def key_figures(runs: Sequence[Run], lang: str) -> pd.DataFrame:
             {
                 "scenario": r.label,
                 "harm": r.plan["harm_covered_share"],
-                "moved": r.plan["hours_moved"],
+                "moved": "n/a" if r.plan["hours_moved"] is None else r.plan["hours_moved"],
                 "total_hours": r.allocation["hours"].sum(),
                 "budget": r.duals["budget_hours"].sum(),
                 "seats": int(r.training["seats"].sum()) if len(r.training) else 0,
@@ -382,6 +382,12 @@ def _named(frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
     ]
 
 
+def _moved(plan: dict) -> str:
+    """Hours moved against last month's plan, "n/a" for a plan made without one."""
+    moved = plan.get("hours_moved")
+    return "n/a" if moved is None else f"{moved:,.0f}"
+
+
 def _table(
     frame: pd.DataFrame,
     lang: str,
@@ -545,7 +551,7 @@ def _scenario(run: Run, span: tuple[float, float], lang: str) -> str:
     body = [
         f"<h3>{html.escape(run.label)} — {plan['plan_month']}</h3>",
         f"<p>{t['harm']}: <b>{plan['harm_covered_share']:.1%}</b> · {t['moved']}: "
-        f"<b>{plan['hours_moved']:,.0f}</b> · {t['total_hours']}: "
+        f"<b>{_moved(plan)}</b> · {t['total_hours']}: "
         f"<b>{run.allocation['hours'].sum():,.0f}</b></p>",
         f"<h4>{t['maps']}</h4>",
         _maps(run, span, lang),

@@ -17,7 +17,8 @@ def binding_rules(
     the plan's `value` against the rule's `limit` in `unit`: `budget` (every hour spent),
     `aid_cap` (lends all it may), `home` (keeps no more at home than it must), `change_cap`
     (moves all it may) in hours; `saturation` and `floor` (cells at the dose cap or held at
-    the floor) in cells. `hours` per unit and `aid` per arc are the written plan's."""
+    the floor) in cells, hours to 0.1 h. `hours` per unit and `aid` per arc are the LP's:
+    a rule binds where the optimum runs up against it, before the plan is rounded to 0.1 h."""
     cfg = data.config
     groups, units = data.groups, data.units
     n_groups = len(groups)
@@ -61,4 +62,4 @@ def binding_rules(
             )
         )
     out = pd.concat(frames, ignore_index=True)[BINDING_COLUMNS]
-    return out.round({"value": 3, "limit": 3})
+    return out.round({"value": 1, "limit": 1})

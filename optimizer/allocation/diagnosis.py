@@ -38,9 +38,8 @@ def diagnose(data: AllocationData) -> list[str]:
     arcs = data.arcs
     n_y = offsets["budget_shortfall"] - len(arcs)
     aid = values[n_y : n_y + len(arcs)]
-    net_aid = np.bincount(arcs["borrower_group"], aid, n_groups) - np.bincount(
-        arcs["lender_group"], aid, n_groups
-    )
+    received = np.bincount(arcs["borrower_group"], aid, n_groups)
+    lent = np.bincount(arcs["lender_group"], aid, n_groups)
     in_max = np.bincount(arcs["borrower_group"], arcs["cap"], n_groups)
     first = offsets["budget_shortfall"]
     budget_short = values[first : first + n_groups]
@@ -48,13 +47,16 @@ def diagnose(data: AllocationData) -> list[str]:
     for g in np.flatnonzero(budget_short > 1e-6):
         s, h, r = data.groups.iloc[g][["station_id", "shift", "reserve_hours"]]
         b = data.budget[g]
-        need = b + net_aid[g] + budget_short[g]
+        need = b + received[g] - lent[g] + budget_short[g]
+        aid_text = f"{received[g]:.0f} h aid received, {in_max[g]:.0f} h at most" + (
+            f"; {lent[g]:.0f} h lent" if lent[g] > 0.5 else ""
+        )
         after = f" after a response reserve of {r:.0f} h" if r > 0 else ""
         stability = data.has_previous and need > floors[g] + 0.5
         lines.append(
             f"station {s} {h} shift: {'floors and the stability cap' if stability else 'floors'}"
-            f" need {need:.0f} h, budget is {b:.0f} h{after} ({net_aid[g]:+.0f} h aid received, "
-            f"{in_max[g]:.0f} h at most); short by {budget_short[g]:.0f} h ({budget_names[g]})"
+            f" need {need:.0f} h, budget is {b:.0f} h{after} ({aid_text}); short by "
+            f"{budget_short[g]:.0f} h ({budget_names[g]})"
         )
     first = offsets["home_shortfall"]
     home_short = values[first : first + n_groups]

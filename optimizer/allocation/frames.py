@@ -42,6 +42,7 @@ class AllocationData:
     stations: list[str]
     has_previous: bool
     config: AllocationConfig
+    against_previous: bool = False
 
     @cached_property
     def budget(self) -> np.ndarray:
@@ -157,7 +158,8 @@ def build(
     if has_previous:
         prev = previous.groupby(["cell_id", "shift"], as_index=False)["hours"].sum()
         units = units.merge(prev.rename(columns={"hours": "prev_hours"}), how="left")
-        units["prev_hours"] = units["prev_hours"].fillna(0.0)
+        # read at the written resolution (0.1 h), so a cell kept as it was is written as it was
+        units["prev_hours"] = np.round(units["prev_hours"].fillna(0.0), 1)
     else:
         units["prev_hours"] = 0.0
     units["floor"] = np.where(units["risk"] > 0, config.min_hours_cell, 0.0)
@@ -200,6 +202,7 @@ def build(
         stations=station_ids,
         has_previous=has_previous and stability,
         config=config,
+        against_previous=has_previous,
     )
 
 
@@ -233,64 +236,151 @@ def benefit(hours: np.ndarray, risk: np.ndarray, config: AllocationConfig) -> fl
     return float((risk * total).sum())
 
 
-def round_down(hours) -> np.ndarray:
-    """Hours to the micro-hour below (within 1e-9 h of solver noise), so sums of written
-    figures never exceed a budget or cap that the solution meets."""
-    return np.floor(np.asarray(hours, float) * 1e6 + 1e-3) / 1e6
+TENTH_EPS = 1e-6  # tenths of an hour within this of a whole tenth are that tenth (solver noise)
 
 
-def duals_frame(data: AllocationData, hours: np.ndarray, aid: np.ndarray, duals) -> pd.DataFrame:
-    """`duals.csv`: budget, hours used from it (own patrols plus aid lent, less aid received)
-    and the dual — harm prevented by one more hour at that station and shift."""
+@dataclass(frozen=True)
+class Written:
+    """The plan at the written resolution, in whole tenths of an hour: per unit its hours
+    (`unit`), per arc the aid sent (`arc`), and the lender rows as (unit, arc, tenths)."""
+
+    unit: np.ndarray
+    arc: np.ndarray
+    lent_unit: np.ndarray
+    lent_arc: np.ndarray
+    lent: np.ndarray
+
+    def hours(self) -> np.ndarray:
+        return self.unit / 10.0
+
+    def aid(self) -> np.ndarray:
+        return self.arc / 10.0
+
+
+def written(data: AllocationData, hours: np.ndarray, aid: np.ndarray) -> Written:
+    """The LP's hours (per unit) and aid (per arc) rounded to 0.1 h without breaking a rule
+    the LP meets, where the rule's limit is itself a whole tenth (budgets, caps and floors
+    from whole officers and the default shares are):
+
+    - aid per arc and hours used per station-shift (own cells plus aid lent, less aid
+      received) are rounded down — budgets and aid caps hold; hours not lent because of that
+      rounding stay at home, so the home rule holds too;
+    - each cell's hours are its LP hours rounded down or up by one tenth so that the cells of
+      a station-shift add up to its rounded hours (largest remainder), never below the floor
+      nor above the saturation dose, preferring the direction towards last month's hours so
+      that rounding adds as little as it can to the hours moved (stability cap);
+    - aid received is laid on the borrower's cells busiest first: each lender patrols whole
+      cells where it can, instead of a sliver of every cell."""
+    cfg = data.config
+    n_groups = len(data.groups)
+    lender = data.arcs["lender_group"].to_numpy()
+    borrower = data.arcs["borrower_group"].to_numpy()
+    arc = np.maximum(np.floor(aid * 10 + TENTH_EPS), 0).astype(np.int64)
     own, lent, received = data.flows(hours, aid)
+    used = np.floor((own - received + lent) * 10 + TENTH_EPS).astype(np.int64)
+    received_t = np.bincount(borrower, arc, n_groups).astype(np.int64)
+    target = used - np.bincount(lender, arc, n_groups).astype(np.int64) + received_t
+    floor = data.units["floor"].to_numpy()
+    lo = np.where(floor > 0, np.ceil(floor * 10 - TENTH_EPS), 0).astype(np.int64)
+    hi = np.int64(np.floor(cfg.max_hours_cell * 10 + TENTH_EPS))
+    exact = hours * 10
+    base = np.clip(np.floor(exact + TENTH_EPS).astype(np.int64), lo, hi)
+    prev = np.round(data.units["prev_hours"].to_numpy() * 10).astype(np.int64)
+    need = target - np.bincount(data.group, base, n_groups).astype(np.int64)
+    remainder = exact - base
+    up = (need[data.group] > 0) & (base < hi)
+    down = (need[data.group] < 0) & (base > lo)
+    unit = base.copy()
+    # cells at the floor (going up) or the saturation dose (going down) move last, so the
+    # rules that bind in the LP still bind in the written plan
+    for mask, step, towards, order, held in (
+        (up, 1, prev > base, -remainder, (base == lo) & (lo > 0)),
+        (down, -1, prev < base, remainder, base == hi),
+    ):
+        index = np.flatnonzero(mask)
+        keys = (index, order[index], ~towards[index], held[index], data.group[index])
+        index = index[np.lexsort(keys)]
+        g = data.group[index]
+        first = np.r_[True, g[1:] != g[:-1]] if len(g) else np.zeros(0, bool)
+        start = np.maximum.accumulate(np.where(first, np.arange(len(g)), 0))
+        chosen = index[np.arange(len(g)) - start < np.abs(need[g])]
+        unit[chosen] += step
+    lent_unit, lent_arc, lent = _lay_aid(data, unit, arc)
+    # aid as laid on cells (short of the rounded aid only where a borrower's cells are)
+    laid = np.bincount(lent_arc, lent, len(arc)).astype(np.int64)
+    return Written(unit, laid, lent_unit, lent_arc, lent)
+
+
+def _lay_aid(data: AllocationData, unit: np.ndarray, arc: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Aid received (tenths per arc) laid on each borrower's cells, busiest cells first (ties
+    by unit order), arcs in their order: (unit, arc, tenths) of every lender row."""
+    n_groups = len(data.groups)
+    borrower = data.arcs["borrower_group"].to_numpy()
+    received = np.bincount(borrower, arc, n_groups).astype(np.int64)
+    cells = np.flatnonzero((unit > 0) & (received[data.group] > 0))
+    cells = cells[np.lexsort((cells, -unit[cells], data.group[cells]))]
+    g = data.group[cells]
+    before = np.cumsum(unit[cells]) - unit[cells]
+    group_start = np.zeros(n_groups, np.int64)
+    first = np.r_[True, g[1:] != g[:-1]] if len(g) else np.zeros(0, bool)
+    group_start[g[first]] = before[first]
+    before -= group_start[g]
+    cell_part = np.clip(received[g] - before, 0, unit[cells])
+    laid = np.bincount(g, cell_part, n_groups).astype(np.int64)  # ≤ received
+    arcs = np.flatnonzero(arc > 0)
+    arcs = arcs[np.lexsort((arcs, borrower[arcs]))]
+    b = borrower[arcs]
+    arc_before = np.cumsum(arc[arcs]) - arc[arcs]
+    arc_start = np.zeros(n_groups, np.int64)
+    first = np.r_[True, b[1:] != b[:-1]] if len(b) else np.zeros(0, bool)
+    arc_start[b[first]] = arc_before[first]
+    arc_part = np.clip(laid[b] - (arc_before - arc_start[b]), 0, arc[arcs])
+    # both sequences run group by group, one entry per tenth: pair them position by position
+    units_line = np.repeat(cells, cell_part)
+    arcs_line = np.repeat(arcs, arc_part)
+    pairs, tenths = np.unique(units_line * len(arc) + arcs_line, return_counts=True)
+    return pairs // len(arc), pairs % len(arc), tenths
+
+
+def significant(values, digits: int = 4) -> np.ndarray:
+    """`values` to `digits` significant digits (0 stays 0)."""
+    values = np.asarray(values, float)
+    magnitude = np.floor(np.log10(np.abs(np.where(values == 0, 1.0, values))))
+    scale = 10.0 ** (digits - 1 - magnitude)
+    return np.round(values * scale) / scale
+
+
+def duals_frame(data: AllocationData, plan: Written, duals) -> pd.DataFrame:
+    """`duals.csv`: the officers' budget, the response reserve held back from it, hours used
+    (own patrols plus aid lent, less aid received; 0.1 h) and the dual — harm prevented by
+    one more hour at that station and shift, to 4 significant digits."""
+    own, lent, received = data.flows(plan.hours(), plan.aid())
     out = data.groups.copy()
-    out["used_hours"] = np.round(own + lent - received, 6)
-    out["dual"] = np.round(duals, 9)
+    out["budget_hours"] = out["budget_hours"].round(1)
+    out["reserve_hours"] = out["reserve_hours"].round(1)
+    out["used_hours"] = np.round(own + lent - received, 1)
+    out["dual"] = significant(duals)
     return out[DUAL_COLUMNS]
 
 
-def allocation_frame(data: AllocationData, hours: np.ndarray, aid: np.ndarray) -> pd.DataFrame:
-    """`allocation.csv`: each cell's hours split into the holder's own hours and lenders'
-    hours, in proportion to the aid each lender sent to the holder in that shift; the cell's
-    `prev_hours` on its own row (0 on lender rows)."""
-    units = data.units.assign(hours=hours)
-    n_groups = len(data.groups)
-    total = np.bincount(data.group, hours, n_groups)
-    arcs = data.arcs.assign(amount=aid)
-    arcs = arcs[(arcs["amount"] > TOL) & (total[arcs["borrower_group"]] > 0)]
-    arcs = arcs.assign(_a=np.arange(len(arcs)), _micro=round_down(arcs["amount"]) * 1e6)
-    share = arcs["amount"].to_numpy() / total[arcs["borrower_group"].to_numpy()]
-    own = units[ALLOCATION_COLUMNS[:-1]].assign(lender_station_id="")
-    lent = (
-        units.assign(_g=data.group, _u=np.arange(len(units)))
-        .loc[hours > 0, [*ALLOCATION_COLUMNS[:-1], "_g", "_u"]]
-        .merge(
-            pd.DataFrame(
-                {
-                    "_g": arcs["borrower_group"],
-                    "lender_station_id": arcs["lender"],
-                    "_s": share,
-                    "_a": arcs["_a"],
-                    "_micro": arcs["_micro"],
-                }
-            ),
-            on="_g",
-        )
+def allocation_frame(data: AllocationData, plan: Written) -> pd.DataFrame:
+    """`allocation.csv` in 0.1 h: each cell's hours split into the holder's own hours and the
+    lenders' hours (see `written`); the cell's `prev_hours` on its own row (0 on lender
+    rows)."""
+    units = data.units
+    lent_by_unit = np.bincount(plan.lent_unit, plan.lent, len(units))
+    keys = ["station_id", "cell_id", "shift", "risk"]
+    own = units[keys].assign(
+        hours=(plan.unit - lent_by_unit) / 10.0,
+        prev_hours=units["prev_hours"].round(1),
+        lender_station_id="",
     )
-    # each arc's aid split over the borrower's cells in whole micro-hours that add up to the
-    # aid exactly (largest remainder), so no budget is overdrawn by rounding
-    exact = lent["hours"].to_numpy() * 1e6 * lent.pop("_s").to_numpy()
-    parts = np.floor(exact)
-    lent = lent.assign(_frac=exact - parts, _parts=parts)
-    lent = lent.sort_values(["_a", "_frac", "_u"], ascending=[True, False, True])
-    rank = lent.groupby("_a").cumcount().to_numpy()
-    short = (lent["_micro"] - lent.groupby("_a")["_parts"].transform("sum")).round().to_numpy()
-    lent["hours"] = (lent["_parts"] + (rank < short)) / 1e6
-    # last month's hours are the cell's, on its own row only, so they add up per cell
-    lent = lent.drop(columns=["_a", "_micro", "_frac", "_parts"]).assign(prev_hours=0.0)
-    lent_by_unit = np.bincount(lent["_u"], lent["hours"], len(units))
-    own["hours"] = np.round(np.clip(hours - lent_by_unit, 0.0, None), 6)
-    out = pd.concat([own, lent.drop(columns=["_g", "_u"])], ignore_index=True)
+    lent = units.iloc[plan.lent_unit][keys].assign(
+        hours=plan.lent / 10.0,
+        prev_hours=0.0,
+        lender_station_id=data.arcs["lender"].to_numpy()[plan.lent_arc],
+    )
+    out = pd.concat([own, lent], ignore_index=True)
     order = {h: i for i, h in enumerate(data.config.shifts)}
     out = out.assign(_o=out["shift"].map(order))
     out = out.sort_values(["station_id", "cell_id", "_o", "lender_station_id"], ignore_index=True)

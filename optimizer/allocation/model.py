@@ -77,11 +77,13 @@ class PatrolAllocation:
       stability terms become pieces split at x_prev (no d± columns).
     - ``monolithic``: the model written term by term in PuLP, the readable reference.
 
-    Build with `from_frames`, then `solve(path)`; it returns the model with `allocation_`
-    (`allocation.csv`), `duals_` (`duals.csv`), `binding_` (`binding.csv`), `objective_`
-    (the LP objective, harm units), `harm_covered_share_`, `hours_moved_` (hours against last
-    month's plan), `status_`, `path_` and `warnings_` (sentences a planner should read, e.g.
-    a response reserve beyond a budget). The built data are never changed by a solve.
+    Hours are written in tenths of an hour (`frames.written` says how the rounding keeps
+    every rule). Build with `from_frames`, then `solve(path)`; it returns the model with
+    `allocation_` (`allocation.csv`), `duals_` (`duals.csv`), `binding_` (`binding.csv`),
+    `objective_` (the LP objective, harm units), `harm_covered_share_`, `hours_moved_` (hours
+    against last month's plan; None without one), `status_`, `path_` and `warnings_`
+    (sentences a planner should read, e.g. a response reserve beyond a budget). The built
+    data are never changed by a solve.
     """
 
     def __init__(self, data: frames.AllocationData):
@@ -139,12 +141,14 @@ class PatrolAllocation:
         self.objective_ = frames.benefit(solution.hours, risk, cfg) - (
             cfg.stability_weight * np.abs(solution.hours - prev).sum() if data.has_previous else 0.0
         )
-        hours = frames.round_down(np.clip(solution.hours, 0.0, cfg.max_hours_cell))
+        hours = np.clip(solution.hours, 0.0, cfg.max_hours_cell)
+        plan = frames.written(data, hours, solution.aid)
         total_risk = risk.sum()
-        covered = frames.benefit(hours, risk, cfg)
+        covered = frames.benefit(plan.hours(), risk, cfg)
         self.harm_covered_share_ = covered / total_risk if total_risk > 0 else 0.0
-        self.hours_moved_ = float(np.abs(hours - prev).sum())
-        self.allocation_ = frames.allocation_frame(data, hours, solution.aid)
-        self.duals_ = frames.duals_frame(data, hours, solution.aid, solution.duals)
+        moved = np.abs(plan.hours() - prev).sum()
+        self.hours_moved_ = round(float(moved), 1) if data.against_previous else None
+        self.allocation_ = frames.allocation_frame(data, plan)
+        self.duals_ = frames.duals_frame(data, plan, solution.duals)
         self.binding_ = binding_rules(data, hours, solution.aid)
         return self
