@@ -234,6 +234,10 @@ class ServeConfig(_Strict):
     token_minutes: int = Field(480, ge=1)  # lifetime of a `patrolopt serve` sign-in
 
 
+class OutputConfig(_Strict):
+    schedule_format: Literal["csv", "parquet"] = "csv"  # parquet: a province's millions of visits
+
+
 class Config(_Strict):
     coordinates: str = "wgs84"
     crs: str = ""
@@ -248,6 +252,7 @@ class Config(_Strict):
     map: MapConfig = MapConfig()
     execution: ExecutionConfig = ExecutionConfig()
     serve: ServeConfig = ServeConfig()
+    output: OutputConfig = OutputConfig()
 
     @field_validator("coordinates")
     @classmethod

@@ -27,6 +27,7 @@ class Output:
     more_columns: bool = False  # further columns follow the declared ones (one per shift)
 
 
+SCHEDULE_COLUMNS = ("station_id", "date", "shift", "visit", "cell_id", "minutes")
 OUTPUTS: dict[str, Output] = {
     o.name: o
     for o in (
@@ -94,7 +95,8 @@ OUTPUTS: dict[str, Output] = {
             "duals",
         ),
         Output("binding.csv", ("rule", "station_id", "shift", "value", "limit", "unit")),
-        Output("schedule.csv", ("station_id", "date", "shift", "visit", "cell_id", "minutes")),
+        Output("schedule.csv", SCHEDULE_COLUMNS),
+        Output("schedule.parquet", SCHEDULE_COLUMNS),  # with [output] schedule_format = "parquet"
         Output(
             "patrol_balance.csv",
             [
@@ -171,12 +173,14 @@ STORED = {o.table: o for o in OUTPUTS.values() if o.table}
 
 def write_output(folder: Path, name: str, frame: pd.DataFrame) -> Path:
     """Write one table of the manifest into `folder` in its file's format: CSV without the
-    index, GeoJSON layers in WGS84 as they are given."""
+    index, Parquet likewise, GeoJSON layers in WGS84 as they are given."""
     if name not in OUTPUTS:
         raise KeyError(f"{name} is not an output of a plan folder")
     path = Path(folder) / name
     if name.endswith(".geojson"):
         gpd.GeoDataFrame(frame).to_file(path, driver="GeoJSON")
+    elif name.endswith(".parquet"):
+        frame.to_parquet(path, index=False)
     else:
         frame.to_csv(path, index=False)
     return path

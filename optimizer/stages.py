@@ -301,6 +301,7 @@ class AllocationResult:
     cells: gpd.GeoDataFrame
     geo: gpd.GeoDataFrame
     balance: pd.DataFrame
+    schedule_file: str = "schedule.csv"  # or schedule.parquet ([output] schedule_format)
 
     def write(self, folder: Path) -> None:
         write_outputs(
@@ -309,7 +310,7 @@ class AllocationResult:
                 "allocation.csv": self.plan.allocation_,
                 "duals.csv": self.plan.duals_,
                 "binding.csv": self.plan.binding_,
-                "schedule.csv": self.schedule,
+                self.schedule_file: self.schedule,
                 "patrol_balance.csv": self.balance,
                 "allocation.geojson": self.geo,
             },
@@ -348,6 +349,7 @@ def allocation_stage(
     return AllocationResult(
         plan=plan,
         schedule=visit_schedule(plan.allocation_, next_month(month)),
+        schedule_file=f"schedule.{cfg.output.schedule_format}",
         cells=cells,
         geo=cells[["cell_id", "geometry"]].merge(per_cell, on="cell_id"),
         balance=patrol_balance(plan.allocation_, sp.cells, recent, sp.grid.size_m),

@@ -13,8 +13,9 @@ path ran, in a fresh child process per path so paths do not inherit each other's
 `solve_s` is `PatrolAllocation.solve(path)`, as the cycle calls it: the path's solve and the
 output frames (allocation, duals, binding rules); for `monolithic` it includes building PuLP's
 objects, which its solve call consumes.
+The visit schedule of the plan is timed after it (`schedule_s`, `visits`; not in the peak).
 Prints a table and writes a JSON list of `{variables, path, build_s, solve_s, peak_mb,
-objective}`. Needs only the runtime dependencies.
+objective, schedule_s, visits}`. Needs only the runtime dependencies.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import pandas as pd
 from geo.grid import Grid
 from models.config import AllocationConfig
 from optimizer.allocation import PatrolAllocation
+from optimizer.schedule import visit_schedule
 
 CELLS_PER_SIDE = 10  # cells along a station's side: 100 cells per station
 SHIFTS = ("day", "evening", "night")
@@ -109,6 +111,8 @@ def _measure(variables: int, path: str, with_previous: bool, queue) -> None:
     model.solve(path)
     solved = time.perf_counter()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    schedule = visit_schedule(model.allocation_, "2026-01")
+    scheduled = time.perf_counter()
     queue.put(
         {
             "variables": len(model.data.units),
@@ -118,6 +122,8 @@ def _measure(variables: int, path: str, with_previous: bool, queue) -> None:
             "solve_s": round(solved - built, 3),
             "peak_mb": round(max(peak - before, 0) / 1024, 1),
             "objective": float(model.objective_),
+            "schedule_s": round(scheduled - solved, 3),
+            "visits": len(schedule),
         }
     )
 
@@ -155,7 +161,8 @@ def main() -> None:
                 f"{row['variables']:>9,} {path:<11} prev={with_previous!s:<5} "
                 f"build {row['build_s']:8.2f} s  solve {row['solve_s']:8.2f} s  "
                 f"wall {row['build_s'] + row['solve_s']:8.2f} s  peak {row['peak_mb']:8.1f} MB  "
-                f"objective {row['objective']:.6f}",
+                f"objective {row['objective']:.6f}  "
+                f"schedule {row['schedule_s']:6.2f} s ({row['visits']:,} visits)",
                 flush=True,
             )
         same = [r for r in results if r["variables"] == results[-1]["variables"]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -51,3 +52,42 @@ def test_lenders_patrol_their_visits_spread_over_the_month():
     assert visit_schedule(plan, "2026-02").equals(schedule)  # seeded by month
     march = visit_schedule(plan, "2026-03")
     assert not np.array_equal(march["minutes"].to_numpy()[:50], schedule["minutes"].to_numpy()[:50])
+
+
+def test_the_schedule_is_written_as_parquet_with_the_same_rows(tmp_path):
+    from models.config import Config
+    from optimizer.manifest import write_output
+
+    plan = allocation([30.0, 4.0, 6.0, 12.5], ["", "", "S2", ""])
+    schedule = visit_schedule(plan, "2026-02")
+    csv = pd.read_csv(write_output(tmp_path, "schedule.csv", schedule))
+    parquet = pd.read_parquet(write_output(tmp_path, "schedule.parquet", schedule))
+    assert list(parquet.columns) == SCHEDULE_COLUMNS
+    pd.testing.assert_frame_equal(parquet.astype(csv.dtypes.to_dict()), csv)
+    assert (csv["minutes"] == csv["minutes"].round()).all()  # whole minutes, written as such
+    assert Config.model_validate({"output": {"schedule_format": "parquet"}})
+    with pytest.raises(ValueError, match="schedule_format"):
+        Config.model_validate({"output": {"schedule_format": "xlsx"}})
+
+
+def test_a_month_of_many_visits_is_built_without_python_per_visit():
+    """2,000 rows of 60 h give about 550,000 visits: ids are categoricals (each stored once)
+    and every row's minutes stay within its hours."""
+    n = 2000
+    plan = pd.DataFrame(
+        {
+            "station_id": [f"S{i % 40:02d}" for i in range(n)],
+            "cell_id": [f"{i}_0" for i in range(n)],
+            "shift": ["day", "evening", "night", "day"] * (n // 4),
+            "hours": 60.0,
+            "prev_hours": 0.0,
+            "risk": 1.0,
+            "lender_station_id": "",
+        }
+    )
+    schedule = visit_schedule(plan, "2026-03")
+    assert len(schedule) > 500_000
+    for column in ("station_id", "date", "shift", "cell_id"):
+        assert isinstance(schedule[column].dtype, pd.CategoricalDtype), column
+    assert schedule.groupby("cell_id", observed=True)["minutes"].sum().max() <= 60 * 60
+    assert schedule["visit"].min() == 1
