@@ -268,7 +268,9 @@ def written(data: AllocationData, hours: np.ndarray, aid: np.ndarray) -> Written
     - each cell's hours are its LP hours rounded down or up by one tenth so that the cells of
       a station-shift add up to its rounded hours (largest remainder), never below the floor
       nor above the saturation dose, preferring the direction towards last month's hours so
-      that rounding adds as little as it can to the hours moved (stability cap);
+      that rounding adds as little as it can to the hours moved: the stability cap holds to
+      within 0.1 h per shift where the rounded sums leave no cell to round towards last
+      month's hours (the cap is then off by less than one written tenth);
     - aid received is laid on the borrower's cells busiest first: each lender patrols whole
       cells where it can, instead of a sliver of every cell."""
     cfg = data.config
