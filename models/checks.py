@@ -17,6 +17,13 @@ from models.execution import time_order_problems
 from models.policy import flex_weight_problems, temporary_share_problems
 from models.reading import Table
 
+
+def text_cells(series: pd.Series) -> pd.Series:
+    """Cells as text, text columns as they are."""
+    kept = (pd.StringDtype, pd.CategoricalDtype)  # pings keep their text as category codes
+    return series if isinstance(series.dtype, kept) else series.astype(str)
+
+
 if TYPE_CHECKING:
     from models.contracts import Bureau
 
@@ -64,7 +71,8 @@ def row_problems(table: Table, mask: np.ndarray, column: str, message) -> list[P
 def duplicates(table: Table, frame: pd.DataFrame, keys: tuple[str, ...]) -> list[Problem]:
     if not keys or not set(keys) <= set(frame.columns):
         return []
-    dup = frame.duplicated(list(keys), keep="first").to_numpy()
+    codes = pd.DataFrame({k: pd.factorize(frame[k])[0] for k in keys})
+    dup = codes.duplicated(keep="first").to_numpy()
     what = " + ".join(keys)
     return row_problems(
         table,
@@ -79,9 +87,7 @@ def _references(
 ) -> list[Problem]:
     if column not in frame.columns:
         return []
-    values = frame[column]
-    if not isinstance(values.dtype, pd.CategoricalDtype):  # pings keep their text as codes
-        values = values.astype(str)
+    values = text_cells(frame[column])
     bad = (values.ne("") & ~values.isin(known)).to_numpy(dtype=bool)
     return row_problems(table, bad, column, lambda i: f"unknown {what} {values.iloc[i]!r}")
 
@@ -93,7 +99,7 @@ def _future(table: Table, frame: pd.DataFrame, column: str, now: datetime) -> li
     if pd.api.types.is_datetime64_any_dtype(col):
         mask = (col > pd.Timestamp(now)).fillna(False).to_numpy(dtype=bool)
     else:
-        mask = (col.astype(str) > now.strftime("%Y-%m")).to_numpy(dtype=bool)
+        mask = (text_cells(col) > now.strftime("%Y-%m")).to_numpy(dtype=bool)
     return row_problems(table, mask, column, lambda i: "date lies after the moment of the run")
 
 
@@ -227,3 +233,23 @@ def _station_type_problems(bureau: Bureau, raw: dict[str, Table]) -> list[Proble
                 )
             )
     return problems
+
+
+def no_risk_problem(cases_file: str, month: str) -> Problem:
+    """The problem of a forecast that gives no cell any risk: the allocation would spread
+    patrol hours without reason (no patrol-sensitive cases in the months it learns from)."""
+    return Problem(
+        cases_file,
+        0,
+        "occurred_at",
+        f"no patrol-sensitive case up to {month} gives any cell a risk for the month after: a "
+        "patrol plan would place its hours without reason; check --month and the offences' "
+        "patrol_sensitive",
+    )
+
+
+def patrol_risk_problems(cases: pd.DataFrame, cases_file: str, month: str) -> list[Problem]:
+    """`no_risk_problem` when no patrol-sensitive case occurred up to `month`."""
+    held = cases["patrol_sensitive"].fillna(False).to_numpy(dtype=bool)
+    held &= (cases["month"] <= month).to_numpy(dtype=bool)
+    return [] if held.any() else [no_risk_problem(cases_file, month)]

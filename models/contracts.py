@@ -408,13 +408,16 @@ def _derive_cases(
     lon, lat = to_wgs84(cases["lon"], cases["lat"], config.coordinates)
     cases["lon"], cases["lat"] = lon, lat
     cases["month"] = _months(cases["occurred_at"])
-    offences = bureau.offences.set_index("offence")
-    for col in ("category", "patrol_sensitive", "preventable", "major"):
-        cases[col] = cases["offence"].map(offences[col])
-    own_harm = cases["harm"] if "harm" in cases.columns else np.nan
-    cases["harm"] = pd.Series(own_harm, index=cases.index).fillna(
-        cases["offence"].map(offences["harm_weight"])
-    )
+    offences = bureau.offences.reset_index(drop=True)
+    row = pd.Index(offences["offence"]).get_indexer(cases["offence"])  # once for every column
+    for col in ("category", "patrol_sensitive", "preventable", "major", "harm_weight"):
+        values = offences[col].take(row)
+        values.index = cases.index
+        if col == "harm_weight":
+            own = cases["harm"] if "harm" in cases.columns else np.nan
+            cases["harm"] = pd.Series(own, index=cases.index).fillna(values)
+        else:
+            cases[col] = values
     problems: list[Problem] = []
     outside = cases.iloc[0:0]
     if bureau.stations is not None:

@@ -175,3 +175,25 @@ def grid_size_message(stations: gpd.GeoDataFrame, cell_size_m: float) -> str | N
         f"{height / 1000:,.1f} km make {cells:,.0f} grid cells, more than the "
         f"{MAX_GRID_CELLS:,} a plan can hold; use cells of at least {np.ceil(smallest):.0f} m"
     )
+
+
+def cell_less_problems(
+    file: str, stations: gpd.GeoDataFrame, station_cells: set[str], cell_size_m: float
+) -> list[Problem]:
+    """Stations (in a metric CRS) whose jurisdiction holds no grid cell centre: their officers'
+    patrol hours would have no cell to go to. `station_cells` names the stations that have one."""
+    problems = []
+    for i, (sid, geom) in enumerate(zip(stations["station_id"], stations.geometry, strict=True)):
+        if sid in station_cells:
+            continue
+        problems.append(
+            Problem(
+                file,
+                i + 1,
+                "geometry",
+                f"jurisdiction of {sid} ({_km2_text(geom.area / 1e6)}) holds no centre of a "
+                f"{cell_size_m:g} m grid cell, so its patrol hours would have nowhere to go; "
+                "use a smaller grid.cell_size_m or fix the outline",
+            )
+        )
+    return problems

@@ -14,10 +14,12 @@ from pathlib import Path
 import pandas as pd
 
 from geo.maps import write_geopackage
-from models.config import Scenario, load_scenarios
+from models.checks import patrol_risk_problems
+from models.config import Scenario, config_key_problem, load_scenarios
 from models.contracts import Bureau, load_bureau, load_previous_plan
 from models.errors import InfeasiblePlan, InputError, MonthOutsideData, Problem
 from models.forecast_cache import ForecastCache
+from models.outlines import grid_size_message
 from optimizer import stages
 from optimizer.execution import execution_stage, has_execution_data
 from optimizer.i18n import BureauNames
@@ -315,6 +317,33 @@ def _grid_of(sp: stages.Spatial) -> dict:
     return sp.grid.record()
 
 
+def _check_inputs(
+    bureau: Bureau,
+    month: str,
+    runs: list[Scenario],
+    sources: dict[str, Path],
+    data: Path,
+    shared: _Shared,
+) -> None:
+    """Refuse, before anything is written, what would make a scenario's plan silently wrong or
+    its grid too large: cases without patrol risk, a grid too fine for the jurisdictions, a
+    station left without grid cells (each scenario's grid is laid here, and kept)."""
+    problems = patrol_risk_problems(bureau.cases, bureau.files["cases"].name, month)
+    for scenario in runs:
+        source = sources.get(scenario.name, data / "config.toml")
+        too_fine = grid_size_message(bureau.stations, scenario.config.grid.cell_size_m)
+        if too_fine:
+            problems.append(config_key_problem(source, ("grid", "cell_size_m"), too_fine))
+            continue
+        seen = stages.apply_deltas(bureau, scenario)
+        try:
+            shared.get("spatial", _reads(scenario)["spatial"], lambda b=seen: stages.spatial(b))
+        except InputError as exc:
+            problems += [p for p in exc.problems if p not in problems]
+    if problems:
+        raise InputError(problems)
+
+
 def _check_grids(
     bureau: Bureau, planned: list[tuple[Scenario, StoredPlan | None]], shared: _Shared
 ) -> None:
@@ -424,8 +453,9 @@ def run_month(
     require_month(bureau, month)
     runs, plans = scenarios_of_run(bureau, scenario_files, previous_plan)
     sources = dict(zip([s.name for s in runs], scenario_files, strict=False))
-    Path(out).mkdir(parents=True, exist_ok=True)
     shared = _Shared()
+    _check_inputs(bureau, month, runs, sources, Path(data), shared)
+    Path(out).mkdir(parents=True, exist_ok=True)
     planned = []
     for scenario in runs:
         previous = plans.get(scenario.name)

@@ -18,11 +18,13 @@ from geo.jurisdictions import neighbours
 from models import quality as q
 from models.config import Scenario
 from models.contracts import Bureau
+from models.errors import InputError, Problem
 from models.evaluation import evaluate_plan, patrol_balance
 from models.forecast import backtest_months_table, forecast_risk, risk_history
 from models.forecast_cache import ForecastCache
 from models.forecast_mix import Forecast
 from models.hotspots import find_hotspots
+from models.outlines import cell_less_problems, grid_size_message
 from models.policy import policy_shares, station_weights
 from models.scoring import (
     awards,
@@ -74,9 +76,18 @@ def spatial(bureau: Bureau) -> Spatial:
     cfg = bureau.config
     bounds = bureau.stations.total_bounds
     crs = metric_crs(cfg.crs, [(bounds[0] + bounds[2]) / 2], [(bounds[1] + bounds[3]) / 2])
+    size_m = cfg.grid.cell_size_m
+    too_fine = grid_size_message(bureau.stations, size_m)  # before the grid takes the memory
+    if too_fine:
+        raise InputError([Problem("config.toml", 0, "grid.cell_size_m", too_fine)])
     stations = bureau.stations.to_crs(crs)
-    grid = Grid(cfg.grid.cell_size_m, crs)
-    return Spatial(crs, stations, grid.cells(stations), grid)
+    grid = Grid(size_m, crs)
+    cells = grid.cells(stations)
+    file = bureau.files["stations"].name if "stations" in bureau.files else "stations.geojson"
+    problems = cell_less_problems(file, stations, set(cells["station_id"]), size_m)
+    if problems:
+        raise InputError(problems)
+    return Spatial(crs, stations, cells, grid)
 
 
 def cases_upto(bureau: Bureau, month: str, sp: Spatial) -> pd.DataFrame:

@@ -236,3 +236,14 @@ def test_every_library_error_becomes_a_located_problem():
     assert problem_of(OSError(13, "Permission denied"), "a.csv") == Problem(
         "a.csv", 0, "(file)", "cannot read: Permission denied"
     )
+
+
+def test_scenario_grid_too_fine_is_refused_at_its_key(demo_data, tmp_path):
+    scenario = tmp_path / "fine.toml"
+    scenario.write_text('name = "fine"\n\n[grid]\ncell_size_m = 0.2\n', encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["run", "--data", str(demo_data), "--month", "2025-12", "--out", str(out)]
+    result = CliRunner().invoke(main, [*args, "--scenario", str(scenario)])
+    assert result.exit_code == 2, result.output
+    assert "fine.toml:4:grid.cell_size_m: 0.2 m cells over the jurisdictions'" in result.output
+    assert not out.exists()

@@ -130,3 +130,29 @@ def test_no_patrol_sensitive_offence_is_refused(demo_copy, tmp_path):
     offences.to_csv(demo_copy / "offences.csv", index=False)
     text = _refused(demo_copy, tmp_path)
     assert "offences.csv:2:patrol_sensitive: no offence is patrol-sensitive" in text
+
+
+def test_station_without_grid_cells_is_refused(demo_copy, tmp_path):
+    import json
+
+    layer = json.loads((demo_copy / "stations.geojson").read_text(encoding="utf-8"))
+    ring = layer["features"][6]["geometry"]["coordinates"][0]
+    x, y = (sum(c) / len(ring) for c in zip(*ring, strict=True))  # inside its own area
+    layer["features"][6]["geometry"]["coordinates"] = [
+        [[x, y], [x + 0.0005, y], [x, y + 0.0005], [x, y]]  # ~50 m across: no 250 m cell centre
+    ]
+    (demo_copy / "stations.geojson").write_text(json.dumps(layer), encoding="utf-8")
+    (demo_copy / "config.toml").write_text("max_outside_share = 1\n")
+    sid = layer["features"][6]["properties"]["station_id"]
+    text = _refused(demo_copy, tmp_path)
+    assert f"stations.geojson:7:geometry: jurisdiction of {sid} (" in text
+    assert "holds no centre of a 250 m grid cell" in text
+
+
+def test_month_without_risk_is_refused(demo_copy, tmp_path):
+    offences = pd.read_csv(demo_copy / "offences.csv", dtype=str, keep_default_na=False)
+    offences["patrol_sensitive"] = "false"
+    unused = offences.iloc[[0]].assign(offence="unrecorded", patrol_sensitive="true")
+    pd.concat([offences, unused]).to_csv(demo_copy / "offences.csv", index=False)
+    text = _refused(demo_copy, tmp_path)
+    assert "cases.csv:0:occurred_at: no patrol-sensitive case up to 2025-12 gives any cell" in text
