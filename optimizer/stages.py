@@ -47,7 +47,8 @@ from optimizer.allocation import PatrolAllocation
 from optimizer.execution import ExecutionResult
 from optimizer.manifest import write_outputs
 from optimizer.schedule import visit_schedule
-from optimizer.train import assign_seats, seat_demand, write_training_xlsx
+from optimizer.train import TrainingPlan, plan_training
+from optimizer.workbook import write_training_xlsx
 
 
 def next_month(month: str) -> str:
@@ -396,15 +397,14 @@ def evaluation_stage(
 
 @dataclass(frozen=True)
 class TrainingResult:
-    """Seats per station and course (`training.csv`) and the seats asked for against those
-    offered (the workbook's demand sheet)."""
+    """Seats per station and course (`training.csv`) and the plan behind them (the workbook)."""
 
     training: pd.DataFrame
-    demand: pd.DataFrame
+    plan: TrainingPlan
 
     def write(self, folder: Path) -> None:
         write_outputs(folder, {"training.csv": self.training})
-        write_training_xlsx(self.training, Path(folder) / "training.xlsx", self.demand)
+        write_training_xlsx(self.plan, Path(folder) / "training.xlsx")
 
 
 def training_stage(bureau: Bureau, month: str, scored: ScoreResult, lang: str) -> TrainingResult:
@@ -412,7 +412,7 @@ def training_stage(bureau: Bureau, month: str, scored: ScoreResult, lang: str) -
     cfg = bureau.config.training
     gaps = find_gaps(scored.all_indicator_scores, month, cfg.gap_score)
     effects = course_effectiveness(scored.comparisons)
-    training = assign_seats(
+    plan = plan_training(
         gaps,
         bureau.courses,
         bureau.stations,
@@ -422,8 +422,7 @@ def training_stage(bureau: Bureau, month: str, scored: ScoreResult, lang: str) -
         effects,
         lang,
     )
-    demand = seat_demand(gaps, bureau.courses, bureau.stations, training, effects)
-    return TrainingResult(training, demand)
+    return TrainingResult(plan.training, plan)
 
 
 def apply_deltas(bureau: Bureau, scenario: Scenario) -> Bureau:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pulp
-from openpyxl.styles import Alignment
 
 from models.training import LEVEL, course_addresses
 from optimizer.highs import banner_silenced
@@ -32,7 +31,6 @@ TRAINING_COLUMNS = [
 NEED_SHARE = 0.5  # share of a station's officers who need a course for a gap of 100 points
 EFFECT_SCALE = 10.0  # score points of measured gain that double a gap's priority
 MULTIPLIER_BOUNDS = (0.5, 2.0)  # measured effects move a gap's priority at most this far
-MAX_WIDTH = 80  # characters; longer cells (reasons) wrap
 
 
 def _num(x: float) -> str:
@@ -169,10 +167,65 @@ def solve_seats(requests: pd.DataFrame, seats: pd.Series, hour_cap: pd.Series) -
         used = pulp.lpSum(float(rows.at[i, "hours"]) * x[i] for i in idx)
         model += (used <= float(hour_cap[station]), f"hours_{n}")
     with banner_silenced():
-        model.solve(pulp.HiGHS(msg=False))
+        model.solve(pulp.HiGHS(msg=False, gapRel=0))
     if pulp.LpStatus[model.status] != "Optimal":
         raise RuntimeError(f"training seats: solver ended {pulp.LpStatus[model.status]}")
     return pd.Series([round(v.value() or 0) for v in x], index=requests.index, dtype=int)
+
+
+def hour_caps(stations: pd.DataFrame, max_hours_per_officer: float) -> pd.Series:
+    """Training hours a station may spend per month: officers × `max_hours_per_officer`, and
+    where it sets `patrol_hours_per_officer`, at most 30 % of them (MIN_FRONTLINE_SHARE stays
+    on the street)."""
+    table = stations.set_index("station_id")
+    per_officer = pd.Series(float(max_hours_per_officer), index=table.index)
+    if "patrol_hours_per_officer" in table.columns:
+        frontline = table["patrol_hours_per_officer"].astype(float).fillna(np.inf)
+        per_officer = per_officer.clip(upper=(1 - MIN_FRONTLINE_SHARE) * frontline)
+    return table["officers"] * per_officer
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """The month's training: `training` (`TRAINING_COLUMNS`), every station-course request
+    (`course_requests` with `seats` given and the station's `hour_cap`, hours per month),
+    the courses' seats offered, station names and the language of titles and reasons."""
+
+    training: pd.DataFrame
+    requests: pd.DataFrame
+    courses: pd.DataFrame
+    names: pd.Series
+    lang: str
+
+
+def plan_training(
+    gaps: pd.DataFrame,
+    courses: pd.DataFrame,
+    stations: pd.DataFrame,
+    indicators: pd.DataFrame,
+    gap_score: float,
+    max_hours_per_officer: float,
+    effectiveness: pd.DataFrame | None = None,
+    lang: str = "en",
+) -> TrainingPlan:
+    """Seats for the gaps of a month (`find_gaps`) under each course's seats and each
+    station's `hour_caps`, solved once by `solve_seats`; `effectiveness` from
+    `course_effectiveness` re-ranks gaps by measured course effects. Titles, indicator names
+    and reasons follow `lang` (`title_zh` / `name_zh` where present)."""
+    ranked = ranked_gaps(gaps, courses, effectiveness)
+    requests = course_requests(ranked, courses, stations)
+    caps = hour_caps(stations, max_hours_per_officer)
+    requests["hour_cap"] = requests["station_id"].map(caps)
+    requests["seats"] = solve_seats(requests, courses.set_index("course_id")["seats"], caps)
+    training = _recommendations(
+        ranked, requests, courses, indicators, gap_score, effectiveness, lang
+    )
+    names = (
+        stations.set_index("station_id")["name"].fillna("").astype(str)
+        if "name" in stations.columns
+        else pd.Series("", index=stations["station_id"])
+    )
+    return TrainingPlan(training, requests, courses, names, lang)
 
 
 def assign_seats(
@@ -185,25 +238,30 @@ def assign_seats(
     effectiveness: pd.DataFrame | None = None,
     lang: str = "en",
 ) -> pd.DataFrame:
-    """Training recommendations (`TRAINING_COLUMNS`): one row per station and course given
-    seats, by station and then priority.
+    """Training recommendations (`TRAINING_COLUMNS`) of `plan_training`: one row per station
+    and course given seats, by station and then priority."""
+    return plan_training(
+        gaps,
+        courses,
+        stations,
+        indicators,
+        gap_score,
+        max_hours_per_officer,
+        effectiveness,
+        lang,
+    ).training
 
-    `gaps` from `find_gaps`; a station's training hours are capped at officers ×
-    `max_hours_per_officer` (hours per officer per month), and where the station sets its
-    `patrol_hours_per_officer`, at 30 % of them, so training never pushes frontline time
-    below MIN_FRONTLINE_SHARE; `effectiveness` from
-    `course_effectiveness` re-ranks gaps by measured course effects. Titles, indicator names
-    and reasons follow `lang` (`title_zh` / `name_zh` where present)."""
-    ranked = ranked_gaps(gaps, courses, effectiveness)
-    requests = course_requests(ranked, courses, stations)
-    officers = stations.set_index("station_id")["officers"]
-    per_officer = pd.Series(float(max_hours_per_officer), index=officers.index)
-    if "patrol_hours_per_officer" in stations.columns:
-        frontline = stations.set_index("station_id")["patrol_hours_per_officer"]
-        per_officer = per_officer.clip(upper=(1 - MIN_FRONTLINE_SHARE) * frontline.fillna(np.inf))
-    requests["seats"] = solve_seats(
-        requests, courses.set_index("course_id")["seats"], officers * per_officer
-    )
+
+def _recommendations(
+    ranked: pd.DataFrame,
+    requests: pd.DataFrame,
+    courses: pd.DataFrame,
+    indicators: pd.DataFrame,
+    gap_score: float,
+    effectiveness: pd.DataFrame | None,
+    lang: str,
+) -> pd.DataFrame:
+    """The requests given seats as `TRAINING_COLUMNS`, each with its reason."""
     given = requests[requests["seats"] > 0].sort_values(
         ["station_id", "priority", "course_id"], ascending=[True, False, True], ignore_index=True
     )
@@ -241,29 +299,21 @@ DEMAND_COLUMNS = [
 ]
 
 
-def seat_demand(
-    gaps: pd.DataFrame,
-    courses: pd.DataFrame,
-    stations: pd.DataFrame,
-    training: pd.DataFrame,
-    effectiveness: pd.DataFrame | None = None,
-) -> pd.DataFrame:
+def seat_demand(plan: TrainingPlan) -> pd.DataFrame:
     """Per course with any request (`DEMAND_COLUMNS`): seats offered this month, seats the
-    stations' gaps ask for, seats given in `training` (from `assign_seats`), the shortfall,
-    whether the course is full, and the stations left short — where training departments
-    could add a class. Courses are ordered by shortfall, largest first."""
-    requests = course_requests(ranked_gaps(gaps, courses, effectiveness), courses, stations)
+    stations' gaps ask for, seats given, the shortfall, whether the course is full, and the
+    stations left short — where training departments could add a class. Courses are ordered
+    by shortfall, largest first."""
+    requests = plan.requests
     if requests.empty:
         return pd.DataFrame(columns=DEMAND_COLUMNS)
-    given = training.set_index(["station_id", "course_id"])["seats"]
-    key = pd.MultiIndex.from_frame(requests[["station_id", "course_id"]])
-    requests["given"] = given.reindex(key).fillna(0).astype(int).to_numpy()
-    short = requests[requests["given"] < requests["need"]]
+    short = requests[requests["seats"] < requests["need"]]
     demand = requests.groupby("course_id", as_index=False).agg(
-        requested=("need", "sum"), given=("given", "sum")
+        requested=("need", "sum"), given=("seats", "sum")
     )
-    offered = courses.set_index("course_id")
-    demand["title"] = demand["course_id"].map(offered["title"])
+    offered = plan.courses.set_index("course_id")
+    titles = _localised(plan.courses, "course_id", "title", plan.lang == "zh")
+    demand["title"] = demand["course_id"].map(titles)
     demand["seats_offered"] = demand["course_id"].map(offered["seats"]).astype(int)
     demand["unmet"] = demand["requested"] - demand["given"]
     demand["course_full"] = demand["given"] >= demand["seats_offered"]
@@ -273,6 +323,91 @@ def seat_demand(
     return demand[DEMAND_COLUMNS].reset_index(drop=True)
 
 
+UNMET_COLUMNS = [
+    "station_id",
+    "name",
+    "course_id",
+    "title",
+    "need",
+    "given",
+    "short",
+    "course_full",
+    "hour_cap",
+    "why",
+]
+
+
+def unmet_seats(plan: TrainingPlan) -> pd.DataFrame:
+    """Every request given fewer seats than it needs (`UNMET_COLUMNS`), with why: the course
+    is full (every seat of the month given, to stations whose gaps rank higher) and/or the
+    station's training-hour cap leaves less than one more seat's hours. By station, then the
+    seats short, most first."""
+    requests = plan.requests
+    short = requests[requests["seats"] < requests["need"]].copy()
+    if short.empty:
+        return pd.DataFrame(columns=UNMET_COLUMNS)
+    text = UNMET_TEXT[plan.lang]
+    offered = plan.courses.set_index("course_id")["seats"]
+    given_per_course = requests.groupby("course_id")["seats"].sum()
+    used = (requests["seats"] * requests["hours"]).groupby(requests["station_id"]).sum()
+    short["given"] = short["seats"]
+    short["short"] = short["need"] - short["seats"]
+    short["course_full"] = short["course_id"].map(given_per_course) >= short["course_id"].map(
+        offered
+    )
+    spent = short["station_id"].map(used)
+    short["hour_capped"] = short["hour_cap"] - spent < short["hours"] - 1e-9
+    holders = (
+        requests[requests["seats"] > 0]
+        .sort_values(["course_id", "seats", "station_id"], ascending=[True, False, True])
+        .groupby("course_id")["station_id"]
+        .agg(", ".join)
+    )
+    why = []
+    for r, spent_hours in zip(short.itertuples(index=False), spent, strict=True):
+        parts = []
+        if r.course_full:
+            parts.append(
+                text["course_full"].format(seats=int(offered[r.course_id]))
+                + (
+                    text["went_to"].format(holders=holders[r.course_id])
+                    if r.course_id in holders
+                    else ""
+                )
+            )
+        if r.hour_capped:
+            parts.append(
+                text["hour_cap"].format(
+                    used=_num(spent_hours), cap=_num(r.hour_cap), hours=_num(r.hours)
+                )
+            )
+        why.append(text["and"].join(parts))
+    short["why"] = why
+    short["name"] = short["station_id"].map(plan.names).fillna("")
+    short["title"] = short["course_id"].map(
+        _localised(plan.courses, "course_id", "title", plan.lang == "zh")
+    )
+    short["hour_cap"] = short["hour_cap"].round(1)
+    short = short.sort_values(["station_id", "short", "course_id"], ascending=[True, False, True])
+    return short[UNMET_COLUMNS].reset_index(drop=True)
+
+
+UNMET_TEXT = {
+    "en": {
+        "course_full": "course full: all {seats} seats of the month given",
+        "went_to": " (to {holders})",
+        "hour_cap": "station hour cap: {used} of {cap} training hours used, a seat takes {hours} h",
+        "and": "; ",
+    },
+    "zh": {
+        "course_full": "课程已满：本月 {seats} 个名额已全部分配",
+        "went_to": "（给 {holders}）",
+        "hour_cap": "本所培训时长已到上限：已用 {used} / {cap} 小时，每个名额需 {hours} 小时",
+        "and": "；",
+    },
+}
+
+
 def _localised(frame: pd.DataFrame, key: str, column: str, zh: bool) -> dict[str, str]:
     """`column` per `key`, from `<column>_zh` where asked for and filled in."""
     text = frame[column].astype(str)
@@ -280,54 +415,3 @@ def _localised(frame: pd.DataFrame, key: str, column: str, zh: bool) -> dict[str
         local = frame[f"{column}_zh"].fillna("").astype(str)
         text = local.where(local.str.strip() != "", text)
     return dict(zip(frame[key], text, strict=True))
-
-
-def write_training_xlsx(
-    training: pd.DataFrame, path: Path | str, demand: pd.DataFrame | None = None
-) -> None:
-    """`training.xlsx` for training departments: `by_station` (every recommendation, by station
-    then priority), `by_course` (stations and seats per course) and, given `demand`
-    (`seat_demand`), `demand` (seats asked for against seats offered), each ending in a totals
-    row outside the filter; frozen header row, autofilter on the data, fitted column widths."""
-    by_station = training.sort_values(
-        ["station_id", "priority", "course_id"], ascending=[True, False, True]
-    )
-    by_course = training.groupby(["course_id", "title"], as_index=False).agg(
-        stations=("station_id", "nunique"), seats=("seats", "sum"), priority=("priority", "sum")
-    )
-    by_course["priority"] = by_course["priority"].round(2)
-    totals = {
-        "by_station": {"station_id": "TOTAL", "seats": int(training["seats"].sum())},
-        "by_course": {
-            "course_id": "TOTAL",
-            "stations": int(training["station_id"].nunique()),
-            "seats": int(training["seats"].sum()),
-        },
-    }
-    sheets = [("by_station", by_station), ("by_course", by_course)]
-    if demand is not None:
-        sheets.append(("demand", demand))
-        totals["demand"] = {"course_id": "TOTAL"} | {
-            c: int(demand[c].sum()) for c in ("seats_offered", "requested", "given", "unmet")
-        }
-    with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        for sheet, frame in sheets:
-            frame.to_excel(writer, sheet_name=sheet, index=False)
-            ws = writer.sheets[sheet]
-            last = len(frame) + 1
-            ws.auto_filter.ref = f"A1:{ws.cell(1, frame.shape[1]).column_letter}{last}"
-            ws.freeze_panes = "A2"
-            for name, value in totals[sheet].items():
-                ws.cell(last + 1, frame.columns.get_loc(name) + 1, value)
-            for column in ws.columns:
-                width = max(_display_width(c.value) for c in column) + 2
-                ws.column_dimensions[column[0].column_letter].width = min(max(8, width), MAX_WIDTH)
-                if width > MAX_WIDTH:
-                    for cell in column[1:]:
-                        cell.alignment = Alignment(wrap_text=True, vertical="top")
-
-
-def _display_width(value: object) -> int:
-    """Characters a cell needs, counting CJK characters double."""
-    text = "" if value is None else str(value)
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)

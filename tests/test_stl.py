@@ -82,7 +82,7 @@ def test_the_lowest_ranked_station_with_gaps_gets_training_seats(stl_folder, tmp
     scores = pd.read_csv(tmp_path / "scores.csv")
     training = pd.read_csv(tmp_path / "training.csv")
     demand = pd.read_excel(tmp_path / "training.xlsx", sheet_name="demand")
-    short = {s for cell in demand["stations_short"].dropna() for s in cell.split(", ") if s}
+    short = {s for cell in demand["Stations short"].dropna() for s in cell.split(", ") if s}
     with_gaps = set(training["station_id"]) | short
     lowest = scores[scores["station_id"].isin(with_gaps)].sort_values("rank").iloc[-1]
     assert lowest["station_id"] == "D4" and lowest["last_place_streak"] >= 4

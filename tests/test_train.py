@@ -4,6 +4,8 @@ reasons in both languages, the spreadsheet, and the `train` command on the demo 
 from __future__ import annotations
 
 import json
+import re
+import time
 
 import numpy as np
 import openpyxl
@@ -14,17 +16,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.training import GAP_COLUMNS, find_gaps
+from optimizer.cells import neutralised
 from optimizer.cli import main
 from optimizer.train import (
     TIE_WEIGHT,
     TRAINING_COLUMNS,
+    TrainingPlan,
     assign_seats,
     course_requests,
+    plan_training,
     ranked_gaps,
     seat_demand,
     solve_seats,
-    write_training_xlsx,
+    unmet_seats,
 )
+from optimizer.workbook import HEADERS, write_training_xlsx
 
 INDICATORS = pd.DataFrame(
     {
@@ -368,12 +374,17 @@ def test_reason_names_every_gap_the_course_answers_first_the_one_that_ranks_it()
 # --- spreadsheet and command ----------------------------------------------------------------
 
 
-def test_training_xlsx_has_frozen_filtered_sheets_by_station_and_course(tmp_path):
+def small_plan(lang: str = "en", **titles: str) -> TrainingPlan:
+    """Two stations and two courses: S01 takes 3 seats of K1 and 2 of K2, S02 4 of K1."""
     training = pd.DataFrame(
         {
             "station_id": ["S01", "S01", "S02"],
             "course_id": ["K1", "K2", "K1"],
-            "title": ["群众工作与沟通", "B", "群众工作与沟通"],
+            "title": [
+                titles.get("K1", "群众工作与沟通"),
+                titles.get("K2", "B"),
+                titles.get("K1", "群众工作与沟通"),
+            ],
             "seats": [3, 2, 4],
             "priority": [10.0, 5.0, 7.0],
             "indicator_id": ["S02", "S03", "S02"],
@@ -381,18 +392,109 @@ def test_training_xlsx_has_frozen_filtered_sheets_by_station_and_course(tmp_path
             "reason": ["x" * 200, "y", "z"],
         }
     )
-    write_training_xlsx(training, tmp_path / "training.xlsx")
+    requests = training[["station_id", "course_id", "seats", "priority"]].assign(
+        need=[3, 2, 6], hours=[8.0, 8.0, 8.0], hour_cap=[80.0, 80.0, 32.0]
+    )
+    courses = courses_frame(("K1", 8, 7, "S02"), ("K2", 8, 5, "S03"))
+    names = pd.Series({"S01": "甲派出所", "S02": "乙派出所"})
+    return TrainingPlan(training, requests, courses, names, lang)
+
+
+def test_training_xlsx_has_frozen_filtered_sheets_by_station_and_course(tmp_path):
+    write_training_xlsx(small_plan(), tmp_path / "training.xlsx")
     book = openpyxl.load_workbook(tmp_path / "training.xlsx")
-    assert book.sheetnames == ["by_station", "by_course"]
+    assert book.sheetnames == ["by_station", "by_course", "demand", "unmet"]
     for ws in book:
         assert ws.freeze_panes == "A2"
         assert ws.auto_filter.ref.startswith("A1:")
         assert all(8 <= d.width <= 80 for d in ws.column_dimensions.values())
     by_course = pd.read_excel(tmp_path / "training.xlsx", sheet_name="by_course")
-    assert by_course["seats"].tolist() == [7, 2, 9]
-    assert by_course["course_id"].iloc[-1] == "TOTAL"
-    assert book["by_course"].auto_filter.ref == "A1:E3"  # the totals row stays outside the filter
-    assert book["by_station"].column_dimensions["H"].width == 80
+    assert by_course["Seats"].tolist() == [7, 2, 9]
+    assert by_course["Course"].iloc[-1] == "TOTAL"
+    assert book["by_course"].auto_filter.ref == "A1:F3"  # the totals row stays outside the filter
+    assert book["by_station"].column_dimensions["I"].width == 80  # reasons, after the name
+    assert by_course["Stations trained (seats)"].tolist()[:2] == [
+        "S02 乙派出所 (4), S01 甲派出所 (3)",
+        "S01 甲派出所 (2)",
+    ]
+    by_station = pd.read_excel(tmp_path / "training.xlsx", sheet_name="by_station")
+    assert by_station["Station name"].tolist()[:3] == ["甲派出所", "甲派出所", "乙派出所"]
+
+
+def test_every_unmet_seat_is_explained(tmp_path):
+    """K1 (7 seats) is full and S02 got 4 of the 6 it needs, its 32 h cap spent; S01 is served."""
+    write_training_xlsx(small_plan(), tmp_path / "training.xlsx")
+    unmet = pd.read_excel(tmp_path / "training.xlsx", sheet_name="unmet")
+    assert unmet["Station"].tolist() == ["S02", "TOTAL"]
+    row = unmet.iloc[0]
+    assert (row["Seats needed"], row["Seats given"], row["Seats short"]) == (6, 4, 2)
+    assert row["Why not given"] == (
+        "course full: all 7 seats of the month given (to S02, S01); "
+        "station hour cap: 32 of 32 training hours used, a seat takes 8 h"
+    )
+    write_training_xlsx(small_plan("zh"), tmp_path / "zh.xlsx")
+    zh = pd.read_excel(tmp_path / "zh.xlsx", sheet_name="unmet")
+    assert zh["未分配原因"].iloc[0].startswith("课程已满：本月 7 个名额已全部分配")
+    assert zh["派出所编号"].iloc[-1] == "合计"
+
+
+def test_the_workbook_speaks_chinese_with_zh(tmp_path):
+    write_training_xlsx(small_plan("zh"), tmp_path / "training.xlsx")
+    book = openpyxl.load_workbook(tmp_path / "training.xlsx")
+    for ws in book:
+        headers = [c.value for c in ws[1]]
+        assert all(re.search(r"[\u4e00-\u9fff]", h) for h in headers), (ws.title, headers)
+    demand = pd.read_excel(tmp_path / "training.xlsx", sheet_name="demand")
+    assert set(demand["课程已满"].dropna()) <= {"是", "否"}
+
+
+HOSTILE = ['=HYPERLINK("http://x","click")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(1)", "\tx", "\rx"]
+
+
+def test_formula_like_text_is_stored_as_text_and_numbers_stay_numbers(tmp_path):
+    plan = small_plan(K1=HOSTILE[0], K2=HOSTILE[1])
+    training = plan.training.assign(reason=HOSTILE[2:5], indicator_id=["=1+1", "S03", HOSTILE[5]])
+    names = pd.Series({"S01": "@SUM(A1:A9)", "S02": "-乙"})
+    plan = TrainingPlan(training, plan.requests, plan.courses, names, "en")
+    write_training_xlsx(plan, tmp_path / "training.xlsx")
+    book = openpyxl.load_workbook(tmp_path / "training.xlsx")
+    texts = set()
+    for ws in book:
+        for row in ws.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (ws.title, cell.coordinate, cell.value)
+                if isinstance(cell.value, str):
+                    texts.add(cell.value)
+    # the text itself, unchanged (XML reads a carriage return back as a line feed)
+    expected = {v.replace("\r", "\n") for v in [*HOSTILE, "=1+1", "@SUM(A1:A9)", "-乙"]}
+    assert expected <= texts
+    seats = [c.value for c in book["by_station"]["E"][1:]]
+    assert seats == [3, 2, 4, 9] and all(isinstance(v, int) for v in seats)
+
+
+def test_neutralised_prefixes_formula_like_text_for_csv():
+    frame = pd.DataFrame(
+        {
+            "text": [*HOSTILE, "plain", "-5", "+0.5", "1e-3", None],
+            "number": [-1.5, -2, 3, 0, 1, 2, -7, 8, 9, 10, 11],
+        }
+    )
+    out = neutralised(frame)
+    assert out["text"].tolist()[:6] == [f"'{v}" for v in HOSTILE]
+    assert out["text"].tolist()[6:10] == ["plain", "-5", "+0.5", "1e-3"]
+    assert out["text"].isna().iloc[-1]
+    assert out["number"].tolist() == frame["number"].tolist()
+    assert out["number"].dtype == frame["number"].dtype
+    assert frame["text"].iloc[0] == HOSTILE[0]  # the frame given is left as it was
+    assert neutralised(frame[["number"]]).equals(frame[["number"]])
+
+
+def test_the_same_plan_gives_the_same_workbook_bytes(tmp_path):
+    write_training_xlsx(small_plan(), tmp_path / "a.xlsx")
+    time.sleep(1.1)  # openpyxl stamps the write time to the second
+    write_training_xlsx(small_plan(), tmp_path / "b.xlsx")
+    assert (tmp_path / "a.xlsx").read_bytes() == (tmp_path / "b.xlsx").read_bytes()
+    assert openpyxl.load_workbook(tmp_path / "a.xlsx").properties.modified.year == 2000
 
 
 def test_demand_shows_the_seats_a_full_course_could_not_give(tmp_path):
@@ -405,8 +507,9 @@ def test_demand_shows_the_seats_a_full_course_could_not_give(tmp_path):
         gap("A", "S03", score=80.0, falling=True),
     )
     stations = stations_frame(A=10, B=10)
-    training = assign_seats(gaps, courses, stations, INDICATORS, 60, 8)
-    demand = seat_demand(gaps, courses, stations, training).set_index("course_id")
+    plan = plan_training(gaps, courses, stations, INDICATORS, 60, 8)
+    training = plan.training
+    demand = seat_demand(plan).set_index("course_id")
     assert demand.loc["K1", ["seats_offered", "requested", "given", "unmet"]].tolist() == [
         6,
         10,
@@ -418,10 +521,12 @@ def test_demand_shows_the_seats_a_full_course_could_not_give(tmp_path):
     short = sorted(s for s in ("A", "B") if given.get(s, 0) < 5)
     assert demand.loc["K1", "stations_short"] == ", ".join(short)
     assert demand.loc["K2", "unmet"] == 0 and demand.loc["K2", "stations_short"] == ""
-    write_training_xlsx(training, tmp_path / "training.xlsx", demand.reset_index())
+    write_training_xlsx(plan, tmp_path / "training.xlsx")
     sheet = pd.read_excel(tmp_path / "training.xlsx", sheet_name="demand")
-    assert sheet["course_id"].tolist() == ["K1", "K2", "TOTAL"]
-    assert sheet["unmet"].iloc[-1] == 4
+    assert sheet["Course"].tolist() == ["K1", "K2", "TOTAL"]
+    assert sheet["Seats unmet"].iloc[-1] == 4
+    unmet = unmet_seats(plan)
+    assert unmet["short"].sum() == 4 and unmet["why"].str.startswith("course full").all()
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -448,6 +553,7 @@ def test_train_command_writes_csv_and_xlsx_within_every_limit(lang, demo_data, t
     per_station = hours.groupby(training["station_id"]).sum()
     assert (per_station <= officers[per_station.index] * 8).all()
     assert training["reason"].str.contains("分" if lang == "zh" else "scores").all()
+    words = HEADERS[lang]
     demand = pd.read_excel(tmp_path / "training.xlsx", sheet_name="demand")
-    given = demand.set_index("course_id")["given"].drop("TOTAL")
+    given = demand.set_index(words["course_id"])[words["given"]].drop(words["total"])
     assert given.to_dict() == used.reindex(given.index, fill_value=0).to_dict()

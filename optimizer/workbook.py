@@ -1,0 +1,196 @@
+"""`training.xlsx` for training departments (SPEC §7): what each station is to take and why,
+who takes each course, seats asked for against seats offered, and why every seat asked for
+and not given was not — headers and yes/no in the plan's language, station names beside their
+ids, every text cell stored as text (`optimizer.cells`), and no write timestamps, so the same
+plan gives the same bytes."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+from openpyxl.styles import Alignment
+
+from optimizer.cells import cells_as_text
+from optimizer.train import TrainingPlan, seat_demand, unmet_seats
+
+MAX_WIDTH = 80  # characters; longer cells (reasons) wrap
+FIXED_TIME = "2000-01-01T00:00:00Z"  # core properties' created / modified
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+HEADERS = {
+    "en": {
+        "station_id": "Station",
+        "name": "Station name",
+        "course_id": "Course",
+        "title": "Course title",
+        "seats": "Seats",
+        "priority": "Priority",
+        "indicator_id": "Indicator",
+        "score": "Score",
+        "reason": "Reason",
+        "stations": "Stations",
+        "trained": "Stations trained (seats)",
+        "seats_offered": "Seats offered",
+        "requested": "Seats asked for",
+        "given": "Seats given",
+        "unmet": "Seats unmet",
+        "course_full": "Course full",
+        "stations_short": "Stations short",
+        "need": "Seats needed",
+        "short": "Seats short",
+        "hour_cap": "Training-hour cap (h)",
+        "why": "Why not given",
+        "total": "TOTAL",
+        "yes": "yes",
+        "no": "no",
+    },
+    "zh": {
+        "station_id": "派出所编号",
+        "name": "派出所",
+        "course_id": "课程编号",
+        "title": "课程名称",
+        "seats": "名额",
+        "priority": "优先级",
+        "indicator_id": "指标编号",
+        "score": "得分",
+        "reason": "原因",
+        "stations": "派出所数",
+        "trained": "受训派出所（名额）",
+        "seats_offered": "开设名额",
+        "requested": "需求名额",
+        "given": "已分配名额",
+        "unmet": "未满足名额",
+        "course_full": "课程已满",
+        "stations_short": "名额不足的派出所",
+        "need": "所需名额",
+        "short": "缺少名额",
+        "hour_cap": "培训时长上限（小时）",
+        "why": "未分配原因",
+        "total": "合计",
+        "yes": "是",
+        "no": "否",
+    },
+}
+
+
+def _named(frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
+    """`frame` with the station's name right after `station_id`."""
+    if "name" in frame.columns:
+        return frame
+    out = frame.copy()
+    out.insert(out.columns.get_loc("station_id") + 1, "name", out["station_id"].map(names))
+    out["name"] = out["name"].fillna("")
+    return out
+
+
+def _by_course(plan: TrainingPlan) -> pd.DataFrame:
+    """Per course given seats: stations, seats, summed priority and which stations take how
+    many seats (most first)."""
+    training = plan.training
+    columns = ["course_id", "title", "stations", "seats", "priority", "trained"]
+    if training.empty:
+        return pd.DataFrame(columns=columns)
+    label = training["station_id"] + (" " + training["station_id"].map(plan.names)).str.rstrip()
+    entry = training.assign(entry=label + " (" + training["seats"].astype(str) + ")")
+    entry = entry.sort_values(["course_id", "seats", "station_id"], ascending=[True, False, True])
+    by_course = entry.groupby(["course_id", "title"], as_index=False, sort=True).agg(
+        stations=("station_id", "nunique"),
+        seats=("seats", "sum"),
+        priority=("priority", "sum"),
+        trained=("entry", ", ".join),
+    )
+    by_course["priority"] = by_course["priority"].round(2)
+    return by_course[columns]
+
+
+def training_sheets(plan: TrainingPlan) -> list[tuple[str, pd.DataFrame, dict[str, object]]]:
+    """(sheet name, table, totals row) of the workbook, with raw column ids."""
+    training = plan.training
+    by_station = _named(
+        training.sort_values(
+            ["station_id", "priority", "course_id"], ascending=[True, False, True]
+        ),
+        plan.names,
+    )
+    by_course = _by_course(plan)
+    demand = seat_demand(plan)
+    unmet = unmet_seats(plan)
+    seats = int(training["seats"].sum())
+    return [
+        ("by_station", by_station, {"station_id": "total", "seats": seats}),
+        (
+            "by_course",
+            by_course,
+            {
+                "course_id": "total",
+                "stations": int(training["station_id"].nunique()),
+                "seats": seats,
+            },
+        ),
+        (
+            "demand",
+            demand,
+            {"course_id": "total"}
+            | {c: int(demand[c].sum()) for c in ("seats_offered", "requested", "given", "unmet")},
+        ),
+        (
+            "unmet",
+            unmet,
+            {"station_id": "total"} | {c: int(unmet[c].sum()) for c in ("need", "given", "short")},
+        ),
+    ]
+
+
+def write_training_xlsx(plan: TrainingPlan, path: Path | str) -> None:
+    """`training.xlsx`: `by_station` (every recommendation, by station then priority),
+    `by_course` (which stations take each course), `demand` (seats asked for against seats
+    offered per course) and `unmet` (each station and course short of its need, and why),
+    each ending in a totals row outside the filter; frozen header row, autofilter on the data,
+    fitted column widths; headers in `plan.lang`."""
+    words = HEADERS[plan.lang]
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        for sheet, frame, totals in training_sheets(plan):
+            shown = frame.copy()
+            for column in ("course_full",):
+                if column in shown:
+                    shown[column] = shown[column].map(lambda v: words["yes" if v else "no"])
+            shown.columns = [words.get(c, c) for c in shown.columns]
+            shown.to_excel(writer, sheet_name=sheet, index=False)
+            ws = writer.sheets[sheet]
+            last = len(frame) + 1
+            ws.auto_filter.ref = f"A1:{ws.cell(1, frame.shape[1]).column_letter}{last}"
+            ws.freeze_panes = "A2"
+            for name, value in totals.items():
+                ws.cell(last + 1, frame.columns.get_loc(name) + 1, words.get(value, value))
+            cells_as_text(ws)
+            for column in ws.columns:
+                width = max(_display_width(c.value) for c in column) + 2
+                ws.column_dimensions[column[0].column_letter].width = min(max(8, width), MAX_WIDTH)
+                if width > MAX_WIDTH:
+                    for cell in column[1:]:
+                        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    _without_timestamps(Path(path))
+
+
+def _without_timestamps(path: Path) -> None:
+    """The workbook rewritten with fixed times in its document properties and zip entries."""
+    with zipfile.ZipFile(path) as archive:
+        entries = [(info.filename, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries:
+            if name == "docProps/core.xml":
+                data = re.sub(
+                    rb"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:)",
+                    rb"\g<1>" + FIXED_TIME.encode() + rb"\g<3>",
+                    data,
+                )
+            archive.writestr(zipfile.ZipInfo(name, ZIP_TIME), data, zipfile.ZIP_DEFLATED)
+
+
+def _display_width(value: object) -> int:
+    """Characters a cell needs, counting CJK characters double."""
+    text = "" if value is None else str(value)
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
