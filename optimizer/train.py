@@ -346,7 +346,7 @@ def unmet_seats(plan: TrainingPlan) -> pd.DataFrame:
     short = requests[requests["seats"] < requests["need"]].copy()
     if short.empty:
         return pd.DataFrame(columns=UNMET_COLUMNS)
-    text = UNMET_TEXT[plan.lang]
+    text = texts(plan.lang, "unmet")
     offered = plan.courses.set_index("course_id")["seats"]
     given_per_course = requests.groupby("course_id")["seats"].sum()
     used = (requests["seats"] * requests["hours"]).groupby(requests["station_id"]).sum()
@@ -390,22 +390,6 @@ def unmet_seats(plan: TrainingPlan) -> pd.DataFrame:
     short["hour_cap"] = short["hour_cap"].round(1)
     short = short.sort_values(["station_id", "short", "course_id"], ascending=[True, False, True])
     return short[UNMET_COLUMNS].reset_index(drop=True)
-
-
-UNMET_TEXT = {
-    "en": {
-        "course_full": "course full: all {seats} seats of the month given",
-        "went_to": " (to {holders})",
-        "hour_cap": "station hour cap: {used} of {cap} training hours used, a seat takes {hours} h",
-        "and": "; ",
-    },
-    "zh": {
-        "course_full": "课程已满：本月 {seats} 个名额已全部分配",
-        "went_to": "（给 {holders}）",
-        "hour_cap": "本所培训时长已到上限：已用 {used} / {cap} 小时，每个名额需 {hours} 小时",
-        "and": "；",
-    },
-}
 
 
 def _localised(frame: pd.DataFrame, key: str, column: str, zh: bool) -> dict[str, str]:

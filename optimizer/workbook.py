@@ -14,66 +14,12 @@ import pandas as pd
 from openpyxl.styles import Alignment
 
 from optimizer.cells import cells_as_text
+from optimizer.i18n import texts
 from optimizer.train import TrainingPlan, seat_demand, unmet_seats
 
 MAX_WIDTH = 80  # characters; longer cells (reasons) wrap
 FIXED_TIME = "2000-01-01T00:00:00Z"  # core properties' created / modified
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-
-HEADERS = {
-    "en": {
-        "station_id": "Station",
-        "name": "Station name",
-        "course_id": "Course",
-        "title": "Course title",
-        "seats": "Seats",
-        "priority": "Priority",
-        "indicator_id": "Indicator",
-        "score": "Score",
-        "reason": "Reason",
-        "stations": "Stations",
-        "trained": "Stations trained (seats)",
-        "seats_offered": "Seats offered",
-        "requested": "Seats asked for",
-        "given": "Seats given",
-        "unmet": "Seats unmet",
-        "course_full": "Course full",
-        "stations_short": "Stations short",
-        "need": "Seats needed",
-        "short": "Seats short",
-        "hour_cap": "Training-hour cap (h)",
-        "why": "Why not given",
-        "total": "TOTAL",
-        "yes": "yes",
-        "no": "no",
-    },
-    "zh": {
-        "station_id": "派出所编号",
-        "name": "派出所",
-        "course_id": "课程编号",
-        "title": "课程名称",
-        "seats": "名额",
-        "priority": "优先级",
-        "indicator_id": "指标编号",
-        "score": "得分",
-        "reason": "原因",
-        "stations": "派出所数",
-        "trained": "受训派出所（名额）",
-        "seats_offered": "开设名额",
-        "requested": "需求名额",
-        "given": "已分配名额",
-        "unmet": "未满足名额",
-        "course_full": "课程已满",
-        "stations_short": "名额不足的派出所",
-        "need": "所需名额",
-        "short": "缺少名额",
-        "hour_cap": "培训时长上限（小时）",
-        "why": "未分配原因",
-        "total": "合计",
-        "yes": "是",
-        "no": "否",
-    },
-}
 
 
 def _named(frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
@@ -150,7 +96,7 @@ def write_training_xlsx(plan: TrainingPlan, path: Path | str) -> None:
     offered per course) and `unmet` (each station and course short of its need, and why),
     each ending in a totals row outside the filter; frozen header row, autofilter on the data,
     fitted column widths; headers in `plan.lang`."""
-    words = HEADERS[plan.lang]
+    words = texts(plan.lang, "workbook")
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
         for sheet, frame, totals in training_sheets(plan):
             shown = frame.copy()

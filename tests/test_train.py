@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from models.training import GAP_COLUMNS, find_gaps
 from optimizer.cells import neutralised
 from optimizer.cli import main
+from optimizer.i18n import texts
 from optimizer.train import (
     TIE_WEIGHT,
     TRAINING_COLUMNS,
@@ -30,7 +31,7 @@ from optimizer.train import (
     solve_seats,
     unmet_seats,
 )
-from optimizer.workbook import HEADERS, write_training_xlsx
+from optimizer.workbook import write_training_xlsx
 
 INDICATORS = pd.DataFrame(
     {
@@ -553,7 +554,7 @@ def test_train_command_writes_csv_and_xlsx_within_every_limit(lang, demo_data, t
     per_station = hours.groupby(training["station_id"]).sum()
     assert (per_station <= officers[per_station.index] * 8).all()
     assert training["reason"].str.contains("分" if lang == "zh" else "scores").all()
-    words = HEADERS[lang]
+    words = texts(lang, "workbook")
     demand = pd.read_excel(tmp_path / "training.xlsx", sheet_name="demand")
     given = demand.set_index(words["course_id"])[words["given"]].drop(words["total"])
     assert given.to_dict() == used.reindex(given.index, fill_value=0).to_dict()
