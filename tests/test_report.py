@@ -61,3 +61,26 @@ def test_compare_names_every_missing_file(tmp_path):
     result = CliRunner().invoke(main, ["compare", str(tmp_path), "--out", str(tmp_path / "c.html")])
     assert result.exit_code == 2
     assert f"{tmp_path / 'plan.json'}:0:: missing" in result.output
+
+
+HOSTILE = '<img src=x onerror="alert(1)">'
+
+
+def test_names_from_the_data_reach_the_report_only_escaped(demo_run, tmp_path):
+    """A station name, course title, reason and scenario name with markup show as text."""
+    run = tmp_path / "run"
+    shutil.copytree(demo_run, run)
+    plan = json.loads((run / "plan.json").read_text(encoding="utf-8"))
+    plan["scenario"] = HOSTILE
+    (run / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+    stations = json.loads((run / "jurisdictions.geojson").read_text(encoding="utf-8"))
+    stations["features"][0]["properties"]["name"] = HOSTILE
+    (run / "jurisdictions.geojson").write_text(json.dumps(stations), encoding="utf-8")
+    training = pd.read_csv(run / "training.csv", keep_default_na=False)
+    training.loc[0, ["title", "reason"]] = [HOSTILE, "<script>alert(2)</script>"]
+    training.to_csv(run / "training.csv", index=False)
+    for lang in ("en", "zh"):
+        page = render_report([run], lang)
+        assert "<img" not in page and "<script" not in page
+        assert page.count("&lt;img src=x onerror=") >= 3  # the label, the name, the title
+        assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page

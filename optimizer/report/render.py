@@ -1,0 +1,333 @@
+"""The report page (SPEC §9) from its runs: the view of every section computed here, the markup
+in `templates/` (jinja2, autoescaped), so names from the data reach the page only escaped."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from markupsafe import Markup
+
+from geo.legend import FONTS, HOURS_COLOURS, class_colours
+from geo.maps import svg_map
+from optimizer.i18n import BureauNames, texts, vocabulary
+from optimizer.plan_map import GRADE_COLOURS
+from optimizer.report.charts import bar_chart, number, rank_chart
+from optimizer.report.environment import render
+from optimizer.report.figures import (
+    binding_summary,
+    flagged_stations,
+    key_figures,
+    station_hours,
+)
+from optimizer.report.runs import Run, load_runs
+
+SHIFT_PALETTE = ("#c6dbef", "#6baed6", "#2171b5", "#08306b")
+MORE, FEWER = "#2166ac", "#d6604d"  # more / fewer hours than the first run
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of a scenario's column; what it lacks is not drawn. `table` None with
+    `has_table` is an empty table, shown as "none"."""
+
+    title: str = ""
+    maps: list = field(default_factory=list)
+    bullets: list = field(default_factory=list)
+    note: str = ""
+    chart: Markup = Markup("")
+    table: dict | None = None
+    has_table: bool = False
+
+
+def _section(**parts: object) -> Section:
+    return Section(has_table="table" in parts, **parts)
+
+
+def _cell(value: object, decimals: int) -> str:
+    if isinstance(value, float | np.floating):
+        return "" if np.isnan(value) else f"{value:,.{decimals}f}"
+    return str(value)
+
+
+def table(
+    frame: pd.DataFrame,
+    lang: str,
+    names: pd.Series | None = None,
+    limit: int = 60,
+    decimals: int = 2,
+    bureau: BureauNames | None = None,
+) -> dict | None:
+    """A table's headings and cells: codes (grade, shift, check, station type, veto) in
+    `lang`, station names after their ids when `names` are given, station types named as the
+    `bureau` names them, floats to `decimals`; None when `frame` is empty."""
+    if frame.empty:
+        return None
+    t = texts(lang, "report")
+    shown = frame.head(limit).copy()
+    if names is not None and not names.empty and "station_id" in shown and "name" not in shown:
+        at = shown.columns.get_loc("station_id") + 1
+        shown.insert(at, "name", shown["station_id"].map(names).fillna(""))
+    words = vocabulary(lang, bureau)
+    kinds = {"grade": None, "shift": None, "check": None, "station_type": "station_type"}
+    for column, kind in kinds.items():
+        if column in shown:
+            shown[column] = shown[column].map(lambda v, k=kind: words.term(v, k))
+    if "veto" in shown:
+        shown["veto"] = shown["veto"].map(lambda v: t["yes"] if str(v) == "True" else t["no"])
+    headings = texts(lang, "columns")
+    return {
+        "headers": [headings.get(c, c) for c in shown.columns],
+        "rows": [[_cell(v, decimals) for v in row] for row in shown.itertuples(index=False)],
+    }
+
+
+def _legend_hours(
+    hours: pd.Series, span: tuple[float, float]
+) -> tuple[pd.Series, list[tuple[str, str]]]:
+    """Five equal classes of hours over `span` (the fewest and most hours of any station in any
+    scenario, so the maps of all scenarios compare) and their legend."""
+    colours = list(HOURS_COLOURS)
+    bounds = np.linspace(*span, 6)[1:]
+    index = np.minimum(np.searchsorted(bounds, hours.to_numpy(), side="left"), 4)
+    legend = [(c, f"≤ {number(b)}") for c, b in zip(colours, bounds, strict=True)]
+    return pd.Series([colours[i] for i in index], index=hours.index), legend
+
+
+def _station_label(stations: pd.DataFrame) -> pd.Series:
+    names = stations["name"].fillna("") if "name" in stations else ""
+    return (stations["station_id"] + " " + names).str.strip()
+
+
+def _maps(run: Run, span: tuple[float, float], lang: str) -> list[dict]:
+    """The grade map and the hours map of one run, each with caption and legend."""
+    t = texts(lang, "report")
+    words = vocabulary(lang)
+    st = run.stations
+    hours = st["station_id"].map(run.allocation.groupby("station_id")["hours"].sum()).fillna(0.0)
+    grade_fill = st["grade"].map(GRADE_COLOURS).fillna("#cccccc")
+    hours_fill, hours_legend = _legend_hours(hours, span)
+    label = _station_label(st)
+    grade_titles = label + ": " + st["grade"].fillna("").map(words.term)
+    hour_titles = label + ": " + hours.map(number) + " h"
+    return [
+        {
+            "svg": Markup(svg_map(st, grade_fill, st["station_id"], grade_titles)),
+            "caption": t["map_grade"],
+            "legend": [(c, words.term(g)) for g, c in GRADE_COLOURS.items()],
+        },
+        {
+            "svg": Markup(svg_map(st, hours_fill, st["station_id"], hour_titles)),
+            "caption": t["map_hours"],
+            "legend": hours_legend,
+        },
+    ]
+
+
+def _figures(figures: pd.DataFrame, lang: str) -> dict:
+    """Scenario × figure, each figure after the first scenario also as a difference to it."""
+    t = texts(lang, "report")
+    first = figures.iloc[0]
+    rows = []
+    for i, row in figures.iterrows():
+        cells = []
+        for column, value in row.items():
+            if column == "scenario":
+                continue
+            if column == "harm":
+                text, delta = f"{value:.1%}", f"{(value - first[column]) * 100:+.1f} pp"
+            elif isinstance(value, str):
+                text, delta = value, ""
+            else:
+                text, delta = number(value), f"{value - first[column]:+,.0f}"
+            changed = bool(i) and delta and value != first[column]
+            cells.append({"text": text, "delta": delta if changed else ""})
+        rows.append({"scenario": row["scenario"], "cells": cells})
+    headers = [t[c] for c in figures.columns if c != "scenario"]
+    return {"scenario": texts(lang, "columns")["scenario"], "headers": headers, "rows": rows}
+
+
+def _differences(runs: Sequence[Run], hours: pd.DataFrame, lang: str) -> dict:
+    """Per-station hours of every scenario and their difference against the first, as a
+    table, a diverging chart and a small map per scenario."""
+    t = texts(lang, "report")
+    first = runs[0].label
+    diff = hours.drop(columns=first).sub(hours[first], axis=0)
+    frame = hours.copy()
+    for label in diff.columns:
+        frame[t["difference"].format(label=label)] = diff[label]
+    frame = frame.round(1).rename_axis("station_id").reset_index()
+    stations = runs[0].stations
+    blocks = []
+    for label in diff.columns:
+        values = diff[label]
+        chart = bar_chart(values.rename(label), (MORE,), negative=FEWER, fmt=lambda v: f"{v:+,.0f}")
+        fill = stations["station_id"].map(values).fillna(0.0)
+        top = float(values.abs().max()) or 1.0
+        colours = [
+            MORE if v > 0.05 * top else FEWER if v < -0.05 * top else "#f7f7f7" for v in fill
+        ]
+        titles = _station_label(stations) + ": " + fill.map(lambda v: f"{v:+,.0f} h")
+        blocks.append(
+            {
+                "label": label,
+                "svg": Markup(
+                    svg_map(stations, pd.Series(colours), stations["station_id"], titles)
+                ),
+                "caption": t["map_change"].format(first=first),
+                "legend": [(MORE, t["more"]), (FEWER, t["fewer"])],
+                "chart": chart,
+            }
+        )
+    return {
+        "title": t["vs"].format(first=first),
+        "table": table(frame, lang, runs[0].station_names, decimals=1),
+        "blocks": blocks,
+    }
+
+
+def _scenario(run: Run, span: tuple[float, float], lang: str) -> dict:
+    """One scenario's column: every section as headings, charts and tables."""
+    t, columns = texts(lang, "report"), texts(lang, "columns")
+    words = vocabulary(lang, run.names)
+    names = run.station_names
+    plan = run.plan
+    per_shift = run.allocation.pivot_table(
+        index="station_id", columns="shift", values="hours", aggfunc="sum", fill_value=0.0
+    ).rename(columns=words.term)
+    best = run.duals.sort_values("dual", ascending=False).head(3)
+    buys = [
+        t["buys"].format(station=r.station_id, shift=words.term(r.shift), value=r.dual)
+        for r in best.itertuples(index=False)
+    ]
+    duals = run.duals.pivot_table(index="station_id", columns="shift", values="dual")
+    duals = duals.rename(columns=words.term)
+    training = run.training
+    courses = (
+        training.groupby(["course_id", "title"], as_index=False)
+        .agg(seats=("seats", "sum"), stations=("station_id", lambda s: ", ".join(sorted(s))))
+        .sort_values("seats", ascending=False)
+        if len(training)
+        else training
+    )
+    flags = flagged_stations(
+        run.scores, run.quality, plan["parameters"]["scoring"]["last_place_months"], lang
+    )
+    scores = run.scores[
+        [
+            "station_id",
+            "station_type",
+            "total_with_bonus",
+            "grade",
+            "rank",
+            "group_size",
+            "veto",
+            "last_place_streak",
+        ]
+    ].sort_values(["station_type", "rank"])
+    sections = [
+        _section(title=t["maps"], maps=_maps(run, span, lang)),
+        _section(
+            title=t["hours"],
+            chart=bar_chart(
+                per_shift, class_colours(SHIFT_PALETTE, per_shift.shape[1]), stacked=True
+            ),
+        ),
+        _section(title=t["duals"], bullets=buys, note=t["duals_chart"]),
+        _section(
+            chart=bar_chart(duals, class_colours(("#fdae6b", "#e6550d", "#a63603"), duals.shape[1]))
+        ),
+        _section(
+            title=t["training"].format(
+                seats=int(training["seats"].sum()) if len(training) else 0, courses=len(courses)
+            ),
+            chart=bar_chart(
+                courses.set_index("title")["seats"].rename(columns["seats"]), ("#41ab5d",)
+            )
+            if len(courses)
+            else Markup(""),
+            table=table(courses, lang),
+        ),
+        _section(
+            title=t["training_rows"],
+            table=table(
+                training[["station_id", "course_id", "seats", "reason"]]
+                if len(training)
+                else training,
+                lang,
+                names,
+            ),
+        ),
+        _section(title=t["flags"], table=table(flags, lang, names)),
+        _section(title=t["scores"], table=table(scores, lang, names, bureau=run.names)),
+        _section(
+            title=t["sens"],
+            chart=rank_chart(
+                scores[["station_id"]].merge(run.sensitivity, on="station_id", how="inner")
+            ),
+        ),
+        _section(
+            title=t["quality"],
+            table=table(run.quality.groupby("check").size().rename("count").reset_index(), lang),
+        ),
+    ]
+    if run.balance is not None:
+        shares = run.balance.set_index("station_id")[["hours_share", "harm_share"]].astype(float)
+        shares.columns = [columns["hours_share"], columns["harm_share"]]
+        sections.append(
+            _section(
+                title=t["balance"],
+                chart=bar_chart(shares, ("#2171b5", "#cb181d"), fmt=lambda v: f"{v:.1%}"),
+                table=table(run.balance, lang, names),
+            )
+        )
+    if run.binding is not None:
+        sections.append(
+            _section(title=t["binding"], table=table(binding_summary(run.binding, lang), lang))
+        )
+    if run.policy is not None:
+        sections.append(
+            _section(title=t["policy"], table=table(run.policy, lang, bureau=run.names))
+        )
+    if run.evaluation is not None:
+        sections.append(_section(title=t["evaluation"], table=table(run.evaluation, lang, names)))
+    return {
+        "label": run.label,
+        "month": plan["plan_month"],
+        "harm": f"{plan['harm_covered_share']:.1%}",
+        "moved": f"{plan['hours_moved']:,.0f}",
+        "total": f"{run.allocation['hours'].sum():,.0f}",
+        "sections": sections,
+    }
+
+
+def render_report(
+    run_dirs: Sequence[Path], lang: str = "en", plans: Sequence[dict] | None = None
+) -> str:
+    """The report for one or more finished run folders (`plans` in place of their plan.json);
+    with several, the first is the reference the others are compared with."""
+    t = texts(lang, "report")
+    runs = load_runs(run_dirs, plans)
+    figures = key_figures(runs, lang)
+    hours = station_hours(runs)
+    span = (float(hours.to_numpy().min()), float(hours.to_numpy().max()))
+    several = len(runs) > 1
+    return render(
+        "report.html.j2",
+        lang="zh-CN" if lang == "zh" else "en",
+        t=t,
+        fonts=FONTS,
+        subtitle=t["subtitle"].format(
+            months=", ".join(sorted({r.plan["plan_month"] for r in runs})),
+            labels=", ".join(r.label for r in runs),
+        ),
+        figures=_figures(figures, lang),
+        harm_chart=bar_chart(figures.set_index("scenario")["harm"], fmt=lambda v: f"{v:.1%}")
+        if several
+        else None,
+        differences=_differences(runs, hours, lang) if several else None,
+        scenarios=[_scenario(r, span, lang) for r in runs],
+    )
