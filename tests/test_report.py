@@ -4,15 +4,17 @@ in both languages, missing files named."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from optimizer.cli import main
-from optimizer.report import flagged_stations, render_report
+from optimizer.report import flagged_stations, key_figures, load_runs, render_report
 
 
 def test_flags_name_veto_streak_and_quality():
@@ -84,3 +86,95 @@ def test_names_from_the_data_reach_the_report_only_escaped(demo_run, tmp_path):
         assert "<img" not in page and "<script" not in page
         assert page.count("&lt;img src=x onerror=") >= 3  # the label, the name, the title
         assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page
+
+
+def test_a_first_month_has_no_hours_moved(demo_run):
+    """The demo is a first month: no previous plan, so hours moved read n/a, not every hour."""
+    plan = json.loads((demo_run / "plan.json").read_text(encoding="utf-8"))
+    assert plan["previous_plan"] is None
+    figures = key_figures(load_runs([demo_run]), "en")
+    assert figures["moved"].isna().all()
+    page = render_report([demo_run], "en")
+    assert "Hours moved: <b>n/a</b>" in page
+    figures_row = re.search(r"<tbody>\n<tr><th>baseline</th>(.*?)</tr>", page).group(1)
+    assert re.findall(r"<td>(.*?)</td>", figures_row)[:2] == [
+        f"{plan['harm_covered_share']:.1%}",
+        "n/a",
+    ]
+
+
+def test_compare_says_what_a_chief_asks_for_four_scenarios(two_scenarios, tmp_path):
+    """Against the baseline: `shifted` moves 100 h from S01 to S02 (200 h placed differently);
+    `aid` changes one config value; `wide` copies `shifted` once more."""
+    baseline, shifted = two_scenarios
+    aid, wide = tmp_path / "aid", tmp_path / "wide"
+    shutil.copytree(baseline, aid)
+    shutil.copytree(shifted, wide)
+    for folder, name in ((aid, "aid"), (wide, "wide")):
+        plan = json.loads((folder / "plan.json").read_text(encoding="utf-8"))
+        plan["scenario"] = name
+        if name == "aid":
+            plan["parameters"]["allocation"]["max_aid_share"] = 0.2
+        (folder / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+    runs = load_runs([baseline, shifted, aid, wide])
+    figures = key_figures(runs, "en").set_index("scenario")
+    assert figures.loc["shifted", "moved_baseline"] == pytest.approx(200, abs=0.01)
+    assert figures.loc["aid", "moved_baseline"] == 0
+    assert pd.isna(figures.loc["baseline", "moved_baseline"])
+    assert np.isfinite(figures.loc["shifted", "harm_per_hour"])
+    assert pd.isna(figures.loc["aid", "harm_per_hour"])  # no hour moved: nothing to divide
+    assert "allocation.max_aid_share = 0.2" in figures.loc["aid", "settings"]
+    assert "max_aid_share" not in figures.loc["shifted", "settings"]
+    duals = pd.read_csv(baseline / "duals.csv")
+    mean = (duals["dual"] * duals["budget_hours"]).sum() / duals["budget_hours"].sum()
+    assert figures.loc["baseline", "dual_mean"] == pytest.approx(mean)
+    top = duals.loc[duals["dual"].idxmax()]
+    assert figures.loc["baseline", "dual_top"].startswith(f"{top['dual']:.4g} ({top['station_id']}")
+    for lang in ("en", "zh"):
+        page = render_report([baseline, shifted, aid, wide], lang)
+        assert '<div class="scroll"><table class="t figures">' in page
+        assert ".grid{display:flex;flex-wrap:wrap" in page
+        assert page.count('<section class="scenario">') == 3 + 4
+    page = render_report([baseline, shifted, aid, wide], "en")
+    assert "Hours moved against the baseline" in page and ">200<" in page
+    assert "Value of one more officer-hour (mean)" in page
+
+
+def evaluated(run: Path, tmp_path: Path) -> Path:
+    """A copy of `run` with the St. Louis kind of evaluation: S01 significantly worse (crime
+    rose where hours were added), S02 better but possibly chance."""
+    folder = tmp_path / "evaluated"
+    shutil.copytree(run, folder)
+    pd.DataFrame(
+        {
+            "station_id": ["S01", "S02", "ALL"],
+            "treated_cells": [10, 12, 22],
+            "control_cells": [20, 18, 38],
+            "before_treated": [100, 50, 150],
+            "after_treated": [130, 41, 171],
+            "before_control": [40, 30, 70],
+            "after_control": [38, 30, 68],
+            "wdd": [32, -9, 23],
+            "z": [2.27, -0.9, 1.1],
+        }
+    ).to_csv(folder / "evaluation.csv", index=False)
+    return folder
+
+
+def test_last_months_outcome_comes_first_with_a_plain_verdict(demo_run, tmp_path):
+    folder = evaluated(demo_run, tmp_path)
+    page = render_report([folder], "en")
+    assert page.index("Outcome of last month&#39;s plan") < page.index("Scenarios side by side")
+    assert (
+        "crime rose 30%, in comparable cells it fell 5%: 35 points worse; z = 2.27, unlikely"
+        in page
+    )
+    assert "Crime rose where hours were added: review this station" in page
+    assert "crime fell 18%, in comparable cells it stayed level: 18 points better" in page
+    assert "18 points better; z = −0.90, could be chance" in page
+    for term in ("Forecast harm covered", "Harm units", "WDD", "Dual value"):
+        assert page.count(f"<dt>{term}</dt>") == 1
+    zh = render_report([folder], "zh")
+    assert "增加警力的网格案件上升 30%，对照网格下降 5%：差于对照 35 个百分点" in zh
+    assert "差于对照 35 个百分点；z = 2.27，不太可能是偶然" in zh
+    assert "<dt>危害单位</dt>" in zh and "全部派出所" in zh

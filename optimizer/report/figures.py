@@ -3,6 +3,8 @@ changes in words, the key figures side by side, hours per station, the rules tha
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Sequence
 
 import pandas as pd
@@ -47,29 +49,53 @@ def scenario_changes(deltas: dict, lang: str, names: BureauNames | None = None) 
 
 
 def key_figures(runs: Sequence[Run], lang: str) -> pd.DataFrame:
-    """One row per scenario: harm covered (share), hours moved, patrol and available hours,
-    training seats and courses, flagged stations and vetoes, model, solver and changes."""
+    """One row per scenario: harm covered (share), hours moved against last month's plan (NaN
+    in a first month, when there is none), and against the first run (the baseline) with the
+    harm units each such hour gains, patrol and available hours, the value of one more
+    officer-hour, training seats and courses, flagged stations and vetoes, model, solver and
+    changes (deltas and every config value that differs from the baseline's)."""
     rows = []
+    baseline = runs[0]
+    base_harm = harm_covered_units(baseline)
     for r in runs:
         cfg = r.plan["parameters"]["scoring"]
         flags = flagged_stations(r.scores, r.quality, cfg["last_place_months"], lang)
+        moved = hours_moved_against(r, baseline)
+        harm = harm_covered_units(r)
+        gain = (
+            (harm - base_harm) / moved
+            if moved > 0 and harm is not None and base_harm is not None
+            else math.nan
+        )
+        changes = scenario_changes(r.plan.get("deltas", {}), lang, r.names)
+        overrides = config_overrides(r, baseline)
+        if overrides:
+            changes = "; ".join(
+                [*([changes] if changes != texts(lang, "report")["as_is"] else []), *overrides]
+            )
         rows.append(
             {
                 "scenario": r.label,
                 "harm": r.plan["harm_covered_share"],
-                "moved": r.plan["hours_moved"],
+                "moved": r.plan["hours_moved"] if r.plan.get("previous_plan") else math.nan,
+                "moved_baseline": moved if r is not baseline else math.nan,
+                "harm_per_hour": gain if r is not baseline else math.nan,
                 "total_hours": r.allocation["hours"].sum(),
                 "budget": r.duals["budget_hours"].sum(),
+                **dual_summary(r.duals, lang),
                 "seats": int(r.training["seats"].sum()) if len(r.training) else 0,
                 "courses": r.training["course_id"].nunique() if len(r.training) else 0,
                 "flagged": flags["station_id"].nunique(),
                 "vetoes": int(r.scores["veto"].sum()),
                 "model": vocabulary(lang).term(r.plan["models"]["forecast"]),
                 "status": vocabulary(lang).term(r.plan["solver"]["status"]),
-                "settings": scenario_changes(r.plan.get("deltas", {}), lang, r.names),
+                "settings": changes,
             }
         )
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if len(runs) == 1:
+        frame = frame.drop(columns=["moved_baseline", "harm_per_hour"])
+    return frame
 
 
 def station_hours(runs: Sequence[Run]) -> pd.DataFrame:
@@ -98,3 +124,107 @@ def binding_summary(binding: pd.DataFrame, lang: str, shown: int = 8) -> pd.Data
             }
         )
     return pd.DataFrame(rows, columns=["rule", "count", "where"])
+
+
+def cell_hours(run: Run) -> pd.Series:
+    """Patrol hours per (cell_id, shift) of a run, own and lent together."""
+    return run.allocation.groupby(["cell_id", "shift"])["hours"].sum()
+
+
+def hours_moved_against(run: Run, baseline: Run) -> float:
+    """Σ |hours − baseline hours| over cells and shifts: the hours a scenario places
+    differently from the baseline (officer-hours per month)."""
+    mine, theirs = cell_hours(run), cell_hours(baseline)
+    both = mine.index.union(theirs.index)
+    return float(
+        (mine.reindex(both, fill_value=0.0) - theirs.reindex(both, fill_value=0.0)).abs().sum()
+    )
+
+
+def harm_covered_units(run: Run) -> float | None:
+    """Forecast harm covered in harm units: the covered share × the run's total forecast risk
+    (`risk.csv`); None without it."""
+    path = run.folder / "risk.csv"
+    if not path.exists():
+        return None
+    total = float(pd.read_csv(path, usecols=["risk"])["risk"].sum())
+    return run.plan["harm_covered_share"] * total
+
+
+def dual_summary(duals: pd.DataFrame, lang: str) -> dict[str, object]:
+    """The value of one more officer-hour (harm units prevented per hour) over the station-
+    shift budgets: budget-weighted mean, and the highest with its station and shift."""
+    if duals.empty:
+        return {"dual_mean": float("nan"), "dual_top": ""}
+    weights = duals["budget_hours"].astype(float)
+    values = duals["dual"].astype(float)
+    mean = float((values * weights).sum() / weights.sum()) if weights.sum() > 0 else 0.0
+    top = duals.loc[values.idxmax()]
+    where = f"{top['station_id']} {vocabulary(lang).term(top['shift'])}"
+    return {"dual_mean": mean, "dual_top": f"{float(top['dual']):.4g} ({where})"}
+
+
+def _flat(table: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            out |= _flat(value, f"{prefix}{key}.")
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def config_overrides(run: Run, baseline: Run) -> list[str]:
+    """Every config value of `run` that differs from the baseline's, as `key = value`
+    (dotted keys as in a scenario file), sorted."""
+    mine, theirs = _flat(run.plan["parameters"]), _flat(baseline.plan["parameters"])
+    changed = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+    return [f"{k} = {json.dumps(mine.get(k), ensure_ascii=False)}" for k in changed]
+
+
+SIGNIFICANT_Z = 1.96  # |z| beyond which a difference is unlikely to be chance (5 %, two-sided)
+
+
+def _change(before: float, after: float) -> float | None:
+    """Relative change after / before − 1; None from zero cases."""
+    return after / before - 1 if before > 0 else None
+
+
+def _direction(change: float, t: dict) -> str:
+    """A relative change in words: fell 25 %, rose 5 %, stayed level (under half a percent)."""
+    if abs(change) < 0.005:
+        return t["level"]
+    return t["fell" if change < 0 else "rose"].format(p=f"{abs(change):.0%}")
+
+
+def evaluation_verdicts(evaluation: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """`station_id, verdict, wdd, z`: per row of `evaluation.csv`, in plain words, how crime
+    changed in the cells where last month's plan added hours against comparable cells, and
+    whether that is likely chance (|z| < `SIGNIFICANT_Z`) — a significant rise is said so."""
+    t = texts(lang, "verdict")
+    rows = []
+    for r in evaluation.itertuples(index=False):
+        z, wdd = float(r.z), float(r.wdd)
+        treated = _change(float(r.before_treated), float(r.after_treated))
+        control = _change(float(r.before_control), float(r.after_control))
+        if treated is None or control is None:
+            head = t["counts"].format(
+                bt=int(r.before_treated),
+                at=int(r.after_treated),
+                bc=int(r.before_control),
+                ac=int(r.after_control),
+            )
+        else:
+            gap = round(abs(treated - control) * 100, 1)
+            head = t["changes"].format(
+                treated=_direction(treated, t),
+                control=_direction(control, t),
+                better=t["better" if treated < control else "worse"].format(p=f"{gap:g}"),
+            )
+        significant = abs(z) >= SIGNIFICANT_Z
+        chance = t["unlikely" if significant else "chance"]
+        verdict = t["sentence"].format(head=head, z=f"{z:.2f}".replace("-", "−"), chance=chance)
+        if significant and wdd > 0:
+            verdict += t["rose_warning"]
+        rows.append({"station_id": r.station_id, "verdict": verdict, "wdd": round(wdd), "z": z})
+    return pd.DataFrame(rows, columns=["station_id", "verdict", "wdd", "z"])

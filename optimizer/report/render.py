@@ -19,6 +19,7 @@ from optimizer.report.charts import bar_chart, number, rank_chart
 from optimizer.report.environment import render
 from optimizer.report.figures import (
     binding_summary,
+    evaluation_verdicts,
     flagged_stations,
     key_figures,
     station_hours,
@@ -127,8 +128,16 @@ def _maps(run: Run, span: tuple[float, float], lang: str) -> list[dict]:
     ]
 
 
+FIGURE_FORMATS = {
+    "harm": lambda v: f"{v:.1%}",
+    "dual_mean": lambda v: f"{v:.4g}",
+    "harm_per_hour": lambda v: f"{v:.3g}",
+}
+
+
 def _figures(figures: pd.DataFrame, lang: str) -> dict:
-    """Scenario × figure, each figure after the first scenario also as a difference to it."""
+    """Scenario × figure, each figure after the first scenario also as a difference to it;
+    a figure that does not apply (no previous plan, the baseline itself) reads n/a."""
     t = texts(lang, "report")
     first = figures.iloc[0]
     rows = []
@@ -137,17 +146,51 @@ def _figures(figures: pd.DataFrame, lang: str) -> dict:
         for column, value in row.items():
             if column == "scenario":
                 continue
-            if column == "harm":
-                text, delta = f"{value:.1%}", f"{(value - first[column]) * 100:+.1f} pp"
-            elif isinstance(value, str):
-                text, delta = value, ""
+            delta = ""
+            if isinstance(value, str):
+                text = value
+            elif pd.isna(value):
+                text = t["na"]
             else:
-                text, delta = number(value), f"{value - first[column]:+,.0f}"
+                text = FIGURE_FORMATS.get(column, number)(value)
+                if column == "harm":
+                    delta = f"{(value - first[column]) * 100:+.1f} pp"
+                elif column not in ("moved_baseline", "harm_per_hour") and not pd.isna(
+                    first[column]
+                ):
+                    delta = FIGURE_FORMATS.get(column, lambda v: f"{v:+,.0f}")(
+                        value - first[column]
+                    )
+                    delta = delta if delta.startswith(("-", "+")) else "+" + delta
             changed = bool(i) and delta and value != first[column]
             cells.append({"text": text, "delta": delta if changed else ""})
         rows.append({"scenario": row["scenario"], "cells": cells})
     headers = [t[c] for c in figures.columns if c != "scenario"]
     return {"scenario": texts(lang, "columns")["scenario"], "headers": headers, "rows": rows}
+
+
+def _outcomes(runs: Sequence[Run], lang: str) -> list[dict]:
+    """Last month's plan evaluated in words, once per plan month (scenarios of a month share
+    the plan they evaluate), stations with names; the overall row last."""
+    t, words = texts(lang, "report"), texts(lang, "verdict")
+    several = len({r.plan["plan_month"] for r in runs}) > 1
+    seen, out = set(), []
+    for r in runs:
+        if r.evaluation is None or r.evaluation.empty or r.plan["plan_month"] in seen:
+            continue
+        seen.add(r.plan["plan_month"])
+        verdicts = evaluation_verdicts(r.evaluation, lang)
+        verdicts["station_id"] = verdicts["station_id"].replace({"ALL": words["overall"]})
+        title = t["outcome_of"].format(month=r.plan["month"]) if several else t["outcome"]
+        out.append({"title": title, "table": table(verdicts, lang, r.station_names)})
+    return out
+
+
+def _glossary(lang: str) -> list[tuple[str, str]]:
+    """(term, definition) of every term the report's figures use."""
+    g = texts(lang, "glossary")
+    terms = ("harm_covered", "harm_units", "moved", "per_hour", "wdd", "z", "dual")
+    return [(g[k], g[f"{k}_def"]) for k in terms]
 
 
 def _differences(runs: Sequence[Run], hours: pd.DataFrame, lang: str) -> dict:
@@ -298,7 +341,7 @@ def _scenario(run: Run, span: tuple[float, float], lang: str) -> dict:
         "label": run.label,
         "month": plan["plan_month"],
         "harm": f"{plan['harm_covered_share']:.1%}",
-        "moved": f"{plan['hours_moved']:,.0f}",
+        "moved": f"{plan['hours_moved']:,.0f}" if plan.get("previous_plan") else t["na"],
         "total": f"{run.allocation['hours'].sum():,.0f}",
         "sections": sections,
     }
@@ -329,5 +372,7 @@ def render_report(
         if several
         else None,
         differences=_differences(runs, hours, lang) if several else None,
+        outcomes=_outcomes(runs, lang),
+        glossary={"title": texts(lang, "glossary")["title"], "terms": _glossary(lang)},
         scenarios=[_scenario(r, span, lang) for r in runs],
     )
