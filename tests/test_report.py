@@ -178,3 +178,74 @@ def test_last_months_outcome_comes_first_with_a_plain_verdict(demo_run, tmp_path
     assert "增加警力的网格案件上升 30%，对照网格下降 5%：差于对照 35 个百分点" in zh
     assert "差于对照 35 个百分点；z = 2.27，不太可能是偶然" in zh
     assert "<dt>危害单位</dt>" in zh and "全部派出所" in zh
+
+
+def executed(run: Path, tmp_path: Path) -> Path:
+    """A copy of `run` with small adherence.csv and response.csv (SPEC §13 columns) and
+    duals.csv's `reserve_hours`: S02 furthest off plan, S01 slowest to answer."""
+    folder = tmp_path / "executed"
+    shutil.copytree(run, folder)
+    pd.DataFrame(
+        [
+            ("S01", "day", 100.0, 90.0, 85.0, 0.85, 0.0556),
+            ("S01", "ALL", 200.0, 190.0, 170.0, 0.85, 0.1053),
+            ("S02", "ALL", 300.0, 150.0, 120.0, 0.40, 0.2),
+            ("S03", "ALL", 100.0, 100.0, 100.0, 1.0, 0.0),
+            ("ALL", "ALL", 600.0, 440.0, 390.0, 0.65, 0.1136),
+        ],
+        columns=[
+            "station_id",
+            "shift",
+            "planned_hours",
+            "delivered_hours",
+            "delivered_in_plan_hours",
+            "adherence",
+            "off_plan_share",
+        ],
+    ).to_csv(folder / "adherence.csv", index=False)
+    pd.DataFrame(
+        [
+            ("S01", "ALL", "ALL", 40, 14.5, 31.0, 0.55, 2),
+            ("S02", "ALL", "ALL", 60, 8.0, 15.0, 0.9, 0),
+            ("ALL", "ALL", "1", 70, 9.0, 20.0, 0.8, 1),
+            ("ALL", "ALL", "2", 30, 12.0, 28.0, 0.6, 1),
+            ("ALL", "ALL", "ALL", 100, 10.0, 24.0, 0.74, 2),
+        ],
+        columns=[
+            "station_id",
+            "shift",
+            "priority",
+            "calls",
+            "median_min",
+            "p90_min",
+            "within_target_share",
+            "unanswered",
+        ],
+    ).to_csv(folder / "response.csv", index=False)
+    duals = pd.read_csv(folder / "duals.csv")
+    duals["reserve_hours"] = [62.0 if s == "S01" else 0.0 for s in duals["station_id"]]
+    duals.to_csv(folder / "duals.csv", index=False)
+    return folder
+
+
+def test_execution_shows_adherence_response_and_reserve_furthest_off_plan_first(demo_run, tmp_path):
+    folder = executed(demo_run, tmp_path)
+    page = render_report([folder], "en")
+    section = page[page.index("Execution of last month") : page.index("Terms used")]
+    adherence = section[section.index("Adherence:") : section.index("Response times,")]
+    rows = re.findall(r"<tr><td>(S\d\d|all stations)</td>", adherence)
+    assert rows == ["S02", "S01", "S03", "all stations"]  # furthest off plan first
+    assert "<td>40.0%</td>" in adherence and "<td>20.0%</td>" in adherence
+    response = section[section.index("Response times,") : section.index("by priority")]
+    assert re.findall(r"<tr><td>(S\d\d|all stations)</td>", response) == [
+        "S01",
+        "S02",
+        "all stations",
+    ]
+    assert "<td>55.0%</td>" in response and "<td>31.0</td>" in response
+    shifts = pd.read_csv(folder / "duals.csv").query("station_id == 'S01'")["shift"].nunique()
+    assert f"Hours reserved for response before planning: {62 * shifts}" in section
+    zh = render_report([folder], "zh")
+    assert "上月方案执行情况" in zh and "按时到达比例" in zh and "预留警时" in zh
+    plain = render_report([demo_run], "en")
+    assert "Execution of last month" not in plain  # without the files, no section

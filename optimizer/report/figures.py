@@ -228,3 +228,60 @@ def evaluation_verdicts(evaluation: pd.DataFrame, lang: str) -> pd.DataFrame:
             verdict += t["rose_warning"]
         rows.append({"station_id": r.station_id, "verdict": verdict, "wdd": round(wdd), "z": z})
     return pd.DataFrame(rows, columns=["station_id", "verdict", "wdd", "z"])
+
+
+ALL = "ALL"  # the total rows of adherence.csv and response.csv
+
+
+def adherence_by_station(adherence: pd.DataFrame) -> pd.DataFrame:
+    """Per station over all shifts (`adherence.csv` rows with shift ALL), stations furthest off
+    plan first (lowest adherence, then most hours off plan); the overall row last."""
+    rows = adherence[adherence["shift"].astype(str) == ALL].copy()
+    for column in ("planned_hours", "delivered_hours", "adherence", "off_plan_share"):
+        rows[column] = pd.to_numeric(rows[column], errors="coerce")
+    stations = rows[rows["station_id"].astype(str) != ALL].sort_values(
+        ["adherence", "off_plan_share", "station_id"], ascending=[True, False, True]
+    )
+    overall = rows[rows["station_id"].astype(str) == ALL]
+    columns = ["station_id", "planned_hours", "delivered_hours", "adherence", "off_plan_share"]
+    return pd.concat([stations, overall])[columns].reset_index(drop=True)
+
+
+def response_by_station(response: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """From `response.csv`: per station over all shifts and priorities, the fewest answered
+    within target first, the overall row last; and per priority over all stations and shifts."""
+    frame = response.astype({"station_id": str, "shift": str, "priority": str})
+    for column in ("calls", "median_min", "p90_min", "within_target_share", "unanswered"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    whole = frame[(frame["shift"] == ALL) & (frame["priority"] == ALL)]
+    stations = whole[whole["station_id"] != ALL].sort_values(
+        ["within_target_share", "p90_min", "station_id"], ascending=[True, False, True]
+    )
+    columns = ["calls", "median_min", "p90_min", "within_target_share", "unanswered"]
+    by_station = pd.concat([stations, whole[whole["station_id"] == ALL]])
+    by_priority = frame[
+        (frame["station_id"] == ALL) & (frame["shift"] == ALL) & (frame["priority"] != ALL)
+    ]
+    return (
+        by_station[["station_id", *columns]].reset_index(drop=True),
+        by_priority[["priority", *columns]].reset_index(drop=True),
+    )
+
+
+def reserved_hours(duals: pd.DataFrame) -> pd.DataFrame | None:
+    """Officer-hours reserved for response per station (rows) and shift (columns) with the
+    station's total and its share of the budget; None when `duals.csv` has no `reserve_hours`
+    or reserves nothing."""
+    if "reserve_hours" not in duals.columns:
+        return None
+    reserve = pd.to_numeric(duals["reserve_hours"], errors="coerce").fillna(0.0)
+    if not (reserve > 0).any():
+        return None
+    frame = duals.assign(reserve_hours=reserve)
+    table = frame.pivot_table(
+        index="station_id", columns="shift", values="reserve_hours", aggfunc="sum", sort=False
+    )
+    budget = frame.groupby("station_id")["budget_hours"].sum()
+    table["reserve_hours"] = table.sum(axis=1)
+    table["reserve_share"] = table["reserve_hours"] / (budget + table["reserve_hours"])
+    return table.rename_axis(columns=None).reset_index()

@@ -18,10 +18,13 @@ from optimizer.plan_map import GRADE_COLOURS
 from optimizer.report.charts import bar_chart, number, rank_chart
 from optimizer.report.environment import render
 from optimizer.report.figures import (
+    adherence_by_station,
     binding_summary,
     evaluation_verdicts,
     flagged_stations,
     key_figures,
+    reserved_hours,
+    response_by_station,
     station_hours,
 )
 from optimizer.report.runs import Run, load_runs
@@ -186,10 +189,90 @@ def _outcomes(runs: Sequence[Run], lang: str) -> list[dict]:
     return out
 
 
+SHARES = ("adherence", "off_plan_share", "within_target_share", "reserve_share")
+
+
+def _percent(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its share columns as percentages to one decimal (blank where undefined)."""
+    out = frame.copy()
+    for column in SHARES:
+        if column in out:
+            out[column] = out[column].map(lambda v: "" if pd.isna(v) else f"{float(v):.1%}")
+    return out
+
+
+def _execution(runs: Sequence[Run], lang: str) -> list[dict]:
+    """What patrols and dispatch did under last month's plan (SPEC §13), once per plan month:
+    adherence per station (furthest off plan first, with a chart), response times per station
+    and per priority, and the hours reserved for response in this plan."""
+    t = texts(lang, "report")
+    words = texts(lang, "verdict")
+    seen, out = set(), []
+    for r in runs:
+        reserve = reserved_hours(r.duals)
+        if (r.adherence is None and r.response is None and reserve is None) or (
+            r.plan["plan_month"] in seen
+        ):
+            continue
+        seen.add(r.plan["plan_month"])
+        parts = []
+        if r.adherence is not None and not r.adherence.empty:
+            adherence = adherence_by_station(r.adherence)
+            shown = adherence["station_id"] != "ALL"
+            chart = bar_chart(
+                adherence[shown]
+                .set_index("station_id")["adherence"]
+                .rename(texts(lang, "columns")["adherence"]),
+                ("#31a354",),
+                fmt=lambda v: f"{v:.0%}",
+            )
+            adherence["station_id"] = adherence["station_id"].replace({"ALL": words["overall"]})
+            parts.append(
+                {
+                    "title": t["adherence_title"],
+                    "chart": chart,
+                    "table": table(_percent(adherence), lang, r.station_names, decimals=1),
+                }
+            )
+        if r.response is not None and not r.response.empty:
+            by_station, by_priority = response_by_station(r.response)
+            by_station["station_id"] = by_station["station_id"].replace({"ALL": words["overall"]})
+            parts.append(
+                {
+                    "title": t["response_title"],
+                    "chart": Markup(""),
+                    "table": table(_percent(by_station), lang, r.station_names, decimals=1),
+                }
+            )
+            parts.append(
+                {
+                    "title": t["response_priority"],
+                    "chart": Markup(""),
+                    "table": table(_percent(by_priority), lang, decimals=1),
+                }
+            )
+        if reserve is not None:
+            total = float(reserve["reserve_hours"].sum())
+            parts.append(
+                {
+                    "title": t["reserve_title"].format(hours=number(total)),
+                    "chart": Markup(""),
+                    "table": table(
+                        _percent(reserve.rename(columns=vocabulary(lang).term)),
+                        lang,
+                        r.station_names,
+                        decimals=1,
+                    ),
+                }
+            )
+        out.append({"title": t["execution"], "parts": parts})
+    return out
+
+
 def _glossary(lang: str) -> list[tuple[str, str]]:
     """(term, definition) of every term the report's figures use."""
     g = texts(lang, "glossary")
-    terms = ("harm_covered", "harm_units", "moved", "per_hour", "wdd", "z", "dual")
+    terms = ("harm_covered", "harm_units", "moved", "per_hour", "wdd", "z", "dual", "adherence")
     return [(g[k], g[f"{k}_def"]) for k in terms]
 
 
@@ -373,6 +456,7 @@ def render_report(
         else None,
         differences=_differences(runs, hours, lang) if several else None,
         outcomes=_outcomes(runs, lang),
+        execution=_execution(runs, lang),
         glossary={"title": texts(lang, "glossary")["title"], "terms": _glossary(lang)},
         scenarios=[_scenario(r, span, lang) for r in runs],
     )
