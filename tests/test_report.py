@@ -245,7 +245,14 @@ def test_execution_shows_adherence_response_and_reserve_furthest_off_plan_first(
     assert "<td>55.0%</td>" in response and "<td>31.0</td>" in response
     shifts = pd.read_csv(folder / "duals.csv").query("station_id == 'S01'")["shift"].nunique()
     assert f"Hours reserved for response before planning: {62 * shifts}" in section
+    duals = pd.read_csv(folder / "duals.csv")
+    duals.drop(columns="reserve_hours").to_csv(folder / "duals.csv", index=False)
+    duals[["station_id", "shift", "reserve_hours"]].to_csv(folder / "reserve.csv", index=False)
+    from_reserve = render_report([folder], "en")  # the reserve as the execution step writes it
+    assert f"Hours reserved for response before planning: {62 * shifts}" in from_reserve
     zh = render_report([folder], "zh")
     assert "上月方案执行情况" in zh and "按时到达比例" in zh and "预留警时" in zh
-    plain = render_report([demo_run], "en")
+    for name in ("adherence.csv", "response.csv", "reserve.csv"):
+        (folder / name).unlink(missing_ok=True)
+    plain = render_report([folder], "en")
     assert "Execution of last month" not in plain  # without the files, no section

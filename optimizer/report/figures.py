@@ -268,16 +268,23 @@ def response_by_station(response: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFr
     )
 
 
-def reserved_hours(duals: pd.DataFrame) -> pd.DataFrame | None:
+def reserved_hours(duals: pd.DataFrame, reserve: pd.DataFrame | None = None) -> pd.DataFrame | None:
     """Officer-hours reserved for response per station (rows) and shift (columns) with the
-    station's total and its share of the budget; None when `duals.csv` has no `reserve_hours`
-    or reserves nothing."""
-    if "reserve_hours" not in duals.columns:
+    station's total and its share of the station's hours (patrol budget + reserve), from
+    `duals.csv:reserve_hours`, else from `reserve.csv`; None when neither reserves anything."""
+    if "reserve_hours" in duals.columns:
+        hours = duals["reserve_hours"]
+    elif reserve is not None and "reserve_hours" in reserve.columns:
+        key = ["station_id", "shift"]
+        hours = duals[key].merge(reserve[[*key, "reserve_hours"]], on=key, how="left")[
+            "reserve_hours"
+        ]
+    else:
         return None
-    reserve = pd.to_numeric(duals["reserve_hours"], errors="coerce").fillna(0.0)
-    if not (reserve > 0).any():
+    reserve_hours = pd.to_numeric(hours, errors="coerce").fillna(0.0).to_numpy()
+    if not (reserve_hours > 0).any():
         return None
-    frame = duals.assign(reserve_hours=reserve)
+    frame = duals.assign(reserve_hours=reserve_hours)
     table = frame.pivot_table(
         index="station_id", columns="shift", values="reserve_hours", aggfunc="sum", sort=False
     )

@@ -207,9 +207,11 @@ def _execution(runs: Sequence[Run], lang: str) -> list[dict]:
     and per priority, and the hours reserved for response in this plan."""
     t = texts(lang, "report")
     words = texts(lang, "verdict")
+    shift = vocabulary(lang).term
+    kept = ("station_id", "reserve_hours", "reserve_share")  # the other columns are shifts
     seen, out = set(), []
     for r in runs:
-        reserve = reserved_hours(r.duals)
+        reserve = reserved_hours(r.duals, r.reserve)
         if (r.adherence is None and r.response is None and reserve is None) or (
             r.plan["plan_month"] in seen
         ):
@@ -258,7 +260,7 @@ def _execution(runs: Sequence[Run], lang: str) -> list[dict]:
                     "title": t["reserve_title"].format(hours=number(total)),
                     "chart": Markup(""),
                     "table": table(
-                        _percent(reserve.rename(columns=vocabulary(lang).term)),
+                        _percent(reserve.rename(columns=lambda c: c if c in kept else shift(c))),
                         lang,
                         r.station_names,
                         decimals=1,

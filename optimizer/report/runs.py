@@ -48,6 +48,7 @@ class Run:
     names: BureauNames
     adherence: pd.DataFrame | None = None
     response: pd.DataFrame | None = None
+    reserve: pd.DataFrame | None = None
 
     @property
     def station_names(self) -> pd.Series:
@@ -114,6 +115,7 @@ def load_runs(folders: Sequence[Path], plans: Sequence[dict] | None = None) -> l
                 names=BureauNames.from_json(plan.get("names")),
                 adherence=_optional(folder / "adherence.csv"),
                 response=_optional(folder / "response.csv"),
+                reserve=_optional(folder / "reserve.csv"),
             )
         )
     return runs
