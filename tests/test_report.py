@@ -88,13 +88,22 @@ def test_names_from_the_data_reach_the_report_only_escaped(demo_run, tmp_path):
         assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page
 
 
-def test_a_first_month_has_no_hours_moved(demo_run):
-    """The demo is a first month: no previous plan, so hours moved read n/a, not every hour."""
-    plan = json.loads((demo_run / "plan.json").read_text(encoding="utf-8"))
-    assert plan["previous_plan"] is None
-    figures = key_figures(load_runs([demo_run]), "en")
+def test_a_first_month_has_no_hours_moved(demo_run, tmp_path):
+    """A plan made with no previous plan (a first month, where the allocation counts every
+    hour as moved): hours moved read n/a, not every patrol hour."""
+    first = tmp_path / "first"
+    shutil.copytree(demo_run, first)
+    plan = json.loads((first / "plan.json").read_text(encoding="utf-8"))
+    total = pd.read_csv(first / "allocation.csv")["hours"].sum()
+    plan.update(previous_plan=None, hours_moved=float(total))
+    (first / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+    figures = key_figures(load_runs([first]), "en")
     assert figures["moved"].isna().all()
-    page = render_report([demo_run], "en")
+    with_previous = key_figures(load_runs([demo_run]), "en")  # the demo has last month's plan
+    assert with_previous["moved"].tolist() == [
+        json.loads((demo_run / "plan.json").read_text(encoding="utf-8"))["hours_moved"]
+    ]
+    page = render_report([first], "en")
     assert "Hours moved: <b>n/a</b>" in page
     figures_row = re.search(r"<tbody>\n<tr><th>baseline</th>(.*?)</tr>", page).group(1)
     assert re.findall(r"<td>(.*?)</td>", figures_row)[:2] == [
