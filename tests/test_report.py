@@ -99,10 +99,11 @@ def test_a_first_month_has_no_hours_moved(demo_run, tmp_path):
     (first / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
     figures = key_figures(load_runs([first]), "en")
     assert figures["moved"].isna().all()
-    with_previous = key_figures(load_runs([demo_run]), "en")  # the demo has last month's plan
-    assert with_previous["moved"].tolist() == [
-        json.loads((demo_run / "plan.json").read_text(encoding="utf-8"))["hours_moved"]
-    ]
+    plan["previous_plan"] = {"cells": 1, "unknown": 0, "unknown_hours": 0.0}
+    (first / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+    assert key_figures(load_runs([first]), "en")["moved"].tolist() == [total]
+    plan["previous_plan"] = None
+    (first / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
     page = render_report([first], "en")
     assert "Hours moved: <b>n/a</b>" in page
     figures_row = re.search(r"<tbody>\n<tr><th>baseline</th>(.*?)</tr>", page).group(1)
