@@ -48,6 +48,12 @@ def scenario_changes(deltas: dict, lang: str, names: BureauNames | None = None) 
     return "; ".join(parts) or t["as_is"]
 
 
+def hours_moved(plan: dict) -> float:
+    """Hours moved against last month's plan; NaN for a plan made without one."""
+    moved = plan.get("hours_moved")
+    return math.nan if moved is None or not plan.get("previous_plan") else float(moved)
+
+
 def key_figures(runs: Sequence[Run], lang: str) -> pd.DataFrame:
     """One row per scenario: harm covered (share), hours moved against last month's plan (NaN
     in a first month, when there is none), and against the first run (the baseline) with the
@@ -77,7 +83,7 @@ def key_figures(runs: Sequence[Run], lang: str) -> pd.DataFrame:
             {
                 "scenario": r.label,
                 "harm": r.plan["harm_covered_share"],
-                "moved": r.plan["hours_moved"] if r.plan.get("previous_plan") else math.nan,
+                "moved": hours_moved(r.plan),
                 "moved_baseline": moved if r is not baseline else math.nan,
                 "harm_per_hour": gain if r is not baseline else math.nan,
                 "total_hours": r.allocation["hours"].sum(),

@@ -22,6 +22,7 @@ from optimizer.report.figures import (
     binding_summary,
     evaluation_verdicts,
     flagged_stations,
+    hours_moved,
     key_figures,
     reserved_hours,
     response_by_station,
@@ -426,7 +427,7 @@ def _scenario(run: Run, span: tuple[float, float], lang: str) -> dict:
         "label": run.label,
         "month": plan["plan_month"],
         "harm": f"{plan['harm_covered_share']:.1%}",
-        "moved": f"{plan['hours_moved']:,.0f}" if plan.get("previous_plan") else t["na"],
+        "moved": t["na"] if pd.isna(hours_moved(plan)) else f"{hours_moved(plan):,.0f}",
         "total": f"{run.allocation['hours'].sum():,.0f}",
         "sections": sections,
     }
