@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -173,8 +175,8 @@ def snapshot_inputs(out: Path, files: dict[str, Path], recorded: dict[str, str])
     folder.mkdir(exist_ok=True)
     for path in files.values():
         kept = folder / recorded[path.name]
-        if not kept.exists():
-            partial = kept.with_suffix(".partial")
+        if not kept.exists():  # two runs at once each copy to their own partial file
+            partial = kept.with_name(f"{kept.name}.partial-{os.getpid()}-{threading.get_ident()}")
             shutil.copyfile(path, partial)
             partial.replace(kept)
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from geo.maps import write_geopackage
 from models.checks import patrol_risk_problems
-from models.config import Scenario, config_key_problem, load_scenarios
+from models.config import Deltas, Scenario, config_key_problem, load_scenarios
 from models.contracts import Bureau, load_bureau, load_previous_plan
 from models.errors import InfeasiblePlan, InputError, MonthOutsideData, Problem
 from models.forecast_cache import ForecastCache
@@ -81,6 +81,7 @@ def _reads(scenario: Scenario) -> dict[str, object]:
         "hotspots": {**cases, "hotspots": cfg.hotspots.model_dump()},
         "forecast": {
             **cases,
+            "harm": {},  # a harm campaign re-weights the baseline's forecast by category
             "forecast": cfg.forecast.model_dump(),
             "order": cfg.allocation.shifts,
         },
@@ -125,13 +126,20 @@ def run_cycle(
         role: {"path": str(Path(path).resolve()), "sha256": sha256_file(path)}
         for role, path in (input_files or {}).items()
     }
-    bureau = stages.apply_deltas(bureau, scenario)
+    original, bureau = bureau, stages.apply_deltas(bureau, scenario)
     cfg = bureau.config
     plan_month = next_month(month)
     # 1. validate: done by loading the bureau
     progress(f"{scenario.name}: quality ...")
     sp = shared.get("spatial", reads["spatial"], lambda: stages.spatial(bureau))
     cases = shared.get("cases", reads["cases"], lambda: stages.cases_upto(bureau, month, sp))
+    unweighted = stages.apply_deltas(original, scenario.model_copy(update={"deltas": Deltas()}))
+
+    def unweighted_cases() -> pd.DataFrame:
+        """The cases at their own harm, for the forecast a campaign re-weights."""
+        no_campaign = {**reads["cases"], "harm": {}}
+        return shared.get("cases", no_campaign, lambda: stages.cases_upto(unweighted, month, sp))
+
     executed = (  # §13: the plan for M measured against what patrols and dispatch did
         execution_stage(bureau, month, sp, previous) if has_execution_data(bureau) else None
     )
@@ -153,14 +161,18 @@ def run_cycle(
         "hotspots", reads["hotspots"], lambda: stages.hotspot_stage(bureau, month, sp, cases)
     )
     tick("hotspots", "forecast")
-    forecast = shared.get(
+    forecast = shared.get(  # the baseline's forecast; a harm campaign re-weights it
         "forecast",
         reads["forecast"],
-        lambda: stages.forecast_stage(bureau, month, sp, cases, ForecastCache(Path(out) / CACHE)),
+        lambda: stages.forecast_stage(
+            unweighted, month, sp, unweighted_cases(), ForecastCache(Path(out) / CACHE)
+        ),
     )
+    forecast = stages.campaign_forecast(forecast, scenario.deltas.harm)
     tick("forecast", "allocate")
+    reserve = executed.reserve if executed is not None else None
     allocated = stages.allocation_stage(
-        bureau, month, sp, cases, forecast.risk, previous, scenario.deltas.stability
+        bureau, month, sp, cases, forecast.risk, previous, scenario.deltas.stability, reserve
     )
     evaluated = (
         stages.evaluation_stage(

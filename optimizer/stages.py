@@ -22,7 +22,7 @@ from models.errors import InputError, Problem
 from models.evaluation import evaluate_plan, patrol_balance
 from models.forecast import backtest_months_table, forecast_risk, risk_history
 from models.forecast_cache import ForecastCache
-from models.forecast_mix import Forecast
+from models.forecast_mix import Forecast, reweight
 from models.hotspots import find_hotspots
 from models.outlines import cell_less_problems, grid_size_message
 from models.policy import policy_shares, station_weights
@@ -289,6 +289,16 @@ def forecast_stage(
     return ForecastResult(risk[columns], forecast.model, replace(forecast, risk=risk[columns]))
 
 
+def campaign_forecast(result: ForecastResult, harm: dict[str, float]) -> ForecastResult:
+    """The baseline's forecast as a harm campaign (`[deltas] harm`) sees it: each category's
+    share of a cell's risk re-weighted by its multiplier, the model kept (a campaign changes
+    what harm counts, not what the history says will happen)."""
+    if not harm or result.forecast is None:
+        return result
+    weighted = reweight(result.forecast, harm)
+    return ForecastResult(weighted.risk, result.model, weighted)
+
+
 def forecast_warnings(forecast: ForecastResult, plan_month: str) -> pd.DataFrame:
     """A `no_risk` warning when the forecast puts no risk anywhere for M+1: the plan then
     rests on its floors and stability terms alone, not on where harm is expected."""
@@ -337,9 +347,11 @@ def allocation_stage(
     risk: pd.DataFrame,
     previous: pd.DataFrame | None,
     stability: bool = True,
+    reserve: pd.DataFrame | None = None,
 ) -> AllocationResult:
     """Patrol hours for the month after `month` (SPEC §6) and everything written from them;
-    `stability = False` plans without the stability terms but still against `previous`."""
+    `stability = False` plans without the stability terms but still against `previous`;
+    `reserve` (`station_id, shift, reserve_hours`, SPEC §13) is held back from the budgets."""
     cfg = bureau.config
     plan = PatrolAllocation.from_frames(
         risk,
@@ -349,6 +361,7 @@ def allocation_stage(
         cfg.allocation,
         previous,
         stability=stability,
+        reserve=reserve,
     ).solve()
     cells = sp.grid.polygons(sp.cells).to_crs("EPSG:4326")
     per_cell = plan.allocation_.groupby(["cell_id", "shift"], as_index=False, sort=False).agg(
