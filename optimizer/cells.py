@@ -22,16 +22,34 @@ def formula_like(value: object) -> bool:
     )
 
 
+def _formula_mask(values: pd.Series) -> pd.Series:
+    """Which text values of `values` a spreadsheet would evaluate (whole column at once)."""
+    text = values.astype("string")
+    starts = text.str.startswith(FORMULA_START).fillna(False)
+    number = text.str.fullmatch(NUMBER.pattern).fillna(False)
+    return (starts & ~number).astype(bool)
+
+
 def neutralised(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` for a CSV file: every formula-like text cell prefixed with `'`, which
-    spreadsheets show as the text itself; other cells and the frame's dtypes unchanged."""
-    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    if not text:
-        return frame
-    out = frame.copy()
-    for column in text:
-        out[column] = frame[column].map(lambda v: f"'{v}" if formula_like(v) else v)
-    return out
+    spreadsheets show as the text itself; other cells and the frame's dtypes unchanged.
+    Column-wise (no Python per cell), so a schedule of millions of rows costs little."""
+    changed = {}
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            categories = values.cat.categories.to_series()
+            mask = _formula_mask(categories)
+            if mask.any():
+                renamed = categories.where(~mask, "'" + categories.astype(str))
+                changed[column] = values.cat.rename_categories(list(renamed))
+            continue
+        mask = _formula_mask(values)
+        if mask.any():
+            changed[column] = values.where(~mask, "'" + values.astype(str))
+    return frame.assign(**changed) if changed else frame
 
 
 def cells_as_text(sheet: Worksheet) -> None:

@@ -13,6 +13,7 @@ import pandas as pd
 from models.erlang import RESERVE_COLUMNS
 from models.evaluation import DOSE_COLUMNS, EVALUATION_COLUMNS
 from models.execution import ADHERENCE_COLUMNS, EXECUTION_COLUMNS, RESPONSE_COLUMNS
+from optimizer.cells import neutralised
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,8 @@ STORED = {o.table: o for o in OUTPUTS.values() if o.table}
 
 def write_output(folder: Path, name: str, frame: pd.DataFrame) -> Path:
     """Write one table of the manifest into `folder` in its file's format: CSV without the
-    index, Parquet likewise, GeoJSON layers in WGS84 as they are given."""
+    index and with formula-like text kept as text (optimizer/cells.py), Parquet likewise
+    without the index, GeoJSON layers in WGS84 as they are given."""
     if name not in OUTPUTS:
         raise KeyError(f"{name} is not an output of a plan folder")
     path = Path(folder) / name
@@ -182,7 +184,7 @@ def write_output(folder: Path, name: str, frame: pd.DataFrame) -> Path:
     elif name.endswith(".parquet"):
         frame.to_parquet(path, index=False)
     else:
-        frame.to_csv(path, index=False)
+        neutralised(frame).to_csv(path, index=False)  # no cell a spreadsheet would evaluate
     return path
 
 

@@ -58,3 +58,30 @@ def test_store_tables_follow_the_manifest(demo_run):
             assert columns == [*output.columns, *extra, "plan_month", "scenario"], table
     finally:
         engine.dispose()
+
+
+def test_csv_cells_a_spreadsheet_would_evaluate_are_written_as_text(tmp_path):
+    from optimizer.manifest import write_output
+
+    frame = pd.DataFrame(
+        {
+            "station_id": ['=HYPERLINK("http://x")', "+cmd", "-2+3", "@SUM(A1)", "S01", "-5"],
+            "month": pd.Categorical(["=1+1", "2026-01", "2026-01", "2026-01", "2026-01", "\tx"]),
+            "indicator_id": ["", "I1", "I2", "I3", "I4", "I5"],
+            "case_id": ["", "", "", "", "", ""],
+            "check": ["ok"] * 6,
+            "severity": ["warning"] * 6,
+            "message": ["m"] * 6,
+        }
+    )
+    path = write_output(tmp_path, "quality.csv", frame)
+    back = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert back["station_id"].tolist() == [
+        '\'=HYPERLINK("http://x")',
+        "'+cmd",
+        "'-2+3",
+        "'@SUM(A1)",
+        "S01",
+        "-5",
+    ]
+    assert back["month"].tolist()[0] == "'=1+1" and back["month"].tolist()[5] == "'\tx"
