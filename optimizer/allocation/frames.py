@@ -78,10 +78,15 @@ class AllocationData:
     @cached_property
     def change_allowance(self) -> np.ndarray:
         """Hours each station may move against last month's plan (change_cap): max_change_share
-        of its previous hours; unlimited (inf) for a station without any — new, or absent from
-        that plan — which has nothing to keep stable."""
+        of its previous hours, plus the hours its response reserve now holds back (up to those
+        previous hours) — a change forced by the calls, not a reshuffle the cap should forbid;
+        unlimited (inf) for a station without any previous hours — new, or absent from that
+        plan — which has nothing to keep stable."""
         last = self.previous_hours
-        return np.where(last > 0, self.config.max_change_share * last, np.inf)
+        held = self.groups.groupby("station_id", sort=False)["reserve_hours"].sum()
+        reserve = held.reindex(self.stations, fill_value=0.0).to_numpy(dtype=float)
+        allowance = self.config.max_change_share * last + np.minimum(reserve, last)
+        return np.where(last > 0, allowance, np.inf)
 
     @cached_property
     def segment_lengths(self) -> np.ndarray:
