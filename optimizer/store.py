@@ -96,9 +96,9 @@ def check_store(url: str, out: Path) -> None:
     `--db` would silently start a new chain and forget last month's plan)."""
     tables: set[str] = set()
     path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
-    if path is not None and path.exists() and path.stat().st_size == 0:
-        raise StoreError(f"{path}: the store is an empty file (not a database); remove it")
-    if path is None or path.exists():
+    # a zero-byte file is a store another run has just opened and not yet written: new,
+    # unless the folder's log continues a chain (checked below)
+    if path is None or (path.exists() and path.stat().st_size > 0):
         engine = open_engine(url)
         try:
             with engine.connect() as conn:

@@ -145,15 +145,21 @@ def test_a_truncated_or_rolled_back_log_fails_against_the_anchor(out, demo_data,
     assert rolled.exit_code == 2 and "no longer in the log" in rolled.output
 
 
-@pytest.mark.parametrize("content", [b"", b"SQLite format 3\x00" + b"\x00" * 100])
-def test_an_empty_or_broken_store_file_is_bad_input(demo_data, tmp_path, content):
+def test_a_broken_store_file_is_bad_input(demo_data, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    (out / "plans.db").write_bytes(content)
+    (out / "plans.db").write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)
     args = ["run", "--data", str(demo_data), "--month", "2025-12", "--out", str(out)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2, result.output
     assert "store:" in result.output and sorted(p.name for p in out.iterdir()) == ["plans.db"]
+
+
+def test_an_emptied_store_beside_a_log_is_bad_input(out, demo_data):
+    (out / "plans.db").write_bytes(b"")  # the store lost, the folder's log still there
+    args = ["run", "--data", str(demo_data), "--month", "2025-12", "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "holds no audit log" in result.output
 
 
 def test_a_foreign_or_lost_store_is_bad_input(out, demo_data, tmp_path):
