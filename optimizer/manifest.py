@@ -13,7 +13,10 @@ import pandas as pd
 from models.erlang import RESERVE_COLUMNS
 from models.evaluation import DOSE_COLUMNS, EVALUATION_COLUMNS
 from models.execution import ADHERENCE_COLUMNS, EXECUTION_COLUMNS, RESPONSE_COLUMNS
+from models.hotspots import HOTSPOT_COLUMNS
+from models.quality import QUALITY_COLUMNS
 from optimizer.cells import neutralised
+from optimizer.train import TRAINING_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -57,25 +60,8 @@ OUTPUTS: dict[str, Output] = {
             "indicator_scores.csv",
             ("station_id", "month", "indicator_id", "value", "score", "weight"),
         ),
-        Output(
-            "quality.csv",
-            ("station_id", "month", "indicator_id", "case_id", "check", "severity", "message"),
-            "quality",
-        ),
-        Output(
-            "hotspots.geojson",
-            [
-                "hotspot_id",
-                "category",
-                "count",
-                "harm",
-                "dominant_offence",
-                "peak_shift",
-                "peak_weekday",
-                "trend",
-            ],
-            "hotspots",
-        ),
+        Output("quality.csv", tuple(QUALITY_COLUMNS), "quality"),
+        Output("hotspots.geojson", tuple(HOTSPOT_COLUMNS), "hotspots"),
         Output(
             "risk.csv",
             ("cell_id", "shift", "risk", "station_id", "x", "y", "lat", "lon"),
@@ -116,20 +102,7 @@ OUTPUTS: dict[str, Output] = {
         Output("adherence.csv", tuple(ADHERENCE_COLUMNS), "adherence"),
         Output("response.csv", tuple(RESPONSE_COLUMNS), "response"),
         Output("reserve.csv", tuple(RESERVE_COLUMNS), "reserve"),
-        Output(
-            "training.csv",
-            (
-                "station_id",
-                "course_id",
-                "title",
-                "seats",
-                "priority",
-                "indicator_id",
-                "score",
-                "reason",
-            ),
-            "training",
-        ),
+        Output("training.csv", tuple(TRAINING_COLUMNS), "training"),
         Output("training.xlsx"),
         Output("rank_sensitivity.csv", ("station_id", "rank", "rank_p05", "rank_p95")),
         Output("rollups.csv", ("station_id", "period", "total", "grade", "rank", "last_two_years")),
