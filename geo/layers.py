@@ -291,22 +291,39 @@ def change_layer(
     return legend
 
 
+def scheduled_visits(schedule: pd.DataFrame) -> pd.DataFrame:
+    """`cell_id, shift, visits, minutes`: the visits of `schedule` (`schedule.csv`, one row per
+    visit) and their minutes per cell and shift, the few rows a map draws from a schedule of
+    millions of visits."""
+    per = schedule.groupby(["cell_id", "shift"], observed=True, sort=False)["minutes"]
+    per = per.agg(["size", "sum"]).reset_index()
+    return pd.DataFrame(
+        {
+            "cell_id": per["cell_id"].astype(str),
+            "shift": per["shift"].astype(str),
+            "visits": per["size"].astype(np.int64),
+            "minutes": per["sum"].astype(np.int64),
+        }
+    )
+
+
 def scheduled_layer(
     m: folium.Map,
     shapes: gpd.GeoDataFrame,
-    schedule: pd.DataFrame,
+    visits: pd.DataFrame,
     to_block: dict[str, str],
     text: MapText,
 ) -> None:
-    visits = schedule.assign(cell_id=schedule["cell_id"].astype(str).map(to_block))
-    visits = visits.groupby("cell_id", as_index=False).agg(
-        visits=("visit", "size"),
+    """Cells with visits (`scheduled_visits`), their visits, minutes and shifts per drawn cell."""
+    per = visits.assign(cell_id=visits["cell_id"].map(to_block))
+    per = per.groupby("cell_id", as_index=False).agg(
+        visits=("visits", "sum"),
         minutes=("minutes", "sum"),
         shifts=("shift", lambda s: ", ".join(text.shift(x) for x in sorted(s.unique()))),
     )
     add_layer(
         m,
-        shapes.merge(visits, on="cell_id"),
+        shapes.merge(per, on="cell_id"),
         text.layers["scheduled"],
         lambda f: {
             "color": SCHEDULED_COLOUR,

@@ -37,6 +37,7 @@ from geo.layers import (
     outline_layers,
     rounded,
     scheduled_layer,
+    scheduled_visits,
     shift_layers,
     station_layer,
 )
@@ -83,12 +84,13 @@ def plan_map(
     if tiles_datum == "gcj02":
         stations, cells, hotspots = (frame_to_gcj02(f) for f in (stations, cells, hotspots))
     labels = text.layers
+    visits = scheduled_visits(schedule)
     risk = risk[risk["risk"] > 0]
     moved = (allocation["hours"] - allocation["prev_hours"]).abs() >= 0.05
     drawn = [
         risk[["shift", "cell_id"]].assign(layer="risk"),
         allocation.loc[allocation["hours"] > 0, ["shift", "cell_id"]].assign(layer="hours"),
-        schedule[["cell_id"]].assign(layer="scheduled", shift=""),
+        visits[["cell_id"]].assign(layer="scheduled", shift=""),
     ]
     if change:
         drawn.append(allocation.loc[moved, ["cell_id"]].assign(layer="change", shift=""))
@@ -137,7 +139,7 @@ def plan_map(
         done = per_block(execution, ["planned_hours", "delivered_hours", "visits"])
         done = done.round({"planned_hours": 1, "delivered_hours": 1})
         sections.append((text.titled("delivered"), delivery_layers(m, shapes, done, text)))
-    scheduled_layer(m, shapes, schedule, to_block, text)
+    scheduled_layer(m, shapes, visits, to_block, text)
     sections.append(
         (labels["scheduled"], [(f"border:2px dashed {SCHEDULED_COLOUR}", labels["outline"])])
     )

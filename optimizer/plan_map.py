@@ -169,7 +169,8 @@ def plan_map(
     had hours last month); `execution` (`execution.csv`: `station_id, cell_id, shift,
     planned_hours, delivered_hours, visits`) adds delivered against planned hours per shift."""
     words = vocabulary(lang, names)
-    shifts = pd.concat([risk["shift"], allocation["shift"], schedule["shift"]]).astype(str)
+    scheduled = pd.Series(schedule["shift"].unique())  # a schedule holds millions of visits
+    shifts = pd.concat([risk["shift"], allocation["shift"], scheduled]).astype(str)
     text = MapText(
         layers=words.section("map"),
         fields=words.section("fields"),

@@ -8,6 +8,8 @@ import json
 
 import geopandas as gpd
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, inspect
 
 from optimizer.manifest import OUTPUTS, STORED
@@ -85,3 +87,33 @@ def test_csv_cells_a_spreadsheet_would_evaluate_are_written_as_text(tmp_path):
         "-5",
     ]
     assert back["month"].tolist()[0] == "'=1+1" and back["month"].tolist()[5] == "'\tx"
+
+
+TEXT = st.text(alphabet=list("ab=+-@\t\r\n,\"' é中1."), max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(TEXT, TEXT, st.integers(-(2**40), 2**40)), min_size=0, max_size=8),
+    st.booleans(),
+    st.booleans(),
+)
+def test_csv_files_are_written_byte_for_byte_as_pandas_writes_them(tmp_path_factory, rows, cat, na):
+    """Frames of whole numbers and text take Arrow's CSV writer where no text needs quotes,
+    pandas otherwise: either way the bytes are pandas' own."""
+    from optimizer.cells import neutralised
+    from optimizer.manifest import _arrow_writes_as_pandas, write_output
+
+    frame = pd.DataFrame(rows, columns=["station_id", "cell_id", "visit"]).astype(
+        {"station_id": "str", "cell_id": "str", "visit": "int64"}
+    )
+    if na and len(frame):
+        frame.loc[0, "station_id"] = None
+    if cat:
+        frame["cell_id"] = pd.Categorical(frame["cell_id"])
+    folder = tmp_path_factory.mktemp("csv")
+    path = write_output(folder, "schedule.csv", frame)
+    assert path.read_bytes() == neutralised(frame).to_csv(index=False).encode("utf-8")
+    text = frame[["station_id", "cell_id"]].astype("str")
+    plain = not any(text[c].str.contains('[,"\n\r]').fillna(False).any() for c in text)
+    assert _arrow_writes_as_pandas(neutralised(frame)) == plain

@@ -91,3 +91,55 @@ def test_a_month_of_many_visits_is_built_without_python_per_visit():
         assert isinstance(schedule[column].dtype, pd.CategoricalDtype), column
     assert schedule.groupby("cell_id", observed=True)["minutes"].sum().max() <= 60 * 60
     assert schedule["visit"].min() == 1
+
+
+def schedule_visit_by_visit(plan: pd.DataFrame, plan_month: str) -> list[tuple]:
+    """The schedule's rules read one visit at a time in Python: rows by patrolling station,
+    shift and cell draw their visit lengths in turn, then every kept visit its random order
+    number; visits sorted by station, day, shift and that number, numbered per slot."""
+    period = pd.Period(plan_month, "M")
+    rng = np.random.default_rng(period.year * 100 + period.month)
+    rows = sorted(
+        (lender or station, shift, cell, hours)
+        for station, shift, cell, hours, lender in plan[
+            ["station_id", "shift", "cell_id", "hours", "lender_station_id"]
+        ].itertuples(index=False)
+        if hours > 0
+    )
+    budgets = [int(np.floor(hours * 60 + 1e-6)) for *_, hours in rows]
+    lengths = iter(rng.integers(10, 17, size=sum(b // 10 for b in budgets)).tolist())
+    visits = []
+    for (patrol, shift, cell, _), budget in zip(rows, budgets, strict=True):
+        drawn = [next(lengths) for _ in range(budget // 10)]
+        kept = [m for i, m in enumerate(drawn) if sum(drawn[: i + 1]) <= budget]
+        visits += [(patrol, shift, cell, rank, len(kept), m) for rank, m in enumerate(kept)]
+    order = rng.random(len(visits)).tolist()
+    shifts = sorted({v[1] for v in visits})
+    keyed = sorted(
+        (patrol, rank * period.days_in_month // n, shifts.index(shift), order[i], i, cell, m)
+        for i, (patrol, shift, cell, rank, n, m) in enumerate(visits)
+    )
+    out, slot, number = [], None, 0
+    for patrol, day, shift, _, _, cell, m in keyed:
+        number = number + 1 if (patrol, day, shift) == slot else 1
+        slot = (patrol, day, shift)
+        out.append((patrol, f"{plan_month}-{day + 1:02d}", shifts[shift], number, cell, m))
+    return out
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.floats(0, 40, allow_nan=False), min_size=1, max_size=16),
+    st.lists(st.sampled_from(["", "S2", "S3"]), min_size=16, max_size=16),
+    st.sampled_from(["2026-02", "2026-07"]),
+)
+def test_the_schedule_follows_its_rules_visit_by_visit(hours, lenders, month):
+    plan = allocation(hours, lenders[: len(hours)])
+    plan["station_id"] = ["S1" if i % 4 else "S4" for i in range(len(hours))]
+    plan["lender_station_id"] = plan["lender_station_id"].where(
+        plan["lender_station_id"] != plan["station_id"], ""
+    )
+    schedule = visit_schedule(plan, month)
+    got = list(schedule.astype({c: str for c in ("station_id", "date", "shift", "cell_id")})
+               .itertuples(index=False, name=None))  # fmt: skip
+    assert got == schedule_visit_by_visit(plan, month)
