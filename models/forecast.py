@@ -15,7 +15,7 @@ month's run fits only what is new.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from geo.grid import Grid, Raster
 from models.forecast_cache import ForecastCache, HistoryDigests
 from models.forecast_mix import Forecast, category_mix
+from models.spread import IN_PROCESS, Spread
 
 COVERAGES = (0.01, 0.05, 0.10)
 BACKTEST_COLUMNS = [
@@ -232,52 +233,86 @@ def proper_scores(forecast: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     return {"log_score": log_score, "poisson_deviance": float(deviance)}
 
 
+Piece = tuple[str, tuple[int, ...]]  # a model and the origins it forecasts
+
+
+def forecast_pieces(keys: Sequence[tuple[str, int]], workers: int) -> list[Piece]:
+    """The forecasts `(model, origin)` as pieces to fit: one per model, the learned model's
+    (the costly fits) cut into up to `workers` runs of consecutive origins, listed first."""
+    by_model: dict[str, list[int]] = {}
+    for model, t in keys:
+        by_model.setdefault(model, []).append(t)
+    pieces: list[Piece] = []
+    for model, origins in sorted(by_model.items(), key=lambda kv: kv[0] not in PANEL_READERS):
+        origins = sorted(set(origins))
+        cuts = workers if model in PANEL_READERS else 1
+        pieces += [
+            (model, tuple(int(t) for t in run))
+            for run in np.array_split(origins, min(cuts, len(origins)))
+        ]
+    return pieces
+
+
+def fit_piece(piece: Piece, counts: np.ndarray, raster: Raster) -> list[np.ndarray]:
+    """The forecasts of one model for each of its origins t, each from `counts[:t]` alone;
+    the learned model's from one feature panel covering the rows those origins read."""
+    model, origins = piece
+    if model not in PANEL_READERS:
+        return [CANDIDATES[model](counts[:t], raster) for t in origins]
+    start = min(max(1, t - TRAINING_MONTHS) for t in origins)
+    panel = _feature_panel(counts[: max(origins)], raster, start)
+    return [CANDIDATES[model](counts[:t], raster, panel=panel[: t + 1 - start]) for t in origins]
+
+
 class Backtester:
     """Rolling-origin evaluation over one history. `forecast(model, t)` is the model's forecast
     of month t from `counts[:t]` alone, computed once and reused by every selection that needs
     it; with a `cache`, also reused from earlier runs on the same history.
 
-    The feature panel is built once for the whole history from `first_origin −
-    TRAINING_MONTHS` on (the earliest row a forecast from `first_origin` reads) and sliced per
-    origin."""
+    Forecasts are fitted in pieces (`forecast_pieces`) on `spread`: each piece is one model
+    over some origins, and the learned model's origins are cut into as many pieces as the
+    spread has workers, each building the feature panel rows it reads. A row of the panel is
+    the same whatever panel it belongs to, so the cut changes no figure."""
 
     def __init__(
         self,
         counts: np.ndarray,
         raster: Raster,
         cache: ForecastCache | None = None,
-        first_origin: int = 1,
+        spread: Spread = IN_PROCESS,
     ):
         self.counts = counts
         self.raster = raster
         self.cache = cache
-        self._panel_start = max(0, first_origin - TRAINING_MONTHS)
-        self._panel: np.ndarray | None = None
+        self.spread = spread
         self._digests = HistoryDigests(counts, raster) if cache is not None else None
         self._forecasts: dict[tuple[str, int], np.ndarray] = {}
 
     def forecast(self, model: str, t: int) -> np.ndarray:
-        key = (model, t)
-        if key in self._forecasts:
-            return self._forecasts[key]
-        digest = self._digests(t) if self._digests is not None else ""
-        forecast = self.cache.load(model, t, digest) if self.cache is not None else None
-        if forecast is None:
-            forecast = self._fit(model, t)
-            if self.cache is not None:
-                self.cache.save(model, t, digest, forecast)
-        self._forecasts[key] = forecast
-        return forecast
+        self.prefetch([(model, t)])
+        return self._forecasts[(model, t)]
 
-    def _fit(self, model: str, t: int) -> np.ndarray:
-        history = self.counts[:t]
-        if model not in PANEL_READERS or max(1, t - TRAINING_MONTHS) < self._panel_start:
-            return CANDIDATES[model](history, self.raster)
-        if self._panel is None:
-            self._panel = _feature_panel(self.counts, self.raster, self._panel_start)
-        return CANDIDATES[model](
-            history, self.raster, panel=self._panel[: t + 1 - self._panel_start]
-        )
+    def prefetch(self, keys: Sequence[tuple[str, int]]) -> None:
+        """Fit the forecasts `(model, origin)` among `keys` that neither this run nor the cache
+        already holds, all at once on the spread."""
+        missing = []
+        for model, t in dict.fromkeys(keys):
+            if (model, t) in self._forecasts:
+                continue
+            stored = None
+            if self.cache is not None:
+                stored = self.cache.load(model, t, self._digests(t))
+            if stored is None:
+                missing.append((model, t))
+            else:
+                self._forecasts[(model, t)] = stored
+        pieces = forecast_pieces(missing, self.spread.workers)
+        fitted = self.spread(fit_piece, pieces, counts=self.counts, raster=self.raster)
+        for (model, origins), forecasts in zip(pieces, fitted, strict=True):
+            for t, forecast in zip(origins, forecasts, strict=True):
+                if self.cache is not None:
+                    self.cache.save(model, t, self._digests(t), forecast)
+                self._forecasts[(model, t)] = forecast
 
     def select(self, t: int, backtest_months: int, coverage: float) -> str:
         """The model `auto` uses to forecast month t, from origins t − backtest_months .. t − 1
@@ -292,6 +327,7 @@ class Backtester:
         origins = range(max(1, t - backtest_months), t)
         if t < 2 or not origins:
             return FALLBACK
+        self.prefetch([(name, o) for name in CANDIDATES for o in origins])
         pai = {
             name: np.array(
                 [
@@ -326,6 +362,10 @@ class Backtester:
         past) scored on each origin's month: `model, origin, coverage, hit_rate, pai,
         pei_star, log_score, poisson_deviance, selected` (the proper scores are of the whole
         month, the same on each coverage's row)."""
+        if origins:
+            earliest = max(1, min(origins) - backtest_months)
+            span = range(earliest, max(origins) + 1)
+            self.prefetch([(name, t) for t in span for name in CANDIDATES])
         rows = []
         for t in origins:
             chosen = self.select(t, backtest_months, selection_coverage)
@@ -390,13 +430,14 @@ def forecast_risk(
     backtest_months: int,
     coverage: float,
     cache: ForecastCache | None = None,
+    spread: Spread = IN_PROCESS,
 ) -> Forecast:
     """Risk per cell and shift for the month after `month` (expected harm-weighted,
     patrol-sensitive incidents), from cases up to `month` only, with the model `auto` selects;
-    `cache` keeps the backtest's forecasts for the next run."""
+    `cache` keeps the backtest's forecasts for the next run; the fits run on `spread`."""
     counts, _ = risk_history(cases, cells, shifts, month)
     n = len(counts)
-    tester = Backtester(counts, grid.raster(cells), cache, first_origin=n - backtest_months)
+    tester = Backtester(counts, grid.raster(cells), cache, spread)
     model = tester.select(n, backtest_months, coverage)
     risk = tester.forecast(model, n)
     frame = pd.DataFrame(
@@ -417,12 +458,12 @@ def backtest_months_table(
     backtest_months: int,
     selection_coverage: float,
     cache: ForecastCache | None = None,
+    spread: Spread = IN_PROCESS,
 ) -> pd.DataFrame:
     """`backtest.csv` (SPEC §5): the last `n_months` months of `months` each forecast from the
-    months before it, by every candidate and by `auto`."""
+    months before it, by every candidate and by `auto`, the fits on `spread`."""
     origins = list(range(max(1, len(months) - n_months), len(months)))
-    first = origins[0] if origins else len(months)
-    tester = Backtester(counts, raster, cache, first_origin=first - backtest_months)
+    tester = Backtester(counts, raster, cache, spread)
     table = tester.table(origins, backtest_months, selection_coverage)
     table.insert(1, "month", [months[t] for t in table.pop("origin")])
     return table[BACKTEST_COLUMNS]

@@ -6,6 +6,8 @@ calendar months (`YYYY-MM`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -18,6 +20,7 @@ from sklearn.cluster import DBSCAN, HDBSCAN
 
 from geo.grid import gaussian_smooth
 from models.config import HotspotConfig
+from models.spread import IN_PROCESS, Spread
 
 HOTSPOT_COLUMNS = [
     "hotspot_id",
@@ -264,6 +267,60 @@ def area_monthly_counts(
     return out
 
 
+@dataclass(frozen=True)
+class CategoryCases:
+    """One category's cases of the trend history: metric x, y (m), month index in the history,
+    whether in the hotspot window, offence and shift codes, weekday and harm, row by row."""
+
+    category: str
+    x: np.ndarray
+    y: np.ndarray
+    month: np.ndarray
+    in_window: np.ndarray
+    offence: np.ndarray
+    shift: np.ndarray
+    weekday: np.ndarray
+    harm: np.ndarray
+
+
+def category_hotspots(
+    cases: CategoryCases,
+    config: HotspotConfig,
+    area_m2: float,
+    n_history: int,
+    offences: np.ndarray,
+    shifts: np.ndarray,
+) -> pd.DataFrame | None:
+    """Hotspots of one category (columns of HOTSPOT_COLUMNS but the id, with `geometry`), None
+    without any; `offences`, `shifts` name the codes, `n_history` is the months of trend."""
+    window = np.flatnonzero(cases.in_window)
+    xy = np.column_stack([cases.x[window], cases.y[window]])
+    method = choose_method(len(xy), config.method)
+    eps, min_samples = scaled_parameters(len(xy), area_m2, method, config.eps_m, config.min_samples)
+    labels, core = cluster_labels(xy, method, eps, min_samples, config.min_samples)
+    if not core.any():
+        return None
+    n = int(labels.max()) + 1
+    polygons = hull_polygons(xy[core], labels[core], n, eps)
+    members, labels = window[labels >= 0], labels[labels >= 0]
+    monthly = area_monthly_counts(polygons, cases.x, cases.y, cases.month, n_history)
+    offence = label_modes(labels, cases.offence[members], n, len(offences))
+    shift = label_modes(labels, cases.shift[members], n, len(shifts))
+    day = label_modes(labels, cases.weekday[members], n, len(WEEKDAYS))
+    return pd.DataFrame(
+        {
+            "category": cases.category,
+            "count": np.bincount(labels, minlength=n),
+            "harm": np.bincount(labels, weights=cases.harm[members], minlength=n),
+            "dominant_offence": offences[offence],
+            "peak_shift": shifts[shift],
+            "peak_weekday": np.asarray(WEEKDAYS)[day],
+            "trend": [trend_class(counts, config.months) for counts in monthly],
+            "geometry": polygons,
+        }
+    )
+
+
 def find_hotspots(
     cases: pd.DataFrame,
     x: np.ndarray,
@@ -273,6 +330,7 @@ def find_hotspots(
     crs: CRS,
     area_m2: float,
     history_months: int = 12,
+    spread: Spread = IN_PROCESS,
 ) -> gpd.GeoDataFrame:
     """Hotspots of the last `config.months` months up to `month`, per category, as polygons in
     `crs` with `HOTSPOT_COLUMNS`, ids `H001`, … by category then harm (descending).
@@ -281,7 +339,7 @@ def find_hotspots(
     coordinates (m); `area_m2` is the area covered (m², for the mean density). Trends use the
     monthly counts of each hotspot's area over up to `history_months` months ending at `month`,
     starting no earlier than the first month of `cases` (months before the data are unknown,
-    not empty)."""
+    not empty). Categories are clustered independently, on `spread`."""
     last = pd.Period(month, "M")
     first = last - (history_months - 1)
     if len(cases):
@@ -294,40 +352,32 @@ def find_hotspots(
     weekday = cases["occurred_at"].dt.weekday.to_numpy()
     harm = cases["harm"].to_numpy(dtype=float)
     x, y = np.asarray(x, float), np.asarray(y, float)
-
-    frames = []
+    blocks = []
     for category, rows in cases.groupby("category", sort=True).indices.items():
         rows = rows[month_index[rows] >= 0]
-        window = rows[in_window[rows]]
-        xy = np.column_stack([x[window], y[window]])
-        method = choose_method(len(xy), config.method)
-        eps, min_samples = scaled_parameters(
-            len(xy), area_m2, method, config.eps_m, config.min_samples
-        )
-        labels, core = cluster_labels(xy, method, eps, min_samples, config.min_samples)
-        if not core.any():
-            continue
-        n = int(labels.max()) + 1
-        polygons = hull_polygons(xy[core], labels[core], n, eps)
-        members, labels = window[labels >= 0], labels[labels >= 0]
-        monthly = area_monthly_counts(polygons, x[rows], y[rows], month_index[rows], len(history))
-        offence = label_modes(labels, offence_codes[members], n, len(offences))
-        shift = label_modes(labels, shift_codes[members], n, len(shifts))
-        day = label_modes(labels, weekday[members], n, len(WEEKDAYS))
-        frames.append(
-            pd.DataFrame(
-                {
-                    "category": category,
-                    "count": np.bincount(labels, minlength=n),
-                    "harm": np.bincount(labels, weights=harm[members], minlength=n),
-                    "dominant_offence": np.asarray(offences)[offence],
-                    "peak_shift": np.asarray(shifts)[shift],
-                    "peak_weekday": np.asarray(WEEKDAYS)[day],
-                    "trend": [trend_class(counts, config.months) for counts in monthly],
-                    "geometry": polygons,
-                }
+        blocks.append(
+            CategoryCases(
+                category,
+                x[rows],
+                y[rows],
+                month_index[rows],
+                in_window[rows],
+                offence_codes[rows],
+                shift_codes[rows],
+                weekday[rows],
+                harm[rows],
             )
         )
+    found = spread(
+        category_hotspots,
+        blocks,
+        config=config,
+        area_m2=area_m2,
+        n_history=len(history),
+        offences=np.asarray(offences),
+        shifts=np.asarray(shifts),
+    )
+    frames = [frame for frame in found if frame is not None]
     columns = HOTSPOT_COLUMNS[1:] + ["geometry"]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     out = out.sort_values(["category", "harm"], ascending=[True, False], ignore_index=True)

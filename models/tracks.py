@@ -14,13 +14,14 @@ ids built only for the groups that receive dose.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
 
 from geo.crs import project, to_wgs84
 from geo.grid import Grid
+from models.spread import IN_PROCESS, Spread
 
 NS_PER_S = 1_000_000_000
 PATROL, RESPONSE, OFF_DUTY = 0, 1, 2
@@ -126,6 +127,10 @@ class _Pings:
     status: np.ndarray
     officers: np.ndarray
 
+    def take(self, rows: np.ndarray) -> _Pings:
+        """The pings `rows`, in that order."""
+        return _Pings(*(getattr(self, f.name)[rows] for f in fields(self)))
+
 
 def _chunk_bounds(unit_sorted: np.ndarray, size: int) -> list[tuple[int, int]]:
     """Slices of about `size` sorted pings that never split a unit."""
@@ -167,13 +172,13 @@ def _groups(station, shift, ix, iy, dose_s, visit_rows, n_shifts: int) -> pd.Dat
 
 
 def _measure_chunk(
-    rows: np.ndarray, pings: _Pings, start, end, crs, coordinates: str, rules: TrackRules
+    pings: _Pings, start, end, crs, coordinates: str, rules: TrackRules
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Dose groups (`station, shift, ix, iy, dose_s, visits`), per-station counts and
-    per-unit flags of the sorted pings `rows` (whole units)."""
-    unit, station, ns = pings.unit[rows], pings.station[rows], pings.ns[rows]
-    status, officers = pings.status[rows], np.nan_to_num(pings.officers[rows], nan=1.0)
-    lon, lat = to_wgs84(pings.lon[rows], pings.lat[rows], coordinates)
+    per-unit flags of `pings` (whole units, each in time order)."""
+    unit, station, ns = pings.unit, pings.station, pings.ns
+    status, officers = pings.status, np.nan_to_num(pings.officers, nan=1.0)
+    lon, lat = to_wgs84(pings.lon, pings.lat, coordinates)
     x, y = project(lon, lat, crs)
     del lon, lat
     in_month = (ns >= start) & (ns < end)
@@ -242,12 +247,18 @@ CHUNK_PINGS = 2_000_000  # pings measured at a time (whole units), bounding the 
 
 
 def measure_tracks(
-    tracks: pd.DataFrame, month: str, crs, coordinates: str, rules: TrackRules
+    tracks: pd.DataFrame,
+    month: str,
+    crs,
+    coordinates: str,
+    rules: TrackRules,
+    spread: Spread = IN_PROCESS,
 ) -> Delivered:
     """Patrol dose and visits of `month` (YYYY-MM) from validated pings (`unit_id, station_id,
     recorded_at, lat, lon`, optional `status`, `officers`); points projected to the metric
     `crs` after converting from the bureau's `coordinates`. A pair a → b counts for the month
-    of a (b may lie just after it). Units are measured a few million pings at a time."""
+    of a (b may lie just after it). Units are measured a few million pings at a time, each
+    batch of whole units a piece on `spread`."""
     start = pd.Period(month, "M").start_time.to_datetime64().astype("datetime64[ns]")
     end = (pd.Period(month, "M") + 1).start_time.to_datetime64().astype("datetime64[ns]")
     times = tracks["recorded_at"].to_numpy().astype("datetime64[ns]", copy=False)
@@ -294,10 +305,16 @@ def measure_tracks(
     bounds = _chunk_bounds(unit_sorted, CHUNK_PINGS)
     del unit_sorted
     start_ns, end_ns = start.view(np.int64), end.view(np.int64)
-    parts = [
-        _measure_chunk(order[a:b], pings, start_ns, end_ns, crs, coordinates, rules)
-        for a, b in bounds
-    ]
+    batches = (pings.take(order[a:b]) for a, b in bounds)  # made as they are measured
+    parts = spread(
+        _measure_chunk,
+        batches,
+        start=start_ns,
+        end=end_ns,
+        crs=crs,
+        coordinates=coordinates,
+        rules=rules,
+    )
     del order, pings
     n_st = len(station_names)
     dose_frame = _dose_frame(

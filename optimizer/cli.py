@@ -17,6 +17,7 @@ from models.errors import (
     SolverFailure,
     StoreError,
 )
+from optimizer.cluster import ClusterUnavailable
 from optimizer.threads import limited_threads
 
 EXIT_INPUT, EXIT_INFEASIBLE, EXIT_INTERNAL = 2, 3, 1
@@ -49,6 +50,8 @@ def _fail(exc: Exception) -> None:
     if isinstance(exc, StoreError):
         click.echo(_say("store", error=exc), err=True)
         sys.exit(EXIT_INPUT)
+    if isinstance(exc, ClusterUnavailable):
+        raise click.BadParameter(str(exc), param_hint="'--workers' / '--scheduler'") from exc
     if isinstance(exc, MonthOutsideData):
         raise click.BadParameter(str(exc), param_hint="'--month'") from exc
     if isinstance(exc, InputError):
@@ -172,24 +175,30 @@ def validate(data: Path) -> None:
     click.echo(_say("valid", data=data, cases=len(bureau.cases), stations=len(bureau.stations)))
 
 
-def _run(data, month, out, db, scenarios, previous_plan, lang, anchor=None) -> list:
-    """`run_month` with progress on a terminal and its outcome told; raises an impossible
-    scenario's diagnosis after the others are written."""
+def _run(
+    data, month, out, db, scenarios, previous_plan, lang, anchor=None, workers=None, scheduler=None
+) -> list:
+    """`run_month` with progress on a terminal and its outcome told, on Dask given `workers`
+    or `scheduler`; raises an impossible scenario's diagnosis after the others are written."""
+    from optimizer.cluster import spread_for
     from optimizer.cycle import run_month
 
     show = sys.stderr.isatty()
-    done = run_month(
-        data,
-        month,
-        out,
-        db,
-        scenarios,
-        previous_plan,
-        lang,
-        progress=(lambda s: click.echo(f"  {s}", err=True)) if show else (lambda s: None),
-        anchor=anchor,
-        on_wait=lambda message: click.echo(message, err=True),
-    )
+    threads = click.get_current_context().find_object(dict)["threads"]
+    with spread_for(workers, scheduler, threads) as spread:
+        done = run_month(
+            data,
+            month,
+            out,
+            db,
+            scenarios,
+            previous_plan,
+            lang,
+            progress=(lambda s: click.echo(f"  {s}", err=True)) if show else (lambda s: None),
+            anchor=anchor,
+            on_wait=lambda message: click.echo(message, err=True),
+            spread=spread,
+        )
     for result in done.results:
         plan = result.plan
         click.echo(
@@ -226,11 +235,37 @@ def _run(data, month, out, db, scenarios, previous_plan, lang, anchor=None) -> l
 )
 @_previous_plan_option
 @_anchor_option
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="spread hotspots, forecast and execution data over a local Dask cluster of N "
+    "processes (needs patrolopt[dask]; the plan is the same)",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="spread them over the Dask cluster at ADDRESS (tcp://host:8786) instead",
+)
 @click.pass_context
-def run(ctx, data, month, out, db, scenarios, previous_plan, anchor) -> None:
+def run(ctx, data, month, out, db, scenarios, previous_plan, anchor, workers, scheduler) -> None:
     """Run the whole monthly cycle for MONTH and write the plan for the month after."""
+    if workers and scheduler:
+        raise click.UsageError(_say("workers_or_scheduler"))
     try:
-        _run(data, month, out, db, scenarios, previous_plan, ctx.obj["lang"], anchor)
+        _run(
+            data,
+            month,
+            out,
+            db,
+            scenarios,
+            previous_plan,
+            ctx.obj["lang"],
+            anchor,
+            workers,
+            scheduler,
+        )
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
 

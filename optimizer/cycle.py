@@ -20,6 +20,7 @@ from models.contracts import Bureau, load_bureau, load_previous_plan
 from models.errors import InfeasiblePlan, InputError, MonthOutsideData, Problem
 from models.forecast_cache import ForecastCache
 from models.outlines import grid_size_message
+from models.spread import IN_PROCESS, Spread
 from optimizer import stages
 from optimizer.execution import execution_stage, has_execution_data
 from optimizer.i18n import BureauNames
@@ -101,11 +102,13 @@ def run_cycle(
     anchor: str | None = None,
     on_wait: Progress | None = None,
     input_files: dict[str, Path] | None = None,
+    spread: Spread = IN_PROCESS,
 ) -> RunResult:
     """Every step of SPEC §3 for one scenario of `month`; the plan for M+1 is published to
     `out/<M+1>/<scenario>/` and the store (`store_url`, default `sqlite:///OUT/plans.db`),
     its chain head to `anchor` when given. `input_files` (the scenario file, `--previous-plan`)
-    are hashed and kept with the inputs of the data folder."""
+    are hashed and kept with the inputs of the data folder. The steps that split into pieces
+    (execution, hotspots, forecast) run them on `spread`."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -141,7 +144,7 @@ def run_cycle(
         return shared.get("cases", no_campaign, lambda: stages.cases_upto(unweighted, month, sp))
 
     executed = (  # §13: the plan for M measured against what patrols and dispatch did
-        execution_stage(bureau, month, sp, previous) if has_execution_data(bureau) else None
+        execution_stage(bureau, month, sp, previous, spread) if has_execution_data(bureau) else None
     )
     tick("execution")
     weights = stages.bureau_station_weights(bureau)
@@ -158,14 +161,16 @@ def run_cycle(
     scored = shared.get("score", reads["score"], lambda: stages.score_stage(bureau, month, weights))
     tick("score", "hotspots")
     hotspots = shared.get(
-        "hotspots", reads["hotspots"], lambda: stages.hotspot_stage(bureau, month, sp, cases)
+        "hotspots",
+        reads["hotspots"],
+        lambda: stages.hotspot_stage(bureau, month, sp, cases, spread),
     )
     tick("hotspots", "forecast")
     forecast = shared.get(  # the baseline's forecast; a harm campaign re-weights it
         "forecast",
         reads["forecast"],
         lambda: stages.forecast_stage(
-            unweighted, month, sp, unweighted_cases(), ForecastCache(Path(out) / CACHE)
+            unweighted, month, sp, unweighted_cases(), ForecastCache(Path(out) / CACHE), spread
         ),
     )
     forecast = stages.campaign_forecast(forecast, scenario.deltas.harm)
@@ -453,12 +458,14 @@ def run_month(
     progress: Progress = lambda step: None,
     anchor: str | None = None,
     on_wait: Progress | None = None,
+    spread: Spread = IN_PROCESS,
 ) -> MonthResult:
     """`patrolopt run`: load and validate the data folder, then plan M+1 for every scenario.
     Each scenario without a plan of its own builds on last month's stored plan of the same
     scenario, else the baseline's; an impossible scenario is diagnosed and the others are
     still planned. `on_wait` hears when another run holds the store's lock (default:
-    `progress`). Raises `InputError` (bad input, nothing written)."""
+    `progress`). The work that splits into pieces runs on `spread` (one process, or Dask
+    workers: the same plan). Raises `InputError` (bad input, nothing written)."""
     url = db or default_url(out)
     check_store(url, out)
     bureau = load_bureau(data)
@@ -502,6 +509,7 @@ def run_month(
                         )
                         if path is not None
                     },
+                    spread,
                 )
             )
         except InfeasiblePlan as exc:

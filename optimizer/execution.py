@@ -19,6 +19,7 @@ from models.execution import (
     track_quality,
 )
 from models.quality import QUALITY_COLUMNS
+from models.spread import IN_PROCESS, Spread
 from models.tracks import TrackRules, measure_tracks
 from optimizer.manifest import write_outputs
 
@@ -72,10 +73,17 @@ def track_rules(bureau: Bureau, cell_size_m: float) -> TrackRules:
     )
 
 
-def execution_stage(bureau: Bureau, month: str, sp, plan: pd.DataFrame | None) -> ExecutionResult:
+def execution_stage(
+    bureau: Bureau,
+    month: str,
+    sp,
+    plan: pd.DataFrame | None,
+    spread: Spread = IN_PROCESS,
+) -> ExecutionResult:
     """Measure `month` from the bureau's pings and calls against `plan` (an allocation frame
     for that month, or None: then every delivered hour is off plan) on the grid of `sp`
-    (`stages.Spatial`: metric `crs`, jurisdiction `cells`, `grid`)."""
+    (`stages.Spatial`: metric `crs`, jurisdiction `cells`, `grid`); the pings are measured
+    on `spread`."""
     cfg = bureau.config
     crs, cells, rules = sp.crs, sp.cells, track_rules(bureau, sp.grid.size_m)
     if plan is not None:  # a plan file without stations: each cell's own station
@@ -87,14 +95,14 @@ def execution_stage(bureau: Bureau, month: str, sp, plan: pd.DataFrame | None) -
     officers = pd.Series(dtype=float)
     quality = [pd.DataFrame(columns=QUALITY_COLUMNS)]
     if bureau.patrol_tracks is not None:
-        delivered = measure_tracks(bureau.patrol_tracks, month, crs, cfg.coordinates, rules)
+        delivered = measure_tracks(bureau.patrol_tracks, month, crs, cfg.coordinates, rules, spread)
         dose = delivered.dose
         officers = delivered.summary.set_index("station_id")["officers_per_unit"]
         before = pd.Period(month, "M") - 1
         times = bureau.patrol_tracks["recorded_at"]
         if ((times >= before.start_time) & (times < before.end_time)).any():
             dose_before = measure_tracks(
-                bureau.patrol_tracks, str(before), crs, cfg.coordinates, rules
+                bureau.patrol_tracks, str(before), crs, cfg.coordinates, rules, spread
             ).dose
         execution = execution_table(plan, dose, shifts)
         adherence = adherence_table(execution, shifts)

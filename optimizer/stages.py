@@ -35,6 +35,7 @@ from models.scoring import (
     score_months,
 )
 from models.shifts import shift_of
+from models.spread import IN_PROCESS, Spread
 from models.training import (
     Comparisons,
     comparisons,
@@ -234,8 +235,15 @@ class HotspotResult:
         write_outputs(folder, {"hotspots.geojson": self.hotspots})
 
 
-def hotspot_stage(bureau: Bureau, month: str, sp: Spatial, cases: pd.DataFrame) -> HotspotResult:
-    """Hotspots per offence category over the last `hotspots.months` months (SPEC §5)."""
+def hotspot_stage(
+    bureau: Bureau,
+    month: str,
+    sp: Spatial,
+    cases: pd.DataFrame,
+    spread: Spread = IN_PROCESS,
+) -> HotspotResult:
+    """Hotspots per offence category over the last `hotspots.months` months (SPEC §5), the
+    categories clustered on `spread`."""
     found = find_hotspots(
         cases,
         cases["x"].to_numpy(),
@@ -244,6 +252,7 @@ def hotspot_stage(bureau: Bureau, month: str, sp: Spatial, cases: pd.DataFrame) 
         bureau.config.hotspots,
         sp.crs,
         sp.area_m2,
+        spread=spread,
     )
     return HotspotResult(found.to_crs("EPSG:4326"))
 
@@ -268,9 +277,10 @@ def forecast_stage(
     sp: Spatial,
     cases: pd.DataFrame,
     cache: ForecastCache | None = None,
+    spread: Spread = IN_PROCESS,
 ) -> ForecastResult:
     """Harm-weighted, patrol-sensitive risk per cell and shift for M+1 (SPEC §5); `cache` keeps
-    the backtest's forecasts for next month's run."""
+    the backtest's forecasts for next month's run; the fits run on `spread`."""
     cfg = bureau.config
     forecast = forecast_risk(
         cases,
@@ -281,6 +291,7 @@ def forecast_stage(
         cfg.forecast.backtest_months,
         cfg.forecast.selection_coverage,
         cache,
+        spread,
     )
     risk = forecast.risk.merge(sp.cells[["cell_id", "station_id", "x", "y"]], on="cell_id")
     lon, lat = unproject(risk["x"], risk["y"], sp.crs)
@@ -466,9 +477,15 @@ class BacktestResult:
 
 
 def backtest_stage(
-    bureau: Bureau, month: str, sp: Spatial, cases: pd.DataFrame, months: int
+    bureau: Bureau,
+    month: str,
+    sp: Spatial,
+    cases: pd.DataFrame,
+    months: int,
+    spread: Spread = IN_PROCESS,
 ) -> BacktestResult:
-    """Rolling-origin backtest of every forecast model and of `auto` over the last `months`."""
+    """Rolling-origin backtest of every forecast model and of `auto` over the last `months`,
+    the fits on `spread`."""
     cfg = bureau.config
     counts, labels = risk_history(cases, sp.cells, cfg.allocation.shifts, month)
     table = backtest_months_table(
@@ -478,5 +495,6 @@ def backtest_stage(
         months,
         cfg.forecast.backtest_months,
         cfg.forecast.selection_coverage,
+        spread=spread,
     )
     return BacktestResult(table)

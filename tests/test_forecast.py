@@ -10,16 +10,17 @@ from geo.grid import Grid, Raster
 from models.forecast import (
     BACKTEST_COLUMNS,
     CANDIDATES,
-    TRAINING_MONTHS,
     Backtester,
     _feature_panel,
     backtest_months_table,
+    forecast_pieces,
     forecast_risk,
     hit_metrics,
     proper_scores,
 )
 from models.forecast_cache import ForecastCache
 from models.forecast_mix import reweight
+from models.spread import InProcess
 
 SIZE_M = 250.0
 GRID = Grid(SIZE_M, "EPSG:32651")
@@ -240,12 +241,25 @@ def test_one_feature_panel_serves_every_origin():
     for t in (8, 15, 20):
         alone = _feature_panel(counts[:t], raster, start=3)
         np.testing.assert_array_equal(alone, full[: t + 1 - 3])
-    shared = Backtester(counts, raster, first_origin=15)
-    for t in (15, 19):
+    cut = Backtester(counts, raster, spread=_ThreeWorkers())
+    cut.prefetch([("learned", t) for t in (15, 17, 19)])
+    for t in (15, 17, 19):
         np.testing.assert_array_equal(
-            shared.forecast("learned", t), CANDIDATES["learned"](counts[:t], raster)
+            cut.forecast("learned", t), CANDIDATES["learned"](counts[:t], raster)
         )
-    assert shared._panel is not None and len(shared._panel) == 21 - (15 - TRAINING_MONTHS)
+
+
+class _ThreeWorkers(InProcess):
+    """In process, but the models cut their work as for three workers."""
+
+    workers = 3
+
+
+def test_forecast_pieces_cut_only_the_learned_model():
+    keys = [("naive", 3), ("learned", 5), ("naive", 4), ("learned", 3), ("learned", 4)]
+    assert forecast_pieces(keys, 2) == [("learned", (3, 4)), ("learned", (5,)), ("naive", (3, 4))]
+    assert forecast_pieces(keys, 1) == [("learned", (3, 4, 5)), ("naive", (3, 4))]
+    assert forecast_pieces([], 4) == []
 
 
 def monthly_cases(months: list[str], seed: int = 5) -> pd.DataFrame:
