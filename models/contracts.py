@@ -16,6 +16,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 
 from geo.crs import to_wgs84
@@ -374,6 +375,10 @@ def load_bureau(
     if problems:
         raise InputError(problems)
     bureau.warnings = _conversion_warnings(converted, config.timezone or "the system's time zone")
+    del raw
+    # Arrow's allocator keeps what reading freed (twice the tables' size at province scale),
+    # where numpy, which allocates elsewhere, cannot use it: give it back.
+    pa.default_memory_pool().release_unused()
     return bureau
 
 

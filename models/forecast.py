@@ -85,13 +85,13 @@ NEAR_REPEAT_M = 250.0  # spatial reach (σ, metres) of near-repeat triggering
 TRAINING_MONTHS = 12  # target months the fitted models learn from
 
 
-def _excitation(counts: np.ndarray, raster: Raster, decay: float) -> np.ndarray:
-    """`out[t]` = Σₖ decayᵏ⁻¹ · K * counts[t − k], k = 1..SELF_EXCITING_LAGS, for t = 0..n:
-    near-repeat pressure from recent months, spread over neighbouring cells by kernel K."""
-    spread = raster.smooth(counts, NEAR_REPEAT_M)
-    out = np.zeros((len(counts) + 1, *counts.shape[1:]))
-    for k in range(1, min(SELF_EXCITING_LAGS, len(counts)) + 1):
-        out[k:] += decay ** (k - 1) * spread[: len(counts) + 1 - k]
+def _excitation(spread: np.ndarray, decay: float) -> np.ndarray:
+    """`out[t]` = Σₖ decayᵏ⁻¹ · spread[t − k], k = 1..SELF_EXCITING_LAGS, for t = 0..n, with
+    `spread` = K * counts: near-repeat pressure from recent months, spread over neighbouring
+    cells by kernel K."""
+    out = np.zeros((len(spread) + 1, *spread.shape[1:]))
+    for k in range(1, min(SELF_EXCITING_LAGS, len(spread)) + 1):
+        out[k:] += decay ** (k - 1) * spread[: len(spread) + 1 - k]
     return out
 
 
@@ -105,9 +105,10 @@ def self_exciting(history: np.ndarray, raster: Raster) -> np.ndarray:
     background = raster.smooth(_rolling_means(history, None), NEAR_REPEAT_M)
     targets = range(max(1, n - TRAINING_MONTHS), n)
     y = history[list(targets)].ravel()
+    spread = raster.smooth(history, NEAR_REPEAT_M)  # the same for every decay
     best = None
     for decay in SELF_EXCITING_DECAYS:
-        excitation = _excitation(history, raster, decay)
+        excitation = _excitation(spread, decay)
         b, e = background[list(targets)].ravel(), excitation[list(targets)].ravel()
 
         def nll(p, b=b, e=e):

@@ -96,11 +96,14 @@ def cases_upto(bureau: Bureau, month: str, sp: Spatial) -> pd.DataFrame:
     """Cases up to the end of `month` with their metric `x`, `y`, `cell_id` and `shift`; later
     rows are ignored."""
     keep = (bureau.cases["month"] <= month).to_numpy()
-    cases = bureau.cases[keep].copy()
-    cases["x"], cases["y"] = project(cases["lon"], cases["lat"], sp.crs)
-    cases["cell_id"] = sp.grid.assign(cases["x"], cases["y"])
-    cases["shift"] = shift_of(cases["occurred_at"], bureau.config.allocation.shift_hours)
-    return cases.reset_index(drop=True)
+    cases = bureau.cases if keep.all() else bureau.cases[keep]  # not copied when all are kept
+    x, y = project(cases["lon"], cases["lat"], sp.crs)
+    return cases.assign(
+        x=x,
+        y=y,
+        cell_id=sp.grid.assign(x, y),
+        shift=shift_of(cases["occurred_at"], bureau.config.allocation.shift_hours),
+    ).reset_index(drop=True)
 
 
 @dataclass(frozen=True)
