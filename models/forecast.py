@@ -163,7 +163,8 @@ def learned_poisson(
     if panel is None:
         panel = _feature_panel(history, raster, start=targets[0] if len(targets) else n)
     first = n + 1 - len(panel)
-    x = panel[targets - first].reshape(-1, panel.shape[-1])
+    rows = slice(targets[0] - first, targets[-1] + 1 - first) if len(targets) else slice(0, 0)
+    x = panel[rows].reshape(-1, panel.shape[-1])  # consecutive months: a view, not a copy
     y = history[targets].ravel()
     if y.sum() <= 0:
         return np.zeros(history.shape[1:])
