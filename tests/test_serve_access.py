@@ -77,3 +77,36 @@ def test_every_request_is_logged_chained_and_verified(served):
     (out / ACCESS_FILE).write_text("\n".join(lines[:2] + lines[3:]) + "\n", encoding="utf-8")
     removed = runner.invoke(main, ["audit", "verify", "--out", str(out), "--db", url])
     assert removed.exit_code == 2 and "access.jsonl entry 4" in removed.output
+
+
+def test_entries_a_stopped_service_wrote_without_their_commit_are_a_note_then_dropped(
+    demo_run, tmp_path
+):
+    """The file is written just before the commit: a service killed between the two leaves a
+    tail (here a whole entry and half a line) the store never committed. `verify` notes it
+    without failing; the next batch drops it and chains after the committed entries."""
+    from optimizer.audit import verify
+    from optimizer.serve import access
+
+    out = served_copy(demo_run, tmp_path)
+    url = f"sqlite:///{out / 'plans.db'}"
+    request = {"user": "chief", "role": "leadership", "method": "GET", "path": "/api/runs"}
+    access.append_access(url, out, [{**request, "status": 200, "time": "t1"}] * 2)
+    path = out / ACCESS_FILE
+    committed = path.read_bytes()
+    stray = {**request, "status": 200, "time": "t3", "seq": 3, "prev_hash": "x"}
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps({**stray, "entry_hash": "y"}) + '\n{"user": "ch')
+    access._COMMITTED.clear()  # as a new service process finds it
+
+    found = verify(out, url)
+    assert found.problems == []
+    assert any("ends in 2 entries the store never committed" in n for n in found.notes)
+
+    access.append_access(url, out, [{**request, "status": 403, "time": "t4"}])
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert path.read_bytes().startswith(committed) and len(lines) == 3
+    assert json.loads(lines[2])["seq"] == 3 and json.loads(lines[2])["status"] == 403
+    found = verify(out, url)
+    assert found.problems == []
+    assert not any("never committed" in n for n in found.notes)
