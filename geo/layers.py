@@ -30,6 +30,7 @@ from geo.legend import (
 )
 
 MAX_CELLS = 50_000  # cell polygons on one map, all layers together; beyond, k×k blocks
+VISIT_ROWS = 1 << 22  # schedule rows counted at a time
 DECIMALS = 5  # coordinate decimals on the page: about 1 m, plenty for 100 m cells
 OUTLINE_COLOUR = "#202020"
 LABEL_STYLE = (
@@ -84,10 +85,17 @@ def block_size(drawn: pd.DataFrame, max_cells: int = MAX_CELLS) -> int:
     """The smallest block side k that keeps the map's cell polygons, all layers together, at
     `max_cells` or fewer: `drawn` has a row per polygon the layers would draw cell by cell
     (`layer, shift, cell_id`). Past the limit a browser slows and the page swells (about 300
-    bytes a polygon), so cells are merged into k×k blocks."""
+    bytes a polygon), so cells are merged into k×k blocks (`Grid.block_ids`: the block of
+    cell (ix, iy) is the one of (ix // k, iy // k), so blocks are counted on those indices)."""
     drawn = drawn.drop_duplicates()
-    k, ids = 1, drawn["cell_id"]
-    while len(drawn.assign(cell_id=Grid.block_ids(ids, k)).drop_duplicates()) > max_cells:
+    if len(drawn) <= max_cells:
+        return 1
+    ix, iy = Grid.parse(drawn["cell_id"])
+    kind = drawn.groupby(["layer", "shift"], sort=False).ngroup().to_numpy()
+    k = 2
+    while len(pd.DataFrame({"kind": kind, "x": ix // k, "y": iy // k}).drop_duplicates()) > (
+        max_cells
+    ):
         k += 1
     return k
 
@@ -294,15 +302,27 @@ def change_layer(
 def scheduled_visits(schedule: pd.DataFrame) -> pd.DataFrame:
     """`cell_id, shift, visits, minutes`: the visits of `schedule` (`schedule.csv`, one row per
     visit) and their minutes per cell and shift, the few rows a map draws from a schedule of
-    millions of visits."""
-    per = schedule.groupby(["cell_id", "shift"], observed=True, sort=False)["minutes"]
-    per = per.agg(["size", "sum"]).reset_index()
+    millions of visits; counted on the codes of its categorical ids, `VISIT_ROWS` rows at a
+    time."""
+    cell = schedule["cell_id"].astype("category").cat
+    shift = schedule["shift"].astype("category").cat
+    cells, shifts = cell.codes.to_numpy(), shift.codes.to_numpy()
+    minutes = schedule["minutes"].to_numpy()
+    n_shifts = len(shift.categories)
+    size = len(cell.categories) * n_shifts
+    visits, total = np.zeros(size, np.int64), np.zeros(size)
+    for start in range(0, len(schedule), VISIT_ROWS):
+        part = slice(start, start + VISIT_ROWS)
+        key = cells[part].astype(np.int64) * n_shifts + shifts[part]
+        visits += np.bincount(key, minlength=size)
+        total += np.bincount(key, weights=minutes[part], minlength=size)
+    seen = np.flatnonzero(visits)
     return pd.DataFrame(
         {
-            "cell_id": per["cell_id"].astype(str),
-            "shift": per["shift"].astype(str),
-            "visits": per["size"].astype(np.int64),
-            "minutes": per["sum"].astype(np.int64),
+            "cell_id": pd.Series(cell.categories[seen // n_shifts], dtype=str),
+            "shift": pd.Series(shift.categories[seen % n_shifts], dtype=str),
+            "visits": visits[seen],
+            "minutes": total[seen].astype(np.int64),  # whole minutes, summed exactly
         }
     )
 

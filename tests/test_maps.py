@@ -15,10 +15,13 @@ import pandas as pd
 import pyogrio
 import xstatic.pkg.leaflet as xleaflet
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mapdata import page_text, small_plan
 
 from geo.crs import wgs84_to_gcj02
 from geo.grid import Grid
+from geo.layers import scheduled_visits
 from geo.leaflet import safe_attribution
 from geo.legend import (
     DELIVERY_COLOURS,
@@ -270,3 +273,59 @@ def test_delivered_hours_summed_per_block():
     # the 2×2 block 100_200 holds three of the rows: 30 h planned, 25 delivered (83 %), 16 visits
     assert '"delivered_hours": 25.0, "delivered_share": "83%"' in text
     assert '"planned_hours": 30.0, "shift": "day", "visits": 16' in text
+
+
+CELL = st.tuples(st.integers(-6, 6), st.integers(-6, 6))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["risk", "hours"]), st.sampled_from(["day", ""]), CELL),
+        min_size=20,
+        max_size=80,
+    ),
+    st.integers(16, 40),
+)
+def test_the_block_size_is_the_first_whose_blocks_fit(rows, max_cells):
+    """`block_size` counts blocks on the cell indices: the k it gives is the first whose
+    named blocks (`Grid.block_ids`), per layer and shift, number `max_cells` or fewer (at
+    least 16: four layers and shifts in four quadrants always fit)."""
+    drawn = pd.DataFrame(
+        [(layer, shift, f"{x}_{y}") for layer, shift, (x, y) in rows],
+        columns=["layer", "shift", "cell_id"],
+    )
+
+    def polygons(k: int) -> int:
+        return len(drawn.assign(cell_id=Grid.block_ids(drawn["cell_id"], k)).drop_duplicates())
+
+    k = block_size(drawn, max_cells)
+    assert polygons(k) <= max_cells
+    assert k == 1 or polygons(k - 1) > max_cells
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.tuples(st.sampled_from(["1_2", "3_4", "5_6"]), st.sampled_from(["day", "night"])),
+            st.integers(10, 16),
+        ),
+        max_size=30,
+    ),
+    st.booleans(),
+)
+def test_scheduled_visits_count_every_visit_of_a_cell_and_shift(visits, categorical):
+    schedule = pd.DataFrame(
+        [(cell, shift, minutes) for (cell, shift), minutes in visits],
+        columns=["cell_id", "shift", "minutes"],
+    ).astype({"minutes": "int16"})
+    if categorical:
+        schedule = schedule.astype({"cell_id": "category", "shift": "category"})
+    got = scheduled_visits(schedule).sort_values(["cell_id", "shift"], ignore_index=True)
+    expected = (
+        schedule.astype({"cell_id": str, "shift": str})
+        .groupby(["cell_id", "shift"], as_index=False)
+        .agg(visits=("minutes", "size"), minutes=("minutes", "sum"))
+    )
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
