@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from pathlib import Path
 
 import geopandas as gpd
@@ -180,26 +181,66 @@ def add_missing_columns(conn: Connection, table: Table) -> None:
             conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
-def _rows(staging: Path, name: str) -> list[dict]:
-    """The rows of one stored file of the staged run, as text, in the manifest's columns."""
+def _rows(staging: Path, name: str) -> tuple[list[str], list[tuple]]:
+    """The rows of one stored file of the staged run, as text, as tuples in the manifest's
+    `columns` (returned first); a missing file has none."""
     output = STORED[name]
     path = staging / output.name
+    columns = [c.name for c in _schema(name).columns if c.name not in ("plan_month", "scenario")]
     if not path.exists():
-        return []
+        return columns, []
     if output.name.endswith(".geojson"):
         layer = gpd.read_file(path)
         frame = pd.DataFrame(layer.drop(columns="geometry")).astype(str)
         frame["geometry_wkt"] = layer.geometry.to_wkt()
     else:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    columns = [c.name for c in _schema(name).columns if c.name not in ("plan_month", "scenario")]
-    return frame.reindex(columns=columns, fill_value="").to_dict(orient="records")
+        frame = pd.read_csv(path, dtype=object, keep_default_na=False)
+    frame = frame.reindex(columns=columns, fill_value="")
+    return columns, list(zip(*(frame[c].to_numpy(dtype=object) for c in columns), strict=True))
 
 
 def rows_digest(rows: list[dict]) -> str:
     """sha256 of a table's rows whatever their order: the canonical JSON of each row, sorted."""
     lines = sorted(json.dumps(row, sort_keys=True, ensure_ascii=False) for row in rows)
     return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+def tuples_digest(columns: list[str], rows: list[tuple]) -> str:
+    """`rows_digest` of rows given as tuples in `columns` order: each value encoded once and
+    every row's JSON put together by one format string, with no dict per row (a province
+    stores millions of values)."""
+    order = sorted(range(len(columns)), key=columns.__getitem__)
+    fields = (json.dumps(columns[i], ensure_ascii=False).replace("%", "%%") for i in order)
+    line = "{" + ", ".join(f"{field}: %s" for field in fields) + "}"
+    values = list(zip(*rows, strict=True)) or [()] * len(columns)
+    encoded = [_json_values(values[i]) for i in order]
+    lines = sorted(line % row for row in zip(*encoded, strict=True))
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+def _json_values(values: tuple) -> list[str]:
+    """`values` as `json.dumps(..., ensure_ascii=False)` writes them inside a row: text in one
+    pass of JSON's own string encoder, other values (missing ones) one by one."""
+    try:
+        return list(map(encode_basestring, values))
+    except TypeError:  # not all text
+        return [json.dumps(v, ensure_ascii=False) for v in values]
+
+
+def _insert(conn: Connection, table: Table, rows: list[tuple]) -> None:
+    """`rows` (tuples in `table`'s column order) inserted by one `executemany` of the
+    database's driver: SQLAlchemy's bulk insert builds a parameter dict per row, seconds of
+    the store's time at province size. Drivers of other parameter styles take that way."""
+    marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
+    if marker is None:
+        names = [c.name for c in table.columns]
+        conn.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
+        return
+    quote = conn.dialect.identifier_preparer
+    columns = ", ".join(quote.quote(c.name) for c in table.columns)
+    markers = ", ".join([marker] * len(table.columns))
+    sql = f"INSERT INTO {quote.format_table(table)} ({columns}) VALUES ({markers})"
+    conn.exec_driver_sql(sql, rows)
 
 
 def store_rows(conn: Connection, staging: Path, folder: Path, plan: dict) -> dict[str, str]:
@@ -227,10 +268,11 @@ def store_rows(conn: Connection, staging: Path, folder: Path, plan: dict) -> dic
     conn.execute(insert(_RUNS), [run])
     digests = {}
     for name in STORED:
-        rows = _rows(staging, name)
+        columns, rows = _rows(staging, name)
         if rows:
-            conn.execute(insert(_schema(name)), [{**row, **key} for row in rows])
-        digests[name] = rows_digest(rows)
+            month_and_scenario = (key["plan_month"], key["scenario"])
+            _insert(conn, _schema(name), [(*row, *month_and_scenario) for row in rows])
+        digests[name] = tuples_digest(columns, rows)
     return digests
 
 
