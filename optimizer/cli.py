@@ -254,18 +254,8 @@ def run(ctx, data, month, out, db, scenarios, previous_plan, anchor, workers, sc
     if workers and scheduler:
         raise click.UsageError(_say("workers_or_scheduler"))
     try:
-        _run(
-            data,
-            month,
-            out,
-            db,
-            scenarios,
-            previous_plan,
-            ctx.obj["lang"],
-            anchor,
-            workers,
-            scheduler,
-        )
+        lang = ctx.obj["lang"]
+        _run(data, month, out, db, scenarios, previous_plan, lang, anchor, workers, scheduler)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
 
