@@ -191,6 +191,7 @@ CANDIDATES: dict[str, Candidate] = {
 }
 BASELINES = ("naive", "rolling_mean", "ewma", "kernel")
 PANEL_READERS = ("learned",)  # candidates given the feature panel shared by all origins
+COSTLY = ("learned", "self_exciting")  # fits of seconds to a minute each at province size
 FALLBACK = "rolling_mean"  # used with fewer than two months of history
 
 
@@ -238,16 +239,23 @@ def proper_scores(forecast: np.ndarray, actual: np.ndarray) -> dict[str, float]:
 Piece = tuple[str, tuple[int, ...]]  # a model and the origins it forecasts
 
 
+def selection_keys(t: int, backtest_months: int) -> list[tuple[str, int]]:
+    """The forecasts `(model, origin)` that `auto`'s choice for month t is made from."""
+    return [(name, o) for o in range(max(1, t - backtest_months), t) for name in CANDIDATES]
+
+
 def forecast_pieces(keys: Sequence[tuple[str, int]], workers: int) -> list[Piece]:
-    """The forecasts `(model, origin)` as pieces to fit: one per model, the learned model's
-    (the costly fits) cut into up to `workers` runs of consecutive origins, listed first."""
+    """The forecasts `(model, origin)` as pieces to fit: one per model, the costly models'
+    cut into up to `workers` runs of consecutive origins and listed first (the learned model,
+    the costliest, before the self-exciting one)."""
     by_model: dict[str, list[int]] = {}
     for model, t in keys:
         by_model.setdefault(model, []).append(t)
+    order = {model: rank for rank, model in enumerate(COSTLY)}
     pieces: list[Piece] = []
-    for model, origins in sorted(by_model.items(), key=lambda kv: kv[0] not in PANEL_READERS):
-        origins = sorted(set(origins))
-        cuts = workers if model in PANEL_READERS else 1
+    for model in sorted(by_model, key=lambda name: order.get(name, len(COSTLY))):
+        origins = sorted(set(by_model[model]))
+        cuts = workers if model in COSTLY else 1
         pieces += [
             (model, tuple(int(t) for t in run))
             for run in np.array_split(origins, min(cuts, len(origins)))
@@ -329,7 +337,7 @@ class Backtester:
         origins = range(max(1, t - backtest_months), t)
         if t < 2 or not origins:
             return FALLBACK
-        self.prefetch([(name, o) for name in CANDIDATES for o in origins])
+        self.prefetch(selection_keys(t, backtest_months))
         pai = {
             name: np.array(
                 [
@@ -415,9 +423,8 @@ def risk_history(
 ) -> tuple[np.ndarray, list[str]]:
     """Harm of patrol-sensitive cases per month, cell and shift, from the first case's month up
     to `month` (later cases ignored). Returns (counts, month labels)."""
-    sensitive = cases[
-        cases["patrol_sensitive"].fillna(False).astype(bool) & (cases["month"] <= month)
-    ]
+    keep = cases["patrol_sensitive"].fillna(False).astype(bool) & (cases["month"] <= month)
+    sensitive = cases.loc[keep, ["cell_id", "month", "shift", "harm"]]  # not every column
     start = sensitive["month"].min() if len(sensitive) else month
     months = [str(p) for p in pd.period_range(start, month, freq="M")]
     return history_counts(sensitive, cells, shifts, months), months
@@ -436,10 +443,15 @@ def forecast_risk(
 ) -> Forecast:
     """Risk per cell and shift for the month after `month` (expected harm-weighted,
     patrol-sensitive incidents), from cases up to `month` only, with the model `auto` selects;
-    `cache` keeps the backtest's forecasts for the next run; the fits run on `spread`."""
+    `cache` keeps the backtest's forecasts for the next run; the fits run on `spread`. With
+    more than one worker, every candidate forecasts M+1 in the same round as the backtest
+    (the chosen one is among them; the others are next month's backtest origin, which the
+    cache keeps), instead of the chosen one alone afterwards with the workers but one idle."""
     counts, _ = risk_history(cases, cells, shifts, month)
     n = len(counts)
     tester = Backtester(counts, grid.raster(cells), cache, spread)
+    if spread.workers > 1:  # M+1 by every candidate beside the backtest, not after it
+        tester.prefetch(selection_keys(n, backtest_months) + [(m, n) for m in CANDIDATES])
     model = tester.select(n, backtest_months, coverage)
     risk = tester.forecast(model, n)
     frame = pd.DataFrame(

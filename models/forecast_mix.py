@@ -60,12 +60,13 @@ def category_mix(
     """(`mix`, `default_mix`) of `Forecast`: patrol-sensitive harm by category over the
     MIX_MONTHS months up to `month`, per unit of `cells` and per shift."""
     first = str(pd.Period(month, "M") - (MIX_MONTHS - 1))
-    window = cases[
+    keep = (
         cases["patrol_sensitive"].fillna(False).astype(bool)
         & (cases["month"] >= first)
         & (cases["month"] <= month)
         & cases["cell_id"].isin(cells["cell_id"])
-    ]
+    )
+    window = cases.loc[keep, ["cell_id", "shift", "category", "harm"]]  # not every column
     columns = ["shift", "category", "share"]
     harm = window.groupby(["cell_id", "shift", "category"], as_index=False, sort=True)["harm"].sum()
     harm = harm[harm["harm"] > 0]

@@ -255,9 +255,16 @@ class _ThreeWorkers(InProcess):
     workers = 3
 
 
-def test_forecast_pieces_cut_only_the_learned_model():
+def test_forecast_pieces_cut_only_the_costly_models():
     keys = [("naive", 3), ("learned", 5), ("naive", 4), ("learned", 3), ("learned", 4)]
     assert forecast_pieces(keys, 2) == [("learned", (3, 4)), ("learned", (5,)), ("naive", (3, 4))]
+    costly = [("naive", 1), ("self_exciting", 1), ("self_exciting", 2), ("learned", 2)]
+    assert forecast_pieces(costly, 2) == [
+        ("learned", (2,)),
+        ("self_exciting", (1,)),
+        ("self_exciting", (2,)),
+        ("naive", (1,)),
+    ]
     assert forecast_pieces(keys, 1) == [("learned", (3, 4, 5)), ("naive", (3, 4))]
     assert forecast_pieces([], 4) == []
 
