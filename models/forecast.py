@@ -83,6 +83,11 @@ SELF_EXCITING_LAGS = 6  # months of past counts that can trigger more
 SELF_EXCITING_DECAYS = (0.2, 0.4, 0.6, 0.8)  # candidate month-on-month decay of triggering
 NEAR_REPEAT_M = 250.0  # spatial reach (σ, metres) of near-repeat triggering
 TRAINING_MONTHS = 12  # target months the fitted models learn from
+# The learned model trains on at most this many unit-months (cell × shift × month), a seeded
+# sample beyond: a city's 12 months are far fewer (St. Louis: 93,000), a 2,000-station
+# province's 4.7 M. On that province the sample fits 2.3× faster and scores alike: log score
+# −0.0003 and +0.0001 per incident, Poisson deviance +0.001 and 0.000 at two origins.
+TRAINING_ROWS = 2_000_000
 
 
 def _excitation(spread: np.ndarray, decay: float) -> np.ndarray:
@@ -154,8 +159,9 @@ def learned_poisson(
     history: np.ndarray, raster: Raster, panel: np.ndarray | None = None
 ) -> np.ndarray:
     """Gradient-boosted Poisson regression on lagged, rolling and spatially smoothed counts
-    (seasonal lag 12 included), trained on the last TRAINING_MONTHS months of history with
-    features built from the months before each, then applied to the month after. `panel`:
+    (seasonal lag 12 included), trained on the last TRAINING_MONTHS months of history (at most
+    TRAINING_ROWS of their unit-months) with features built from the months before each, then
+    applied to the month after. `panel`:
     the feature rows of months n + 1 − len(panel) .. n (a slice of a longer history's panel
     serves), built here when not given."""
     n = len(history)
@@ -168,6 +174,9 @@ def learned_poisson(
     y = history[targets].ravel()
     if y.sum() <= 0:
         return np.zeros(history.shape[1:])
+    if len(y) > TRAINING_ROWS:  # a seeded sample: the same rows wherever the fit runs
+        keep = np.sort(np.random.default_rng(0).choice(len(y), TRAINING_ROWS, replace=False))
+        x, y = x[keep], y[keep]
     model = HistGradientBoostingRegressor(
         loss="poisson",
         max_iter=100,

@@ -19,7 +19,7 @@ import sklearn
 from geo.grid import Raster
 
 # Bumped whenever a candidate's computation changes, so older entries stop matching.
-FORECAST_VERSION = "2"
+FORECAST_VERSION = "3"
 
 
 class HistoryDigests:

@@ -345,3 +345,20 @@ def test_a_harm_campaign_re_weights_the_baseline_forecast_by_category():
     thrice = reweight(baseline, {"burglary": 3.0})
     np.testing.assert_allclose(twice.risk["risk"], thrice.risk["risk"], atol=1e-5)
     assert reweight(baseline, {}) is baseline
+
+
+def test_a_sampled_training_set_is_the_same_wherever_it_is_fitted(monkeypatch):
+    """Beyond TRAINING_ROWS unit-months the learned model trains on a seeded sample: the same
+    forecast in one piece or cut for three workers, and not the full fit's."""
+    import models.forecast as forecast
+
+    counts, _ = planted_counts(months=16)
+    _, raster = square_grid(20)
+    full = CANDIDATES["learned"](counts, raster)
+    monkeypatch.setattr(forecast, "TRAINING_ROWS", 3_000)  # of 12 × 400 × 2 = 9,600
+    sampled = CANDIDATES["learned"](counts, raster)
+    assert not np.array_equal(sampled, full)
+    np.testing.assert_array_equal(sampled, CANDIDATES["learned"](counts, raster))
+    cut = Backtester(counts, raster, spread=_ThreeWorkers())
+    cut.prefetch([("learned", t) for t in (14, 15, 16)])
+    np.testing.assert_array_equal(cut.forecast("learned", 16), sampled)
