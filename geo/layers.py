@@ -90,7 +90,8 @@ def block_size(drawn: pd.DataFrame, max_cells: int = MAX_CELLS) -> int:
     drawn = drawn.drop_duplicates()
     if len(drawn) <= max_cells:
         return 1
-    ix, iy = Grid.parse(drawn["cell_id"])
+    cell, ids = pd.factorize(drawn["cell_id"])  # layers share cells: each id parsed once
+    ix, iy = (axis[cell] for axis in Grid.parse(ids))
     kind = drawn.groupby(["layer", "shift"], sort=False).ngroup().to_numpy()
     k = 2
     while len(pd.DataFrame({"kind": kind, "x": ix // k, "y": iy // k}).drop_duplicates()) > (
