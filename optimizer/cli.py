@@ -162,6 +162,32 @@ def _previous_plan_option(f):
     )(f)
 
 
+def _spread_options(f):
+    f = click.option(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run them on the Dask cluster at ADDRESS (tcp://host:8786) instead",
+    )(f)
+    return click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        default=None,
+        help="run the pieces of work that split (pings, hotspots, forecast fits) on a local "
+        "Dask cluster of N processes (needs patrolopt[dask]; the results are the same)",
+    )(f)
+
+
+def _spread(workers: int | None, scheduler: str | None):
+    """The spread `--workers` / `--scheduler` ask for (one process without either), sharing
+    the run's `--threads`."""
+    from optimizer.cluster import spread_for
+
+    if workers and scheduler:
+        raise click.UsageError(_say("workers_or_scheduler"))
+    return spread_for(workers, scheduler, click.get_current_context().find_object(dict)["threads"])
+
+
 @main.command()
 @click.option("--data", type=click.Path(path_type=Path), required=True)
 def validate(data: Path) -> None:
@@ -180,12 +206,10 @@ def _run(
 ) -> list:
     """`run_month` with progress on a terminal and its outcome told, on Dask given `workers`
     or `scheduler`; raises an impossible scenario's diagnosis after the others are written."""
-    from optimizer.cluster import spread_for
     from optimizer.cycle import run_month
 
     show = sys.stderr.isatty()
-    threads = click.get_current_context().find_object(dict)["threads"]
-    with spread_for(workers, scheduler, threads) as spread:
+    with _spread(workers, scheduler) as spread:
         done = run_month(
             data,
             month,
@@ -235,24 +259,10 @@ def _run(
 )
 @_previous_plan_option
 @_anchor_option
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="spread hotspots, forecast and execution data over a local Dask cluster of N "
-    "processes (needs patrolopt[dask]; the plan is the same)",
-)
-@click.option(
-    "--scheduler",
-    default=None,
-    metavar="ADDRESS",
-    help="spread them over the Dask cluster at ADDRESS (tcp://host:8786) instead",
-)
+@_spread_options
 @click.pass_context
 def run(ctx, data, month, out, db, scenarios, previous_plan, anchor, workers, scheduler) -> None:
     """Run the whole monthly cycle for MONTH and write the plan for the month after."""
-    if workers and scheduler:
-        raise click.UsageError(_say("workers_or_scheduler"))
     try:
         lang = ctx.obj["lang"]
         _run(data, month, out, db, scenarios, previous_plan, lang, anchor, workers, scheduler)
@@ -337,13 +347,15 @@ def quality(data, month, out) -> None:
 
 @main.command()
 @_stage_options
-def hotspots(data, month, out) -> None:
+@_spread_options
+def hotspots(data, month, out, workers, scheduler) -> None:
     """Hotspots of the last months up to MONTH: hotspots.geojson."""
     from optimizer.stages import hotspot_stage
 
     try:
         bureau, sp, cases = _stage(data, month, FORECAST_TABLES)
-        result = hotspot_stage(bureau, month, sp, cases)
+        with _spread(workers, scheduler) as spread:
+            result = hotspot_stage(bureau, month, sp, cases, spread)
         result.write(out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
@@ -352,13 +364,15 @@ def hotspots(data, month, out) -> None:
 
 @main.command()
 @_stage_options
-def forecast(data, month, out) -> None:
+@_spread_options
+def forecast(data, month, out, workers, scheduler) -> None:
     """Risk per cell and shift for the month after MONTH: risk.csv."""
     from optimizer.stages import forecast_stage
 
     try:
         bureau, sp, cases = _stage(data, month, FORECAST_TABLES)
-        result = forecast_stage(bureau, month, sp, cases)
+        with _spread(workers, scheduler) as spread:
+            result = forecast_stage(bureau, month, sp, cases, spread=spread)
         result.write(out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
@@ -368,13 +382,15 @@ def forecast(data, month, out) -> None:
 @main.command()
 @_stage_options
 @click.option("--months", default=12, show_default=True, help="months to forecast and score")
-def backtest(data, month, out, months) -> None:
+@_spread_options
+def backtest(data, month, out, months, workers, scheduler) -> None:
     """Rolling-origin backtest of every forecast model and of `auto`: backtest.csv."""
     from optimizer.stages import backtest_stage
 
     try:
         bureau, sp, cases = _stage(data, month, FORECAST_TABLES)
-        result = backtest_stage(bureau, month, sp, cases, months)
+        with _spread(workers, scheduler) as spread:
+            result = backtest_stage(bureau, month, sp, cases, months, spread)
         result.write(out)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
@@ -433,7 +449,8 @@ def train(ctx, data, month, out) -> None:
     default=None,
     help="the plan for MONTH (an allocation.csv) [default: the stored plan in --out]",
 )
-def execution(data, month, out, plan_file) -> None:
+@_spread_options
+def execution(data, month, out, plan_file, workers, scheduler) -> None:
     """MONTH as patrols and dispatch carried it out, against the plan for MONTH:
     execution.csv, adherence.csv, response.csv, quality.csv."""
     from models.contracts import load_bureau, load_previous_plan
@@ -449,7 +466,8 @@ def execution(data, month, out, plan_file) -> None:
         shifts = bureau.config.allocation.shifts
         plan = load_previous_plan(plan_file, shifts) if plan_file else stored_plan(out, month)
         _busy("measuring pings and calls")
-        result = execution_stage(bureau, month, spatial(bureau), plan)
+        with _spread(workers, scheduler) as spread:
+            result = execution_stage(bureau, month, spatial(bureau), plan, spread)
         result.write(out)
         write_outputs(out, {"quality.csv": result.quality})
     except Exception as exc:  # noqa: BLE001

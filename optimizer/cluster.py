@@ -89,7 +89,8 @@ def spread_for(
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            host="127.0.0.1",  # scheduler and workers listen on loopback only
+            dashboard_address="127.0.0.1:0",  # any free port: runs side by side never collide
             memory_limit=0,  # a run's pieces are sized to fit; never pause or spill them
             silence_logs=logging.ERROR,
         )

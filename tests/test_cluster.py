@@ -42,7 +42,11 @@ def _same_plan(one: Path, spread: Path) -> None:
 @pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
     ) as running:
         yield running
 
@@ -148,3 +152,16 @@ def test_workers_and_scheduler_are_refused_together_and_a_missing_scheduler_is_n
     assert nobody.exit_code == 2
     assert "no Dask scheduler answers at tcp://127.0.0.1:9" in nobody.output
     assert not (tmp_path / "2026-01").exists()
+
+
+@pytest.mark.parametrize("command", ["forecast", "backtest"])
+def test_stage_commands_on_two_workers_write_the_same_files(demo_data, tmp_path, command):
+    base = [command, "--data", str(demo_data), "--month", "2025-12"]
+    extra = ["--months", "2"] if command == "backtest" else []
+    one = CliRunner().invoke(main, [*base, *extra, "--out", str(tmp_path / "one")])
+    assert one.exit_code == 0, one.output
+    two = [*base, *extra, "--out", str(tmp_path / "two"), "--workers", "2"]
+    spread = CliRunner().invoke(main, two)
+    assert spread.exit_code == 0, spread.output
+    assert _files(tmp_path / "one") == _files(tmp_path / "two")
+    assert _files(tmp_path / "one")  # something was written
