@@ -254,9 +254,10 @@ def selection_keys(t: int, backtest_months: int) -> list[tuple[str, int]]:
 
 
 def forecast_pieces(keys: Sequence[tuple[str, int]], workers: int) -> list[Piece]:
-    """The forecasts `(model, origin)` as pieces to fit: one per model, the costly models'
-    cut into up to `workers` runs of consecutive origins and listed first (the learned model,
-    the costliest, before the self-exciting one)."""
+    """The forecasts `(model, origin)` as pieces to fit: one per model; with more than one
+    worker the costly models' one per origin, listed first (the learned model, the costliest,
+    before the self-exciting one), so that the workers finish together and each holds one
+    origin's feature panel at a time."""
     by_model: dict[str, list[int]] = {}
     for model, t in keys:
         by_model.setdefault(model, []).append(t)
@@ -264,7 +265,7 @@ def forecast_pieces(keys: Sequence[tuple[str, int]], workers: int) -> list[Piece
     pieces: list[Piece] = []
     for model in sorted(by_model, key=lambda name: order.get(name, len(COSTLY))):
         origins = sorted(set(by_model[model]))
-        cuts = workers if model in COSTLY else 1
+        cuts = len(origins) if model in COSTLY and workers > 1 else 1
         pieces += [
             (model, tuple(int(t) for t in run))
             for run in np.array_split(origins, min(cuts, len(origins)))

@@ -25,6 +25,7 @@ from optimizer import stages
 from optimizer.execution import execution_stage, has_execution_data
 from optimizer.i18n import BureauNames
 from optimizer.manifest import write_outputs
+from optimizer.memory import hand_back_memory
 from optimizer.plan_map import jurisdiction_layer, map_title, plan_map
 from optimizer.publish import Staging, publish
 from optimizer.report import render_report
@@ -166,6 +167,7 @@ def run_cycle(
         lambda: stages.hotspot_stage(bureau, month, sp, cases, spread),
     )
     tick("hotspots", "forecast")
+    hand_back_memory()  # before the forecast, the run's largest step
     forecast = shared.get(  # the baseline's forecast; a harm campaign re-weights it
         "forecast",
         reads["forecast"],
@@ -189,6 +191,7 @@ def run_cycle(
     tick("allocate", "train")
     trained = stages.training_stage(bureau, month, scored, lang)
     tick("train", "write")
+    hand_back_memory()
 
     with Staging(Path(out) / plan_month / scenario.name) as staging:
         scored.write(staging.folder)

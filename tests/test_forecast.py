@@ -257,7 +257,8 @@ class _ThreeWorkers(InProcess):
 
 def test_forecast_pieces_cut_only_the_costly_models():
     keys = [("naive", 3), ("learned", 5), ("naive", 4), ("learned", 3), ("learned", 4)]
-    assert forecast_pieces(keys, 2) == [("learned", (3, 4)), ("learned", (5,)), ("naive", (3, 4))]
+    by_origin = [("learned", (3,)), ("learned", (4,)), ("learned", (5,)), ("naive", (3, 4))]
+    assert forecast_pieces(keys, 2) == by_origin
     costly = [("naive", 1), ("self_exciting", 1), ("self_exciting", 2), ("learned", 2)]
     assert forecast_pieces(costly, 2) == [
         ("learned", (2,)),
