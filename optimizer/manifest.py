@@ -186,12 +186,13 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> None:
 
 def _arrow_writes_as_pandas(frame: pd.DataFrame) -> bool:
     """Whether Arrow's unquoted CSV writer gives pandas' bytes for `frame`: two or more
-    columns (pandas quotes an empty cell standing alone), each of integers (NumPy) or text
-    (strings or categoricals of strings) with no text that pandas would quote or Arrow
-    refuses; floats and booleans are printed differently by the two."""
-    if len(frame.columns) < 2:
+    columns under one row of distinct names (pandas quotes an empty cell standing alone), each
+    of integers (NumPy) or text (strings or categoricals of strings) with no text that pandas
+    would quote or Arrow refuses; floats and booleans are printed differently by the two."""
+    columns = frame.columns
+    if len(columns) < 2 or isinstance(columns, pd.MultiIndex) or not columns.is_unique:
         return False
-    for column in frame.columns:
+    for column in columns:
         dtype = frame[column].dtype
         if isinstance(dtype, np.dtype) and dtype.kind in "iu":
             continue
