@@ -59,6 +59,8 @@ def visit_schedule(allocation: pd.DataFrame, plan_month: str) -> pd.DataFrame:
         "cell": np.empty(n, _code_dtype(len(cells))),
         "minutes": np.empty(n, np.int16),
     }
+    # a visit's day and shift beside its draw's 53 bits in one 64-bit key: shifts of whole
+    # hours covering the day once are at most 24, and 31 days × 24 shifts need 10 bits
     slot_bits = max(int(days * len(shifts) - 1).bit_length(), 1)
     if slot_bits + DRAW_BITS > 64:
         raise ValueError(f"{len(shifts)} shifts are too many for one visit order key")
@@ -74,7 +76,7 @@ def visit_schedule(allocation: pd.DataFrame, plan_month: str) -> pd.DataFrame:
         by_slot = np.argsort(key, kind="stable")  # per day and shift, in random order
         part = slice(first, first + len(row))
         slot = slot[by_slot]
-        out["station"][part] = station[rows.start] if len(row) else 0
+        out["station"][part] = station[rows.start]
         out["day"][part] = slot // len(shifts)
         out["shift"][part] = slot % len(shifts)
         out["cell"][part] = cell[rows][row[by_slot]]
