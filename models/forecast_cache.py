@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -45,10 +46,16 @@ class HistoryDigests:
         return self._states[t].hexdigest()
 
 
+# An entry that no run has read or written for this long belongs to a history that has moved
+# on (cases corrected, another grid, another version): `prune` removes it. A monthly run
+# touches every entry it still needs, so three missed months lose nothing but time.
+UNUSED_DAYS = 100
+
+
 class ForecastCache:
     """A folder of forecasts, one `.npy` file per model, origin and history digest. Writes go
-    through a temporary file and a rename, so concurrent runs never read half a file.
-    `fitted` lists the (model, origin) this instance had to compute."""
+    through a temporary file and a rename, so concurrent runs never read half a file; a read
+    marks the entry as used. `fitted` lists the (model, origin) this instance had to compute."""
 
     def __init__(self, folder: Path | str):
         self.folder = Path(folder)
@@ -59,10 +66,13 @@ class ForecastCache:
 
     def load(self, model: str, origin: int, digest: str) -> np.ndarray | None:
         """The stored forecast, or None (absent or unreadable: it is computed again)."""
+        path = self._path(model, origin, digest)
         try:
-            return np.load(self._path(model, origin, digest), allow_pickle=False)
+            forecast = np.load(path, allow_pickle=False)
+            os.utime(path)  # used now: kept by `prune`
         except (OSError, ValueError):
             return None
+        return forecast
 
     def save(self, model: str, origin: int, digest: str, forecast: np.ndarray) -> None:
         self.fitted.append((model, origin))
@@ -72,3 +82,19 @@ class ForecastCache:
         with open(partial, "wb") as handle:
             np.save(handle, forecast, allow_pickle=False)
         os.replace(partial, path)
+
+    def prune(self, unused_days: float = UNUSED_DAYS, now: float | None = None) -> int:
+        """Remove the entries (and half-written files) not used for `unused_days` days;
+        returns how many went. The folder otherwise grows by each month's fits for good."""
+        if not self.folder.is_dir():
+            return 0
+        cutoff = (time.time() if now is None else now) - unused_days * 86_400
+        removed = 0
+        for path in self.folder.iterdir():
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except OSError:  # another run removed or replaced it meanwhile
+                continue
+        return removed

@@ -168,13 +168,13 @@ def run_cycle(
     )
     tick("hotspots", "forecast")
     hand_back_memory()  # before the forecast, the run's largest step
+    cache = ForecastCache(Path(out) / CACHE)
     forecast = shared.get(  # the baseline's forecast; a harm campaign re-weights it
         "forecast",
         reads["forecast"],
-        lambda: stages.forecast_stage(
-            unweighted, month, sp, unweighted_cases(), ForecastCache(Path(out) / CACHE), spread
-        ),
+        lambda: stages.forecast_stage(unweighted, month, sp, unweighted_cases(), cache, spread),
     )
+    cache.prune()
     forecast = stages.campaign_forecast(forecast, scenario.deltas.harm)
     tick("forecast", "allocate")
     reserve = executed.reserve if executed is not None else None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -363,3 +366,18 @@ def test_a_sampled_training_set_is_the_same_wherever_it_is_fitted(monkeypatch):
     cut = Backtester(counts, raster, spread=_ThreeWorkers())
     cut.prefetch([("learned", t) for t in (14, 15, 16)])
     np.testing.assert_array_equal(cut.forecast("learned", 16), sampled)
+
+
+def test_the_cache_drops_what_no_run_has_used_for_long_and_keeps_what_it_reads(tmp_path):
+    cache = ForecastCache(tmp_path / "cache")
+    cache.save("naive", 5, "aaa", np.ones((3, 2)))
+    cache.save("naive", 6, "bbb", np.zeros((3, 2)))
+    long_ago = time.time() - 200 * 86_400
+    for path in (tmp_path / "cache").iterdir():
+        os.utime(path, (long_ago, long_ago))
+    np.testing.assert_array_equal(cache.load("naive", 5, "aaa"), np.ones((3, 2)))  # used now
+    assert cache.prune() == 1
+    assert cache.load("naive", 6, "bbb") is None
+    np.testing.assert_array_equal(cache.load("naive", 5, "aaa"), np.ones((3, 2)))
+    assert cache.prune(now=time.time() + 101 * 86_400) == 1  # unused for 101 days: gone
+    assert ForecastCache(tmp_path / "absent").prune() == 0
