@@ -16,7 +16,6 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import shapely
 
 from geo.crs import to_wgs84
@@ -25,6 +24,7 @@ from models.checks import cross_references, duplicates, policy_problems
 from models.columns import Coerced, Column, coerce, number_columns
 from models.config import Config, config_key_problem, load_config, timezone_of
 from models.errors import InputError, Problem
+from models.memory import hand_back_memory
 from models.outlines import (
     grid_size_message,
     overlap_problems,
@@ -376,9 +376,7 @@ def load_bureau(
         raise InputError(problems)
     bureau.warnings = _conversion_warnings(converted, config.timezone or "the system's time zone")
     del raw
-    # Arrow's allocator keeps what reading freed (twice the tables' size at province scale),
-    # where numpy, which allocates elsewhere, cannot use it: give it back.
-    pa.default_memory_pool().release_unused()
+    hand_back_memory()  # reading freed about twice the tables' size, which allocators keep
     return bureau
 
 

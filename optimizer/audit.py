@@ -287,10 +287,11 @@ def verify(out: Path, url: str, anchor: str | None = None) -> Findings:
                 )
     if anchor:
         found.problems += _anchor_problems(anchor, stored or logged)
-    from optimizer.serve.access import uncommitted_access, verify_access  # chained alike
+    from optimizer.serve.access import verify_access  # the service's requests, chained alike
 
-    found.problems += verify_access(out, url)
-    found.notes += uncommitted_access(out, url)
+    problems, notes = verify_access(out, url)
+    found.problems += problems
+    found.notes += notes
     return found
 
 

@@ -19,13 +19,13 @@ from models.config import Deltas, Scenario, config_key_problem, load_scenarios
 from models.contracts import Bureau, load_bureau, load_previous_plan
 from models.errors import InfeasiblePlan, InputError, MonthOutsideData, Problem
 from models.forecast_cache import ForecastCache
+from models.memory import hand_back_memory
 from models.outlines import grid_size_message
 from models.spread import IN_PROCESS, Spread
 from optimizer import stages
 from optimizer.execution import execution_stage, has_execution_data
 from optimizer.i18n import BureauNames
 from optimizer.manifest import write_outputs
-from optimizer.memory import hand_back_memory
 from optimizer.plan_map import jurisdiction_layer, map_title, plan_map
 from optimizer.publish import Staging, publish
 from optimizer.report import render_report

@@ -228,30 +228,6 @@ def plan_training(
     return TrainingPlan(training, requests, courses, names, lang)
 
 
-def assign_seats(
-    gaps: pd.DataFrame,
-    courses: pd.DataFrame,
-    stations: pd.DataFrame,
-    indicators: pd.DataFrame,
-    gap_score: float,
-    max_hours_per_officer: float,
-    effectiveness: pd.DataFrame | None = None,
-    lang: str = "en",
-) -> pd.DataFrame:
-    """Training recommendations (`TRAINING_COLUMNS`) of `plan_training`: one row per station
-    and course given seats, by station and then priority."""
-    return plan_training(
-        gaps,
-        courses,
-        stations,
-        indicators,
-        gap_score,
-        max_hours_per_officer,
-        effectiveness,
-        lang,
-    ).training
-
-
 def _recommendations(
     ranked: pd.DataFrame,
     requests: pd.DataFrame,

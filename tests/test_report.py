@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from models.execution import RESPONSE_COLUMNS
 from optimizer.cli import main
 from optimizer.report import flagged_stations, key_figures, load_runs, render_report
 
@@ -221,16 +222,7 @@ def executed(run: Path, tmp_path: Path) -> Path:
             ("ALL", "ALL", "2", 30, 12.0, 28.0, 0.6, 1),
             ("ALL", "ALL", "ALL", 100, 10.0, 24.0, 0.74, 2),
         ],
-        columns=[
-            "station_id",
-            "shift",
-            "priority",
-            "calls",
-            "median_min",
-            "p90_min",
-            "within_target_share",
-            "unanswered",
-        ],
+        columns=RESPONSE_COLUMNS,
     ).to_csv(folder / "response.csv", index=False)
     duals = pd.read_csv(folder / "duals.csv")
     duals["reserve_hours"] = [62.0 if s == "S01" else 0.0 for s in duals["station_id"]]

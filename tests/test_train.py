@@ -23,7 +23,6 @@ from optimizer.train import (
     TIE_WEIGHT,
     TRAINING_COLUMNS,
     TrainingPlan,
-    assign_seats,
     course_requests,
     plan_training,
     ranked_gaps,
@@ -32,6 +31,12 @@ from optimizer.train import (
     unmet_seats,
 )
 from optimizer.workbook import write_training_xlsx
+
+
+def assign_seats(*args, **kwargs) -> pd.DataFrame:
+    """The recommendations (`training.csv` rows) of `plan_training`."""
+    return plan_training(*args, **kwargs).training
+
 
 INDICATORS = pd.DataFrame(
     {

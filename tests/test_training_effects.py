@@ -25,6 +25,9 @@ from optimizer.demo import INDICATORS, PLANTED_COURSE, PLANTED_EFFECT, demo_mont
 from optimizer.stages import bureau_station_weights, score_stage
 
 COURSES = pd.DataFrame({"course_id": ["K1"], "addresses": ["I1"]})
+INDICATOR_SCORE_COLUMNS = [
+    "station_id", "month", "station_type", "indicator_id", "score", "weight", "missing",
+]  # fmt: skip
 MONTHS = [str(p) for p in pd.period_range("2024-01", "2025-06", freq="M")]
 
 
@@ -43,15 +46,7 @@ def ramp_panel(trained: dict[str, str], slope: float, noise: float = 0.0) -> pd.
             rows.append((s, m, "regional", "I1", score, 1.0, False))
     return pd.DataFrame(
         rows,
-        columns=[
-            "station_id",
-            "month",
-            "station_type",
-            "indicator_id",
-            "score",
-            "weight",
-            "missing",
-        ],
+        columns=INDICATOR_SCORE_COLUMNS,
     )
 
 
@@ -252,15 +247,7 @@ def random_bureau(seed: int):
             for m in months
             for k in ("I1", "I2", "I3")
         ],
-        columns=[
-            "station_id",
-            "month",
-            "station_type",
-            "indicator_id",
-            "score",
-            "weight",
-            "missing",
-        ],
+        columns=INDICATOR_SCORE_COLUMNS,
     )
     courses = pd.DataFrame({"course_id": ["K1", "K2", "K3"], "addresses": ["I1;I2", "I2", "I3"]})
     n = int(rng.integers(0, 14))

@@ -99,9 +99,12 @@ def append_access(url: str, out: Path, requests: list[dict]) -> None:
     _COMMITTED[path] = (seq, committed + len(lines))
 
 
-def verify_access(out: Path, url: str) -> list[str]:
-    """Problems with the access log, first one first: an entry whose content no longer matches
-    its hash, a broken link or gap in the chain, the store and `access.jsonl` disagreeing."""
+def verify_access(out: Path, url: str) -> tuple[list[str], list[str]]:
+    """(problems, notes) of the access log. Problems, first one first: an entry whose content
+    no longer matches its hash, a broken link or gap in the chain, the store and
+    `access.jsonl` disagreeing. A note when the file ends in entries the store never committed
+    (a service stopped between writing the file and committing): they are not part of the log,
+    and the service drops them before its next entries."""
     path = Path(out) / ACCESS_FILE
     with transaction(url) as conn:  # under the lock: no batch lands between the two reads
         stored = []
@@ -109,14 +112,22 @@ def verify_access(out: Path, url: str) -> list[str]:
             rows = conn.execute(select(ACCESS_TABLE).order_by(ACCESS_TABLE.c.seq))
             stored = [dict(row._mapping) for row in rows]
         lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    lines = [line for line in lines if line.strip()]
+    notes = []
+    if len(lines) > len(stored):
+        notes.append(
+            f"{ACCESS_FILE} ends in {len(lines) - len(stored)} entries the store never "
+            "committed (a service stopped before its commit): they are not part of the log and "
+            "are dropped by the next entries"
+        )
     problems = []
-    logged = []  # the lines the store has committed; later ones are `uncommitted_access`
-    for number, line in enumerate([line for line in lines if line.strip()][: len(stored)], 1):
+    logged = []  # the lines the store has committed
+    for number, line in enumerate(lines[: len(stored)], 1):
         try:
             logged.append(json.loads(line))
         except ValueError:
             problems.append(f"{ACCESS_FILE} line {number}: not an entry")
-            return problems
+            return problems, notes
     for source, entries in (("access_log", stored), (ACCESS_FILE, logged)):
         previous, expected = "", 1
         for entry in entries:
@@ -133,26 +144,7 @@ def verify_access(out: Path, url: str) -> list[str]:
                 f"access_log entry {entry['seq']}: {ACCESS_FILE} does not hold the same entry"
             )
             break
-    return problems
-
-
-def uncommitted_access(out: Path, url: str) -> list[str]:
-    """A note when `access.jsonl` ends in entries the store never committed (a service stopped
-    between writing the file and committing): the store does not hold them, and the service
-    drops them before its next entries."""
-    path = Path(out) / ACCESS_FILE
-    with transaction(url) as conn:
-        stored = 0
-        if ACCESS_TABLE.name in inspect(conn).get_table_names():
-            stored = len(conn.execute(select(ACCESS_TABLE.c.seq)).all())
-        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    extra = sum(1 for line in lines if line.strip()) - stored
-    if extra <= 0:
-        return []
-    return [
-        f"{ACCESS_FILE} ends in {extra} entries the store never committed (a service stopped "
-        "before its commit): they are not part of the log and are dropped by the next entries"
-    ]
+    return problems, notes
 
 
 class AccessLog:

@@ -1,8 +1,8 @@
-"""Memory that allocators keep after a step has freed it, handed back to the system between the
-steps of a run. Arrow's pool (the tables' text columns) and glibc's heap (small numpy and
-pandas blocks) both hold freed memory for reuse, each for itself only: at province size, about
-1.5 GB after loading and a few hundred MB after each later step, which the next step, another
-process or a Dask worker on the same machine cannot use."""
+"""Memory that allocators keep after a step has freed it, handed back to the system after
+loading and between the steps of a run. Arrow's pool (the tables' text columns) and glibc's
+heap (small numpy and pandas blocks) both hold freed memory for reuse, each for itself only: at
+province size, about 1.5 GB after loading and a few hundred MB after each later step, which the
+next step, another process or a Dask worker on the same machine cannot use."""
 
 from __future__ import annotations
 
