@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from models.execution import RESPONSE_COLUMNS
+from models.execution import ADHERENCE_COLUMNS, RESPONSE_COLUMNS
 from optimizer.cli import main
 from optimizer.report import flagged_stations, key_figures, load_runs, render_report
 
@@ -204,15 +204,7 @@ def executed(run: Path, tmp_path: Path) -> Path:
             ("S03", "ALL", 100.0, 100.0, 100.0, 1.0, 0.0),
             ("ALL", "ALL", 600.0, 440.0, 390.0, 0.65, 0.1136),
         ],
-        columns=[
-            "station_id",
-            "shift",
-            "planned_hours",
-            "delivered_hours",
-            "delivered_in_plan_hours",
-            "adherence",
-            "off_plan_share",
-        ],
+        columns=ADHERENCE_COLUMNS,
     ).to_csv(folder / "adherence.csv", index=False)
     pd.DataFrame(
         [
