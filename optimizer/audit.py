@@ -36,10 +36,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from optimizer import store
+from optimizer.manifest import AUDIT_FILE, INPUT_SNAPSHOTS
 from optimizer.store import sha256_file
 
-AUDIT_FILE = "audit.jsonl"
-SNAPSHOTS = ".inputs"
 AUDIT_FIELDS = ["seq", "recorded_at", "plan_month", "scenario", "folder", "data_dir", "files"]
 _ANCHOR = Table(
     "audit_anchor",
@@ -171,7 +170,7 @@ def sync_log(conn: Connection, out: Path) -> None:
 def snapshot_inputs(out: Path, files: dict[str, Path], recorded: dict[str, str]) -> None:
     """Keep each input's content under `out/.inputs/<sha256>` (once per content), so the
     record of what a plan was made from survives the data folder moving on."""
-    folder = Path(out) / SNAPSHOTS
+    folder = Path(out) / INPUT_SNAPSHOTS
     folder.mkdir(exist_ok=True)
     for path in files.values():
         kept = folder / recorded[path.name]
@@ -222,7 +221,7 @@ def _file_findings(out: Path, entry: dict, found: Findings) -> None:
         file = Path(entry["data_dir"]) / filename
         if file.exists() and sha256_file(file) == recorded:
             continue
-        kept = out / SNAPSHOTS / recorded
+        kept = out / INPUT_SNAPSHOTS / recorded
         if kept.exists() and sha256_file(kept) == recorded:
             found.notes.append(
                 f"{where}: {file} has changed since the plan (its recorded content is kept in "

@@ -521,13 +521,13 @@ def audit() -> None:
 def audit_verify(out: Path, db: str | None, anchor: str | None) -> None:
     """Recompute the audit trail; exit 0 only when every entry, file and stored row still
     matches (and, given --anchor, every chain head anchored since)."""
-    from optimizer.audit import AUDIT_FILE, verify
-    from optimizer.store import default_url
+    from optimizer.audit import verify
+    from optimizer.manifest import AUDIT_FILE, default_store_url
 
     if out == DEFAULT_OUT and not out.exists() and Path(AUDIT_FILE).exists():
         out = Path(".")  # run from inside an output folder
     try:
-        found = verify(out, db or default_url(out), anchor)
+        found = verify(out, db or default_store_url(out), anchor)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     for note in found.notes:
@@ -570,12 +570,12 @@ def users() -> None:
 def users_add(name: str, role: str, station: str, users_file: Path | None, out: Path | None):
     """Add a user (or set its role and password): asks for the password on a terminal, else
     reads one line of standard input. Only a scrypt hash is stored."""
+    from optimizer.manifest import AUDIT_FILE, USERS_FILE
     from optimizer.serve.users import UserError, add_user, check_user
-    from optimizer.store import AUDIT_FILE
 
     if users_file is None:
         inside = out is None and not DEFAULT_OUT.exists() and Path(AUDIT_FILE).exists()
-        users_file = (Path(".") if inside else out or DEFAULT_OUT) / "users.toml"
+        users_file = (Path(".") if inside else out or DEFAULT_OUT) / USERS_FILE
     try:
         check_user(name, role, station)
         if sys.stdin.isatty():

@@ -25,7 +25,7 @@ from models.spread import IN_PROCESS, Spread
 from optimizer import stages
 from optimizer.execution import execution_stage, has_execution_data
 from optimizer.i18n import BureauNames
-from optimizer.manifest import write_outputs
+from optimizer.manifest import FORECAST_CACHE, default_store_url, write_outputs
 from optimizer.plan_map import jurisdiction_layer, map_title, plan_map
 from optimizer.publish import Staging, publish
 from optimizer.report import render_report
@@ -33,13 +33,11 @@ from optimizer.stages import next_month
 from optimizer.store import (
     StoredPlan,
     check_store,
-    default_url,
     previous_allocation,
     sha256_file,
 )
 
 Progress = Callable[[str], None]
-CACHE = ".forecast-cache"  # under the output folder: the backtest's forecasts of earlier runs
 
 
 @dataclass(frozen=True)
@@ -168,7 +166,7 @@ def run_cycle(
     )
     tick("hotspots", "forecast")
     hand_back_memory()  # before the forecast, the run's largest step
-    cache = ForecastCache(Path(out) / CACHE)
+    cache = ForecastCache(Path(out) / FORECAST_CACHE)
     forecast = shared.get(  # the baseline's forecast; a harm campaign re-weights it
         "forecast",
         reads["forecast"],
@@ -253,7 +251,7 @@ def run_cycle(
             render_report([staging.folder], lang, plans=[plan]), encoding="utf-8"
         )
         plan = staging.seal(plan)
-        url = store_url or default_url(out)
+        url = store_url or default_store_url(out)
         entry = publish(
             staging, plan, url, Path(out), bureau.files, anchor, on_wait=on_wait or progress
         )
@@ -469,7 +467,7 @@ def run_month(
     still planned. `on_wait` hears when another run holds the store's lock (default:
     `progress`). The work that splits into pieces runs on `spread` (one process, or Dask
     workers: the same plan). Raises `InputError` (bad input, nothing written)."""
-    url = db or default_url(out)
+    url = db or default_store_url(out)
     check_store(url, out)
     bureau = load_bureau(data)
     require_month(bureau, month)

@@ -21,7 +21,7 @@ from models.execution import (
 from models.quality import QUALITY_COLUMNS
 from models.spread import IN_PROCESS, Spread
 from models.tracks import TrackRules, measure_tracks
-from optimizer.manifest import write_outputs
+from optimizer.manifest import PLANS_DB, default_store_url, write_outputs
 
 EXECUTION_FILES = ("execution.csv", "adherence.csv", "response.csv")
 
@@ -153,8 +153,8 @@ def stored_plan(out: Path, month: str, scenario: str = "baseline") -> pd.DataFra
         frame["lender_station_id"] = frame.get("lender_station_id", "")
         frame["lender_station_id"] = frame["lender_station_id"].fillna("").astype(str)
         return frame
-    if (Path(out) / "plans.db").exists():
-        from optimizer.store import default_url, previous_allocation
+    if (Path(out) / PLANS_DB).exists():
+        from optimizer.store import previous_allocation
 
-        return previous_allocation(default_url(out), month, scenario)
+        return previous_allocation(default_store_url(out), month, scenario)
     return None

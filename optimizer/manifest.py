@@ -34,6 +34,20 @@ class Output:
     more_columns: bool = False  # further columns follow the declared ones (one per shift)
 
 
+# The output folder's own files and folders, beside the plan months (SPEC §8, §14)
+PLANS_DB = "plans.db"  # the default SQLite store: sqlite:///OUT/plans.db
+AUDIT_FILE = "audit.jsonl"  # the plan log, one chained entry per published run
+ACCESS_FILE = "access.jsonl"  # the desk's request log, chained like the plan log
+INPUT_SNAPSHOTS = ".inputs"  # each recorded input's content, named by its sha256
+FORECAST_CACHE = ".forecast-cache"  # the backtest's forecasts of earlier runs
+USERS_FILE = "users.toml"  # the desk's accounts
+
+
+def default_store_url(out: Path) -> str:
+    """The store of an output folder when no `--db` is given: `sqlite:///OUT/plans.db`."""
+    return f"sqlite:///{Path(out).resolve() / PLANS_DB}"
+
+
 SCHEDULE_COLUMNS = ("station_id", "date", "shift", "visit", "cell_id", "minutes")
 OUTPUTS: dict[str, Output] = {
     o.name: o

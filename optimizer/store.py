@@ -35,15 +35,10 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from models.errors import StoreError
-from optimizer.manifest import STORED
+from optimizer.manifest import AUDIT_FILE, STORED
 
-AUDIT_FILE = "audit.jsonl"
 _PG_LOCK_KEY = 7_261_937  # advisory lock id of the plan store
 _LOCK_WAIT_S = 600  # how long a run waits for another run's publication before giving up
-
-
-def default_url(out: Path) -> str:
-    return f"sqlite:///{Path(out).resolve() / 'plans.db'}"
 
 
 def open_engine(url: str, on_wait: Callable[[str], None] | None = None) -> Engine:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import create_engine, inspect
 
+from optimizer.manifest import default_store_url
 from optimizer.serve.users import add_user
-from optimizer.store import default_url
 from tests.test_store import fresh_pg_database
 
 PASSWORDS = {
@@ -40,7 +40,7 @@ def served_copy(demo_run: Path, folder: Path) -> Path:
 def store_of(kind: str, out: Path) -> Iterator[str]:
     """The URL of the served copy's store: its own SQLite file, or a fresh PostgreSQL database
     holding the same tables (skipped without PATROLOPT_TEST_PG_URL)."""
-    sqlite = default_url(out)
+    sqlite = default_store_url(out)
     if kind == "sqlite":
         yield sqlite
         return

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from optimizer.cli import main
-from optimizer.serve.access import ACCESS_FILE
+from optimizer.manifest import ACCESS_FILE
 from optimizer.serve.app import Settings, create_app
 from tests.serve_helpers import PASSWORDS, served_copy, store_of
 

@@ -14,8 +14,8 @@ import pytest
 import uvicorn
 
 from optimizer.i18n import texts
+from optimizer.manifest import default_store_url
 from optimizer.serve.app import Settings, create_app
-from optimizer.store import default_url
 from tests.cdp import Browser, Tab
 from tests.serve_helpers import PASSWORDS, served_copy
 from tests.test_browser import ARTIFACTS, CHROMIUM, OFFLINE
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(
 def site(demo_run, tmp_path_factory):
     """The service on a free loopback port, in a thread; its base URL and output folder."""
     out = served_copy(demo_run, tmp_path_factory.mktemp("browser"))
-    settings = Settings(out=out, db=default_url(out), users_file=out / "users.toml")
+    settings = Settings(out=out, db=default_store_url(out), users_file=out / "users.toml")
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))

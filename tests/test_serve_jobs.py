@@ -24,8 +24,8 @@ from fastapi.testclient import TestClient
 
 from optimizer.audit import verify
 from optimizer.cli import main
+from optimizer.manifest import default_store_url
 from optimizer.serve.app import Settings, create_app
-from optimizer.store import default_url
 from tests.serve_helpers import PASSWORDS, served_copy, store_of
 
 MORE_OFFICERS = 'name = "more-s01"\n[deltas]\nofficers = { S01 = 0.10 }\n'
@@ -43,7 +43,7 @@ def bureau(demo_run, tmp_path_factory):
 
 
 def client_for(out: Path, data: Path | None, url: str | None = None) -> TestClient:
-    db = url or default_url(out)
+    db = url or default_store_url(out)
     settings = Settings(out=out, db=db, users_file=out / "users.toml", data=data)
     return TestClient(create_app(settings))
 
@@ -125,8 +125,8 @@ def test_scenario_jobs_end_to_end(bureau, tmp_path):
     for name in ("allocation.csv", "duals.csv", "training.csv", "scores.csv", "schedule.csv"):
         served = (out / "2026-01" / "more-s01" / name).read_bytes()
         assert served == (other / "2026-01" / "more-s01" / name).read_bytes(), name
-    assert verify(out, default_url(out)).problems == []
-    engine = sqlalchemy.create_engine(default_url(out))
+    assert verify(out, default_store_url(out)).problems == []
+    engine = sqlalchemy.create_engine(default_store_url(out))
     with engine.connect() as conn:
         runs = pd.read_sql("SELECT scenario FROM runs WHERE plan_month = '2026-01'", conn)
     engine.dispose()
@@ -243,6 +243,6 @@ def test_a_killed_service_leaves_no_partial_plan(bureau, tmp_path):
         server.kill()
         server.wait()
     assert not (out / "2026-01" / "killed").exists()
-    assert verify(out, default_url(out)).problems == []
+    assert verify(out, default_store_url(out)).problems == []
     left = [p.name for p in (out / "2026-01").iterdir() if p.name.startswith(".killed")]
     assert all(".staging-" in name for name in left)  # cleared by the next run

@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from optimizer.i18n import texts
+from optimizer.manifest import default_store_url
 from optimizer.serve.app import Settings, create_app
 from optimizer.serve.pages import CSRF_COOKIE
-from optimizer.store import default_url
 from tests.serve_helpers import PASSWORDS, served_copy
 
 
@@ -30,7 +30,7 @@ def out(demo_run, tmp_path_factory):
 
 
 def browser(out) -> TestClient:
-    settings = Settings(out=out, db=default_url(out), users_file=out / "users.toml")
+    settings = Settings(out=out, db=default_store_url(out), users_file=out / "users.toml")
     return TestClient(create_app(settings), base_url="https://testserver")
 
 

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
+from optimizer.manifest import default_store_url
 from optimizer.serve.app import Settings, create_app
 from optimizer.serve.auth import LoginThrottle
-from optimizer.store import default_url
 from tests.serve_helpers import PASSWORDS, served_copy
 
 EXAMPLES = {GenerationMode.POSITIVE: 25, GenerationMode.NEGATIVE: 15}
@@ -25,7 +25,7 @@ def app(demo_run, tmp_path_factory):
     # no data folder: a generated scenario is refused (409) instead of planned; no login delay
     settings = Settings(
         out=out,
-        db=default_url(out),
+        db=default_store_url(out),
         users_file=out / "users.toml",
         throttle=LoginThrottle(base_s=0.0),
     )

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from sqlalchemy import Column, Integer, MetaData, Table, Text, inspect, select
 
+from optimizer.manifest import ACCESS_FILE
 from optimizer.store import transaction
 
-ACCESS_FILE = "access.jsonl"
 ACCESS_FIELDS = ["seq", "user", "role", "method", "path", "status", "time"]
 ACCESS_TABLE = Table(
     "access_log",

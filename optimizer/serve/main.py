@@ -15,7 +15,7 @@ def settings_for(
 ) -> Settings:
     """Settings as `patrolopt serve` takes them: store and users file default to OUT's, the
     token lifetime comes from the data folder's `config.toml` (`[serve] token_minutes`)."""
-    from optimizer.store import default_url
+    from optimizer.manifest import USERS_FILE, default_store_url
 
     if not out.is_dir():
         raise FileNotFoundError(f"--out {out}: no such output folder")
@@ -24,8 +24,8 @@ def settings_for(
     config = load_config(data / "config.toml" if data else None)
     return Settings(
         out=out,
-        db=db or default_url(out),
-        users_file=users_file or out / "users.toml",
+        db=db or default_store_url(out),
+        users_file=users_file or out / USERS_FILE,
         data=data,
         token_minutes=config.serve.token_minutes,
         lang=lang,
