@@ -85,9 +85,25 @@ def _month(ctx, param, value):
 _GLOBAL_OPTIONS = {"--lang": 1, "--threads": 1, "--debug": 0}  # option → values it takes
 
 
+class _Command(click.Command):
+    """A command whose errors become the product's exit codes (`_fail`): one place for every
+    command, so none can forget a kind of error."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.Abort, click.ClickException):
+            raise  # click's own: a usage error, --help, an interrupted prompt
+        except Exception as exc:  # noqa: BLE001 - mapped to exit codes
+            _fail(exc)
+
+
 class _Commands(click.Group):
     """The command group, taking its own options (`--lang`, `--threads`, `--debug`) before
-    the command or anywhere after it."""
+    the command or anywhere after it. Its commands and groups are of its own classes."""
+
+    command_class = _Command
+    group_class = type
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         hoisted, rest, i = [], [], 0
@@ -192,12 +208,9 @@ def _spread(workers: int | None, scheduler: str | None):
 @click.option("--data", type=click.Path(path_type=Path), required=True)
 def validate(data: Path) -> None:
     """Check every file, column, value and reference of a data folder."""
-    try:
-        from models.contracts import load_bureau
+    from models.contracts import load_bureau
 
-        bureau = load_bureau(data)
-    except Exception as exc:  # noqa: BLE001 - mapped to exit codes
-        _fail(exc)
+    bureau = load_bureau(data)
     click.echo(_say("valid", data=data, cases=len(bureau.cases), stations=len(bureau.stations)))
 
 
@@ -214,10 +227,10 @@ def _run(
             data,
             month,
             out,
-            db,
-            scenarios,
-            previous_plan,
-            lang,
+            db=db,
+            scenario_files=scenarios,
+            previous_plan=previous_plan,
+            lang=lang,
             progress=(lambda s: click.echo(f"  {s}", err=True)) if show else (lambda s: None),
             anchor=anchor,
             on_wait=lambda message: click.echo(message, err=True),
@@ -263,11 +276,8 @@ def _run(
 @click.pass_context
 def run(ctx, data, month, out, db, scenarios, previous_plan, anchor, workers, scheduler) -> None:
     """Run the whole monthly cycle for MONTH and write the plan for the month after."""
-    try:
-        lang = ctx.obj["lang"]
-        _run(data, month, out, db, scenarios, previous_plan, lang, anchor, workers, scheduler)
-    except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+    lang = ctx.obj["lang"]
+    _run(data, month, out, db, scenarios, previous_plan, lang, anchor, workers, scheduler)
 
 
 @main.command()
@@ -281,15 +291,12 @@ def demo(ctx, out: Path, db: str | None) -> None:
     from optimizer.demo import demo_month, write_demo_bureau
     from optimizer.demo_execution import write_demo_execution
 
-    try:
-        month = demo_month()
-        data = write_demo_bureau(out / "demo-data")
-        click.echo(_say("demo_written", data=data))
-        plan = write_demo_execution(data, month)
-        click.echo(_say("tracks_written", month=month, data=data))
-        results = _run(data, month, out, db, (), plan, ctx.obj["lang"])
-    except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+    month = demo_month()
+    data = write_demo_bureau(out / "demo-data")
+    click.echo(_say("demo_written", data=data))
+    plan = write_demo_execution(data, month)
+    click.echo(_say("tracks_written", month=month, data=data))
+    results = _run(data, month, out, db, (), plan, ctx.obj["lang"])
     folder = results[0].folder
     click.echo(_say("open_pages", map=folder / "map.html", report=folder / "report.html"))
 
@@ -303,7 +310,7 @@ def _busy(what: str) -> None:
 def _stage(data, month, tables):
     """The bureau with the tables a stage reads, its grid and its cases up to `month`."""
     from models.contracts import load_bureau
-    from optimizer.cycle import require_month
+    from optimizer.run_checks import require_month
     from optimizer.stages import cases_upto, spatial
 
     _busy(f"reading {data}")
@@ -322,11 +329,8 @@ def score(data, month, out) -> None:
     rollups.csv, policy.csv, indicator_pairs.csv, awards.csv."""
     from optimizer.stages import bureau_station_weights, score_stage
 
-    try:
-        bureau, _sp, _cases = _stage(data, month, SCORE_TABLES)
-        score_stage(bureau, month, bureau_station_weights(bureau)).write(out)
-    except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+    bureau, _sp, _cases = _stage(data, month, SCORE_TABLES)
+    score_stage(bureau, month, bureau_station_weights(bureau)).write(out)
     click.echo(_say("scores_written", out=out))
 
 
@@ -336,12 +340,9 @@ def quality(data, month, out) -> None:
     """Data-quality flags of MONTH: quality.csv."""
     from optimizer.stages import bureau_station_weights, quality_stage
 
-    try:
-        bureau, _sp, cases = _stage(data, month, FORECAST_TABLES | SCORE_TABLES)
-        result = quality_stage(bureau, month, cases, bureau_station_weights(bureau))
-        result.write(out)
-    except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+    bureau, _sp, cases = _stage(data, month, FORECAST_TABLES | SCORE_TABLES)
+    result = quality_stage(bureau, month, cases, bureau_station_weights(bureau))
+    result.write(out)
     click.echo(_say("flags_written", count=len(result.flags), path=out / "quality.csv"))
 
 
@@ -352,13 +353,10 @@ def hotspots(data, month, out, workers, scheduler) -> None:
     """Hotspots of the last months up to MONTH: hotspots.geojson."""
     from optimizer.stages import hotspot_stage
 
-    try:
-        bureau, sp, cases = _stage(data, month, FORECAST_TABLES)
-        with _spread(workers, scheduler) as spread:
-            result = hotspot_stage(bureau, month, sp, cases, spread)
-        result.write(out)
-    except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+    bureau, sp, cases = _stage(data, month, FORECAST_TABLES)
+    with _spread(workers, scheduler) as spread:
+        result = hotspot_stage(bureau, month, sp, cases, spread)
+    result.write(out)
     click.echo(_say("hotspots_written", count=len(result.hotspots), path=out / "hotspots.geojson"))
 
 
@@ -369,13 +367,10 @@ def forecast(data, month, out, workers, scheduler) -> None:
     """Risk per cell and shift for the month after MONTH: risk.csv."""
     from optimizer.stages import forecast_stage
 
-    try:
-        bureau, sp, cases = _stage(data, month, FORECAST_TABLES)
-        with _spread(workers, scheduler) as spread:
-            result = forecast_stage(bureau, month, sp, cases, spread=spread)
-        result.write(out)
-    except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+    bureau, sp, cases = _stage(data, month, FORECAST_TABLES)
+    with _spread(workers, scheduler) as spread:
+        result = forecast_stage(bureau, month, sp, cases, spread=spread)
+    result.write(out)
     click.echo(_say("risk_written", model=result.model, path=out / "risk.csv"))
 
 
@@ -387,13 +382,10 @@ def backtest(data, month, out, months, workers, scheduler) -> None:
     """Rolling-origin backtest of every forecast model and of `auto`: backtest.csv."""
     from optimizer.stages import backtest_stage
 
-    try:
-        bureau, sp, cases = _stage(data, month, FORECAST_TABLES)
-        with _spread(workers, scheduler) as spread:
-            result = backtest_stage(bureau, month, sp, cases, months, spread)
-        result.write(out)
-    except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+    bureau, sp, cases = _stage(data, month, FORECAST_TABLES)
+    with _spread(workers, scheduler) as spread:
+        result = backtest_stage(bureau, month, sp, cases, months, spread)
+    result.write(out)
     summary = result.table.groupby(["model", "coverage"], sort=False)
     click.echo(summary[["hit_rate", "pai", "pei_star"]].mean().round(3).to_string())
 
@@ -406,19 +398,16 @@ def allocate_cmd(data, month, out, previous_plan) -> None:
     binding.csv, schedule.csv, patrol_balance.csv."""
     from optimizer.stages import allocation_stage, forecast_stage
 
-    try:
-        bureau, sp, cases = _stage(data, month, FORECAST_TABLES)
-        shifts = bureau.config.allocation.shifts
-        from models.contracts import load_previous_plan
+    bureau, sp, cases = _stage(data, month, FORECAST_TABLES)
+    shifts = bureau.config.allocation.shifts
+    from models.contracts import load_previous_plan
 
-        prev = load_previous_plan(previous_plan, shifts) if previous_plan else None
-        risk = forecast_stage(bureau, month, sp, cases).risk
-        allocated = allocation_stage(bureau, month, sp, cases, risk, prev)
-        allocated.write(out)
-        for warning in allocated.plan.warnings_:
-            click.echo(_say("allocation_warning", warning=warning), err=True)
-    except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+    prev = load_previous_plan(previous_plan, shifts) if previous_plan else None
+    risk = forecast_stage(bureau, month, sp, cases).risk
+    allocated = allocation_stage(bureau, month, sp, cases, risk, prev)
+    allocated.write(out)
+    for warning in allocated.plan.warnings_:
+        click.echo(_say("allocation_warning", warning=warning), err=True)
     click.echo(_say("allocation_written", out=out))
 
 
@@ -429,13 +418,10 @@ def train(ctx, data, month, out) -> None:
     """Training recommendations from the gaps of MONTH: training.csv, training.xlsx."""
     from optimizer.stages import bureau_station_weights, score_stage, training_stage
 
-    try:
-        bureau, _sp, _cases = _stage(data, month, SCORE_TABLES)
-        scored = score_stage(bureau, month, bureau_station_weights(bureau))
-        result = training_stage(bureau, month, scored, ctx.obj["lang"])
-        result.write(out)
-    except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+    bureau, _sp, _cases = _stage(data, month, SCORE_TABLES)
+    scored = score_stage(bureau, month, bureau_station_weights(bureau))
+    result = training_stage(bureau, month, scored, ctx.obj["lang"])
+    result.write(out)
     seats = int(result.training["seats"].sum()) if len(result.training) else 0
     click.echo(_say("seats_written", seats=seats, out=out))
 
@@ -458,20 +444,17 @@ def execution(data, month, out, plan_file, workers, scheduler) -> None:
     from optimizer.manifest import write_outputs
     from optimizer.stages import spatial
 
-    try:
-        _busy(f"reading {data}")
-        bureau = load_bureau(data, EXECUTION_TABLES)
-        if not has_execution_data(bureau):
-            raise click.BadParameter(_say("execution_none", data=data), param_hint="'--data'")
-        shifts = bureau.config.allocation.shifts
-        plan = load_previous_plan(plan_file, shifts) if plan_file else stored_plan(out, month)
-        _busy("measuring pings and calls")
-        with _spread(workers, scheduler) as spread:
-            result = execution_stage(bureau, month, spatial(bureau), plan, spread)
-        result.write(out)
-        write_outputs(out, {"quality.csv": result.quality})
-    except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+    _busy(f"reading {data}")
+    bureau = load_bureau(data, EXECUTION_TABLES)
+    if not has_execution_data(bureau):
+        raise click.BadParameter(_say("execution_none", data=data), param_hint="'--data'")
+    shifts = bureau.config.allocation.shifts
+    plan = load_previous_plan(plan_file, shifts) if plan_file else stored_plan(out, month)
+    _busy("measuring pings and calls")
+    with _spread(workers, scheduler) as spread:
+        result = execution_stage(bureau, month, spatial(bureau), plan, spread)
+    result.write(out)
+    write_outputs(out, {"quality.csv": result.quality})
     if plan is None:
         click.echo(_say("no_plan", month=month, out=out), err=True)
     if result.adherence is not None:
@@ -502,10 +485,7 @@ def compare(ctx, runs, out) -> None:
     """Write a side-by-side report of finished run folders."""
     from optimizer.report import render_report
 
-    try:
-        out.write_text(render_report(list(runs), ctx.obj["lang"]), encoding="utf-8")
-    except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+    out.write_text(render_report(list(runs), ctx.obj["lang"]), encoding="utf-8")
     click.echo(_say("comparison_written", out=out))
 
 
@@ -526,10 +506,7 @@ def audit_verify(out: Path, db: str | None, anchor: str | None) -> None:
 
     if out == DEFAULT_OUT and not out.exists() and Path(AUDIT_FILE).exists():
         out = Path(".")  # run from inside an output folder
-    try:
-        found = verify(out, db or default_store_url(out), anchor)
-    except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+    found = verify(out, db or default_store_url(out), anchor)
     for note in found.notes:
         click.echo(_say("note", note=note), err=True)
     if found.problems:
@@ -605,7 +582,4 @@ def serve(ctx, out: Path, data: Path | None, db: str | None, users_file, host, p
     except ImportError as exc:
         click.echo(f"patrolopt serve needs the serve extra (pip install 'patrolopt[serve]'): {exc}")
         sys.exit(EXIT_INPUT)
-    try:
-        serve_forever(out, data, db, users_file, host, port, ctx.obj["lang"])
-    except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+    serve_forever(out, data, db, users_file, host, port, ctx.obj["lang"])

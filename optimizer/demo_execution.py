@@ -22,6 +22,7 @@ import pandas as pd
 from geo.crs import unproject
 from geo.jurisdictions import station_of_points
 from models.execution import planned_hours
+from models.months import previous_month
 from optimizer.demo import METRIC
 
 EXECUTION_SEED = 20251201
@@ -205,7 +206,7 @@ def write_demo_execution(data: Path, month: str) -> Path:
 
     data = Path(data)
     demo_calls(data, month).to_csv(data / "calls.csv", index=False)
-    before = str(pd.Period(month, "M") - 1)
+    before = previous_month(month)
     with tempfile.TemporaryDirectory(prefix="patrolopt-demo-") as scratch:
         folder = run_month(data, before, Path(scratch)).results[0].folder
         plan = pd.read_csv(folder / "allocation.csv", keep_default_na=False)

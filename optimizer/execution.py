@@ -18,6 +18,7 @@ from models.execution import (
     response_table,
     track_quality,
 )
+from models.months import previous_month
 from models.quality import QUALITY_COLUMNS
 from models.spread import IN_PROCESS, Spread
 from models.tracks import TrackRules, measure_tracks
@@ -98,7 +99,7 @@ def execution_stage(
         delivered = measure_tracks(bureau.patrol_tracks, month, crs, cfg.coordinates, rules, spread)
         dose = delivered.dose
         officers = delivered.summary.set_index("station_id")["officers_per_unit"]
-        before = pd.Period(month, "M") - 1
+        before = pd.Period(previous_month(month), "M")
         times = bureau.patrol_tracks["recorded_at"]
         if ((times >= before.start_time) & (times < before.end_time)).any():
             dose_before = measure_tracks(
@@ -156,5 +157,6 @@ def stored_plan(out: Path, month: str, scenario: str = "baseline") -> pd.DataFra
     if (Path(out) / PLANS_DB).exists():
         from optimizer.store import previous_allocation
 
-        return previous_allocation(default_store_url(out), month, scenario)
+        stored = previous_allocation(default_store_url(out), month, scenario)
+        return stored.allocation if stored is not None else None
     return None

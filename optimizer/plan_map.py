@@ -8,12 +8,15 @@ those classes are written.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import folium
 import geopandas as gpd
 import pandas as pd
 
-from geo.maps import MAX_CELLS, MapText
+from geo.maps import MAX_CELLS, MapText, write_geopackage
 from geo.maps import plan_map as draw_plan_map
+from models.config import Config
 from optimizer.i18n import BureauNames, Vocabulary, vocabulary
 
 GRADE_COLOURS = {
@@ -199,3 +202,50 @@ def plan_map(
         max_cells=max_cells,
         tiles_datum=tiles_datum,
     )
+
+
+def write_maps(
+    folder: Path,
+    cfg: Config,
+    *,
+    names: BureauNames,
+    title: str,
+    cells: gpd.GeoDataFrame,
+    risk: pd.DataFrame,
+    allocation: pd.DataFrame,
+    allocation_geo: gpd.GeoDataFrame,
+    schedule: pd.DataFrame,
+    hotspots: gpd.GeoDataFrame,
+    jurisdictions: gpd.GeoDataFrame,
+    execution: pd.DataFrame | None,
+    lang: str,
+) -> None:
+    """`plan.gpkg` for GIS desks (layers allocation, hotspots, risk, jurisdictions) and the
+    planners' `map.html`, into `folder`."""
+    risk_geo = cells[["cell_id", "geometry"]].merge(
+        risk[["cell_id", "shift", "risk", "station_id"]], on="cell_id"
+    )
+    write_geopackage(
+        {
+            "allocation": allocation_geo,
+            "hotspots": hotspots,
+            "risk": risk_geo,
+            "jurisdictions": jurisdictions,
+        },
+        folder / "plan.gpkg",
+    )
+    plan_map(
+        jurisdictions,
+        cells[["cell_id", "geometry"]],
+        risk,
+        allocation,
+        hotspots,
+        schedule,
+        cfg.map.tiles,
+        cfg.map.attribution,
+        lang,
+        title=title,
+        names=names,
+        tiles_datum=cfg.map.tiles_datum,
+        execution=execution,
+    ).save(str(folder / "map.html"))

@@ -24,6 +24,7 @@ from models.forecast import backtest_months_table, forecast_risk, risk_history
 from models.forecast_cache import ForecastCache
 from models.forecast_mix import Forecast, reweight
 from models.hotspots import find_hotspots
+from models.months import next_month
 from models.outlines import cell_less_problems, grid_size_message
 from models.policy import policy_shares, station_weights
 from models.scoring import (
@@ -50,10 +51,6 @@ from optimizer.manifest import write_outputs
 from optimizer.schedule import visit_schedule
 from optimizer.train import TrainingPlan, plan_training
 from optimizer.workbook import write_training_xlsx
-
-
-def next_month(month: str) -> str:
-    return str(pd.Period(month, "M") + 1)
 
 
 @dataclass(frozen=True)

@@ -86,15 +86,23 @@ def _lock(conn: Connection, url: str, on_wait: Callable[[str], None] | None) -> 
         raise StoreError(f"{url}: the store stayed locked by another run") from exc
 
 
+def store_exists(url: str) -> bool:
+    """Whether the store at `url` holds anything yet: a SQLite file of some length, or any
+    server database (which the server keeps whether or not a run has written to it)."""
+    if not url.startswith("sqlite:///"):
+        return True
+    path = Path(url.removeprefix("sqlite:///"))
+    return path.exists() and path.stat().st_size > 0
+
+
 def check_store(url: str, out: Path) -> None:
     """Refuse a store that cannot hold this output folder's plans: an empty file, a database
     of something else, or one without the audit log that `out/audit.jsonl` continues (a wrong
     `--db` would silently start a new chain and forget last month's plan)."""
     tables: set[str] = set()
-    path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
     # a zero-byte file is a store another run has just opened and not yet written: new,
     # unless the folder's log continues a chain (checked below)
-    if path is None or (path.exists() and path.stat().st_size > 0):
+    if store_exists(url):
         engine = open_engine(url)
         try:
             with engine.connect() as conn:

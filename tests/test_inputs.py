@@ -14,7 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from models.config import scenario_name_problem
+from models.contracts import load_bureau
 from optimizer.cli import main
+from optimizer.stages import spatial
 
 
 def _refused(result, out) -> str:
@@ -68,15 +70,32 @@ def test_malformed_previous_plan_is_located(command, demo_data, tmp_path):
 
 
 def test_previous_plan_cells_off_the_grid_are_noted(demo_data, tmp_path):
+    on_grid = spatial(load_bureau(demo_data)).cells["cell_id"].iloc[0]
     prev = tmp_path / "prev.csv"
+    prev.write_text(
+        f"cell_id,shift,hours\n{on_grid},day,4\n8_8,day,3\n9_9,day,5\n9_9,night,2\n",
+        encoding="utf-8",
+    )
+    free = tmp_path / "free.toml"  # a 4 h plan would cap the month's change at 1.2 h
+    free.write_text('name = "free"\n[deltas]\nstability = false\n', encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["run", "--data", str(demo_data), "--month", "2025-12", "--out", str(out)]
+    result = CliRunner().invoke(
+        main, [*args, "--previous-plan", str(prev), "--scenario", str(free)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 of 3 cells of last month's plan (10 h) are not on this grid" in result.output
+    plan = json.loads((out / "2026-01" / "free" / "plan.json").read_text(encoding="utf-8"))
+    assert plan["previous_plan"] == {"cells": 3, "unknown": 2, "unknown_hours": 10.0}
+
+
+def test_another_bureaus_previous_plan_is_refused(demo_data, tmp_path):
+    prev = tmp_path / "prev.csv"  # not one of its cells lies on this bureau's grid
     prev.write_text("cell_id,shift,hours\n8_8,day,3\n9_9,day,5\n9_9,night,2\n", encoding="utf-8")
     out = tmp_path / "out"
     args = ["run", "--data", str(demo_data), "--month", "2025-12", "--out", str(out)]
-    result = CliRunner().invoke(main, [*args, "--previous-plan", str(prev)])
-    assert result.exit_code == 0, result.output
-    assert "2 of 2 cells of last month's plan (10 h) are not on this grid" in result.output
-    plan = json.loads((out / "2026-01" / "baseline" / "plan.json").read_text(encoding="utf-8"))
-    assert plan["previous_plan"] == {"cells": 2, "unknown": 2, "unknown_hours": 10.0}
+    text = _refused(CliRunner().invoke(main, [*args, "--previous-plan", str(prev)]), out)
+    assert "prev.csv:0:cell_id: none of its 2 cells lies on this bureau's 250 m grid" in text
 
 
 def test_run_without_out_writes_to_plans(demo_data, tmp_path, monkeypatch):

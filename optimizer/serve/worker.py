@@ -37,7 +37,15 @@ def run_job(data: Path, month: str, out: Path, db: str, scenario: Path, lang: st
     from optimizer.cycle import run_month
 
     try:
-        done = run_month(data, month, out, db, (scenario,), None, lang, lambda s: tell(progress=s))
+        done = run_month(
+            data,
+            month,
+            out,
+            db=db,
+            scenario_files=(scenario,),
+            lang=lang,
+            progress=lambda s: tell(progress=s),
+        )
     except InputError as exc:
         return {"state": "failed", "message": "\n".join(str(p) for p in exc.problems)}
     except MonthOutsideData as exc:

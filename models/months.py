@@ -1,0 +1,21 @@
+"""Month arithmetic on `YYYY-MM` text, the one way every module counts months (SPEC §3: month M
+is the month just assessed, the plan is for M+1)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def month_after(month: str, months: int = 1) -> str:
+    """The month `months` after `month` (before it when negative), as `YYYY-MM`."""
+    return str(pd.Period(month, "M") + months)
+
+
+def next_month(month: str) -> str:
+    """The plan month of an assessed month: M+1."""
+    return month_after(month, 1)
+
+
+def previous_month(month: str) -> str:
+    """The month before `month`: M−1."""
+    return month_after(month, -1)

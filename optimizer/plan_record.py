@@ -1,0 +1,56 @@
+"""`plan.json` (SPEC §8): what a published plan was made from and how — its inputs with their
+sha256, the parameters and deltas, the models and solver chosen, the grid, the previous plan it
+built on, the plan's key figures and the steps' timings."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from models.config import Scenario
+from optimizer.i18n import BureauNames
+from optimizer.run_checks import previous_plan_match
+from optimizer.stages import AllocationResult, ForecastResult, Spatial
+
+
+def plan_record(
+    *,
+    month: str,
+    plan_month: str,
+    scenario: Scenario,
+    inputs: dict[str, str],
+    other_inputs: dict[str, dict],
+    sp: Spatial,
+    forecast: ForecastResult,
+    allocated: AllocationResult,
+    previous: pd.DataFrame | None,
+    names: BureauNames,
+    timings: dict[str, float],
+) -> dict:
+    """The manifest of one scenario's plan for `plan_month`, planned from `month`; `inputs`
+    are the data folder's files by name with their sha256, `other_inputs` the files given
+    beside it (scenario, previous plan) with their path; `timings` in seconds."""
+    cfg, plan = scenario.config, allocated.plan
+    return {
+        "month": month,
+        "plan_month": plan_month,
+        "scenario": scenario.name,
+        "inputs": inputs,
+        **({"other_inputs": other_inputs} if other_inputs else {}),
+        "parameters": cfg.model_dump(mode="json"),
+        "deltas": scenario.deltas.model_dump(mode="json"),
+        "models": {
+            "forecast": forecast.model,
+            "crs": sp.crs.to_string(),
+            "hotspots": cfg.hotspots.method,
+        },
+        "solver": {"name": "HiGHS", "status": plan.status_, "path": plan.path_},
+        "grid": sp.grid.record(),
+        "previous_plan": previous_plan_match(previous, sp.cells),
+        "objective": plan.objective_,
+        "harm_covered_share": plan.harm_covered_share_,
+        "hours_moved": plan.hours_moved_,
+        "allocation_warnings": plan.warnings_,
+        "binding_constraints": plan.binding_["rule"].value_counts(sort=False).to_dict(),
+        "names": names.to_json(),
+        "timings_s": timings,
+    }

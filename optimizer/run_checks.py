@@ -1,0 +1,200 @@
+"""What `run` checks before it writes anything (SPEC §3.1, §8, §10): the month against the
+data, the scenario files, the previous plan each scenario builds on, and every scenario's grid.
+All the problems of all of them are raised at once, so a planner fixes everything in one go."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from models.checks import patrol_risk_problems
+from models.config import Scenario, config_key_problem, load_scenarios
+from models.contracts import Bureau, load_previous_plan
+from models.errors import InputError, MonthOutsideData, Problem
+from optimizer import stages
+from optimizer.shared_steps import SharedSteps, step_reads
+from optimizer.store import StoredPlan
+
+BASELINE = "baseline"  # the official plan of a month; scenarios are named otherwise
+
+
+@dataclass(frozen=True)
+class ScenarioRun:
+    """One scenario of a run, checked: the bureau as it sees it (its deltas applied once), the
+    previous plan it builds on, and the files that define it (`scenario`, `previous_plan`),
+    hashed with the plan's inputs."""
+
+    scenario: Scenario
+    bureau: Bureau
+    previous: StoredPlan | None
+    input_files: dict[str, Path]
+
+
+def require_month(bureau: Bureau, month: str) -> None:
+    """Refuse a month the loaded cases and indicator values say nothing about (before or after
+    the data): its plan would rest on no data at all."""
+    held = {
+        what: frame["month"]
+        for what, frame in (("cases", bureau.cases), ("indicator values", bureau.scores))
+        if frame is not None
+    }
+    if any((months == month).any() for months in held.values()):
+        return
+    spans = "; ".join(
+        f"{what} from {months.min()} to {months.max()}" if len(months) else f"no {what}"
+        for what, months in held.items()
+    )
+    raise MonthOutsideData(f"the data holds no {' and no '.join(held)} for {month} ({spans})")
+
+
+def previous_plan_match(previous: pd.DataFrame | None, cells: pd.DataFrame) -> dict | None:
+    """How much of last month's plan lies on this month's grid: `cells` it names, `unknown`
+    among them (a changed cell size or jurisdiction map leaves them unmatched, and their hours
+    count neither for stability nor for hours moved) and their `unknown_hours`."""
+    if previous is None:
+        return None
+    named = previous.groupby("cell_id")["hours"].sum()
+    unknown = named[~named.index.isin(cells["cell_id"])]
+    return {
+        "cells": int(len(named)),
+        "unknown": int(len(unknown)),
+        "unknown_hours": round(float(unknown.sum()), 3),
+    }
+
+
+def checked_run(
+    bureau: Bureau,
+    month: str,
+    data: Path,
+    *,
+    scenario_files: Sequence[Path],
+    previous_plan: Path | None,
+    stored_plan: Callable[[str, str], StoredPlan | None],
+    shared: SharedSteps,
+) -> list[ScenarioRun]:
+    """The scenarios of a `run` (the baseline alone without files), each with the previous plan
+    it builds on: `--previous-plan`, else last month's stored plan of the same scenario, else
+    the baseline's (`stored_plan(plan_month, scenario)`). Raises one `InputError` with every
+    problem: cases without patrol risk, a scenario file, the previous plan's rows, a grid too
+    fine for the jurisdictions or a station left without cells, and a previous plan on another
+    grid or of another bureau."""
+    problems = patrol_risk_problems(bureau.cases, bureau.files["cases"].name, month)
+    scenarios, problems_of_files = _scenarios(bureau, scenario_files)
+    problems += problems_of_files
+    sources = dict(zip([s.name for s in scenarios], scenario_files, strict=False))
+    given: dict[tuple[str, ...], StoredPlan] = {}  # --previous-plan, read once per set of shifts
+    runs = []
+    for scenario in scenarios:
+        seen = stages.apply_deltas(bureau, scenario)
+        source = sources.get(scenario.name, data / "config.toml")
+        try:
+            sp = shared.get(
+                "spatial", step_reads(scenario)["spatial"], lambda b=seen: stages.spatial(b)
+            )
+        except InputError as exc:
+            _add(problems, [_at_scenario_key(p, source) for p in exc.problems])
+            continue
+        previous = None
+        if previous_plan is not None:
+            shifts = tuple(scenario.config.allocation.shifts)
+            try:
+                if shifts not in given:
+                    given[shifts] = _previous_plan_file(previous_plan, shifts)
+                previous = given[shifts]
+            except InputError as exc:
+                _add(problems, exc.problems)
+                continue
+        else:
+            previous = stored_plan(month, scenario.name)
+            if previous is None and scenario.name != BASELINE:
+                previous = stored_plan(month, BASELINE)
+        _add(problems, _previous_plan_problems(previous, scenario, sp))
+        files = {"scenario": sources.get(scenario.name), "previous_plan": previous_plan}
+        runs.append(
+            ScenarioRun(
+                scenario, seen, previous, {k: Path(v) for k, v in files.items() if v is not None}
+            )
+        )
+    if problems:
+        raise InputError(problems)
+    return runs
+
+
+def _add(problems: list[Problem], more: list[Problem]) -> None:
+    """`more` added to `problems`, each once (scenarios sharing a grid share its problems)."""
+    problems += [p for p in more if p not in problems]
+
+
+def _scenarios(bureau: Bureau, files: Sequence[Path]) -> tuple[list[Scenario], list[Problem]]:
+    if not files:
+        return [Scenario(name=BASELINE, config=bureau.config)], []
+    stations, categories = set(bureau.stations["station_id"]), set(bureau.offences["category"])
+    try:
+        return load_scenarios(files, bureau.config, stations, categories), []
+    except InputError as exc:
+        return [], exc.problems
+
+
+def _at_scenario_key(problem: Problem, source: Path) -> Problem:
+    """A grid problem, which the spatial step finds at `grid.cell_size_m`, located at that key
+    in the file that set it (the scenario's, else config.toml)."""
+    if problem.column != "grid.cell_size_m":
+        return problem
+    return config_key_problem(source, ("grid", "cell_size_m"), problem.message)
+
+
+def _previous_plan_problems(
+    previous: StoredPlan | None, scenario: Scenario, sp: stages.Spatial
+) -> list[Problem]:
+    """A previous plan made on another grid than the scenario's (its cell ids would name other
+    ground), or none of whose cells lies on this bureau's grid (another bureau's plan)."""
+    if previous is None:
+        return []
+    grid = sp.grid.record()
+    if previous.grid is not None and grid != previous.grid:
+        return [
+            Problem(
+                previous.source,
+                0,
+                "grid",
+                f"made on a {previous.grid['size_m']:g} m grid in {previous.grid['crs']}, "
+                f"but scenario {scenario.name} plans on a {grid['size_m']:g} m grid in "
+                f"{grid['crs']}: its cells name other ground. Plan with the same "
+                "[grid] cell_size_m and crs, or give --previous-plan a plan on this grid",
+            )
+        ]
+    match = previous_plan_match(previous.allocation, sp.cells)
+    if match["cells"] and match["unknown"] == match["cells"]:
+        return [
+            Problem(
+                previous.source,
+                0,
+                "cell_id",
+                f"none of its {match['cells']:,} cells lies on this bureau's "
+                f"{grid['size_m']:g} m grid in {grid['crs']}: it is another bureau's plan, or "
+                "one made on another grid. Give --previous-plan this bureau's last plan",
+            )
+        ]
+    return []
+
+
+def _previous_plan_file(path: Path, shifts: Sequence[str]) -> StoredPlan:
+    """`--previous-plan`: the allocation file and, where its plan.json lies beside it, the
+    grid it was made on."""
+    allocation = load_previous_plan(path, shifts)
+    beside = Path(path).parent / "plan.json"
+    grid = None
+    if beside.exists():
+        try:
+            plan = json.loads(beside.read_text(encoding="utf-8"))
+            grid = plan.get("grid") or {
+                "size_m": float(plan["parameters"]["grid"]["cell_size_m"]),
+                "crs": plan["models"]["crs"],
+            }
+        except (ValueError, KeyError, TypeError):
+            grid = None  # not a plan.json of ours: the cells are matched by id alone
+    return StoredPlan(allocation, grid, str(path))
