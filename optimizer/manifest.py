@@ -1,6 +1,8 @@
-"""The output manifest: every file a plan folder holds, its columns and whether the store keeps
-its rows (SPEC §6–§8). One list read by the writer, the store, the report loader and the tests,
-so a file's columns are declared once."""
+"""The output manifest: every file a plan folder holds, its columns (taken from the module that
+makes them), whether the store keeps its rows, the desk serves it and the report reads it
+(SPEC §6–§8, §14), and the output folder's own files and folders. One list read by the writer,
+the store, the desk, the report loader and the tests, so a file's name and columns are declared
+once."""
 
 from __future__ import annotations
 
@@ -16,23 +18,15 @@ import pyarrow.csv as pa_csv
 from models.erlang import RESERVE_COLUMNS
 from models.evaluation import DOSE_COLUMNS, EVALUATION_COLUMNS
 from models.execution import ADHERENCE_COLUMNS, EXECUTION_COLUMNS, RESPONSE_COLUMNS
+from models.forecast import BACKTEST_COLUMNS
 from models.hotspots import HOTSPOT_COLUMNS
 from models.quality import QUALITY_COLUMNS
+from models.scoring import SCORE_COLUMNS
+from optimizer.allocation.binding import BINDING_COLUMNS
+from optimizer.allocation.frames import ALLOCATION_COLUMNS, DUAL_COLUMNS
 from optimizer.cells import neutralised
+from optimizer.schedule import SCHEDULE_COLUMNS
 from optimizer.train import TRAINING_COLUMNS
-
-
-@dataclass(frozen=True)
-class Output:
-    """One file of a plan folder: `columns` of a table (properties of a GeoJSON layer, none for
-    documents), `table`, the store table holding its rows ("" when not stored), and
-    `more_columns` where columns named after the bureau's shifts follow the declared ones."""
-
-    name: str
-    columns: tuple[str, ...] = ()
-    table: str = ""
-    more_columns: bool = False  # further columns follow the declared ones (one per shift)
-
 
 # The output folder's own files and folders, beside the plan months (SPEC §8, §14)
 PLANS_DB = "plans.db"  # the default SQLite store: sqlite:///OUT/plans.db
@@ -48,59 +42,56 @@ def default_store_url(out: Path) -> str:
     return f"sqlite:///{Path(out).resolve() / PLANS_DB}"
 
 
-SCHEDULE_COLUMNS = ("station_id", "date", "shift", "visit", "cell_id", "minutes")
+@dataclass(frozen=True)
+class Output:
+    """One file of a plan folder: `columns` of a table (properties of a GeoJSON layer, none for
+    documents), `table`, the store table holding its rows ("" when not stored), `served`, the
+    name the desk serves it under (`GET /api/runs/{month}/{scenario}/{served}`; "" when not
+    served), `report`, whether the report needs it ("required") or shows it where present
+    ("optional"), and `more_columns` where columns named after the bureau's shifts follow the
+    declared ones."""
+
+    name: str
+    columns: tuple[str, ...] = ()
+    table: str = ""
+    more_columns: bool = False  # further columns follow the declared ones (one per shift)
+    served: str = ""
+    report: str = ""  # "required" | "optional" | ""
+
+
+REQUIRED, OPTIONAL = "required", "optional"  # what the report makes of a file
 OUTPUTS: dict[str, Output] = {
     o.name: o
     for o in (
-        Output(
-            "scores.csv",
-            [
-                "station_id",
-                "month",
-                "station_type",
-                "total",
-                "prevention",
-                "major_case",
-                "service",
-                "compliance",
-                "bonus",
-                "total_with_bonus",
-                "veto",
-                "grade",
-                "rank",
-                "group_size",
-                "last_place_streak",
-            ],
-            "scores",
-        ),
+        Output("scores.csv", tuple(SCORE_COLUMNS), "scores", served="scores", report=REQUIRED),
         Output(
             "indicator_scores.csv",
             ("station_id", "month", "indicator_id", "value", "score", "weight"),
         ),
-        Output("quality.csv", tuple(QUALITY_COLUMNS), "quality"),
-        Output("hotspots.geojson", tuple(HOTSPOT_COLUMNS), "hotspots"),
+        Output("quality.csv", tuple(QUALITY_COLUMNS), "quality", report=REQUIRED),
+        Output("hotspots.geojson", tuple(HOTSPOT_COLUMNS), "hotspots", served="hotspots"),
         Output(
             "risk.csv",
             ("cell_id", "shift", "risk", "station_id", "x", "y", "lat", "lon"),
             "risk",
+            served="risk",
         ),
         Output(
             "allocation.csv",
-            ("station_id", "cell_id", "shift", "hours", "prev_hours", "risk", "lender_station_id"),
+            tuple(ALLOCATION_COLUMNS),
             "allocation",
+            served="allocation",
+            report=REQUIRED,
         ),
         Output(
             "allocation.geojson",
             ("cell_id", "shift", "hours", "prev_hours", "risk", "station_id"),
+            report=REQUIRED,
         ),
-        Output(
-            "duals.csv",
-            ("station_id", "shift", "budget_hours", "reserve_hours", "used_hours", "dual"),
-            "duals",
-        ),
-        Output("binding.csv", ("rule", "station_id", "shift", "value", "limit", "unit")),
-        Output("schedule.csv", SCHEDULE_COLUMNS),
-        Output("schedule.parquet", SCHEDULE_COLUMNS),  # with [output] schedule_format = "parquet"
+        Output("duals.csv", tuple(DUAL_COLUMNS), "duals", served="duals", report=REQUIRED),
+        Output("binding.csv", tuple(BINDING_COLUMNS), report=OPTIONAL),
+        Output("schedule.csv", tuple(SCHEDULE_COLUMNS), served="schedule"),
+        Output("schedule.parquet", tuple(SCHEDULE_COLUMNS)),  # [output] schedule_format
         Output(
             "patrol_balance.csv",
             [
@@ -113,15 +104,44 @@ OUTPUTS: dict[str, Output] = {
                 "hours_per_km2",
                 "hours_per_case",
             ],
+            report=OPTIONAL,
         ),
-        Output("evaluation.csv", (*EVALUATION_COLUMNS, *DOSE_COLUMNS), "evaluation"),
+        Output(
+            "evaluation.csv",
+            (*EVALUATION_COLUMNS, *DOSE_COLUMNS),
+            "evaluation",
+            served="evaluation",
+            report=OPTIONAL,
+        ),
         Output("execution.csv", tuple(EXECUTION_COLUMNS), "execution"),
-        Output("adherence.csv", tuple(ADHERENCE_COLUMNS), "adherence"),
-        Output("response.csv", tuple(RESPONSE_COLUMNS), "response"),
-        Output("reserve.csv", tuple(RESERVE_COLUMNS), "reserve"),
-        Output("training.csv", tuple(TRAINING_COLUMNS), "training"),
+        Output(
+            "adherence.csv",
+            tuple(ADHERENCE_COLUMNS),
+            "adherence",
+            served="adherence",
+            report=OPTIONAL,
+        ),
+        Output(
+            "response.csv",
+            tuple(RESPONSE_COLUMNS),
+            "response",
+            served="response",
+            report=OPTIONAL,
+        ),
+        Output("reserve.csv", tuple(RESERVE_COLUMNS), "reserve", report=OPTIONAL),
+        Output(
+            "training.csv",
+            tuple(TRAINING_COLUMNS),
+            "training",
+            served="training",
+            report=REQUIRED,
+        ),
         Output("training.xlsx"),
-        Output("rank_sensitivity.csv", ("station_id", "rank", "rank_p05", "rank_p95")),
+        Output(
+            "rank_sensitivity.csv",
+            ("station_id", "rank", "rank_p05", "rank_p95"),
+            report=REQUIRED,
+        ),
         Output("rollups.csv", ("station_id", "period", "total", "grade", "rank", "last_two_years")),
         Output(
             "policy.csv",
@@ -136,6 +156,7 @@ OUTPUTS: dict[str, Output] = {
                 "compliance",
                 "total_weight",
             ],
+            report=OPTIONAL,
         ),
         Output("indicator_pairs.csv", ("indicator_a", "indicator_b", "rho", "n")),
         Output("awards.csv", ("station_id", "grade", "places")),
@@ -152,13 +173,16 @@ OUTPUTS: dict[str, Output] = {
                 "last_place_streak",
             ],
             more_columns=True,
+            report=OPTIONAL,
         ),
+        Output("backtest.csv", tuple(BACKTEST_COLUMNS)),  # `patrolopt backtest` only
         Output("plan.gpkg"),
         Output("map.html"),
         Output("report.html"),
-        Output("plan.json"),
+        Output("plan.json", report=REQUIRED),
     )
 }
+SERVED = {o.served: o for o in OUTPUTS.values() if o.served}  # the desk's table → file
 STORED = {o.table: o for o in OUTPUTS.values() if o.table}
 QUOTED = r'[,"\n\r]'  # text pandas quotes in a CSV cell, or Arrow refuses to write unquoted
 ARROW_ROWS = 1 << 20  # rows handed to Arrow's CSV writer at a time

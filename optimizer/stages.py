@@ -472,8 +472,7 @@ class BacktestResult:
     table: pd.DataFrame
 
     def write(self, folder: Path) -> None:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        self.table.to_csv(Path(folder) / "backtest.csv", index=False)
+        write_outputs(folder, {"backtest.csv": self.table})
 
 
 def backtest_stage(

@@ -26,7 +26,7 @@ def test_every_file_of_the_plan_is_in_the_manifest_with_its_columns(demo_run):
     written = {p.name for p in demo_run.iterdir()}
     assert written <= set(OUTPUTS), written - set(OUTPUTS)
     # a first month has no evaluation; the schedule is written in one format, CSV by default
-    assert written >= set(OUTPUTS) - {"evaluation.csv", "schedule.parquet"}
+    assert written >= set(OUTPUTS) - {"evaluation.csv", "schedule.parquet", "backtest.csv"}
     for name in written:
         output = OUTPUTS[name]
         if not output.columns:
@@ -102,7 +102,7 @@ def test_csv_files_are_written_byte_for_byte_as_pandas_writes_them(tmp_path_fact
     """Frames of whole numbers and text take Arrow's CSV writer where no text needs quotes,
     pandas otherwise: either way the bytes are pandas' own."""
     from optimizer.cells import neutralised
-    from optimizer.manifest import _arrow_writes_as_pandas, write_output
+    from optimizer.manifest import write_output
 
     frame = pd.DataFrame(rows, columns=["station_id", "cell_id", "visit"]).astype(
         {"station_id": "str", "cell_id": "str", "visit": "int64"}
@@ -114,6 +114,15 @@ def test_csv_files_are_written_byte_for_byte_as_pandas_writes_them(tmp_path_fact
     folder = tmp_path_factory.mktemp("csv")
     path = write_output(folder, "schedule.csv", frame)
     assert path.read_bytes() == neutralised(frame).to_csv(index=False).encode("utf-8")
-    text = frame[["station_id", "cell_id"]].astype("str")
-    plain = not any(text[c].str.contains('[,"\n\r]').fillna(False).any() for c in text)
-    assert _arrow_writes_as_pandas(neutralised(frame)) == plain
+
+
+def test_arrow_writes_whole_numbers_and_plain_text_and_pandas_the_rest():
+    from optimizer.manifest import _arrow_writes_as_pandas
+
+    plain = pd.DataFrame({"station_id": ["S01", "中"], "visit": [1, 2]})
+    assert _arrow_writes_as_pandas(plain)
+    assert not _arrow_writes_as_pandas(plain.assign(station_id=["S01", "a,b"]))  # quoted
+    assert not _arrow_writes_as_pandas(plain.assign(station_id=["S01", 'say "x"']))
+    assert not _arrow_writes_as_pandas(plain.assign(station_id=["S01", "two\nlines"]))
+    assert not _arrow_writes_as_pandas(plain.assign(visit=[1.5, 2.0]))  # floats print apart
+    assert not _arrow_writes_as_pandas(plain[["visit"]])  # one column: pandas quotes empties

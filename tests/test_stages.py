@@ -41,9 +41,10 @@ def test_stage_writes_its_files(stage, demo_data, tmp_path):
 def test_forecast_uses_no_case_after_the_month(demo_data, tmp_path):
     runner = CliRunner()
     base = tmp_path / "a"
-    runner.invoke(
+    result = runner.invoke(
         main, ["forecast", "--data", str(demo_data), "--month", "2025-06", "--out", str(base)]
     )
+    assert result.exit_code == 0, result.output
     cut = tmp_path / "cut"
     cut.mkdir()
     for path in demo_data.iterdir():
@@ -51,7 +52,9 @@ def test_forecast_uses_no_case_after_the_month(demo_data, tmp_path):
     cases = pd.read_csv(cut / "cases.csv", dtype=str, keep_default_na=False)
     cases[cases["occurred_at"] < "2025-07"].to_csv(cut / "cases.csv", index=False)
     other = tmp_path / "b"
-    runner.invoke(main, ["forecast", "--data", str(cut), "--month", "2025-06", "--out", str(other)])
+    args = ["forecast", "--data", str(cut), "--month", "2025-06", "--out", str(other)]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
     left = pd.read_csv(base / "risk.csv")
     right = pd.read_csv(other / "risk.csv")
     pd.testing.assert_frame_equal(left, right)

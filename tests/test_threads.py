@@ -8,6 +8,7 @@ from threadpoolctl import threadpool_info
 
 import models.contracts as contracts
 import optimizer.cli as cli
+import optimizer.cycle as cycle
 from optimizer.threads import limited_threads, usable_cores
 
 
@@ -29,9 +30,25 @@ def test_default_is_the_usable_cores():
         assert limit == usable_cores() >= 1
 
 
+COMMANDS = [  # every command that reads a data folder, with the arguments it needs
+    ["validate"],
+    ["run", "--month", "2025-12"],
+    ["score", "--month", "2025-12", "--out", "unused"],
+    ["quality", "--month", "2025-12", "--out", "unused"],
+    ["hotspots", "--month", "2025-12", "--out", "unused"],
+    ["forecast", "--month", "2025-12", "--out", "unused"],
+    ["backtest", "--month", "2025-12", "--out", "unused"],
+    ["allocate", "--month", "2025-12", "--out", "unused"],
+    ["train", "--month", "2025-12", "--out", "unused"],
+    ["execution", "--month", "2025-12", "--out", "unused"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[c[0] for c in COMMANDS])
 @pytest.mark.parametrize("threads", sorted({1, min(2, usable_cores())}))
-def test_cli_applies_threads_to_every_command(demo_data, monkeypatch, threads):
-    """Against the suite's own default of one thread: the option, not the environment, rules."""
+def test_cli_applies_threads_to_every_command(demo_data, monkeypatch, tmp_path, threads, command):
+    """Against the suite's own default of one thread: the option, not the environment, rules.
+    Each command stops where it reads the data folder, with the pools as it runs them."""
     seen = {}
 
     def load_bureau(data, *args, **kwargs):
@@ -39,8 +56,10 @@ def test_cli_applies_threads_to_every_command(demo_data, monkeypatch, threads):
         raise RuntimeError("stop here")
 
     monkeypatch.setattr(contracts, "load_bureau", load_bureau)
-    result = CliRunner().invoke(
-        cli.main, ["--threads", str(threads), "validate", "--data", str(demo_data)]
-    )
-    assert result.exit_code == 1
+    monkeypatch.setattr(cycle, "load_bureau", load_bureau)
+    monkeypatch.chdir(tmp_path)
+    args = ["--threads", str(threads), command[0], "--data", str(demo_data), *command[1:]]
+    result = CliRunner().invoke(cli.main, args)
+    assert result.exit_code == 1, result.output
+    assert "stop here" in result.output
     assert seen and set(seen.values()) == {threads}

@@ -127,8 +127,8 @@ class PatrolAllocation:
         SolverFailure with HiGHS's status when the solver stops without an answer (a time
         limit, a numerical failure): that proves nothing about the plan."""
         data = self.data
-        self.path_ = path or self.default_path
-        solution = SOLVERS[self.path_](data)
+        path = path or self.default_path
+        solution = SOLVERS[path](data)
         if solution.status in INFEASIBLE_STATUSES:
             raise InfeasiblePlan(diagnose(data))
         if solution.status != OPTIMAL:
@@ -136,6 +136,7 @@ class PatrolAllocation:
         cfg = data.config
         risk = data.units["risk"].to_numpy()
         prev = data.units["prev_hours"].to_numpy()
+        self.path_ = path  # set with the results, never on a model that failed
         self.status_ = solution.status
         self.warnings_ = data.reserve_warnings()
         self.objective_ = frames.benefit(solution.hours, risk, cfg) - (

@@ -13,17 +13,9 @@ import pandas as pd
 
 from models.errors import InputError, Problem
 from optimizer.i18n import BureauNames
+from optimizer.manifest import OUTPUTS
 
-REQUIRED = [
-    "plan.json",
-    "allocation.csv",
-    "allocation.geojson",
-    "duals.csv",
-    "training.csv",
-    "scores.csv",
-    "quality.csv",
-    "rank_sensitivity.csv",
-]
+REQUIRED = [o.name for o in OUTPUTS.values() if o.report == "required"]
 
 
 @dataclass
