@@ -23,6 +23,7 @@ from models.memory import hand_back_memory
 from models.outlines import grid_size_message
 from models.spread import IN_PROCESS, Spread
 from optimizer import stages
+from optimizer.chain import sha256_file
 from optimizer.execution import execution_stage, has_execution_data
 from optimizer.i18n import BureauNames
 from optimizer.manifest import FORECAST_CACHE, default_store_url, write_outputs
@@ -30,12 +31,7 @@ from optimizer.plan_map import jurisdiction_layer, map_title, plan_map
 from optimizer.publish import Staging, publish
 from optimizer.report import render_report
 from optimizer.stages import next_month
-from optimizer.store import (
-    StoredPlan,
-    check_store,
-    previous_allocation,
-    sha256_file,
-)
+from optimizer.store import StoredPlan, check_store, previous_allocation
 
 Progress = Callable[[str], None]
 

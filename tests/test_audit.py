@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from optimizer import audit
+from optimizer.chain import sha256_file
 from optimizer.cli import main
 from optimizer.publish import Staging, publish
-from optimizer.store import sha256_file
 
 PLAN = Path("2026-01") / "baseline"
 
@@ -48,7 +48,7 @@ def _rechain(out: Path, edit) -> None:
     for entry in entries:
         edit(entry)
         entry["prev_hash"] = previous
-        entry["entry_hash"] = previous = audit.entry_hash(entry)
+        entry["entry_hash"] = previous = audit.AUDIT.entry_hash(entry)
     lines = [json.dumps(e, ensure_ascii=False, sort_keys=True) for e in entries]
     (out / audit.AUDIT_FILE).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     with sqlite3.connect(out / "plans.db") as db:
