@@ -110,3 +110,21 @@ def test_entries_a_stopped_service_wrote_without_their_commit_are_a_note_then_dr
     found = verify(out, url)
     assert found.problems == []
     assert not any("never committed" in n for n in found.notes)
+
+
+def test_paths_holding_unicode_line_breaks_are_logged_and_verify(demo_run, tmp_path):
+    """`GET /%C2%85` and its kin: JSON leaves U+0085, U+2028 and U+2029 raw in the line, which
+    must stay one entry when the log is read back."""
+    from optimizer.audit import verify
+
+    out = served_copy(demo_run, tmp_path)
+    url = f"sqlite:///{out / 'plans.db'}"
+    settings = Settings(out=out, db=url, users_file=out / "users.toml")
+    with TestClient(create_app(settings)) as client:
+        for path in ("/%C2%85", "/a%E2%80%A8b", "/%E2%80%A9", "/health"):
+            client.get(path)
+    logged = [row["path"] for row in stored_log(url)]
+    assert logged == ["/\u0085", "/a\u2028b", "/\u2029", "/health"]
+    assert "\u0085" in (out / ACCESS_FILE).read_text(encoding="utf-8")
+    found = verify(out, url)
+    assert found.problems == [] and found.notes == []
