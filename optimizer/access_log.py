@@ -2,7 +2,7 @@
 time) in the store's `access_log` and in `OUT/access.jsonl`, each entry chained to the one
 before by sha256 like the audit entries (optimizer/chain.py), so `patrolopt audit verify` finds
 an entry changed, removed or added since. The desk queues its requests and hands them here in
-batches (optimizer/serve/access.py)."""
+batches, so an answer never waits for the store."""
 
 from __future__ import annotations
 

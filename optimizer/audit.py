@@ -4,12 +4,14 @@ bureau names one, an anchor: a second append-only place (a file or a table in an
 database) that receives each new chain head.
 
 What the chain proves: every entry's content (the sha256 of each input, output file and stored
-table of its run) is what was recorded, in that order; a changed, removed or re-ordered entry
-breaks its hash or its link. What it does not prove on its own: a writer of both the store and
-the folder can rebuild the whole chain; only the anchor, held out of that writer's reach, shows a
-re-chained, truncated or rolled-back log. Inputs are snapshotted by content
-(`OUT/.inputs/<sha256>`), so `verify` tells a changed plan or record (a problem) from a data
-folder that has moved on since (a note)."""
+table of its run, its `runs` row included) is what was recorded, in that order; a changed,
+removed or re-ordered entry breaks its hash or its link (optimizer/chain.py). Only recorded
+plans are plans: a run folder or stored rows of a month and scenario no entry records are named
+by `verify`, and the desk neither lists nor serves them. What it does not prove on its own: a
+writer of both the store and the folder can rebuild the whole chain; only the anchor, held out
+of that writer's reach, shows a re-chained, truncated or rolled-back log. Inputs are
+snapshotted by content (`OUT/.inputs/<sha256>`), so `verify` tells a changed plan or record (a
+problem) from a data folder that has moved on since (a note)."""
 
 from __future__ import annotations
 
