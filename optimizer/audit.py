@@ -4,16 +4,17 @@ bureau names one, an anchor: a second append-only place (a file or a table in an
 database) that receives each new chain head.
 
 What the chain proves: every entry's content (the sha256 of each input, output file and stored
-table of its run) is what was recorded, in that order; a changed, removed or re-ordered entry
-breaks its hash or its link. What it does not prove on its own: a writer of both the store and
-the folder can rebuild the whole chain; only the anchor, held out of that writer's reach, shows a
-re-chained, truncated or rolled-back log. Inputs are snapshotted by content
-(`OUT/.inputs/<sha256>`), so `verify` tells a changed plan or record (a problem) from a data
-folder that has moved on since (a note)."""
+table of its run, its `runs` row included) is what was recorded, in that order; a changed,
+removed or re-ordered entry breaks its hash or its link (optimizer/chain.py). Only recorded
+plans are plans: a run folder or stored rows of a month and scenario no entry records are named
+by `verify`, and the desk neither lists nor serves them. What it does not prove on its own: a
+writer of both the store and the folder can rebuild the whole chain; only the anchor, held out
+of that writer's reach, shows a re-chained, truncated or rolled-back log. Inputs are
+snapshotted by content (`OUT/.inputs/<sha256>`), so `verify` tells a changed plan or record (a
+problem) from a data folder that has moved on since (a note)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -35,11 +36,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from models.columns import MONTH
 from optimizer import store
+from optimizer.access_log import verify_access
+from optimizer.chain import Chain, read_lines, sha256_file
 from optimizer.manifest import AUDIT_FILE, INPUT_SNAPSHOTS
-from optimizer.store import sha256_file
 
-AUDIT_FIELDS = ["seq", "recorded_at", "plan_month", "scenario", "folder", "data_dir", "files"]
+AUDIT = Chain(
+    noun="audit entry",
+    fields=("recorded_at", "plan_month", "scenario", "folder", "data_dir", "files"),
+    label="{plan_month}/{scenario}",
+    optional=("rows",),  # the digests of the run's stored tables, since they were hashed
+)
 _ANCHOR = Table(
     "audit_anchor",
     MetaData(),
@@ -48,18 +56,6 @@ _ANCHOR = Table(
     Column("recorded_at", Text),
     Column("output_folder", Text),
 )
-
-
-def entry_hash(entry: dict) -> str:
-    """sha256 of an audit entry's content and its link to the previous entry (`rows`, the
-    digests of its stored tables, where the entry has them)."""
-    fields = [*AUDIT_FIELDS, *(["rows"] if "rows" in entry else []), "prev_hash"]
-    content = {k: entry[k] for k in fields}
-    return hashlib.sha256(
-        json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    ).hexdigest()
-
-
 _AUDIT = Table(
     "audit_log",
     MetaData(),
@@ -108,9 +104,10 @@ def record_entry(
     every input, output file (`files`) and stored table (`rows`) and of the previous entry."""
     MetaData().create_all(conn, tables=[_AUDIT])
     store.add_missing_columns(conn, _AUDIT)
-    last = conn.execute(select(_AUDIT).order_by(_AUDIT.c.seq.desc()).limit(1)).first()
-    entry = {
-        "seq": int(last.seq) + 1 if last is not None else 1,
+    last = conn.execute(
+        select(_AUDIT.c.seq, _AUDIT.c.entry_hash).order_by(_AUDIT.c.seq.desc()).limit(1)
+    ).first()
+    content = {
         "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "plan_month": plan["plan_month"],
         "scenario": plan["scenario"],
@@ -119,9 +116,8 @@ def record_entry(
         "files": {f"inputs/{name}": sha for name, sha in sorted(plan["inputs"].items())}
         | {f"outputs/{name}": sha for name, sha in files.items()},
         "rows": rows,
-        "prev_hash": str(last.entry_hash) if last is not None else "",
     }
-    entry["entry_hash"] = entry_hash(entry)
+    entry = AUDIT.chained(content, (int(last.seq), str(last.entry_hash)) if last else None)
     row = {**entry, "files": json.dumps(entry["files"], sort_keys=True)}
     row["rows"] = json.dumps(rows, sort_keys=True)
     conn.execute(insert(_AUDIT), [row])
@@ -131,24 +127,29 @@ def record_entry(
 def read_log(path: Path) -> tuple[list[dict], list[str]]:
     """The entries of `audit.jsonl` and a problem for every line that is not a whole entry (a
     damaged log is reported, never a crash)."""
-    if not path.exists():
-        return [], []
-    entries, problems = [], []
-    raw = path.read_bytes().decode("utf-8", errors="replace")
-    for number, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-            missing = [k for k in [*AUDIT_FIELDS, "prev_hash", "entry_hash"] if k not in entry]
-            if missing:
-                raise ValueError(f"lacks {', '.join(missing)}")
-            entry["seq"] = int(entry["seq"])
-        except (ValueError, TypeError) as exc:
-            problems.append(f"{path}:{number}: not a whole audit entry ({exc})")
-            continue
-        entries.append(entry)
-    return entries, problems
+    return AUDIT.parse(read_lines(path), path)
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """A run an audit log records: its plan month, scenario and folder (relative to the output
+    folder, `2026-01/baseline`)."""
+
+    month: str
+    scenario: str
+    folder: str
+
+
+def latest_entries(entries: list[dict]) -> dict[tuple[str, str], dict]:
+    """The latest entry of each plan month and scenario (a re-run replaces the plan)."""
+    return {(entry["plan_month"], entry["scenario"]): entry for entry in entries}
+
+
+def recorded_runs(entries: list[dict]) -> list[RecordedRun]:
+    """The runs audit `entries` record, by plan month and scenario: the only plans `verify`
+    accepts and the desk lists and serves."""
+    latest = latest_entries(entries)
+    return [RecordedRun(*key, latest[key]["folder"]) for key in sorted(latest)]
 
 
 def append_line(out: Path, entry: dict) -> None:
@@ -189,25 +190,8 @@ class Findings:
     notes: list[str] = field(default_factory=list)
 
 
-def _chain_problems(source: str, entries: list[dict]) -> list[str]:
-    problems, previous = [], ""
-    for entry in entries:
-        where = f"{source} entry {entry['seq']} ({entry['plan_month']}/{entry['scenario']})"
-        try:
-            intact = entry_hash(entry) == entry["entry_hash"]
-        except KeyError as exc:
-            problems.append(f"{where}: lacks {exc}")
-            continue
-        if not intact:
-            problems.append(f"{where}: content does not match its hash")
-        elif entry["prev_hash"] != previous:
-            problems.append(f"{where}: link to the previous entry is broken")
-        previous = entry["entry_hash"]
-    return problems
-
-
 def _file_findings(out: Path, entry: dict, found: Findings) -> None:
-    where = f"audit entry {entry['seq']} ({entry['plan_month']}/{entry['scenario']})"
+    where = AUDIT.where("audit", entry)
     folder = out / entry["folder"]
     for name, recorded in entry["files"].items():
         kind, filename = name.split("/", 1)
@@ -236,23 +220,63 @@ def _file_findings(out: Path, entry: dict, found: Findings) -> None:
                 found.problems.append(f"{where}: {folder / extra} is listed by no audit entry")
 
 
+def _run_folders(out: Path) -> list[str]:
+    """Every run folder of the output folder, as `<plan month>/<scenario>`: the folders in its
+    plan-month folders, less the dot folders of runs being written."""
+    if not out.is_dir():
+        return []
+    months = [p for p in out.iterdir() if p.is_dir() and MONTH.fullmatch(p.name)]
+    return sorted(
+        f"{month.name}/{folder.name}"
+        for month in months
+        for folder in month.iterdir()
+        if folder.is_dir() and not folder.name.startswith(".")
+    )
+
+
+def _unrecorded(
+    out: Path,
+    folders: list[str],
+    plans: dict[str, set[tuple[str, str]]],
+    recorded: list[RecordedRun],
+) -> list[str]:
+    """The run folders and the stored tables' rows of a plan month and scenario that no audit
+    entry records: plans put there by hand, never published."""
+    known = {run.folder for run in recorded}
+    problems = [
+        f"{out / f} is a run folder no audit entry records" for f in folders if f not in known
+    ]
+    keys = {(run.month, run.scenario) for run in recorded}
+    for table, held in plans.items():
+        problems += [
+            f"the store's {table} table holds rows of {month}/{scenario}, which no audit entry "
+            "records"
+            for month, scenario in sorted(held - keys)
+        ]
+    return problems
+
+
 def verify(out: Path, url: str, anchor: str | None = None) -> Findings:
-    """The audit trail of `out` checked, first problem first: each entry's hash and link in
-    the store and in `audit.jsonl`, the two logs against each other, the files and stored rows
-    of the latest entry for each plan month and scenario, — given an anchor — that the chain
-    still holds every head the anchor received, and the service's access log."""
+    """The audit trail of `out` checked, first problem first: each entry's hash, link and
+    sequence in the store and in `audit.jsonl`, the two logs against each other, the files and
+    stored rows (of every stored table, `runs` included, where the entry digests them) of the
+    latest entry for each plan month and scenario, run folders and stored rows no entry records,
+    — given an anchor — that the chain still holds every head the anchor received, and the
+    service's access log."""
     out = Path(out)
     found = Findings()
+    folders = _run_folders(out)  # before the entries: a run's folder appears after its commit
     engine = store.open_engine(url)
     try:
         with engine.connect() as conn:
             stored = stored_entries(conn)
-            latest = {(e["plan_month"], e["scenario"]): e for e in stored}
+            latest = latest_entries(stored)
             digests = {
-                key: store.stored_digests(conn, *key)
+                key: store.stored_digests(conn, *key, entry["rows"])
                 for key, entry in latest.items()
                 if "rows" in entry
             }
+            plans = store.stored_plans(conn)
     finally:
         engine.dispose()
     path = out / AUDIT_FILE
@@ -261,34 +285,27 @@ def verify(out: Path, url: str, anchor: str | None = None) -> Findings:
     if not stored and not logged:
         found.problems.append(f"no audit entries in {url} or {path}")
         return found
-    found.problems += _chain_problems("audit_log", stored)
-    found.problems += _chain_problems(AUDIT_FILE, logged)
-    by_seq = {e["seq"]: e.get("entry_hash") for e in logged}
-    for entry in stored:
-        if by_seq.get(entry["seq"]) != entry["entry_hash"]:
-            found.problems.append(
-                f"audit_log entry {entry['seq']} ({entry['plan_month']}/{entry['scenario']}): "
-                f"{AUDIT_FILE} does not hold the same entry"
-            )
+    found.problems += AUDIT.problems("audit_log", stored)
+    found.problems += AUDIT.problems(AUDIT_FILE, logged)
+    found.problems += AUDIT.disagreement("audit_log", stored, AUDIT_FILE, logged)
     if len(logged) > len(stored):
         found.problems.append(
             f"{AUDIT_FILE} holds {len(logged) - len(stored)} entries the store lacks"
         )
     if not stored:
-        latest = {(e["plan_month"], e["scenario"]): e for e in logged}
+        latest = latest_entries(logged)
     for key, entry in sorted(latest.items(), key=lambda item: item[1]["seq"]):
         _file_findings(out, entry, found)
         for table, digest in digests.get(key, {}).items():
-            if entry["rows"].get(table) != digest:
+            if entry["rows"][table] != digest:
                 found.problems.append(
-                    f"audit entry {entry['seq']} ({key[0]}/{key[1]}): the store's {table} rows "
-                    "no longer match their recorded sha256"
+                    f"{AUDIT.where('audit', entry)}: the store's {table} rows no longer match "
+                    "their recorded sha256"
                 )
+    found.problems += _unrecorded(out, folders, plans, recorded_runs(stored or logged))
     if anchor:
         found.problems += _anchor_problems(anchor, stored or logged)
-    from optimizer.serve.access import verify_access  # the service's requests, chained alike
-
-    problems, notes = verify_access(out, url)
+    problems, notes = verify_access(out, url)  # the service's requests, chained alike
     found.problems += problems
     found.notes += notes
     return found
@@ -327,7 +344,7 @@ def _anchored_heads(anchor: str) -> tuple[list[dict], list[str]]:
         if not path.exists():
             return [], [f"{anchor}: the anchor file does not exist"]
         heads, problems = [], []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for number, line in read_lines(path):
             try:
                 head = json.loads(line)
                 heads.append({"seq": int(head["seq"]), "entry_hash": str(head["entry_hash"])})

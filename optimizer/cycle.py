@@ -21,6 +21,7 @@ from models.memory import hand_back_memory
 from models.months import next_month
 from models.spread import IN_PROCESS, Spread
 from optimizer import stages
+from optimizer.chain import sha256_file
 from optimizer.execution import execution_stage, has_execution_data
 from optimizer.i18n import BureauNames
 from optimizer.manifest import FORECAST_CACHE, default_store_url, write_outputs
@@ -30,7 +31,7 @@ from optimizer.publish import Staging, publish
 from optimizer.report import render_report
 from optimizer.run_checks import ScenarioRun, checked_run, require_month
 from optimizer.shared_steps import SharedSteps, step_reads
-from optimizer.store import check_store, previous_allocation, sha256_file, store_exists
+from optimizer.store import check_store, previous_allocation, store_exists
 
 Progress = Callable[[str], None]
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from optimizer import audit, store
-from optimizer.store import sha256_file
+from optimizer.chain import sha256_file
 
 _RENAME_EXCHANGE = 2  # renameat2 flag: swap two paths atomically (Linux ≥ 3.15)
 

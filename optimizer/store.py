@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from json.encoder import encode_basestring
@@ -120,14 +120,6 @@ def check_store(url: str, out: Path) -> None:
             f"{url}: holds no audit log, but {log} continues one: wrong --db, or the store "
             "was lost; restore it before planning"
         )
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _read_table(conn: Connection, table: str) -> pd.DataFrame | None:
@@ -248,9 +240,10 @@ def _insert(conn: Connection, table: Table, rows: list[tuple]) -> None:
 
 def store_rows(conn: Connection, staging: Path, folder: Path, plan: dict) -> dict[str, str]:
     """In the caller's transaction: the staged run's tables replace the month and scenario's
-    rows, in bulk and in the manifest's columns. Returns each stored table's `rows_digest`."""
+    rows, in bulk and in the manifest's columns. Returns each stored table's `rows_digest`, the
+    run's own row in `runs` included."""
     key = {"plan_month": plan["plan_month"], "scenario": plan["scenario"]}
-    tables = [_RUNS, *(_schema(name) for name in STORED)]
+    tables = list(_tables().values())
     MetaData().create_all(conn, tables=tables)
     add_missing_columns(conn, _RUNS)
     for table in tables:
@@ -269,7 +262,7 @@ def store_rows(conn: Connection, staging: Path, folder: Path, plan: dict) -> dic
         "grid_crs": plan["grid"]["crs"],
     }
     conn.execute(insert(_RUNS), [run])
-    digests = {}
+    digests = {_RUNS.name: _table_digest(conn, _RUNS, key["plan_month"], key["scenario"])}
     for name in STORED:
         columns, rows = _rows(staging, name)
         if rows:
@@ -279,20 +272,43 @@ def store_rows(conn: Connection, staging: Path, folder: Path, plan: dict) -> dic
     return digests
 
 
-def stored_digests(conn: Connection, plan_month: str, scenario: str) -> dict[str, str]:
-    """`rows_digest` of every stored table's rows of one month and scenario, as they are now."""
+def _table_digest(conn: Connection, table: Table, plan_month: str, scenario: str) -> str:
+    """`rows_digest` of a table's rows of one month and scenario as the store holds them now."""
+    query = select(*(c for c in table.columns if c.name not in ("plan_month", "scenario")))
+    query = query.where(table.c.plan_month == plan_month, table.c.scenario == scenario)
+    return rows_digest([dict(r._mapping) for r in conn.execute(query)])
+
+
+def _tables() -> dict[str, Table]:
+    """Every table of a run's rows: `runs` (one row per run) and the stored outputs."""
+    return {_RUNS.name: _RUNS} | {name: _schema(name) for name in STORED}
+
+
+def stored_digests(
+    conn: Connection, plan_month: str, scenario: str, tables: Iterable[str]
+) -> dict[str, str]:
+    """`rows_digest` of the named tables' rows of one month and scenario, as they are now (a
+    table the store lacks, or no longer keeps, has no rows)."""
     have = set(inspect(conn).get_table_names())
+    schemas = _tables()
     digests = {}
-    for name in STORED:
-        if name not in have:
+    for name in tables:
+        if name in have and name in schemas:
+            digests[name] = _table_digest(conn, schemas[name], plan_month, scenario)
+        else:
             digests[name] = rows_digest([])
-            continue
-        table = _schema(name)
-        query = select(*(c for c in table.columns if c.name not in ("plan_month", "scenario")))
-        query = query.where(table.c.plan_month == plan_month, table.c.scenario == scenario)
-        rows = [dict(r._mapping) for r in conn.execute(query)]
-        digests[name] = rows_digest(rows)
     return digests
+
+
+def stored_plans(conn: Connection) -> dict[str, set[tuple[str, str]]]:
+    """Each table of run rows the store holds → the (plan month, scenario) its rows belong to."""
+    have = set(inspect(conn).get_table_names())
+    plans = {}
+    for name, table in _tables().items():
+        if name in have:
+            query = select(table.c.plan_month, table.c.scenario).distinct()
+            plans[name] = {(r.plan_month, r.scenario) for r in conn.execute(query)}
+    return plans
 
 
 @dataclass(frozen=True)

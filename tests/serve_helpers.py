@@ -3,6 +3,7 @@ on SQLite or PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ import pandas as pd
 from sqlalchemy import create_engine, inspect
 
 from optimizer.manifest import default_store_url
+from optimizer.publish import Staging, publish
 from optimizer.serve.users import add_user
 from tests.test_store import fresh_pg_database
 
@@ -27,13 +29,29 @@ STATION = "S01"
 
 def served_copy(demo_run: Path, folder: Path) -> Path:
     """A copy of the demo's output folder with its store, users for every role in
-    `users.toml` (the station user reads S01) and a second scenario folder `copy`."""
+    `users.toml` (the station user reads S01) and a second scenario `copy`, published (in
+    the store and the audit log) with the demo plan's files."""
     out = folder / "out"
     shutil.copytree(demo_run.parents[1], out, ignore=shutil.ignore_patterns("demo-data"))
-    shutil.copytree(demo_run, out / "2026-01" / "copy")
+    publish_copy(out, demo_run, "copy")
     for role, password in PASSWORDS.items():
         add_user(out / "users.toml", role, role, STATION if role == "station" else "", password)
     return out
+
+
+def publish_copy(out: Path, run: Path, scenario: str) -> Path:
+    """The plan of `run` published again in `out` as `scenario` of the same month."""
+    plan = json.loads((run / "plan.json").read_text(encoding="utf-8"))
+    del plan["outputs"]
+    with Staging(out / run.parent.name / scenario) as staging:
+        for path in run.iterdir():
+            if path.name != "plan.json":
+                shutil.copyfile(path, staging.folder / path.name)
+        sealed = staging.seal({**plan, "scenario": scenario})
+        data = run.parents[1] / "demo-data"
+        inputs = {p.name: p for p in sorted(data.iterdir()) if p.name in plan["inputs"]}
+        publish(staging, sealed, default_store_url(out), out, inputs)
+    return staging.target
 
 
 @contextmanager

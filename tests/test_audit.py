@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from optimizer import audit
+from optimizer.chain import sha256_file
 from optimizer.cli import main
 from optimizer.publish import Staging, publish
-from optimizer.store import sha256_file
 
 PLAN = Path("2026-01") / "baseline"
 
@@ -48,7 +48,7 @@ def _rechain(out: Path, edit) -> None:
     for entry in entries:
         edit(entry)
         entry["prev_hash"] = previous
-        entry["entry_hash"] = previous = audit.entry_hash(entry)
+        entry["entry_hash"] = previous = audit.AUDIT.entry_hash(entry)
     lines = [json.dumps(e, ensure_ascii=False, sort_keys=True) for e in entries]
     (out / audit.AUDIT_FILE).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     with sqlite3.connect(out / "plans.db") as db:
@@ -259,3 +259,57 @@ def test_a_kill_at_any_step_of_publishing_is_repaired_by_the_next(out, demo_data
     assert result.exit_code == 0, result.output
     entries, _ = audit.read_log(out / audit.AUDIT_FILE)
     assert len(entries) == entries_before + (2 if committed else 1)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"), [("objective", "0"), ("status", "'FORGED'"), ("grid_size_m", "1")]
+)
+def test_an_edited_runs_row_is_caught(out, column, value):
+    with sqlite3.connect(out / "plans.db") as db:
+        db.execute(f"UPDATE runs SET {column} = {value} WHERE scenario = 'baseline'")
+    result = _verify(out)
+    assert result.exit_code == 2
+    assert "the store's runs rows no longer match their recorded sha256" in result.output
+
+
+def test_entries_recorded_before_runs_rows_were_digested_still_verify(out):
+    def as_before(entry):
+        del entry["rows"]["runs"]
+
+    _rechain(out, as_before)
+    result = _verify(out)
+    assert result.exit_code == 0, result.output
+
+
+def test_stored_rows_of_a_plan_no_entry_records_are_named(out):
+    with sqlite3.connect(out / "plans.db") as db:
+        db.execute(
+            "INSERT INTO runs (plan_month, scenario, status) VALUES ('2026-03', 'ghost', 'x')"
+        )
+        db.execute(
+            "INSERT INTO allocation (station_id, cell_id, hours, plan_month, scenario) "
+            "VALUES ('S01', 'c1', '8', '2026-03', 'ghost')"
+        )
+    result = _verify(out)
+    assert result.exit_code == 2
+    for table in ("runs", "allocation"):
+        assert (
+            f"the store's {table} table holds rows of 2026-03/ghost, which no audit entry records"
+        ) in result.output
+
+
+def test_an_input_folder_named_with_unicode_line_breaks_verifies(out, demo_data, tmp_path):
+    """JSON leaves U+0085, U+2028 and U+2029 raw in `audit.jsonl`: the log is split at b"\\n"
+    only, so such an entry stays one entry."""
+    moved = tmp_path / "data\u0085\u2028\u2029"
+    shutil.copytree(demo_data, moved)
+
+    def point_at_copy(entry):
+        entry["data_dir"] = str(moved)
+
+    _rechain(out, point_at_copy)
+    assert "\u2028" in (out / audit.AUDIT_FILE).read_text(encoding="utf-8")
+    entries, problems = audit.read_log(out / audit.AUDIT_FILE)
+    assert problems == [] and {e["data_dir"] for e in entries} == {str(moved)}
+    result = _verify(out)
+    assert result.exit_code == 0, result.output

@@ -7,8 +7,8 @@ import json
 
 from click.testing import CliRunner
 
+from optimizer.chain import sha256_file
 from optimizer.cli import main
-from optimizer.store import sha256_file
 
 
 def _plan_files(out) -> dict[str, str]:

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, inspect
 
+from optimizer.chain import sha256_file
 from optimizer.manifest import OUTPUTS, STORED
-from optimizer.store import sha256_file
 
 
 def _columns(path) -> list[str]:

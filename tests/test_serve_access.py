@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+from optimizer import access_log
 from optimizer.cli import main
 from optimizer.manifest import ACCESS_FILE
 from optimizer.serve.app import Settings, create_app
@@ -86,27 +87,44 @@ def test_entries_a_stopped_service_wrote_without_their_commit_are_a_note_then_dr
     tail (here a whole entry and half a line) the store never committed. `verify` notes it
     without failing; the next batch drops it and chains after the committed entries."""
     from optimizer.audit import verify
-    from optimizer.serve import access
 
     out = served_copy(demo_run, tmp_path)
     url = f"sqlite:///{out / 'plans.db'}"
     request = {"user": "chief", "role": "leadership", "method": "GET", "path": "/api/runs"}
-    access.append_access(url, out, [{**request, "status": 200, "time": "t1"}] * 2)
+    access_log.append_access(url, out, [{**request, "status": 200, "time": "t1"}] * 2)
     path = out / ACCESS_FILE
     committed = path.read_bytes()
     stray = {**request, "status": 200, "time": "t3", "seq": 3, "prev_hash": "x"}
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps({**stray, "entry_hash": "y"}) + '\n{"user": "ch')
-    access._COMMITTED.clear()  # as a new service process finds it
+    access_log._COMMITTED.clear()  # as a new service process finds it
 
     found = verify(out, url)
     assert found.problems == []
     assert any("ends in 2 entries the store never committed" in n for n in found.notes)
 
-    access.append_access(url, out, [{**request, "status": 403, "time": "t4"}])
+    access_log.append_access(url, out, [{**request, "status": 403, "time": "t4"}])
     lines = path.read_text(encoding="utf-8").splitlines()
     assert path.read_bytes().startswith(committed) and len(lines) == 3
     assert json.loads(lines[2])["seq"] == 3 and json.loads(lines[2])["status"] == 403
     found = verify(out, url)
     assert found.problems == []
     assert not any("never committed" in n for n in found.notes)
+
+
+def test_paths_holding_unicode_line_breaks_are_logged_and_verify(demo_run, tmp_path):
+    """`GET /%C2%85` and its kin: JSON leaves U+0085, U+2028 and U+2029 raw in the line, which
+    must stay one entry when the log is read back."""
+    from optimizer.audit import verify
+
+    out = served_copy(demo_run, tmp_path)
+    url = f"sqlite:///{out / 'plans.db'}"
+    settings = Settings(out=out, db=url, users_file=out / "users.toml")
+    with TestClient(create_app(settings)) as client:
+        for path in ("/%C2%85", "/a%E2%80%A8b", "/%E2%80%A9", "/health"):
+            client.get(path)
+    logged = [row["path"] for row in stored_log(url)]
+    assert logged == ["/\u0085", "/a\u2028b", "/\u2029", "/health"]
+    assert "\u0085" in (out / ACCESS_FILE).read_text(encoding="utf-8")
+    found = verify(out, url)
+    assert found.problems == [] and found.notes == []

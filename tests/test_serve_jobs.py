@@ -130,7 +130,7 @@ def test_scenario_jobs_end_to_end(bureau, tmp_path):
     with engine.connect() as conn:
         runs = pd.read_sql("SELECT scenario FROM runs WHERE plan_month = '2026-01'", conn)
     engine.dispose()
-    assert set(runs["scenario"]) == {"baseline", "more-s01"}
+    assert set(runs["scenario"]) == {"baseline", "copy", "more-s01"}
 
 
 def test_a_scenario_job_lands_in_postgresql(demo_run, tmp_path):

@@ -25,6 +25,7 @@ def out(demo_run, tmp_path_factory):
     plan = out / "2026-01" / "copy" / "plan.json"
     content = json.loads(plan.read_text(encoding="utf-8"))
     content["solver"]["status"] = '<img src=x onerror="alert(1)">'
+    content["scenario"] = "baseline"  # two runs of one name: the comparison tells them apart
     plan.write_text(json.dumps(content), encoding="utf-8")
     return out
 

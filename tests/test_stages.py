@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from optimizer.chain import sha256_file
 from optimizer.cli import main
-from optimizer.store import sha256_file
 
 STAGES = {
     "score": ["scores.csv", "indicator_scores.csv", "rank_sensitivity.csv"],

@@ -23,8 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
+from optimizer.chain import sha256_file
 from optimizer.cli import main
-from optimizer.store import sha256_file
 
 PG_URL = os.environ.get("PATROLOPT_TEST_PG_URL", "")
 MONTHS = ["2025-10", "2025-11", "2025-12"]

@@ -5,6 +5,7 @@ lie inside the output folder, so no request reaches any other file."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -13,6 +14,9 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+
+from optimizer.audit import RecordedRun, read_log, recorded_runs
+from optimizer.manifest import AUDIT_FILE
 
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 SCENARIO_PATTERN = r"^\w[\w.-]{0,99}$"  # a file stem: letters of any script first, no slash
@@ -36,40 +40,61 @@ class RunNotFound(LookupError):
     """No published run, or no such file in it."""
 
 
+def _recorded_runs(out: Path) -> tuple[RecordedRun, ...]:
+    """The runs the output folder's plan log (`audit.jsonl`) records, read again only when the
+    log has changed. The desk reads the log, not the store: an answer never waits for the
+    store's lock, and `audit verify` holds the log to the store."""
+    path = Path(out) / AUDIT_FILE
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return ()
+    return _logged_runs(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _logged_runs(path: Path, _mtime_ns: int, _size: int) -> tuple[RecordedRun, ...]:
+    entries, _ = read_log(path)
+    return tuple(recorded_runs(entries))
+
+
 def run_folder(out: Path, month: str, scenario: str) -> Path:
-    """The published folder of a run; RunNotFound for anything else."""
+    """The folder of a published run, one the plan log records; RunNotFound for anything else
+    (a folder put in place by hand included)."""
     if not (re.fullmatch(MONTH_PATTERN, month) and re.fullmatch(SCENARIO_PATTERN, scenario)):
         raise RunNotFound(f"no run {month}/{scenario}")
+    recorded = {(run.month, run.scenario) for run in _recorded_runs(out)}
     root = out.resolve()
     folder = (root / month / scenario).resolve()
-    if folder.parent.parent != root or not (folder / "plan.json").is_file():
+    if (
+        (month, scenario) not in recorded
+        or folder.parent.parent != root
+        or not (folder / "plan.json").is_file()
+    ):
         raise RunNotFound(f"no run {month}/{scenario}")
     return folder
 
 
 def list_runs(out: Path) -> list[dict]:
-    """Every published run: plan month, scenario, assessed month, solver status and the
-    tables it holds."""
+    """Every published run the plan log records: plan month, scenario, assessed month, solver
+    status and the tables it holds."""
     runs = []
     root = Path(out)
-    if not root.is_dir():
-        return runs
-    for month in sorted(p for p in root.iterdir() if re.fullmatch(MONTH_PATTERN, p.name)):
-        for folder in sorted(p for p in month.iterdir() if re.fullmatch(SCENARIO_PATTERN, p.name)):
-            try:
-                run_folder(root, month.name, folder.name)
-                plan = json.loads((folder / "plan.json").read_text(encoding="utf-8"))
-            except (RunNotFound, OSError, ValueError):
-                continue
-            runs.append(
-                {
-                    "month": month.name,
-                    "scenario": folder.name,
-                    "assessed_month": str(plan.get("month", "")),
-                    "status": str(plan.get("solver", {}).get("status", "")),
-                    "tables": [t for t, name in TABLE_FILES.items() if (folder / name).is_file()],
-                }
-            )
+    for run in _recorded_runs(root):
+        try:
+            folder = run_folder(root, run.month, run.scenario)
+            plan = json.loads((folder / "plan.json").read_text(encoding="utf-8"))
+        except (RunNotFound, OSError, ValueError):
+            continue
+        runs.append(
+            {
+                "month": run.month,
+                "scenario": run.scenario,
+                "assessed_month": str(plan.get("month", "")),
+                "status": str(plan.get("solver", {}).get("status", "")),
+                "tables": [t for t, name in TABLE_FILES.items() if (folder / name).is_file()],
+            }
+        )
     return runs
 
 
