@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from models.errors import Problem
+from models.errors import Problem, mask_problems
 from models.reading import Table
 
 TRUE_WORDS = {"true", "1", "yes", "是", "y", "t"}
@@ -29,7 +29,12 @@ UTC_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
 @dataclass(frozen=True)
 class Column:
     """One column of a table: its kind (`text`, `number`, `integer`, `bool`, `month`,
-    `datetime`), whether the file must have it, whether a cell may be empty, and its range."""
+    `datetime`), whether the file must have it, whether a cell may be empty, and its range.
+
+    `refers_to` names the table whose key a cell must name (a case's station); `dated` columns
+    may not lie after the moment of the run; an `identifier`'s spellings are compared after
+    Unicode NFKC normalisation, so "Ｓ01" cannot stand beside "S01" as another id.
+    """
 
     name: str
     kind: str = "text"
@@ -38,6 +43,9 @@ class Column:
     choices: tuple[str, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    refers_to: str | None = None
+    dated: bool = False
+    identifier: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,12 @@ def number_columns(columns: list[Column]) -> set[str]:
 
 
 def stripped(series: pd.Series) -> pd.Series:
-    """Cells as text without surrounding spaces (text columns are not copied to convert)."""
+    """Cells as text without surrounding spaces (text columns are not copied to convert; a
+    categorical of millions of pings keeps its codes and trims its few categories)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        categories = series.cat.categories.astype(str).str.strip()
+        if categories.is_unique:
+            return series.cat.rename_categories(categories)
     text = series if isinstance(series.dtype, pd.StringDtype) else series.astype(str)
     return text.str.strip()
 
@@ -70,11 +83,7 @@ class _Cells:
 
     def report(self, mask, column: str, message) -> None:
         """A problem at every row where `mask` holds; `message(i)` for row position i."""
-        for i in np.flatnonzero(np.asarray(mask, dtype=bool)):
-            text = message(i) if callable(message) else message
-            self.problems.append(
-                Problem(self.table.file, int(i + self.table.first_row), column, text)
-            )
+        self.problems += mask_problems(self.table.file, self.table.first_row, mask, column, message)
 
 
 def _is_number(series: pd.Series) -> bool:
