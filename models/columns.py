@@ -22,6 +22,7 @@ from models.reading import Table
 
 TRUE_WORDS = {"true", "1", "yes", "是", "y", "t"}
 FALSE_WORDS = {"false", "0", "no", "否", "n", "f"}
+SAMPLE_ROWS = 100  # a table more than half of whose first rows are wrong is not checked further
 MONTH = re.compile(r"^\d{4}-(?:0[1-9]|1[0-2])$")
 UTC_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
 
@@ -50,12 +51,14 @@ class Column:
 
 @dataclass(frozen=True)
 class Coerced:
-    """A typed table, the problems of its cells, and how many date-times of each column carried
-    a UTC offset and were converted to the bureau's local time."""
+    """A typed table, the problems of its cells, how many date-times of each column carried a
+    UTC offset and were converted to the bureau's local time, and whether the table looks like
+    garbage (more than half of its first `SAMPLE_ROWS` rows wrong, it having that many)."""
 
     frame: pd.DataFrame
     problems: list[Problem]
     converted: dict[str, int]
+    garbage: bool = False
 
 
 def number_columns(columns: list[Column]) -> set[str]:
@@ -80,9 +83,11 @@ class _Cells:
     def __init__(self, table: Table):
         self.table = table
         self.problems: list[Problem] = []
+        self.sample_wrong = np.zeros(min(len(table.frame), SAMPLE_ROWS), dtype=bool)
 
     def report(self, mask, column: str, message) -> None:
         """A problem at every row where `mask` holds; `message(i)` for row position i."""
+        self.sample_wrong |= np.asarray(mask, dtype=bool)[: len(self.sample_wrong)]
         self.problems += mask_problems(self.table.file, self.table.first_row, mask, column, message)
 
 
@@ -236,4 +241,6 @@ def coerce(table: Table, columns: list[Column], timezone: tzinfo) -> Coerced:
         else:
             typed[col.name] = _text(cells, col, series)
     frame = pd.DataFrame(typed, index=table.frame.index, copy=False)
-    return Coerced(frame, cells.problems, converted)
+    wrong = cells.sample_wrong
+    garbage = len(wrong) == SAMPLE_ROWS and wrong.sum() > SAMPLE_ROWS / 2
+    return Coerced(frame, cells.problems, converted, garbage)

@@ -23,7 +23,7 @@ import shapely
 from geo.crs import to_wgs84
 from geo.jurisdictions import station_of_points
 from models.checks import cross_references, duplicates, policy_problems, spelling_problems
-from models.columns import Column, coerce, number_columns
+from models.columns import SAMPLE_ROWS, Column, coerce, number_columns
 from models.config import Config, config_key_problem, load_config, timezone_of
 from models.errors import InputError, Problem
 from models.memory import hand_back_memory
@@ -75,6 +75,17 @@ def _no_rows(table: Table, name: str) -> list[Problem]:
     what = "the layer has no features" if layer else "the file has a header but no rows"
     column = "(features)" if layer else "(rows)"
     return [Problem(table.file, table.first_row, column, f"{what}: {name} needs at least one")]
+
+
+def _garbage_problem(table: Table) -> Problem:
+    """The note on a table most of whose first rows are wrong: is it the right file?"""
+    return Problem(
+        table.file,
+        table.first_row,
+        "(rows)",
+        f"most of the first {SAMPLE_ROWS} rows are wrong: is this the right file? Its keys, "
+        "references and dates were not checked",
+    )
 
 
 def _station_geometry(
@@ -179,9 +190,12 @@ def load_bureau(
         if not len(table.frame) and not spec.may_be_empty:
             problems += _no_rows(table, name)
             continue
-        raw[name] = table
         typed = coerce(table, list(spec.columns), timezone)
         problems += typed.problems
+        if typed.garbage:  # its rows would only repeat the same problems in other checks
+            problems.append(_garbage_problem(table))
+            continue
+        raw[name] = table
         converted += [(table.file, column, n) for column, n in typed.converted.items()]
         frame = typed.frame
         problems += duplicates(table, frame, spec.key)
