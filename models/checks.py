@@ -1,21 +1,25 @@
 """Checks across the rows and tables of a bureau's folder (SPEC §3 step 1): duplicate keys,
-references to unknown stations, offences, indicators and courses, dates after the moment of the
-run, station types without usable weights, and the policy rules of §4. Each finds every
-offending row, vectorised where tables grow large (cases, scores)."""
+ids spelled two ways, references to unknown stations, offences, indicators and courses, dates
+after the moment of the run, station types without usable weights, and the policy rules of §4.
+References and dated columns are read from the table declarations (`models.tables.TABLES`).
+Each finds every offending row, vectorised where tables grow large (cases, scores); the typed
+tables are passed by name (`frames`), with the tables as read (`raw`) to locate rows."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from models.errors import Problem
+from models.config import ScoringConfig
+from models.errors import Problem, mask_problems
 from models.execution import time_order_problems
 from models.policy import flex_weight_problems, temporary_share_problems
 from models.reading import Table
+from models.tables import TABLES
 
 
 def text_cells(series: pd.Series) -> pd.Series:
@@ -24,48 +28,10 @@ def text_cells(series: pd.Series) -> pd.Series:
     return series if isinstance(series.dtype, kept) else series.astype(str)
 
 
-if TYPE_CHECKING:
-    from models.contracts import Bureau
-
-# references between tables: (table, column, referenced table, its key column, what it names)
-REFERENCES = [
-    ("cases", "offence", "offences", "offence", "offence"),
-    ("cases", "station_id", "stations", "station_id", "station"),
-    ("scores", "station_id", "stations", "station_id", "station"),
-    ("scores", "indicator_id", "indicators", "indicator_id", "indicator"),
-    ("weights", "indicator_id", "indicators", "indicator_id", "indicator"),
-    ("training_log", "station_id", "stations", "station_id", "station"),
-    ("training_log", "course_id", "courses", "course_id", "course"),
-    ("flex_weights", "station_id", "stations", "station_id", "station"),
-    ("flex_weights", "indicator_id", "indicators", "indicator_id", "indicator"),
-    ("patrol_tracks", "station_id", "stations", "station_id", "station"),
-    ("calls", "station_id", "stations", "station_id", "station"),
-]
-# date columns that may not lie after the moment of the run
-DATED = [
-    ("cases", "occurred_at"),
-    ("cases", "reported_at"),
-    ("scores", "month"),
-    ("scores", "reported_at"),
-    ("training_log", "month"),
-    ("patrol_tracks", "recorded_at"),
-    ("calls", "received_at"),
-    ("calls", "dispatched_at"),
-    ("calls", "arrived_at"),
-    ("calls", "cleared_at"),
-]
 CASE_METRIC = re.compile(
     r"^(?:(?:count|solved_rate):(?P<category>.+)|mean_response|patrol_coverage"
     r"|response_within_target)$"
 )
-
-
-def row_problems(table: Table, mask: np.ndarray, column: str, message) -> list[Problem]:
-    """A problem at every row where `mask` holds; `message(i)` for row position i."""
-    return [
-        Problem(table.file, int(i + table.first_row), column, message(i))
-        for i in np.flatnonzero(mask)
-    ]
 
 
 def duplicates(table: Table, frame: pd.DataFrame, keys: tuple[str, ...]) -> list[Problem]:
@@ -74,22 +40,67 @@ def duplicates(table: Table, frame: pd.DataFrame, keys: tuple[str, ...]) -> list
     codes = pd.DataFrame({k: pd.factorize(frame[k])[0] for k in keys})
     dup = codes.duplicated(keep="first").to_numpy()
     what = " + ".join(keys)
-    return row_problems(
-        table,
+    return mask_problems(
+        table.file,
+        table.first_row,
         dup,
         keys[-1],
         lambda i: f"duplicate {what} " + " + ".join(repr(v) for v in frame.iloc[i][list(keys)]),
     )
 
 
+def spelling(text: str) -> str:
+    """An id as compared: Unicode NFKC, so a fullwidth "Ｓ01" or a decomposed "é" is the same
+    id as "S01" or "é"."""
+    return unicodedata.normalize("NFKC", text)
+
+
+def spelling_problems(table: Table, frame: pd.DataFrame, column: str) -> list[Problem]:
+    """Ids written in two spellings that are one id after NFKC normalisation, at the first row
+    of the later spelling, naming the earlier one and its row."""
+    if column not in frame.columns:
+        return []
+    codes, spellings = pd.factorize(text_cells(frame[column]))  # in order of first appearance
+    first_rows = np.unique(codes[codes >= 0], return_index=True)[1] + table.first_row
+    seen: dict[str, int] = {}
+    problems = []
+    for code, written in enumerate(spellings):
+        same = seen.setdefault(spelling(str(written)), code)
+        if same != code and written != "":
+            problems.append(
+                Problem(
+                    table.file,
+                    int(first_rows[code]),
+                    column,
+                    f"{written!r} is {spellings[same]!r} of row {first_rows[same]} spelled with "
+                    "other characters: ids are compared after Unicode NFKC normalisation; write "
+                    "one id one way",
+                )
+            )
+    return problems
+
+
 def _references(
     table: Table, frame: pd.DataFrame, column: str, known: set[str], what: str
 ) -> list[Problem]:
+    """Cells naming no row of the referenced table. A cell that names one only after NFKC
+    normalisation is refused too, naming the spelling the table uses."""
     if column not in frame.columns:
         return []
     values = text_cells(frame[column])
     bad = (values.ne("") & ~values.isin(known)).to_numpy(dtype=bool)
-    return row_problems(table, bad, column, lambda i: f"unknown {what} {values.iloc[i]!r}")
+    if not bad.any():
+        return []
+    written = {spelling(k): k for k in known}
+
+    def message(i: int) -> str:
+        value = values.iloc[i]
+        twin = written.get(spelling(value))
+        if twin is None:
+            return f"unknown {what} {value!r}"
+        return f"unknown {what} {value!r}: spelled with other characters than {twin!r}"
+
+    return mask_problems(table.file, table.first_row, bad, column, message)
 
 
 def _future(table: Table, frame: pd.DataFrame, column: str, now: datetime) -> list[Problem]:
@@ -100,27 +111,32 @@ def _future(table: Table, frame: pd.DataFrame, column: str, now: datetime) -> li
         mask = (col > pd.Timestamp(now)).fillna(False).to_numpy(dtype=bool)
     else:
         mask = (text_cells(col) > now.strftime("%Y-%m")).to_numpy(dtype=bool)
-    return row_problems(table, mask, column, lambda i: "date lies after the moment of the run")
+    return mask_problems(
+        table.file, table.first_row, mask, column, "date lies after the moment of the run"
+    )
 
 
-def policy_problems(bureau: Bureau, tables: dict[str, Table]) -> list[Problem]:
+def policy_problems(
+    frames: dict[str, pd.DataFrame], tables: dict[str, Table], scoring: ScoringConfig
+) -> list[Problem]:
     """Policy errors: temporary weight above the cap per station type; flexible weights."""
     problems = []
-    if bureau.weights is not None and bureau.indicators is not None:
+    weights, indicators = frames.get("weights"), frames.get("indicators")
+    if weights is not None and indicators is not None:
         problems += temporary_share_problems(
-            bureau.weights,
-            bureau.indicators,
-            bureau.config.scoring.max_temporary_share,
+            weights,
+            indicators,
+            scoring.max_temporary_share,
             tables["weights"].file,
             tables["weights"].first_row,
         )
-    if bureau.flex_weights is not None and bureau.weights is not None and "flex_weights" in tables:
+    if frames.get("flex_weights") is not None and weights is not None and "flex_weights" in tables:
         problems += flex_weight_problems(
-            bureau.flex_weights,
-            bureau.weights,
-            bureau.indicators,
-            bureau.stations,
-            bureau.config.scoring.max_flex_share,
+            frames["flex_weights"],
+            weights,
+            indicators,
+            frames.get("stations"),
+            scoring.max_flex_share,
             tables["flex_weights"].file,
             tables["flex_weights"].first_row,
         )
@@ -153,18 +169,29 @@ def _per_cell(table: Table, values: pd.Series, column: str, check) -> list[Probl
     return problems
 
 
-def cross_references(bureau: Bureau, raw: dict[str, Table], now: datetime) -> list[Problem]:
+def cross_references(
+    frames: dict[str, pd.DataFrame], raw: dict[str, Table], now: datetime
+) -> list[Problem]:
+    """Problems between rows and tables of the typed `frames` (by table name), located in the
+    tables as read (`raw`): references, case metrics, station types, dates after `now`."""
     problems: list[Problem] = []
-    for name, column, target, key, what in REFERENCES:
-        source, known = getattr(bureau, name), getattr(bureau, target)
-        if source is None or known is None or name not in raw or key not in known.columns:
-            continue
-        problems += _references(raw[name], source, column, set(known[key]), what)
-    if bureau.courses is not None and bureau.indicators is not None:
-        ids = set(bureau.indicators["indicator_id"])
+    for name, spec in TABLES.items():
+        source = frames.get(name)
+        for col in spec.columns:
+            if col.refers_to is None or source is None or name not in raw:
+                continue
+            target = TABLES[col.refers_to]
+            known = frames.get(col.refers_to)
+            if known is None or target.key[0] not in known.columns:
+                continue
+            problems += _references(
+                raw[name], source, col.name, set(known[target.key[0]]), target.noun
+            )
+    if frames.get("courses") is not None and frames.get("indicators") is not None:
+        ids = set(frames["indicators"]["indicator_id"])
         problems += _per_cell(
             raw["courses"],
-            bureau.courses["addresses"],
+            frames["courses"]["addresses"],
             "addresses",
             lambda text: [
                 f"unknown indicator {ref!r}"
@@ -172,17 +199,20 @@ def cross_references(bureau: Bureau, raw: dict[str, Table], now: datetime) -> li
                 if ref and ref not in ids
             ],
         )
-    if bureau.indicators is not None and "case_metric" in bureau.indicators.columns:
-        categories = set(bureau.offences["category"]) if bureau.offences is not None else None
+    if frames.get("indicators") is not None and "case_metric" in frames["indicators"].columns:
+        categories = (
+            set(frames["offences"]["category"]) if frames.get("offences") is not None else None
+        )
         problems += _per_cell(
             raw["indicators"],
-            bureau.indicators["case_metric"],
+            frames["indicators"]["case_metric"],
             "case_metric",
             lambda text: [m for m in [_case_metric_problem(text, categories)] if m],
         )
-    if bureau.weights is not None and bureau.stations is not None and len(bureau.stations):
-        problems += _station_type_problems(bureau, raw)
-    offences = bureau.offences
+    weights, stations = frames.get("weights"), frames.get("stations")
+    if weights is not None and stations is not None and len(stations):
+        problems += _station_type_problems(weights, stations, raw)
+    offences = frames.get("offences")
     if offences is not None and len(offences) and "patrol_sensitive" in offences.columns:
         sensitive = offences["patrol_sensitive"].fillna(False).astype(bool)
         if not sensitive.any():
@@ -195,32 +225,36 @@ def cross_references(bureau: Bureau, raw: dict[str, Table], now: datetime) -> li
                     "the patrol plan arbitrary",
                 )
             )
-    for name, column in DATED:
-        if getattr(bureau, name) is not None and name in raw:
-            problems += _future(raw[name], getattr(bureau, name), column, now)
-    if bureau.calls is not None and "calls" in raw:
-        problems += time_order_problems(bureau.calls, raw["calls"].file, raw["calls"].first_row)
+    for name, spec in TABLES.items():
+        if frames.get(name) is None or name not in raw:
+            continue
+        for col in spec.columns:
+            if col.dated:
+                problems += _future(raw[name], frames[name], col.name, now)
+    if frames.get("calls") is not None and "calls" in raw:
+        problems += time_order_problems(frames["calls"], raw["calls"].file, raw["calls"].first_row)
     return problems
 
 
-def _station_type_problems(bureau: Bureau, raw: dict[str, Table]) -> list[Problem]:
+def _station_type_problems(
+    weights: pd.DataFrame, stations: pd.DataFrame, raw: dict[str, Table]
+) -> list[Problem]:
     """Station types without weights, and types whose weights are all zero (their stations
     would drop out of the assessment)."""
     problems = []
-    weights = bureau.weights
     totals = weights.groupby("station_type")["weight"].sum()
-    stations = raw["stations"]
-    for i, kind in enumerate(bureau.stations["station_type"]):
+    read = raw["stations"]
+    for i, kind in enumerate(stations["station_type"]):
         if kind and kind not in totals.index:
             problems.append(
                 Problem(
-                    stations.file,
-                    i + stations.first_row,
+                    read.file,
+                    i + read.first_row,
                     "station_type",
                     f"station type {kind!r} has no weights in weights.csv",
                 )
             )
-    used = set(bureau.stations["station_type"])
+    used = set(stations["station_type"])
     for kind, total in totals.items():
         if kind in used and not total > 0:
             row = int(np.flatnonzero((weights["station_type"] == kind).to_numpy())[0])

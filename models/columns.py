@@ -17,11 +17,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from models.errors import Problem
+from models.errors import Problem, mask_problems
 from models.reading import Table
 
 TRUE_WORDS = {"true", "1", "yes", "是", "y", "t"}
 FALSE_WORDS = {"false", "0", "no", "否", "n", "f"}
+SAMPLE_ROWS = 100  # a table more than half of whose first rows are wrong is not checked further
 MONTH = re.compile(r"^\d{4}-(?:0[1-9]|1[0-2])$")
 UTC_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
 
@@ -29,7 +30,12 @@ UTC_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
 @dataclass(frozen=True)
 class Column:
     """One column of a table: its kind (`text`, `number`, `integer`, `bool`, `month`,
-    `datetime`), whether the file must have it, whether a cell may be empty, and its range."""
+    `datetime`), whether the file must have it, whether a cell may be empty, and its range.
+
+    `refers_to` names the table whose key a cell must name (a case's station); `dated` columns
+    may not lie after the moment of the run; an `identifier`'s spellings are compared after
+    Unicode NFKC normalisation, so "Ｓ01" cannot stand beside "S01" as another id.
+    """
 
     name: str
     kind: str = "text"
@@ -38,16 +44,21 @@ class Column:
     choices: tuple[str, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    refers_to: str | None = None
+    dated: bool = False
+    identifier: bool = False
 
 
 @dataclass(frozen=True)
 class Coerced:
-    """A typed table, the problems of its cells, and how many date-times of each column carried
-    a UTC offset and were converted to the bureau's local time."""
+    """A typed table, the problems of its cells, how many date-times of each column carried a
+    UTC offset and were converted to the bureau's local time, and whether the table looks like
+    garbage (more than half of its first `SAMPLE_ROWS` rows wrong, it having that many)."""
 
     frame: pd.DataFrame
     problems: list[Problem]
     converted: dict[str, int]
+    garbage: bool = False
 
 
 def number_columns(columns: list[Column]) -> set[str]:
@@ -56,7 +67,12 @@ def number_columns(columns: list[Column]) -> set[str]:
 
 
 def stripped(series: pd.Series) -> pd.Series:
-    """Cells as text without surrounding spaces (text columns are not copied to convert)."""
+    """Cells as text without surrounding spaces (text columns are not copied to convert; a
+    categorical of millions of pings keeps its codes and trims its few categories)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        categories = series.cat.categories.astype(str).str.strip()
+        if categories.is_unique:
+            return series.cat.rename_categories(categories)
     text = series if isinstance(series.dtype, pd.StringDtype) else series.astype(str)
     return text.str.strip()
 
@@ -67,14 +83,12 @@ class _Cells:
     def __init__(self, table: Table):
         self.table = table
         self.problems: list[Problem] = []
+        self.sample_wrong = np.zeros(min(len(table.frame), SAMPLE_ROWS), dtype=bool)
 
     def report(self, mask, column: str, message) -> None:
         """A problem at every row where `mask` holds; `message(i)` for row position i."""
-        for i in np.flatnonzero(np.asarray(mask, dtype=bool)):
-            text = message(i) if callable(message) else message
-            self.problems.append(
-                Problem(self.table.file, int(i + self.table.first_row), column, text)
-            )
+        self.sample_wrong |= np.asarray(mask, dtype=bool)[: len(self.sample_wrong)]
+        self.problems += mask_problems(self.table.file, self.table.first_row, mask, column, message)
 
 
 def _is_number(series: pd.Series) -> bool:
@@ -227,4 +241,6 @@ def coerce(table: Table, columns: list[Column], timezone: tzinfo) -> Coerced:
         else:
             typed[col.name] = _text(cells, col, series)
     frame = pd.DataFrame(typed, index=table.frame.index, copy=False)
-    return Coerced(frame, cells.problems, converted)
+    wrong = cells.sample_wrong
+    garbage = len(wrong) == SAMPLE_ROWS and wrong.sum() > SAMPLE_ROWS / 2
+    return Coerced(frame, cells.problems, converted, garbage)

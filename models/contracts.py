@@ -1,9 +1,11 @@
 """The data folder contract (SPEC §2): which tables a bureau's folder holds, their columns and
 keys, and loading them with every problem collected before failing once.
 
-A table is declared once in `TABLES` (columns, key, whether the folder may lack it or it may
-hold no rows); reading is `models.reading`, cell checks `models.columns`, the jurisdiction layer
-`models.outlines`. Problems name file, row and column so a clerk can fix all of them in one pass.
+A table is declared once in `models.tables.TABLES` (columns, key, references, dated columns,
+whether the folder may lack it or it may hold no rows); reading is `models.reading` (the large
+execution tables `models.typed_tables`), cell checks `models.columns`, row and reference checks
+`models.checks`, the jurisdiction layer `models.outlines`. Problems name file, row and column
+so a clerk can fix all of them in one pass.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import shapely
 
 from geo.crs import to_wgs84
 from geo.jurisdictions import station_of_points
-from models.checks import cross_references, duplicates, policy_problems
-from models.columns import Coerced, Column, coerce, number_columns
+from models.checks import cross_references, duplicates, policy_problems, spelling_problems
+from models.columns import SAMPLE_ROWS, Column, coerce, number_columns
 from models.config import Config, config_key_problem, load_config, timezone_of
 from models.errors import InputError, Problem
 from models.memory import hand_back_memory
@@ -31,184 +33,13 @@ from models.outlines import (
     shape_problems,
     stray_vertex_problems,
 )
-from models.policy import (
-    PERSPECTIVES,
-    QUADRANTS,
-)
 from models.quality import QUALITY_COLUMNS
 from models.reading import Table, find_geometry, find_table, located, read_layer, read_table
+from models.tables import ALL_TABLES, PREVIOUS_PLAN, TABLES, TYPED_TABLES, TableSpec
 from models.typed_tables import read_typed
 
 __all__ = ["Bureau", "Column", "TableSpec", "TABLES", "load_bureau", "load_previous_plan"]
 
-
-@dataclass(frozen=True)
-class TableSpec:
-    """One input table: its columns, the columns that identify a row (`key`), whether the
-    folder may lack it (`optional`), and whether it may hold no rows (`may_be_empty`)."""
-
-    columns: tuple[Column, ...]
-    key: tuple[str, ...] = ()
-    optional: bool = False
-    may_be_empty: bool = False
-
-
-TABLES: dict[str, TableSpec] = {
-    "stations": TableSpec(
-        (
-            Column("station_id"),
-            Column("name"),
-            Column("station_type"),
-            Column("officers", "integer", minimum=0),
-            Column(
-                "patrol_hours_per_officer", "number", required=False, allow_empty=True, minimum=0
-            ),
-            Column("type_zh", required=False, allow_empty=True),
-        ),
-        key=("station_id",),
-    ),
-    "cases": TableSpec(
-        (
-            Column("case_id"),
-            Column("occurred_at", "datetime"),
-            Column("offence"),
-            Column("lat", "number", minimum=-90, maximum=90),
-            Column("lon", "number", minimum=-180, maximum=180),
-            Column("station_id", required=False, allow_empty=True),
-            Column("reported_at", "datetime", required=False, allow_empty=True),
-            Column("solved", "bool", required=False, allow_empty=True),
-            Column("response_minutes", "number", required=False, allow_empty=True, minimum=0),
-            Column("harm", "number", required=False, allow_empty=True, minimum=0),
-        ),
-        key=("case_id",),
-    ),
-    "offences": TableSpec(
-        (
-            Column("offence"),
-            Column("category"),
-            Column("harm_weight", "number", minimum=0),
-            Column("patrol_sensitive", "bool"),
-            Column("preventable", "bool"),
-            Column("major", "bool"),
-            Column("name_zh", required=False, allow_empty=True),
-            Column("category_zh", required=False, allow_empty=True),
-        ),
-        key=("offence",),
-    ),
-    "indicators": TableSpec(
-        (
-            Column("indicator_id"),
-            Column("name"),
-            Column("quadrant", choices=QUADRANTS),
-            Column("perspective", choices=PERSPECTIVES),
-            Column("direction", choices=("higher", "lower")),
-            Column("source", choices=("auto", "manual", "subjective")),
-            Column("temporary", "bool"),
-            Column("target", "number", required=False, allow_empty=True, minimum=0),
-            Column(
-                "method",
-                required=False,
-                allow_empty=True,
-                choices=("target", "peer_minmax", "peer_percentile"),
-            ),
-            Column("redline", "bool", required=False, allow_empty=True),
-            Column("pool", "bool", required=False, allow_empty=True),
-            Column("case_metric", required=False, allow_empty=True),
-            Column("name_zh", required=False, allow_empty=True),
-        ),
-        key=("indicator_id",),
-    ),
-    "weights": TableSpec(
-        (Column("indicator_id"), Column("station_type"), Column("weight", "number", minimum=0)),
-        key=("indicator_id", "station_type"),
-    ),
-    "scores": TableSpec(
-        (
-            Column("station_id"),
-            Column("month", "month"),
-            Column("indicator_id"),
-            Column("value", "number", allow_empty=True),
-            Column("reported_at", "datetime", required=False, allow_empty=True),
-            Column("source", required=False, allow_empty=True),
-        ),
-        key=("station_id", "month", "indicator_id"),
-    ),
-    "courses": TableSpec(
-        (
-            Column("course_id"),
-            Column("title"),
-            Column("hours", "number", minimum=0),
-            Column("seats", "integer", minimum=0),
-            Column("addresses"),
-            Column("format", required=False, allow_empty=True),
-            Column("title_zh", required=False, allow_empty=True),
-        ),
-        key=("course_id",),
-    ),
-    "training_log": TableSpec(
-        (
-            Column("station_id"),
-            Column("course_id"),
-            Column("month", "month"),
-            Column("attendees", "integer", minimum=0),
-        ),
-        optional=True,
-        may_be_empty=True,
-    ),
-    "flex_weights": TableSpec(
-        (Column("station_id"), Column("indicator_id"), Column("weight", "number", minimum=0)),
-        key=("station_id", "indicator_id"),
-        optional=True,
-        may_be_empty=True,
-    ),
-    "patrol_tracks": TableSpec(  # GPS / AVL pings (SPEC §13)
-        (
-            Column("unit_id"),
-            Column("station_id"),
-            Column("recorded_at", "datetime"),
-            Column("lat", "number", minimum=-90, maximum=90),
-            Column("lon", "number", minimum=-180, maximum=180),
-            Column(
-                "status",
-                required=False,
-                allow_empty=True,
-                choices=("patrol", "responding", "on_scene", "off_duty"),
-            ),
-            Column("officers", "integer", required=False, allow_empty=True, minimum=0),
-        ),
-        optional=True,
-        may_be_empty=True,
-    ),
-    "calls": TableSpec(  # dispatch records (SPEC §13)
-        (
-            Column("call_id"),
-            Column("received_at", "datetime"),
-            Column("lat", "number", minimum=-90, maximum=90),
-            Column("lon", "number", minimum=-180, maximum=180),
-            Column("station_id", required=False, allow_empty=True),
-            Column("priority", "integer", required=False, allow_empty=True, minimum=1),
-            Column("dispatched_at", "datetime", required=False, allow_empty=True),
-            Column("arrived_at", "datetime", required=False, allow_empty=True),
-            Column("cleared_at", "datetime", required=False, allow_empty=True),
-            Column("category", required=False, allow_empty=True),
-        ),
-        key=("call_id",),
-        optional=True,
-        may_be_empty=True,
-    ),
-}
-TYPED_TABLES = frozenset({"patrol_tracks", "calls"})  # large: read typed (models.typed_tables)
-PREVIOUS_PLAN = TableSpec(
-    (
-        Column("cell_id"),
-        Column("shift"),
-        Column("hours", "number", minimum=0),
-        Column("prev_hours", "number", required=False, minimum=0),
-        Column("risk", "number", required=False, minimum=0),
-    ),
-    may_be_empty=True,
-)
-ALL_TABLES = frozenset(TABLES)
 OUTSIDE_LISTED = 5  # rows named when too many cases lie outside every jurisdiction
 
 
@@ -244,6 +75,17 @@ def _no_rows(table: Table, name: str) -> list[Problem]:
     what = "the layer has no features" if layer else "the file has a header but no rows"
     column = "(features)" if layer else "(rows)"
     return [Problem(table.file, table.first_row, column, f"{what}: {name} needs at least one")]
+
+
+def _garbage_problem(table: Table) -> Problem:
+    """The note on a table most of whose first rows are wrong: is it the right file?"""
+    return Problem(
+        table.file,
+        table.first_row,
+        "(rows)",
+        f"most of the first {SAMPLE_ROWS} rows are wrong: is this the right file? Its keys, "
+        "references and dates were not checked",
+    )
 
 
 def _station_geometry(
@@ -296,17 +138,14 @@ def _read(data_dir: Path, name: str, spec: TableSpec):
     return path, read_table(path, number_columns(list(spec.columns))), None
 
 
-def _read_typed(data_dir: Path, name: str, spec: TableSpec, timezone) -> tuple | None:
-    """A large table read typed by `models.typed_tables` (path, table, its cells' problems),
-    or None when it must be read and checked as text."""
+def _read_typed(data_dir: Path, name: str, spec: TableSpec) -> tuple[Path, Table, None] | None:
+    """A large table read typed by `models.typed_tables`, or None when it must be read as
+    text."""
     path = find_table(data_dir, name)
     if path is None or path.is_dir():
         return None
-    fast = read_typed(path, list(spec.columns), timezone)
-    if fast is None:
-        return None
-    frame, first_row, problems = fast
-    return path, Table(path.name, path, frame, first_row), Coerced(frame, problems, {})
+    table = read_typed(path, list(spec.columns))
+    return None if table is None else (path, table, None)
 
 
 def load_bureau(
@@ -338,9 +177,9 @@ def load_bureau(
     converted: list[tuple[str, str, int]] = []
     for name in sorted(tables):
         spec = TABLES[name]
-        fast = _read_typed(data_dir, name, spec, timezone) if name in TYPED_TABLES else None
+        fast = _read_typed(data_dir, name, spec) if name in TYPED_TABLES else None
         try:
-            found = (*fast[:2], None) if fast else _read(data_dir, name, spec)
+            found = fast or _read(data_dir, name, spec)
         except InputError as exc:
             problems += exc.problems
             continue
@@ -351,12 +190,18 @@ def load_bureau(
         if not len(table.frame) and not spec.may_be_empty:
             problems += _no_rows(table, name)
             continue
-        raw[name] = table
-        typed = fast[2] if fast else coerce(table, list(spec.columns), timezone)
+        typed = coerce(table, list(spec.columns), timezone)
         problems += typed.problems
+        if typed.garbage:  # its rows would only repeat the same problems in other checks
+            problems.append(_garbage_problem(table))
+            continue
+        raw[name] = table
         converted += [(table.file, column, n) for column, n in typed.converted.items()]
         frame = typed.frame
         problems += duplicates(table, frame, spec.key)
+        for col in spec.columns:
+            if col.identifier:
+                problems += spelling_problems(table, frame, col.name)
         if name == "stations":
             geoms, found_shapes = _station_geometry(table, geometry, config)
             problems += found_shapes
@@ -365,10 +210,11 @@ def load_bureau(
                 problems += _jurisdiction_problems(table, frame, config, config_path)
         setattr(bureau, name, frame)
 
-    problems += cross_references(bureau, raw, now)
+    frames = {name: getattr(bureau, name) for name in raw}
+    problems += cross_references(frames, raw, now)
     if problems:
         raise InputError(problems)
-    problems += policy_problems(bureau, raw)
+    problems += policy_problems(frames, raw, config.scoring)
     if bureau.cases is not None and bureau.offences is not None:
         bureau.cases, bureau.outside_cases, found = _derive_cases(bureau, raw["cases"].first_row)
         problems += found

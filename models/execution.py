@@ -14,7 +14,7 @@ import pandas as pd
 
 from geo.crs import to_wgs84
 from geo.jurisdictions import station_of_points
-from models.errors import Problem
+from models.errors import Problem, mask_problems
 from models.shifts import shift_of
 
 ALL = "ALL"
@@ -50,16 +50,16 @@ def time_order_problems(calls: pd.DataFrame, file: str, first_row: int) -> list[
         if later not in calls.columns or earlier not in calls.columns:
             continue
         backwards = (calls[later] < calls[earlier]).fillna(False).to_numpy(dtype=bool)
-        problems += [
-            Problem(
-                file,
-                int(i + first_row),
-                later,
+        problems += mask_problems(
+            file,
+            first_row,
+            backwards,
+            later,
+            lambda i, later=later, earlier=earlier: (
                 f"{later} {calls[later].iloc[i]:%Y-%m-%d %H:%M:%S} is before "
-                f"{earlier} {calls[earlier].iloc[i]:%Y-%m-%d %H:%M:%S}",
-            )
-            for i in np.flatnonzero(backwards)
-        ]
+                f"{earlier} {calls[earlier].iloc[i]:%Y-%m-%d %H:%M:%S}"
+            ),
+        )
     return problems
 
 

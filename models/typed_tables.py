@@ -2,17 +2,17 @@
 
 A month of 10-second pings is tens of millions of rows: read as text cell by cell it would take
 minutes and many gigabytes. These tables are read typed with pyarrow instead (CSV with the
-declared column types, Parquet as stored), text columns dictionary-encoded, and every value
-check runs on whole columns. A file pyarrow cannot read with the declared types (a word in a
-number column, a time with a zone offset, another encoding) returns None: the caller then reads
-it as text, which names every problem at its file, row and column exactly as for other tables.
+declared column types, Parquet as stored), text columns dictionary-encoded; their cells are
+then checked by `models.columns.coerce` like every other table's. A file pyarrow cannot read
+with the declared types (a word in a number column, a time with a zone offset, another
+encoding) returns None: the caller then reads it as text, which names every problem at its
+file, row and column exactly as for other tables.
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Sequence
-from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from models.errors import Problem
+from models.reading import Table
 
 NUMERIC = ("number", "integer")
 
@@ -89,90 +89,45 @@ def _text(array: pa.ChunkedArray) -> pd.Series:
     return pd.Series(pd.Categorical.from_codes(codes, categories=categories))
 
 
-def read_typed(
-    path: Path, columns: Sequence[Any], timezone: tzinfo | None = None
-) -> tuple[pd.DataFrame, int, list[Problem]] | None:
-    """Typed frame, row number of its first row and value problems of a large table, like
-    `contracts.coerce` gives them (numbers as float64, times as datetime64, text as
-    categoricals; unknown columns as text), or None when the file must be read as text to
-    locate its problems."""
+def _numbers(array: pa.ChunkedArray) -> np.ndarray | pd.Series:
+    """A number column as float64, or as text ('' for nulls) when it holds infinities or NaN,
+    for the checks to name those cells as a CSV read as text would."""
+    values = np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.float64)
+    if np.isfinite(values[~np.asarray(array.is_null())]).all():
+        return values
+    return pc.fill_null(pc.cast(array, pa.string()), "").to_pandas()
+
+
+def _times(array: pa.ChunkedArray) -> pd.Series:
+    """A timestamp column in nanoseconds, its zone (if any) kept for the checks to convert."""
+    return array.cast(pa.timestamp("ns", tz=array.type.tz)).to_pandas()
+
+
+def read_typed(path: Path, columns: Sequence[Any]) -> Table | None:
+    """A large table typed as `contracts.coerce` checks it (numbers as float64, times as
+    datetime64, text as categoricals of trimmed values; unknown columns as text), or None when
+    the file must be read as text to locate its problems."""
     read = _read_arrow(path, columns)
     if read is None:
         return None
     names, column, first_row = read
     if len(set(names)) != len(names):
         return None
-    problems: list[Problem] = []
+    kinds = {col.name: col.kind for col in columns}
     out: dict[str, Any] = {}
-    declared = {col.name: col for col in columns}
-
-    def report(mask: np.ndarray, column: str, message) -> None:
-        for i in np.flatnonzero(mask):
-            text = message(i) if callable(message) else message
-            problems.append(Problem(path.name, int(i + first_row), column, text))
-
     for name in names:
-        col = declared.get(name)
-        array = column(name)
-        if col is None or col.kind == "text":
+        kind, array = kinds.get(name, "text"), column(name)
+        if kind == "text":
             out[name] = _text(array)
-            continue
-        if col.kind in NUMERIC:
-            if not (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
+        elif kind in NUMERIC and (
+            pa.types.is_integer(array.type) or pa.types.is_floating(array.type)
+        ):
+            out[name] = _numbers(array)
+        elif kind == "datetime" and pa.types.is_timestamp(array.type):
+            try:
+                out[name] = _times(array)
+            except pa.ArrowInvalid:  # beyond the years nanoseconds hold
                 return None
-            values = np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.float64)
-            empty = np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-        elif col.kind == "datetime":
-            if not pa.types.is_timestamp(array.type):
-                return None
-            series = array.to_pandas()
-            if getattr(series.dt, "tz", None) is not None:  # to the bureau's local time
-                series = series.dt.tz_convert(timezone).dt.tz_localize(None)
-            values = series.astype("datetime64[ns]").reset_index(drop=True)
-            empty = values.isna().to_numpy()
         else:
-            return None  # bool and month columns are not used by these tables
-        out[name] = values
-        if not col.allow_empty:
-            report(empty, name, "empty value")
-        if col.kind not in NUMERIC:
-            continue
-        finite = np.isfinite(values)
-        report(~empty & ~finite, name, lambda i, v=values: f"not a number: {str(v[i])!r}")
-        if col.kind == "integer":
-            report(
-                finite & (np.round(values) != values),
-                name,
-                lambda i, v=values: f"not a whole number: {v[i]:g}",
-            )
-        if col.minimum is not None:
-            report(
-                finite & (values < col.minimum),
-                name,
-                lambda i, v=values, m=col.minimum: f"{v[i]:g} is below the minimum {m:g}",
-            )
-        if col.maximum is not None:
-            report(
-                finite & (values > col.maximum),
-                name,
-                lambda i, v=values, m=col.maximum: f"{v[i]:g} is above the maximum {m:g}",
-            )
-    for col in columns:
-        if col.name not in out:
-            if col.required:
-                problems.append(Problem(path.name, 1, col.name, "required column is missing"))
-            continue
-        if col.kind != "text":
-            continue
-        values = out[col.name]
-        if not col.allow_empty:
-            report((values == "").to_numpy(), col.name, "empty value")
-        if col.choices is not None:
-            allowed = ", ".join(col.choices)
-            bad = (values != "") & ~values.isin(col.choices)
-            report(
-                bad.to_numpy(),
-                col.name,
-                lambda i, v=values, a=allowed: f"{v.iloc[i]!r} is not one of {a}",
-            )
-    return pd.DataFrame(out, copy=False), first_row, problems
+            return None  # a column of another type; bool and month are not used by these tables
+    return Table(path.name, path, pd.DataFrame(out, copy=False), first_row)

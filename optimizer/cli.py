@@ -57,7 +57,7 @@ def _fail(exc: Exception) -> None:
     if isinstance(exc, InputError):
         for problem in exc.problems:
             click.echo(str(problem), err=True)
-        click.echo(_say("problems", count=len(exc.problems)), err=True)
+        click.echo(_say("problems", count=exc.count), err=True)
         sys.exit(EXIT_INPUT)
     if isinstance(exc, InfeasiblePlan):
         click.echo(_say("infeasible"), err=True)

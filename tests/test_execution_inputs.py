@@ -99,3 +99,23 @@ def test_duplicate_call_ids(tmp_path):
     calls = eb.calls()
     calls.loc[4, "call_id"] = "c1"
     assert _problems(_spoil(folder, calls=calls)) == ["calls.csv:6:call_id: duplicate call_id 'c1'"]
+
+
+def test_parquet_times_with_an_offset_are_converted_with_a_warning(tmp_path):
+    folder = eb.write_folder(tmp_path / "data")
+    (folder / "config.toml").write_text('timezone = "Asia/Shanghai"\n', encoding="utf-8")
+    tracks = eb.pings()
+    local = pd.to_datetime(tracks["recorded_at"])
+    tracks["recorded_at"] = local.dt.tz_localize("Asia/Shanghai").dt.tz_convert("UTC")
+    tracks["officers"] = pd.to_numeric(tracks["officers"])
+    tracks.to_parquet(folder / "patrol_tracks.parquet")
+    (folder / "patrol_tracks.csv").unlink()
+    bureau = load_bureau(folder, TABLES, now=NOW)
+    assert bureau.patrol_tracks["recorded_at"].tolist() == local.tolist()
+    assert bureau.warnings[["check", "message"]].values.tolist() == [
+        [
+            "time_offset_converted",
+            f"patrol_tracks.parquet recorded_at: {len(tracks)} time(s) with a UTC offset "
+            "converted to Asia/Shanghai",
+        ]
+    ]

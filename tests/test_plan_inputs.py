@@ -60,6 +60,24 @@ def test_times_with_an_offset_become_the_bureaus_local_time(demo_copy):
     assert warning["severity"] == "warning"
 
 
+def test_parquet_cases_with_an_offset_give_the_same_warning(demo_copy):
+    (demo_copy / "config.toml").write_text('timezone = "Asia/Shanghai"\n', encoding="utf-8")
+    cases = pd.read_csv(demo_copy / "cases.csv", dtype=str, keep_default_na=False).head(3)
+    cases = cases[["case_id", "occurred_at", "offence", "lat", "lon"]]
+    cases["lat"], cases["lon"] = cases["lat"].astype(float), cases["lon"].astype(float)
+    cases["occurred_at"] = pd.to_datetime(["2024-01-31T20:30:00Z"] * 3, utc=True)
+    cases.to_parquet(demo_copy / "cases.parquet")
+    (demo_copy / "cases.csv").unlink()
+    bureau = load_bureau(demo_copy, {"cases", "offences"}, now=datetime(2026, 6, 1))
+    assert (
+        list(bureau.cases["occurred_at"].dt.strftime("%Y-%m-%d %H:%M")) == ["2024-02-01 04:30"] * 3
+    )
+    warning = bureau.warnings.set_index("check").loc["time_offset_converted"]
+    assert warning["message"] == (
+        "cases.parquet occurred_at: 3 time(s) with a UTC offset converted to Asia/Shanghai"
+    )
+
+
 def test_system_time_zone_is_the_default(monkeypatch):
     monkeypatch.setenv("TZ", "America/Chicago")
     times, offsets = local_times(
