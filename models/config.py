@@ -30,7 +30,17 @@ class KeyedValueError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Every table of the configuration: unknown keys are errors, and no number is infinite or
+    NaN (TOML writes `inf` and `nan`, which no tunable means: an infinite cap or a NaN slope
+    would pass every range and give a wrong plan). Each field declares its range beside it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+Score = Annotated[float, Field(ge=0, le=100)]  # an assessment score, points of 100
+NonNegative = Annotated[float, Field(ge=0)]
+Share = Annotated[float, Field(ge=0, le=1)]
+HOURS_IN_MONTH = 744  # 31 days: no one patrols or trains more hours than a month has
 
 
 class GridConfig(_Strict):
@@ -40,19 +50,24 @@ class GridConfig(_Strict):
 class ScoringConfig(_Strict):
     missing: Literal["zero", "exclude"] = "zero"
     grade_mode: Literal["thresholds", "quota"] = "thresholds"
-    grade_thresholds: dict[str, float] = {"excellent": 90, "good": 80, "qualified": 60}
-    quadrant_targets: dict[str, float] = {
+    grade_thresholds: dict[str, Score] = {"excellent": 90, "good": 80, "qualified": 60}
+    quadrant_targets: dict[str, NonNegative] = {
         "prevention": 30,
         "major_case": 40,
         "service": 20,
         "compliance": 10,
     }
-    max_temporary_share: float = Field(0.20, ge=0, le=1)
-    max_subjective_share: float = Field(0.30, ge=0, le=1)
+    max_temporary_share: Share = 0.20
+    max_subjective_share: Share = 0.30
     last_place_months: int = Field(3, ge=1)
-    max_flex_share: float = Field(0.20, ge=0, le=1)
+    max_flex_share: Share = 0.20
     award_places: int = Field(0, ge=0)
-    award_weight: dict[str, float] = {"excellent": 3, "good": 2, "qualified": 1, "unqualified": 0}
+    award_weight: dict[str, NonNegative] = {
+        "excellent": 3,
+        "good": 2,
+        "qualified": 1,
+        "unqualified": 0,
+    }
     bonus_cap: float = Field(5.0, ge=0)
     report_deadline_day: int = Field(27, ge=1, le=31)
 
@@ -90,24 +105,22 @@ SHARE_TOLERANCE = 1e-6  # |Σ shift_share − 1| allowed
 
 
 class AllocationConfig(_Strict):
-    shift_share: dict[str, float] = {"day": 0.40, "evening": 0.35, "night": 0.25}
+    shift_share: dict[str, Share] = {"day": 0.40, "evening": 0.35, "night": 0.25}
     shift_hours: dict[str, tuple[int, int]] = {"day": (8, 16), "evening": (16, 24), "night": (0, 8)}
-    patrol_hours_per_officer: float = Field(60.0, ge=0)
+    patrol_hours_per_officer: float = Field(60.0, ge=0, le=HOURS_IN_MONTH)
     min_hours_cell: float = Field(0.0, ge=0)
     max_hours_cell: float = Field(60.0, gt=0)
-    benefit_breakpoints: list[float] = [0.25, 0.5, 1.0]
-    benefit_slopes: list[float] = [0.010, 0.005, 0.002]
+    benefit_breakpoints: list[Share] = [0.25, 0.5, 1.0]
+    benefit_slopes: list[NonNegative] = [0.010, 0.005, 0.002]
     stability_weight: float = Field(0.0005, ge=0)
-    max_change_share: float = Field(0.30, ge=0)
-    max_aid_share: float = Field(0.10, ge=0, le=1)
-    min_station_share: float = Field(0.80, ge=0, le=1)
+    max_change_share: float = Field(0.30, ge=0)  # of last month's hours; 2 moves them all
+    max_aid_share: Share = 0.10
+    min_station_share: Share = 0.80
     time_limit_s: float = Field(120.0, gt=0)
 
     @field_validator("shift_share")
     @classmethod
     def _shares(cls, value: dict[str, float]) -> dict[str, float]:
-        if any(share < 0 for share in value.values()):
-            raise ValueError("shares must not be negative")
         total = sum(value.values())
         if abs(total - 1.0) > SHARE_TOLERANCE:
             raise ValueError(f"shares must sum to 1; they sum to {total:g}")
@@ -142,9 +155,9 @@ class AllocationConfig(_Strict):
                 "benefit_slopes needs one slope per breakpoint",
                 ("benefit_slopes", "benefit_breakpoints"),
             )
-        if any(b > a for a, b in zip(slopes, slopes[1:], strict=False)) or min(slopes) < 0:
+        if any(b > a for a, b in zip(slopes, slopes[1:], strict=False)):
             raise KeyedValueError(
-                "benefit_slopes must be non-negative and non-increasing (concave)",
+                "benefit_slopes must be non-increasing (concave)",
                 ("benefit_slopes",),
             )
         return self
@@ -190,8 +203,8 @@ def _hour_spans(hours: list[int]) -> str:
 
 
 class TrainingConfig(_Strict):
-    gap_score: float = Field(60.0, ge=0, le=100)
-    max_training_hours_per_officer: float = Field(8.0, ge=0)
+    gap_score: Score = 60.0
+    max_training_hours_per_officer: float = Field(8.0, ge=0, le=HOURS_IN_MONTH)
 
 
 class ExecutionConfig(_Strict):
@@ -200,7 +213,11 @@ class ExecutionConfig(_Strict):
     max_gap_s: float = Field(120.0, gt=0)  # a longer gap between two pings counts nowhere
     max_speed_kmh: float = Field(120.0, gt=0)  # faster implied movement is a GPS jump
     min_visit_minutes: float = Field(5.0, ge=0)
-    response_target_min: dict[int, float] = {1: 10.0, 2: 20.0, 3: 45.0}  # by priority
+    response_target_min: dict[Annotated[int, Field(ge=1)], Annotated[float, Field(gt=0)]] = {
+        1: 10.0,
+        2: 20.0,
+        3: 45.0,
+    }  # minutes, by priority
     response_wait_min: float = Field(2.0, ge=0)  # Erlang C: a call waits when no unit is free
     max_wait_probability: float = Field(0.10, gt=0, lt=1)
     default_busy_min: float = Field(45.0, gt=0)
@@ -242,7 +259,7 @@ class Config(_Strict):
     coordinates: str = "wgs84"
     crs: str = ""
     timezone: str = ""  # IANA zone of the bureau; "" = the system's
-    max_outside_share: float = Field(0.01, ge=0, le=1)
+    max_outside_share: Share = 0.01
     grid: GridConfig = GridConfig()
     scoring: ScoringConfig = ScoringConfig()
     hotspots: HotspotConfig = HotspotConfig()
@@ -387,10 +404,13 @@ def _problems(
         loc = (*prefix, *item["loc"])
         cause = item.get("ctx", {}).get("error")
         paths = [(*loc, key) for key in cause.keys] if isinstance(cause, KeyedValueError) else [loc]
+        message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        message = message.removeprefix("Value error, ")
+        if loc[-1:] == ("[key]",):  # pydantic's mark of a table's key (not its value) at fault
+            paths, message = [loc[:-1]], f"the key: {message}"
         line, path = _key_line(text, *paths)
         key = ".".join(str(k) for k in path) or "(file)"
-        message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
-        problems.append(Problem(file, line, key, message.removeprefix("Value error, ")))
+        problems.append(Problem(file, line, key, message))
     return problems
 
 
