@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from collections.abc import Collection
+from dataclasses import replace
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -414,11 +416,27 @@ def _problems(
     return problems
 
 
+def _read_toml(path: Path) -> tuple[str, dict]:
+    """Text and values of a TOML file (`read_toml`). A syntax error tomllib meets only at the
+    end of the text (an unclosed array, string, inline table or header: "at end of document")
+    is placed at the file's last written line, where the reader looks, not at row 0."""
+    try:
+        return read_toml(path)
+    except InputError as exc:
+        cause = exc.__cause__
+        if not (
+            isinstance(cause, tomllib.TOMLDecodeError) and "(at end of document)" in str(cause)
+        ):
+            raise
+        written = path.read_text(encoding="utf-8", errors="replace").rstrip().splitlines()
+        raise InputError([replace(p, row=max(len(written), 1)) for p in exc.problems]) from cause
+
+
 def load_config(path: Path | None) -> Config:
     """Read `config.toml` (absent → all defaults); raises InputError on unknown keys or values."""
     if path is None or not path.exists():
         return Config()
-    text, data = read_toml(path)
+    text, data = _read_toml(path)
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
@@ -473,7 +491,7 @@ def load_scenario(
 ) -> Scenario:
     """A scenario TOML applied over `base`: config keys override, `[deltas]` kept apart and
     checked against the bureau's `stations` (ids) and offence `categories`."""
-    text, data = read_toml(path)
+    text, data = _read_toml(path)
     problems: list[Problem] = []
     if "name" in data:
         name = data.pop("name")
@@ -519,7 +537,7 @@ def load_scenarios(
             problems += exc.problems
             continue
         if scenario.name in first:
-            text, _ = read_toml(path)
+            text, _ = _read_toml(path)
             problems.append(
                 Problem(
                     path.name,
@@ -539,5 +557,5 @@ def load_scenarios(
 def config_key_problem(path: Path, keys: tuple[str, ...], message: str) -> Problem:
     """A problem at the line of config key `keys` in the TOML file at `path` (else of its table;
     line 0 without a file: the default is at fault)."""
-    line = _key_line(read_toml(path)[0], keys)[0] if path.exists() else 0
+    line = _key_line(_read_toml(path)[0], keys)[0] if path.exists() else 0
     return Problem(path.name, line, ".".join(keys), message)
