@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import unicodedata
 from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime, tzinfo
@@ -159,7 +160,7 @@ class AllocationConfig(_Strict):
             )
         if any(b > a for a, b in zip(slopes, slopes[1:], strict=False)):
             raise KeyedValueError(
-                "benefit_slopes must be non-increasing (concave)",
+                "benefit_slopes must be non-negative and non-increasing (concave)",
                 ("benefit_slopes",),
             )
         return self
@@ -330,18 +331,38 @@ class Deltas(_Strict):
     stability: bool = True
 
 
-SCENARIO_NAME_RULE = "1–64 letters, digits, _ or - (Chinese letters allowed)"
+BASELINE = "baseline"  # the official plan's scenario: what `run` writes without scenario files
+SCENARIO_PATTERN = r"^[\w-]{1,64}$"  # a run's folder in its month's: letters of any script
+SCENARIO_NAME_RULE = "1–64 letters, digits, _ or - (Chinese letters allowed), not baseline"
 
 
 def scenario_name_problem(name: object) -> str | None:
-    """Why `name` cannot name a scenario's folder, if it cannot: 1–64 letters (any script),
-    digits, `_` or `-`, so it is one folder inside the month's, never `.`, `..` or a path."""
+    """Why `name` cannot name a scenario, if it cannot. Its folder must match SCENARIO_PATTERN
+    (one folder inside the month's, never `.`, `..` or a path; the desk reads the same folders),
+    and `baseline` is reserved in any case or width (NFKC): a scenario of that name would
+    replace the official plan, on a case-insensitive disk too."""
     if not isinstance(name, str):
         return f"must be text ({SCENARIO_NAME_RULE}), not {type(name).__name__}"
-    if re.fullmatch(r"[\w-]{1,64}", name):
-        return None
     shown = repr(name) if len(name) <= 70 else repr(name[:60]) + f"… ({len(name)} characters)"
-    return f"{shown} cannot name a scenario: use {SCENARIO_NAME_RULE}"
+    if not re.fullmatch(SCENARIO_PATTERN, name):
+        return f"{shown} cannot name a scenario: use {SCENARIO_NAME_RULE}"
+    if unicodedata.normalize("NFKC", name).casefold() == BASELINE:
+        return f"{shown} is the official plan's name: a scenario takes another"
+    return None
+
+
+def scenario_name(text: str, data: dict[str, Any], file: str) -> tuple[object, Problem | None]:
+    """The name of the scenario file `file` (TOML `text`, values `data`) — its `name` key, else
+    the file's stem — and the problem with it, if any: at the key's line, or row 0 for the stem."""
+    if "name" in data:
+        message = scenario_name_problem(data["name"])
+        line = _key_line(text, ("name",))[0]
+        return data["name"], Problem(file, line, "name", message) if message else None
+    name = Path(file).stem
+    message = scenario_name_problem(name)
+    if message:
+        return name, Problem(file, 0, "name", f"no name key, and the file's stem {message}")
+    return name, None
 
 
 class Scenario(_Strict):
@@ -492,19 +513,9 @@ def load_scenario(
     """A scenario TOML applied over `base`: config keys override, `[deltas]` kept apart and
     checked against the bureau's `stations` (ids) and offence `categories`."""
     text, data = _read_toml(path)
-    problems: list[Problem] = []
-    if "name" in data:
-        name = data.pop("name")
-        message = scenario_name_problem(name)
-        if message:
-            problems.append(Problem(path.name, _key_line(text, ("name",))[0], "name", message))
-    else:
-        name = path.stem
-        message = scenario_name_problem(name)
-        if message:
-            problems.append(
-                Problem(path.name, 0, "name", f"no name key, and the file's stem {message}")
-            )
+    name, refused = scenario_name(text, data, path.name)
+    problems = [refused] if refused else []
+    data.pop("name", None)
     deltas = data.pop("deltas", {})
     config, parsed_deltas = base, Deltas()
     try:

@@ -14,8 +14,9 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from models.config import SCENARIO_PATTERN
+
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
-SCENARIO_PATTERN = r"^\w[\w.-]{0,99}$"  # a file stem: letters of any script first, no slash
 TABLE_FILES = {
     "scores": "scores.csv",
     "allocation": "allocation.csv",
