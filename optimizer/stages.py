@@ -291,8 +291,7 @@ def forecast_stage(
         sp.grid,
         cfg.allocation.shifts,
         month,
-        cfg.forecast.backtest_months,
-        cfg.forecast.selection_coverage,
+        cfg.forecast,
         cache,
         spread,
     )
@@ -498,8 +497,7 @@ def backtest_stage(
         labels,
         sp.grid.raster(sp.cells),
         months,
-        cfg.forecast.backtest_months,
-        cfg.forecast.selection_coverage,
+        cfg.forecast,
         spread=spread,
     )
     return BacktestResult(table)
