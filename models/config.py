@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
+import unicodedata
 from collections.abc import Collection
+from dataclasses import replace
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,7 +33,17 @@ class KeyedValueError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Every table of the configuration: unknown keys are errors, and no number is infinite or
+    NaN (TOML writes `inf` and `nan`, which no tunable means: an infinite cap or a NaN slope
+    would pass every range and give a wrong plan). Each field declares its range beside it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+Score = Annotated[float, Field(ge=0, le=100)]  # an assessment score, points of 100
+NonNegative = Annotated[float, Field(ge=0)]
+Share = Annotated[float, Field(ge=0, le=1)]
+HOURS_IN_MONTH = 744  # 31 days: no one patrols or trains more hours than a month has
 
 
 class GridConfig(_Strict):
@@ -40,19 +53,24 @@ class GridConfig(_Strict):
 class ScoringConfig(_Strict):
     missing: Literal["zero", "exclude"] = "zero"
     grade_mode: Literal["thresholds", "quota"] = "thresholds"
-    grade_thresholds: dict[str, float] = {"excellent": 90, "good": 80, "qualified": 60}
-    quadrant_targets: dict[str, float] = {
+    grade_thresholds: dict[str, Score] = {"excellent": 90, "good": 80, "qualified": 60}
+    quadrant_targets: dict[str, NonNegative] = {
         "prevention": 30,
         "major_case": 40,
         "service": 20,
         "compliance": 10,
     }
-    max_temporary_share: float = Field(0.20, ge=0, le=1)
-    max_subjective_share: float = Field(0.30, ge=0, le=1)
+    max_temporary_share: Share = 0.20
+    max_subjective_share: Share = 0.30
     last_place_months: int = Field(3, ge=1)
-    max_flex_share: float = Field(0.20, ge=0, le=1)
+    max_flex_share: Share = 0.20
     award_places: int = Field(0, ge=0)
-    award_weight: dict[str, float] = {"excellent": 3, "good": 2, "qualified": 1, "unqualified": 0}
+    award_weight: dict[str, NonNegative] = {
+        "excellent": 3,
+        "good": 2,
+        "qualified": 1,
+        "unqualified": 0,
+    }
     bonus_cap: float = Field(5.0, ge=0)
     report_deadline_day: int = Field(27, ge=1, le=31)
 
@@ -82,32 +100,53 @@ class HotspotConfig(_Strict):
 
 
 class ForecastConfig(_Strict):
+    """How `auto` selects a model (SPEC §5), and the candidates' own parameters (defaults: the
+    values the backtests on the demo, St. Louis and a province were judged with)."""
+
     backtest_months: int = Field(6, ge=1)
     selection_coverage: float = Field(0.05, gt=0, le=1)
+    rolling_months: int = Field(3, ge=1)  # the rolling mean's window
+    ewma_alpha: float = Field(0.3, gt=0, le=1)  # weight of the latest month
+    kernel_bandwidth_m: float = Field(150.0, gt=0)  # σ of the kernel-smoothed surface
+    kernel_months: int = Field(12, ge=1)  # months the kernel surface averages
+    near_repeat_m: float = Field(250.0, gt=0)  # σ of self-exciting (near-repeat) triggering
+    self_exciting_lags: int = Field(6, ge=1)  # months of past counts that can trigger more
+    self_exciting_decays: list[Annotated[float, Field(gt=0, le=1)]] = Field(
+        [0.2, 0.4, 0.6, 0.8], min_length=1
+    )  # candidate month-on-month decays of triggering, the likeliest chosen
+    training_months: int = Field(12, ge=1)  # target months the fitted models learn from
+    # The learned model trains on at most this many unit-months (cell × shift × month), a seeded
+    # sample beyond: a city's 12 months are far fewer (St. Louis: 93,000), a 2,000-station
+    # province's 4.7 M. On that province the sample fits 2.3× faster and scores alike: log score
+    # −0.0003 and +0.0001 per incident, Poisson deviance +0.001 and 0.000 at two origins.
+    training_rows: int = Field(2_000_000, ge=1)
+    learned_iterations: int = Field(100, ge=1)  # boosting rounds of the learned model
+    learned_learning_rate: float = Field(0.1, gt=0, le=1)
+    learned_max_leaf_nodes: int = Field(15, ge=2)
+    learned_min_samples_leaf: int = Field(50, ge=1)
+    mix_months: int = Field(12, ge=1)  # months of cases whose category mix splits the risk
 
 
 SHARE_TOLERANCE = 1e-6  # |Σ shift_share − 1| allowed
 
 
 class AllocationConfig(_Strict):
-    shift_share: dict[str, float] = {"day": 0.40, "evening": 0.35, "night": 0.25}
+    shift_share: dict[str, Share] = {"day": 0.40, "evening": 0.35, "night": 0.25}
     shift_hours: dict[str, tuple[int, int]] = {"day": (8, 16), "evening": (16, 24), "night": (0, 8)}
-    patrol_hours_per_officer: float = Field(60.0, ge=0)
+    patrol_hours_per_officer: float = Field(60.0, ge=0, le=HOURS_IN_MONTH)
     min_hours_cell: float = Field(0.0, ge=0)
     max_hours_cell: float = Field(60.0, gt=0)
-    benefit_breakpoints: list[float] = [0.25, 0.5, 1.0]
-    benefit_slopes: list[float] = [0.010, 0.005, 0.002]
+    benefit_breakpoints: list[Share] = [0.25, 0.5, 1.0]
+    benefit_slopes: list[NonNegative] = [0.010, 0.005, 0.002]
     stability_weight: float = Field(0.0005, ge=0)
-    max_change_share: float = Field(0.30, ge=0)
-    max_aid_share: float = Field(0.10, ge=0, le=1)
-    min_station_share: float = Field(0.80, ge=0, le=1)
+    max_change_share: float = Field(0.30, ge=0)  # of last month's hours; 2 moves them all
+    max_aid_share: Share = 0.10
+    min_station_share: Share = 0.80
     time_limit_s: float = Field(120.0, gt=0)
 
     @field_validator("shift_share")
     @classmethod
     def _shares(cls, value: dict[str, float]) -> dict[str, float]:
-        if any(share < 0 for share in value.values()):
-            raise ValueError("shares must not be negative")
         total = sum(value.values())
         if abs(total - 1.0) > SHARE_TOLERANCE:
             raise ValueError(f"shares must sum to 1; they sum to {total:g}")
@@ -142,7 +181,7 @@ class AllocationConfig(_Strict):
                 "benefit_slopes needs one slope per breakpoint",
                 ("benefit_slopes", "benefit_breakpoints"),
             )
-        if any(b > a for a, b in zip(slopes, slopes[1:], strict=False)) or min(slopes) < 0:
+        if any(b > a for a, b in zip(slopes, slopes[1:], strict=False)):
             raise KeyedValueError(
                 "benefit_slopes must be non-negative and non-increasing (concave)",
                 ("benefit_slopes",),
@@ -190,8 +229,8 @@ def _hour_spans(hours: list[int]) -> str:
 
 
 class TrainingConfig(_Strict):
-    gap_score: float = Field(60.0, ge=0, le=100)
-    max_training_hours_per_officer: float = Field(8.0, ge=0)
+    gap_score: Score = 60.0
+    max_training_hours_per_officer: float = Field(8.0, ge=0, le=HOURS_IN_MONTH)
 
 
 class ExecutionConfig(_Strict):
@@ -200,7 +239,11 @@ class ExecutionConfig(_Strict):
     max_gap_s: float = Field(120.0, gt=0)  # a longer gap between two pings counts nowhere
     max_speed_kmh: float = Field(120.0, gt=0)  # faster implied movement is a GPS jump
     min_visit_minutes: float = Field(5.0, ge=0)
-    response_target_min: dict[int, float] = {1: 10.0, 2: 20.0, 3: 45.0}  # by priority
+    response_target_min: dict[Annotated[int, Field(ge=1)], Annotated[float, Field(gt=0)]] = {
+        1: 10.0,
+        2: 20.0,
+        3: 45.0,
+    }  # minutes, by priority
     response_wait_min: float = Field(2.0, ge=0)  # Erlang C: a call waits when no unit is free
     max_wait_probability: float = Field(0.10, gt=0, lt=1)
     default_busy_min: float = Field(45.0, gt=0)
@@ -242,7 +285,7 @@ class Config(_Strict):
     coordinates: str = "wgs84"
     crs: str = ""
     timezone: str = ""  # IANA zone of the bureau; "" = the system's
-    max_outside_share: float = Field(0.01, ge=0, le=1)
+    max_outside_share: Share = 0.01
     grid: GridConfig = GridConfig()
     scoring: ScoringConfig = ScoringConfig()
     hotspots: HotspotConfig = HotspotConfig()
@@ -311,18 +354,38 @@ class Deltas(_Strict):
     stability: bool = True
 
 
-SCENARIO_NAME_RULE = "1–64 letters, digits, _ or - (Chinese letters allowed)"
+BASELINE = "baseline"  # the official plan's scenario: what `run` writes without scenario files
+SCENARIO_PATTERN = r"^[\w-]{1,64}$"  # a run's folder in its month's: letters of any script
+SCENARIO_NAME_RULE = "1–64 letters, digits, _ or - (Chinese letters allowed), not baseline"
 
 
 def scenario_name_problem(name: object) -> str | None:
-    """Why `name` cannot name a scenario's folder, if it cannot: 1–64 letters (any script),
-    digits, `_` or `-`, so it is one folder inside the month's, never `.`, `..` or a path."""
+    """Why `name` cannot name a scenario, if it cannot. Its folder must match SCENARIO_PATTERN
+    (one folder inside the month's, never `.`, `..` or a path; the desk reads the same folders),
+    and `baseline` is reserved in any case or width (NFKC): a scenario of that name would
+    replace the official plan, on a case-insensitive disk too."""
     if not isinstance(name, str):
         return f"must be text ({SCENARIO_NAME_RULE}), not {type(name).__name__}"
-    if re.fullmatch(r"[\w-]{1,64}", name):
-        return None
     shown = repr(name) if len(name) <= 70 else repr(name[:60]) + f"… ({len(name)} characters)"
-    return f"{shown} cannot name a scenario: use {SCENARIO_NAME_RULE}"
+    if not re.fullmatch(SCENARIO_PATTERN, name):
+        return f"{shown} cannot name a scenario: use {SCENARIO_NAME_RULE}"
+    if unicodedata.normalize("NFKC", name).casefold() == BASELINE:
+        return f"{shown} is the official plan's name: a scenario takes another"
+    return None
+
+
+def scenario_name(text: str, data: dict[str, Any], file: str) -> tuple[object, Problem | None]:
+    """The name of the scenario file `file` (TOML `text`, values `data`) — its `name` key, else
+    the file's stem — and the problem with it, if any: at the key's line, or row 0 for the stem."""
+    if "name" in data:
+        message = scenario_name_problem(data["name"])
+        line = _key_line(text, ("name",))[0]
+        return data["name"], Problem(file, line, "name", message) if message else None
+    name = Path(file).stem
+    message = scenario_name_problem(name)
+    if message:
+        return name, Problem(file, 0, "name", f"no name key, and the file's stem {message}")
+    return name, None
 
 
 class Scenario(_Strict):
@@ -387,18 +450,37 @@ def _problems(
         loc = (*prefix, *item["loc"])
         cause = item.get("ctx", {}).get("error")
         paths = [(*loc, key) for key in cause.keys] if isinstance(cause, KeyedValueError) else [loc]
+        message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        message = message.removeprefix("Value error, ")
+        if loc[-1:] == ("[key]",):  # pydantic's mark of a table's key (not its value) at fault
+            paths, message = [loc[:-1]], f"the key: {message}"
         line, path = _key_line(text, *paths)
         key = ".".join(str(k) for k in path) or "(file)"
-        message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
-        problems.append(Problem(file, line, key, message.removeprefix("Value error, ")))
+        problems.append(Problem(file, line, key, message))
     return problems
+
+
+def _read_toml(path: Path) -> tuple[str, dict]:
+    """Text and values of a TOML file (`read_toml`). A syntax error tomllib meets only at the
+    end of the text (an unclosed array, string, inline table or header: "at end of document")
+    is placed at the file's last written line, where the reader looks, not at row 0."""
+    try:
+        return read_toml(path)
+    except InputError as exc:
+        cause = exc.__cause__
+        if not (
+            isinstance(cause, tomllib.TOMLDecodeError) and "(at end of document)" in str(cause)
+        ):
+            raise
+        written = path.read_text(encoding="utf-8", errors="replace").rstrip().splitlines()
+        raise InputError([replace(p, row=max(len(written), 1)) for p in exc.problems]) from cause
 
 
 def load_config(path: Path | None) -> Config:
     """Read `config.toml` (absent → all defaults); raises InputError on unknown keys or values."""
     if path is None or not path.exists():
         return Config()
-    text, data = read_toml(path)
+    text, data = _read_toml(path)
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
@@ -453,20 +535,10 @@ def load_scenario(
 ) -> Scenario:
     """A scenario TOML applied over `base`: config keys override, `[deltas]` kept apart and
     checked against the bureau's `stations` (ids) and offence `categories`."""
-    text, data = read_toml(path)
-    problems: list[Problem] = []
-    if "name" in data:
-        name = data.pop("name")
-        message = scenario_name_problem(name)
-        if message:
-            problems.append(Problem(path.name, _key_line(text, ("name",))[0], "name", message))
-    else:
-        name = path.stem
-        message = scenario_name_problem(name)
-        if message:
-            problems.append(
-                Problem(path.name, 0, "name", f"no name key, and the file's stem {message}")
-            )
+    text, data = _read_toml(path)
+    name, refused = scenario_name(text, data, path.name)
+    problems = [refused] if refused else []
+    data.pop("name", None)
     deltas = data.pop("deltas", {})
     config, parsed_deltas = base, Deltas()
     try:
@@ -499,7 +571,7 @@ def load_scenarios(
             problems += exc.problems
             continue
         if scenario.name in first:
-            text, _ = read_toml(path)
+            text, _ = _read_toml(path)
             problems.append(
                 Problem(
                     path.name,
@@ -519,5 +591,5 @@ def load_scenarios(
 def config_key_problem(path: Path, keys: tuple[str, ...], message: str) -> Problem:
     """A problem at the line of config key `keys` in the TOML file at `path` (else of its table;
     line 0 without a file: the default is at fault)."""
-    line = _key_line(read_toml(path)[0], keys)[0] if path.exists() else 0
+    line = _key_line(_read_toml(path)[0], keys)[0] if path.exists() else 0
     return Problem(path.name, line, ".".join(keys), message)

@@ -57,7 +57,8 @@ def evaluate_plan(
     plan_month: str,
     delivered: pd.DataFrame | None = None,
     delivered_before: pd.DataFrame | None = None,
-    min_visit_minutes: float = 5.0,
+    *,
+    min_visit_minutes: float,
 ) -> pd.DataFrame:
     """`evaluation.csv` for the plan of `plan_month` (`cell_id, shift, hours`, optionally
     `prev_hours` and `risk`; lender rows allowed) over jurisdiction `cells` (`cell_id,

@@ -23,6 +23,7 @@ from scipy import optimize
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from geo.grid import Grid, Raster
+from models.config import ForecastConfig
 from models.forecast_cache import ForecastCache, HistoryDigests
 from models.forecast_mix import Forecast, category_mix
 from models.spread import IN_PROCESS, Spread
@@ -43,29 +44,32 @@ UNIFORM_SHARE = 0.02  # log score: the share of a uniform surface mixed into the
 DEVIANCE_FLOOR = 1e-6  # Poisson deviance: a unit forecast below this (incidents) counts as this
 
 
-Candidate = Callable[[np.ndarray, Raster], np.ndarray]
+# A candidate: (history, raster, the `[forecast]` settings whose parameters it reads) → forecast
+Candidate = Callable[[np.ndarray, Raster, ForecastConfig], np.ndarray]
 
 
-def naive(history: np.ndarray, raster: Raster) -> np.ndarray:
+def naive(history: np.ndarray, raster: Raster, settings: ForecastConfig) -> np.ndarray:
     """Last month repeated."""
     return history[-1]
 
 
-def rolling_mean(history: np.ndarray, raster: Raster, window: int = 3) -> np.ndarray:
-    """Mean of the last `window` months."""
-    return history[-window:].mean(axis=0)
+def rolling_mean(history: np.ndarray, raster: Raster, settings: ForecastConfig) -> np.ndarray:
+    """Mean of the last `rolling_months` months."""
+    return history[-settings.rolling_months :].mean(axis=0)
 
 
-def ewma(history: np.ndarray, raster: Raster, alpha: float = 0.3) -> np.ndarray:
-    """Exponentially weighted mean, weight α on the latest month."""
+def ewma(history: np.ndarray, raster: Raster, settings: ForecastConfig) -> np.ndarray:
+    """Exponentially weighted mean, weight α = `ewma_alpha` on the latest month."""
+    alpha = settings.ewma_alpha
     weights = alpha * (1 - alpha) ** np.arange(len(history))[::-1]
     return np.tensordot(weights / weights.sum(), history, axes=1)
 
 
-def kernel_density(history: np.ndarray, raster: Raster, bandwidth_m: float = 150.0) -> np.ndarray:
-    """Kernel density surface of the last twelve months (Gaussian, σ = `bandwidth_m` metres,
-    FFT), as a monthly mean."""
-    return raster.smooth(history[-12:].mean(axis=0), bandwidth_m)
+def kernel_density(history: np.ndarray, raster: Raster, settings: ForecastConfig) -> np.ndarray:
+    """Kernel density surface of the last `kernel_months` months (Gaussian, σ =
+    `kernel_bandwidth_m` metres, FFT), as a monthly mean."""
+    recent = history[-settings.kernel_months :].mean(axis=0)
+    return raster.smooth(recent, settings.kernel_bandwidth_m)
 
 
 def _rolling_means(counts: np.ndarray, window: int | None) -> np.ndarray:
@@ -79,41 +83,30 @@ def _rolling_means(counts: np.ndarray, window: int | None) -> np.ndarray:
     return (cum[t] - cum[start]) / length
 
 
-SELF_EXCITING_LAGS = 6  # months of past counts that can trigger more
-SELF_EXCITING_DECAYS = (0.2, 0.4, 0.6, 0.8)  # candidate month-on-month decay of triggering
-NEAR_REPEAT_M = 250.0  # spatial reach (σ, metres) of near-repeat triggering
-TRAINING_MONTHS = 12  # target months the fitted models learn from
-# The learned model trains on at most this many unit-months (cell × shift × month), a seeded
-# sample beyond: a city's 12 months are far fewer (St. Louis: 93,000), a 2,000-station
-# province's 4.7 M. On that province the sample fits 2.3× faster and scores alike: log score
-# −0.0003 and +0.0001 per incident, Poisson deviance +0.001 and 0.000 at two origins.
-TRAINING_ROWS = 2_000_000
-
-
-def _excitation(spread: np.ndarray, decay: float) -> np.ndarray:
-    """`out[t]` = Σₖ decayᵏ⁻¹ · spread[t − k], k = 1..SELF_EXCITING_LAGS, for t = 0..n, with
+def _excitation(spread: np.ndarray, decay: float, lags: int) -> np.ndarray:
+    """`out[t]` = Σₖ decayᵏ⁻¹ · spread[t − k], k = 1..lags, for t = 0..n, with
     `spread` = K * counts: near-repeat pressure from recent months, spread over neighbouring
     cells by kernel K."""
     out = np.zeros((len(spread) + 1, *spread.shape[1:]))
-    for k in range(1, min(SELF_EXCITING_LAGS, len(spread)) + 1):
+    for k in range(1, min(lags, len(spread)) + 1):
         out[k:] += decay ** (k - 1) * spread[: len(spread) + 1 - k]
     return out
 
 
-def self_exciting(history: np.ndarray, raster: Raster) -> np.ndarray:
+def self_exciting(history: np.ndarray, raster: Raster, settings: ForecastConfig) -> np.ndarray:
     """Discrete-time self-exciting (Hawkes) model on monthly counts:
-    λₜ = μ · Bₜ + α · Σₖ βᵏ⁻¹ · K * countsₜ₋ₖ, with Bₜ the long-run kernel-smoothed background
-    and K a near-repeat kernel (σ = NEAR_REPEAT_M). μ, α ≥ 0 are fitted by Poisson maximum
-    likelihood on the last TRAINING_MONTHS months, β chosen from SELF_EXCITING_DECAYS by the
-    same likelihood."""
+    λₜ = μ · Bₜ + α · Σₖ βᵏ⁻¹ · K * countsₜ₋ₖ (k up to `self_exciting_lags`), with Bₜ the
+    long-run kernel-smoothed background and K a near-repeat kernel (σ = `near_repeat_m`).
+    μ, α ≥ 0 are fitted by Poisson maximum likelihood on the last `training_months` months,
+    β chosen from `self_exciting_decays` by the same likelihood."""
     n = len(history)
-    background = raster.smooth(_rolling_means(history, None), NEAR_REPEAT_M)
-    targets = range(max(1, n - TRAINING_MONTHS), n)
+    background = raster.smooth(_rolling_means(history, None), settings.near_repeat_m)
+    targets = range(max(1, n - settings.training_months), n)
     y = history[list(targets)].ravel()
-    spread = raster.smooth(history, NEAR_REPEAT_M)  # the same for every decay
+    spread = raster.smooth(history, settings.near_repeat_m)  # the same for every decay
     best = None
-    for decay in SELF_EXCITING_DECAYS:
-        excitation = _excitation(spread, decay)
+    for decay in settings.self_exciting_decays:
+        excitation = _excitation(spread, decay, settings.self_exciting_lags)
         b, e = background[list(targets)].ravel(), excitation[list(targets)].ravel()
 
         def nll(p, b=b, e=e):
@@ -156,16 +149,19 @@ def _feature_panel(counts: np.ndarray, raster: Raster, start: int = 0) -> np.nda
 
 
 def learned_poisson(
-    history: np.ndarray, raster: Raster, panel: np.ndarray | None = None
+    history: np.ndarray,
+    raster: Raster,
+    settings: ForecastConfig,
+    panel: np.ndarray | None = None,
 ) -> np.ndarray:
     """Gradient-boosted Poisson regression on lagged, rolling and spatially smoothed counts
-    (seasonal lag 12 included), trained on the last TRAINING_MONTHS months of history (at most
-    TRAINING_ROWS of their unit-months) with features built from the months before each, then
-    applied to the month after. `panel`:
-    the feature rows of months n + 1 − len(panel) .. n (a slice of a longer history's panel
-    serves), built here when not given."""
+    (seasonal lag 12 included), trained on the last `training_months` months of history (at
+    most `training_rows` of their unit-months) with features built from the months before
+    each, then applied to the month after; the booster's size and pace are the `learned_*`
+    settings. `panel`: the feature rows of months n + 1 − len(panel) .. n (a slice of a longer
+    history's panel serves), built here when not given."""
     n = len(history)
-    targets = np.arange(max(1, n - TRAINING_MONTHS), n)
+    targets = np.arange(max(1, n - settings.training_months), n)
     if panel is None:
         panel = _feature_panel(history, raster, start=targets[0] if len(targets) else n)
     first = n + 1 - len(panel)
@@ -174,15 +170,16 @@ def learned_poisson(
     y = history[targets].ravel()
     if y.sum() <= 0:
         return np.zeros(history.shape[1:])
-    if len(y) > TRAINING_ROWS:  # a seeded sample: the same rows wherever the fit runs
-        keep = np.sort(np.random.default_rng(0).choice(len(y), TRAINING_ROWS, replace=False))
+    rows_cap = settings.training_rows
+    if len(y) > rows_cap:  # a seeded sample: the same rows wherever the fit runs
+        keep = np.sort(np.random.default_rng(0).choice(len(y), rows_cap, replace=False))
         x, y = x[keep], y[keep]
     model = HistGradientBoostingRegressor(
         loss="poisson",
-        max_iter=100,
-        learning_rate=0.1,
-        max_leaf_nodes=15,
-        min_samples_leaf=50,
+        max_iter=settings.learned_iterations,
+        learning_rate=settings.learned_learning_rate,
+        max_leaf_nodes=settings.learned_max_leaf_nodes,
+        min_samples_leaf=settings.learned_min_samples_leaf,
         early_stopping=False,
         random_state=0,
     )
@@ -273,19 +270,23 @@ def forecast_pieces(keys: Sequence[tuple[str, int]], workers: int) -> list[Piece
     return pieces
 
 
-def fit_piece(piece: Piece, counts: np.ndarray, raster: Raster) -> list[np.ndarray]:
+def fit_piece(
+    piece: Piece, counts: np.ndarray, raster: Raster, settings: ForecastConfig
+) -> list[np.ndarray]:
     """The forecasts of one model for each of its origins t, each from `counts[:t]` alone;
     the learned model's from one feature panel covering the rows those origins read."""
     model, origins = piece
+    fit = CANDIDATES[model]
     if model not in PANEL_READERS:
-        return [CANDIDATES[model](counts[:t], raster) for t in origins]
-    start = min(max(1, t - TRAINING_MONTHS) for t in origins)
+        return [fit(counts[:t], raster, settings) for t in origins]
+    start = min(max(1, t - settings.training_months) for t in origins)
     panel = _feature_panel(counts[: max(origins)], raster, start)
-    return [CANDIDATES[model](counts[:t], raster, panel=panel[: t + 1 - start]) for t in origins]
+    return [fit(counts[:t], raster, settings, panel=panel[: t + 1 - start]) for t in origins]
 
 
 class Backtester:
-    """Rolling-origin evaluation over one history. `forecast(model, t)` is the model's forecast
+    """Rolling-origin evaluation over one history, with the `[forecast]` `settings` (the
+    selection's and the candidates' parameters). `forecast(model, t)` is the model's forecast
     of month t from `counts[:t]` alone, computed once and reused by every selection that needs
     it; with a `cache`, also reused from earlier runs on the same history.
 
@@ -298,14 +299,16 @@ class Backtester:
         self,
         counts: np.ndarray,
         raster: Raster,
+        settings: ForecastConfig,
         cache: ForecastCache | None = None,
         spread: Spread = IN_PROCESS,
     ):
         self.counts = counts
         self.raster = raster
+        self.settings = settings
         self.cache = cache
         self.spread = spread
-        self._digests = HistoryDigests(counts, raster) if cache is not None else None
+        self._digests = HistoryDigests(counts, raster, settings) if cache is not None else None
         self._forecasts: dict[tuple[str, int], np.ndarray] = {}
 
     def forecast(self, model: str, t: int) -> np.ndarray:
@@ -327,23 +330,26 @@ class Backtester:
             else:
                 self._forecasts[(model, t)] = stored
         pieces = forecast_pieces(missing, self.spread.workers)
-        fitted = self.spread(fit_piece, pieces, counts=self.counts, raster=self.raster)
+        fitted = self.spread(
+            fit_piece, pieces, counts=self.counts, raster=self.raster, settings=self.settings
+        )
         for (model, origins), forecasts in zip(pieces, fitted, strict=True):
             for t, forecast in zip(origins, forecasts, strict=True):
                 if self.cache is not None:
                     self.cache.save(model, t, self._digests(t), forecast)
                 self._forecasts[(model, t)] = forecast
 
-    def select(self, t: int, backtest_months: int, coverage: float) -> str:
+    def select(self, t: int) -> str:
         """The model `auto` uses to forecast month t, from origins t − backtest_months .. t − 1
         (as many as the history allows), each scored on its own month from the months before
         it; the fallback with fewer than two months of history.
 
-        Ranking first: the best mean PAI at `coverage`. The candidates within one standard
+        Ranking first: the best mean PAI at `selection_coverage`. The candidates within one standard
         error of that mean (of the best model's PAI over the origins) are near-ties: at 250 m
         and one month most of their difference is Poisson noise. Among them the best mean log
         score wins (the proper score of the whole surface); remaining ties go to the simpler
         model (earlier in CANDIDATES)."""
+        backtest_months, coverage = self.settings.backtest_months, self.settings.selection_coverage
         origins = range(max(1, t - backtest_months), t)
         if t < 2 or not origins:
             return FALLBACK
@@ -371,24 +377,18 @@ class Backtester:
         values = [v for v in values if np.isfinite(v)]
         return float(np.mean(values)) if values else -np.inf
 
-    def table(
-        self,
-        origins: list[int],
-        backtest_months: int,
-        selection_coverage: float,
-        coverages=COVERAGES,
-    ) -> pd.DataFrame:
+    def table(self, origins: list[int], coverages=COVERAGES) -> pd.DataFrame:
         """Every candidate and `auto` (the selection procedure itself, run on each origin's
         past) scored on each origin's month: `model, origin, coverage, hit_rate, pai,
         pei_star, log_score, poisson_deviance, selected` (the proper scores are of the whole
         month, the same on each coverage's row)."""
         if origins:
-            earliest = max(1, min(origins) - backtest_months)
+            earliest = max(1, min(origins) - self.settings.backtest_months)
             span = range(earliest, max(origins) + 1)
             self.prefetch([(name, t) for t in span for name in CANDIDATES])
         rows = []
         for t in origins:
-            chosen = self.select(t, backtest_months, selection_coverage)
+            chosen = self.select(t)
             for name in [*CANDIDATES, "auto"]:
                 model = chosen if name == "auto" else name
                 forecast = self.forecast(model, t)
@@ -446,23 +446,24 @@ def forecast_risk(
     grid: Grid,
     shifts: list[str],
     month: str,
-    backtest_months: int,
-    coverage: float,
+    settings: ForecastConfig,
     cache: ForecastCache | None = None,
     spread: Spread = IN_PROCESS,
 ) -> Forecast:
     """Risk per cell and shift for the month after `month` (expected harm-weighted,
-    patrol-sensitive incidents), from cases up to `month` only, with the model `auto` selects;
+    patrol-sensitive incidents), from cases up to `month` only, with the model `auto` selects
+    under the `[forecast]` `settings`;
     `cache` keeps the backtest's forecasts for the next run; the fits run on `spread`. With
     more than one worker, every candidate forecasts M+1 in the same round as the backtest
     (the chosen one is among them; the others are next month's backtest origin, which the
     cache keeps), instead of the chosen one alone afterwards with the workers but one idle."""
     counts, _ = risk_history(cases, cells, shifts, month)
     n = len(counts)
-    tester = Backtester(counts, grid.raster(cells), cache, spread)
+    tester = Backtester(counts, grid.raster(cells), settings, cache, spread)
     if spread.workers > 1:  # M+1 by every candidate beside the backtest, not after it
-        tester.prefetch(selection_keys(n, backtest_months) + [(m, n) for m in CANDIDATES])
-    model = tester.select(n, backtest_months, coverage)
+        keys = selection_keys(n, settings.backtest_months) + [(m, n) for m in CANDIDATES]
+        tester.prefetch(keys)
+    model = tester.select(n)
     risk = tester.forecast(model, n)
     frame = pd.DataFrame(
         {
@@ -471,7 +472,7 @@ def forecast_risk(
             "risk": np.round(risk.ravel(), 6),
         }
     )
-    return Forecast(model, frame, *category_mix(cases, cells, month))
+    return Forecast(model, frame, *category_mix(cases, cells, month, settings.mix_months))
 
 
 def backtest_months_table(
@@ -479,15 +480,15 @@ def backtest_months_table(
     months: list[str],
     raster: Raster,
     n_months: int,
-    backtest_months: int,
-    selection_coverage: float,
+    settings: ForecastConfig,
     cache: ForecastCache | None = None,
     spread: Spread = IN_PROCESS,
 ) -> pd.DataFrame:
     """`backtest.csv` (SPEC §5): the last `n_months` months of `months` each forecast from the
-    months before it, by every candidate and by `auto`, the fits on `spread`."""
+    months before it, by every candidate and by `auto` (under the `[forecast]` `settings`),
+    the fits on `spread`."""
     origins = list(range(max(1, len(months) - n_months), len(months)))
-    tester = Backtester(counts, raster, cache, spread)
-    table = tester.table(origins, backtest_months, selection_coverage)
+    tester = Backtester(counts, raster, settings, cache, spread)
+    table = tester.table(origins)
     table.insert(1, "month", [months[t] for t in table.pop("origin")])
     return table[BACKTEST_COLUMNS]

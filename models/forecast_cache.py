@@ -18,19 +18,21 @@ import scipy
 import sklearn
 
 from geo.grid import Raster
+from models.config import ForecastConfig
 
 # Bumped whenever a candidate's computation changes, so older entries stop matching.
 FORECAST_VERSION = "3"
 
 
 class HistoryDigests:
-    """SHA-256 of `counts[:t]` with the raster and the versions that shape a forecast, for
-    every t, from one pass over the history (each month is hashed once)."""
+    """SHA-256 of `counts[:t]` with the raster, the `[forecast]` settings and the versions that
+    shape a forecast, for every t, from one pass over the history (each month is hashed once)."""
 
-    def __init__(self, counts: np.ndarray, raster: Raster):
+    def __init__(self, counts: np.ndarray, raster: Raster, settings: ForecastConfig):
         self._counts = np.ascontiguousarray(counts)
         head = hashlib.sha256()
-        for part in (FORECAST_VERSION, np.__version__, scipy.__version__, sklearn.__version__):
+        versions = (FORECAST_VERSION, np.__version__, scipy.__version__, sklearn.__version__)
+        for part in (*versions, settings.model_dump_json()):
             head.update(part.encode() + b"\0")
         head.update(np.asarray(counts.shape[1:], np.int64).tobytes())
         head.update(np.float64(raster.size_m).tobytes())

@@ -17,7 +17,7 @@ class Forecast:
     shift, risk`, expected harm-weighted incidents) and the category mix of each unit's risk.
 
     `mix` (`cell_id, shift, category, share`) is each unit's harm by category over the last
-    MIX_MONTHS months as shares summing to 1; `default_mix` (`shift, category, share`) the
+    `mix_months` months as shares summing to 1; `default_mix` (`shift, category, share`) the
     bureau's mix per shift, for units without cases in that window. A unit's risk of category
     c is risk × share_c (`by_category`): the decomposition sums back to `risk` exactly, so a
     harm campaign re-weights the same forecast (`reweight`) instead of selecting a model
@@ -51,15 +51,13 @@ class Forecast:
         return shares
 
 
-MIX_MONTHS = 12  # months of cases whose category mix splits each unit's risk
-
-
 def category_mix(
-    cases: pd.DataFrame, cells: pd.DataFrame, month: str
+    cases: pd.DataFrame, cells: pd.DataFrame, month: str, mix_months: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(`mix`, `default_mix`) of `Forecast`: patrol-sensitive harm by category over the
-    MIX_MONTHS months up to `month`, per unit of `cells` and per shift."""
-    first = str(pd.Period(month, "M") - (MIX_MONTHS - 1))
+    `mix_months` months up to `month` (`[forecast] mix_months`), per unit of `cells` and per
+    shift."""
+    first = str(pd.Period(month, "M") - (mix_months - 1))
     keep = (
         cases["patrol_sensitive"].fillna(False).astype(bool)
         & (cases["month"] >= first)

@@ -288,8 +288,7 @@ def forecast_stage(
         sp.grid,
         cfg.allocation.shifts,
         month,
-        cfg.forecast.backtest_months,
-        cfg.forecast.selection_coverage,
+        cfg.forecast,
         cache,
         spread,
     )
@@ -407,15 +406,17 @@ def evaluation_stage(
     sp: Spatial,
     cases: pd.DataFrame,
     previous: pd.DataFrame,
-    executed: ExecutionResult | None = None,
-    min_visit_minutes: float = 5.0,
+    executed: ExecutionResult | None,
+    min_visit_minutes: float,
 ) -> EvaluationResult:
     """Crime change where last month's plan added hours against comparable cells (SPEC §8);
     where tracks exist, where the patrols delivered more hours, with the dose response (§13)."""
     dose = executed.dose if executed is not None else None
     before = executed.dose_before if executed is not None else None
     return EvaluationResult(
-        evaluate_plan(previous, sp.cells, cases, month, dose, before, min_visit_minutes)
+        evaluate_plan(
+            previous, sp.cells, cases, month, dose, before, min_visit_minutes=min_visit_minutes
+        )
     )
 
 
@@ -492,8 +493,7 @@ def backtest_stage(
         labels,
         sp.grid.raster(sp.cells),
         months,
-        cfg.forecast.backtest_months,
-        cfg.forecast.selection_coverage,
+        cfg.forecast,
         spread=spread,
     )
     return BacktestResult(table)

@@ -59,7 +59,11 @@ def pooled_backtest(
     counts = history_counts(cases.assign(harm=1.0), sp.cells, cfg.allocation.shifts, months)
     start = time.perf_counter()
     table = backtest_months_table(
-        counts, months, sp.grid.raster(sp.cells), n_months, cfg.forecast.backtest_months, 0.05
+        counts,
+        months,
+        sp.grid.raster(sp.cells),
+        n_months,
+        cfg.forecast.model_copy(update={"selection_coverage": 0.05}),
     )
     wall = time.perf_counter() - start
     evaluated = counts[-n_months:]

@@ -33,7 +33,7 @@ BEFORE = pd.DataFrame({"cell_id": ["c1", "c2", "c4"], "delivered_hours": [0.5, 1
 
 def test_treated_cells_come_from_the_delivered_dose():
     # added: c1 +1.5 h (≥ 5 min × 4: treated); c2 0, c3 +0.1 (below 20 min), c4 −0.2: controls
-    out = evaluate_plan(PLAN, CELLS, CASES, "2025-12", DELIVERED, BEFORE, 5.0)
+    out = evaluate_plan(PLAN, CELLS, CASES, "2025-12", DELIVERED, BEFORE, min_visit_minutes=5.0)
     row = out.set_index("station_id").loc["ALL"]
     assert (row["treated_cells"], row["control_cells"]) == (1, 3)
     assert (row["before_treated"], row["after_treated"]) == (3, 1)
@@ -46,7 +46,7 @@ def test_treated_cells_come_from_the_delivered_dose():
 
 
 def test_without_tracks_the_planned_dose_counts_and_no_dose_response():
-    out = evaluate_plan(PLAN, CELLS, CASES, "2025-12")
+    out = evaluate_plan(PLAN, CELLS, CASES, "2025-12", min_visit_minutes=5.0)
     assert out["dose_response"].isna().all()
     assert out.set_index("station_id").loc["ALL", "treated_cells"] == 4
 

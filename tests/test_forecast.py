@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from geo.grid import Grid, Raster
+from models.config import ForecastConfig
 from models.forecast import (
     BACKTEST_COLUMNS,
     CANDIDATES,
@@ -26,6 +27,8 @@ from models.forecast_mix import reweight
 from models.spread import InProcess
 
 SIZE_M = 250.0
+SETTINGS = ForecastConfig()  # the documented defaults
+FOUR_MONTHS = ForecastConfig(backtest_months=4)
 GRID = Grid(SIZE_M, "EPSG:32651")
 
 
@@ -68,7 +71,7 @@ def test_ties_are_broken_by_unit_order():
 def test_every_candidate_recovers_a_planted_hotspot(name):
     counts, hot = planted_counts()
     _, grid = square_grid(20)
-    forecast = CANDIDATES[name](counts, grid)
+    forecast = CANDIDATES[name](counts, grid, SETTINGS)
     assert forecast.shape == counts.shape[1:]
     assert np.isfinite(forecast).all() and (forecast >= 0).all()
     top = np.argsort(-forecast.sum(axis=1), kind="stable")[:4]  # top 1 % of 400 cells
@@ -99,8 +102,8 @@ def test_self_exciting_model_follows_a_flare_up():
     centre, neighbour = 7 * 15 + 7, 7 * 15 + 8
     quiet, burst = counts.copy(), counts.copy()
     quiet[-1, centre], burst[-1, centre] = 0, 12
-    before = CANDIDATES["self_exciting"](quiet, grid)
-    after = CANDIDATES["self_exciting"](burst, grid)
+    before = CANDIDATES["self_exciting"](quiet, grid, SETTINGS)
+    after = CANDIDATES["self_exciting"](burst, grid, SETTINGS)
     assert after[centre, 0] > 2 * before[centre, 0]
     assert after[neighbour, 0] > 1.5 * before[neighbour, 0]
     assert after[neighbour, 0] > 2 * np.median(after)
@@ -115,8 +118,9 @@ def test_selection_and_scores_never_see_the_month_forecast():
     tampered = counts.copy()
     tampered[t:] = 0.0
     tampered[t:, 5] = 500.0  # a month that would dominate any model that saw it
-    honest, leaked = Backtester(counts, grid), Backtester(tampered, grid)
-    assert honest.select(t, 3, 0.05) == leaked.select(t, 3, 0.05)
+    settings = ForecastConfig(backtest_months=3)
+    honest, leaked = Backtester(counts, grid, settings), Backtester(tampered, grid, settings)
+    assert honest.select(t) == leaked.select(t)
     for name in CANDIDATES:
         np.testing.assert_array_equal(honest.forecast(name, t), leaked.forecast(name, t))
 
@@ -125,7 +129,7 @@ def test_backtest_table_lists_every_model_and_auto():
     counts, _ = planted_counts(months=8)
     _, grid = square_grid(20)
     months = [str(p) for p in pd.period_range("2024-01", periods=8, freq="M")]
-    table = backtest_months_table(counts, months, grid, 3, 2, 0.05)
+    table = backtest_months_table(counts, months, grid, 3, ForecastConfig(backtest_months=2))
     assert list(table.columns) == BACKTEST_COLUMNS
     assert set(table["model"]) == {*CANDIDATES, "auto"}
     assert sorted(table["month"].unique()) == ["2024-06", "2024-07", "2024-08"]
@@ -151,7 +155,7 @@ def test_forecast_risk_uses_only_patrol_sensitive_cases_up_to_the_month():
     rows.append(("2_2", "2024-04", "night", 99.0, True))  # after the month: ignored
     cases = pd.DataFrame(rows, columns=["cell_id", "month", "shift", "harm", "patrol_sensitive"])
     cases["category"] = "theft"
-    forecast = forecast_risk(cases, cells, GRID, ["day", "night"], "2024-03", 6, 0.05)
+    forecast = forecast_risk(cases, cells, GRID, ["day", "night"], "2024-03", SETTINGS)
     risk, model = forecast.risk, forecast.model
     assert model in CANDIDATES
     assert len(risk) == 16 * 2
@@ -164,7 +168,7 @@ def test_forecast_risk_uses_only_patrol_sensitive_cases_up_to_the_month():
 def test_too_little_history_falls_back_to_the_rolling_mean():
     counts, _ = planted_counts(months=1)
     _, grid = square_grid(20)
-    assert Backtester(counts, grid).select(1, 6, 0.05) == "rolling_mean"
+    assert Backtester(counts, grid, SETTINGS).select(1) == "rolling_mean"
 
 
 def test_forecasts_are_deterministic():
@@ -172,7 +176,8 @@ def test_forecasts_are_deterministic():
     _, grid = square_grid(20)
     for name in CANDIDATES:
         np.testing.assert_array_equal(
-            CANDIDATES[name](counts, grid), CANDIDATES[name](counts.copy(), grid)
+            CANDIDATES[name](counts, grid, SETTINGS),
+            CANDIDATES[name](counts.copy(), grid, SETTINGS),
         )
 
 
@@ -206,7 +211,7 @@ def fake_candidates(monkeypatch, surfaces: dict[str, np.ndarray]) -> None:
     """Replace the candidates by fixed surfaces (the same forecast for every month)."""
     monkeypatch.setattr(
         "models.forecast.CANDIDATES",
-        {name: (lambda history, raster, s=s: s) for name, s in surfaces.items()},
+        {name: (lambda history, raster, settings, s=s: s) for name, s in surfaces.items()},
     )
 
 
@@ -221,18 +226,18 @@ def test_auto_breaks_near_ties_in_ranking_by_the_log_score(monkeypatch):
     sharp = np.where(rate > 1, 4.0, 1e-4)  # right order, almost no mass off the top cells
     fair = rate.copy()
     fake_candidates(monkeypatch, {"sharp": sharp, "fair": fair})
-    tester = Backtester(counts, square_grid(10)[1])
+    tester = Backtester(counts, square_grid(10)[1], SETTINGS)
     pai = [hit_metrics(s, counts[o], 0.05)["pai"] for s in (sharp, fair) for o in range(2, 8)]
     assert pai[:6] == pai[6:]  # identical ranking
     assert tester.mean_log_score("fair", range(2, 8)) > tester.mean_log_score("sharp", range(2, 8))
-    assert tester.select(8, 6, 0.05) == "fair"
+    assert tester.select(8) == "fair"
 
     blind = np.ones_like(rate)  # every cell alike: the first five by unit order are the hot ones
     wrong = np.where(np.arange(100)[:, None] >= 95, 5.0, 0.3)  # ranks the wrong cells first
     fake_candidates(monkeypatch, {"wrong": wrong, "sharp": sharp, "blind": blind})
-    tester = Backtester(counts, square_grid(10)[1])
+    tester = Backtester(counts, square_grid(10)[1], SETTINGS)
     assert tester.mean_log_score("wrong", range(2, 8)) > tester.mean_log_score("sharp", range(2, 8))
-    assert tester.select(8, 6, 0.05) in {"sharp", "blind"}  # never the badly ranking one
+    assert tester.select(8) in {"sharp", "blind"}  # never the badly ranking one
 
 
 def test_one_feature_panel_serves_every_origin():
@@ -244,11 +249,11 @@ def test_one_feature_panel_serves_every_origin():
     for t in (8, 15, 20):
         alone = _feature_panel(counts[:t], raster, start=3)
         np.testing.assert_array_equal(alone, full[: t + 1 - 3])
-    cut = Backtester(counts, raster, spread=_ThreeWorkers())
+    cut = Backtester(counts, raster, SETTINGS, spread=_ThreeWorkers())
     cut.prefetch([("learned", t) for t in (15, 17, 19)])
     for t in (15, 17, 19):
         np.testing.assert_array_equal(
-            cut.forecast("learned", t), CANDIDATES["learned"](counts[:t], raster)
+            cut.forecast("learned", t), CANDIDATES["learned"](counts[:t], raster, SETTINGS)
         )
 
 
@@ -299,11 +304,11 @@ def test_next_month_refits_only_the_new_origin_and_gives_the_same_risk(tmp_path)
     cases = monthly_cases(MONTHS_10)
     args = (cells, GRID, ["day", "night"])
     first = ForecastCache(tmp_path)
-    forecast_risk(cases, *args, MONTHS_10[-2], 4, 0.05, cache=first)
+    forecast_risk(cases, *args, MONTHS_10[-2], FOUR_MONTHS, cache=first)
     assert {o for _, o in first.fitted} == {5, 6, 7, 8, 9}  # origins 5..8 and the forecast of 9
     second = ForecastCache(tmp_path)
-    cached = forecast_risk(cases, *args, MONTHS_10[-1], 4, 0.05, cache=second)
-    fresh = forecast_risk(cases, *args, MONTHS_10[-1], 4, 0.05)
+    cached = forecast_risk(cases, *args, MONTHS_10[-1], FOUR_MONTHS, cache=second)
+    fresh = forecast_risk(cases, *args, MONTHS_10[-1], FOUR_MONTHS)
     # new: the other candidates on origin 9 (last month forecast it with its choice only) and
     # the chosen model's forecast of month 10
     assert {o for _, o in second.fitted} <= {9, 10}
@@ -311,20 +316,20 @@ def test_next_month_refits_only_the_new_origin_and_gives_the_same_risk(tmp_path)
     assert cached.model == fresh.model
     pd.testing.assert_frame_equal(cached.risk, fresh.risk)
     again = ForecastCache(tmp_path)
-    forecast_risk(cases, *args, MONTHS_10[-1], 4, 0.05, cache=again)
+    forecast_risk(cases, *args, MONTHS_10[-1], FOUR_MONTHS, cache=again)
     assert again.fitted == []
     # a corrected case in an early month changes every later history: nothing is reused
     corrected = cases.copy()
     corrected.loc[0, "harm"] = 7.0
     changed = ForecastCache(tmp_path)
-    forecast_risk(corrected, *args, MONTHS_10[-1], 4, 0.05, cache=changed)
+    forecast_risk(corrected, *args, MONTHS_10[-1], FOUR_MONTHS, cache=changed)
     assert {o for _, o in changed.fitted} == {6, 7, 8, 9, 10}
 
 
 def test_a_harm_campaign_re_weights_the_baseline_forecast_by_category():
     cells, _ = square_grid(20)
     cases = monthly_cases(MONTHS_10)
-    baseline = forecast_risk(cases, cells, GRID, ["day", "night"], MONTHS_10[-1], 4, 0.05)
+    baseline = forecast_risk(cases, cells, GRID, ["day", "night"], MONTHS_10[-1], FOUR_MONTHS)
     parts = baseline.by_category()
     total = parts.groupby(["cell_id", "shift"])["risk"].sum()
     units = baseline.risk.set_index(["cell_id", "shift"])["risk"]
@@ -351,19 +356,17 @@ def test_a_harm_campaign_re_weights_the_baseline_forecast_by_category():
     assert reweight(baseline, {}) is baseline
 
 
-def test_a_sampled_training_set_is_the_same_wherever_it_is_fitted(monkeypatch):
-    """Beyond TRAINING_ROWS unit-months the learned model trains on a seeded sample: the same
+def test_a_sampled_training_set_is_the_same_wherever_it_is_fitted():
+    """Beyond `training_rows` unit-months the learned model trains on a seeded sample: the same
     forecast in one piece or cut for three workers, and not the full fit's."""
-    import models.forecast as forecast
-
     counts, _ = planted_counts(months=16)
     _, raster = square_grid(20)
-    full = CANDIDATES["learned"](counts, raster)
-    monkeypatch.setattr(forecast, "TRAINING_ROWS", 3_000)  # of 12 × 400 × 2 = 9,600
-    sampled = CANDIDATES["learned"](counts, raster)
+    full = CANDIDATES["learned"](counts, raster, SETTINGS)
+    capped = ForecastConfig(training_rows=3_000)  # of 12 × 400 × 2 = 9,600
+    sampled = CANDIDATES["learned"](counts, raster, capped)
     assert not np.array_equal(sampled, full)
-    np.testing.assert_array_equal(sampled, CANDIDATES["learned"](counts, raster))
-    cut = Backtester(counts, raster, spread=_ThreeWorkers())
+    np.testing.assert_array_equal(sampled, CANDIDATES["learned"](counts, raster, capped))
+    cut = Backtester(counts, raster, capped, spread=_ThreeWorkers())
     cut.prefetch([("learned", t) for t in (14, 15, 16)])
     np.testing.assert_array_equal(cut.forecast("learned", 16), sampled)
 

@@ -43,7 +43,9 @@ def test_wdd_and_z_match_the_hand_computation():
     rows += [("a1", "2025-04", True)] * 7  # outside both months
     cases = pd.DataFrame(rows, columns=["cell_id", "month", "patrol_sensitive"])
 
-    found = evaluate_plan(plan, cells, cases, "2025-06").set_index("station_id")
+    found = evaluate_plan(plan, cells, cases, "2025-06", min_visit_minutes=5.0).set_index(
+        "station_id"
+    )
 
     # A: WDD = (T_a − T_b) − (C_a − C_b) = (2 − 5) − (4 − 3) = −4, z = −4 / √(2+5+4+3)
     a = found.loc["A"]
@@ -63,5 +65,7 @@ def test_no_cases_gives_zero_z_not_a_division_by_zero():
     plan = pd.DataFrame({"cell_id": ["a1"], "shift": "day", "hours": 2.0})
     cells = pd.DataFrame({"cell_id": ["a1"], "station_id": ["A"]})
     cases = pd.DataFrame({"cell_id": [], "month": [], "patrol_sensitive": []})
-    found = evaluate_plan(plan, cells, cases, "2025-06").set_index("station_id")
+    found = evaluate_plan(plan, cells, cases, "2025-06", min_visit_minutes=5.0).set_index(
+        "station_id"
+    )
     assert found.loc["A", "wdd"] == 0 and found.loc["A", "z"] == 0.0

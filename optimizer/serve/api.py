@@ -11,11 +11,12 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Reques
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, StringConstraints
 
+from models.config import SCENARIO_PATTERN
 from optimizer.serve.app import check_role, current_user, require, service
 from optimizer.serve.auth import ADMIN_ROLES, ALL_ROLES, LEADER_ROLES, TABLE_ROLES, WORKBOOK_ROLES
+from optimizer.serve.jobs import ScenarioNameRefused
 from optimizer.serve.runs import (
     MONTH_PATTERN,
-    SCENARIO_PATTERN,
     TABLE_FILES,
     list_runs,
     run_folder,
@@ -261,6 +262,7 @@ SCENARIO_BODY = {
     status_code=202,
     responses={
         **ERRORS,
+        400: {"model": Detail, "description": "a scenario name the run refuses"},
         409: {"model": Detail, "description": "started without --data"},
         413: {"model": Detail, "description": "larger than 256 KiB"},
     },
@@ -279,7 +281,10 @@ async def submit_scenario(
         body += chunk
         if len(body) > MAX_SCENARIO_BYTES:
             raise HTTPException(413, "a scenario file is at most 256 KiB")
-    job = jobs.submit(month, body)
+    try:
+        job = jobs.submit(month, body)
+    except ScenarioNameRefused as exc:
+        raise HTTPException(400, str(exc)) from None
     return JSONResponse(job.view(), status_code=202)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import re
 import secrets
 import shutil
 import subprocess
@@ -18,7 +17,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from optimizer.serve.runs import SCENARIO_PATTERN
+from models.config import scenario_name
 
 STATES = ("queued", "running", "done", "infeasible", "failed")
 
@@ -30,6 +29,11 @@ class Job:
     state: str = "queued"
     message: str = ""
 
+    @property
+    def stem(self) -> str:
+        """The stem of the job's scenario file: the scenario's name when it has no name key."""
+        return f"job-{self.id[:8]}"
+
     def view(self) -> dict[str, str]:
         return {"id": self.id, "state": self.state, "message": self.message}
 
@@ -40,22 +44,21 @@ def previous_month(month: str) -> str:
     return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"
 
 
-def scenario_name_problem(text: bytes, stem: str) -> str | None:
-    """Why the scenario's folder name cannot be used, or None. The name (the `name` key, else
-    the file's stem) becomes a folder of the output folder, so it must be a plain file stem."""
+class ScenarioNameRefused(ValueError):
+    """A scenario whose name the run would refuse (config's rule: a folder name, not
+    `baseline`): refused when it is sent rather than queued to fail."""
+
+
+def refused_name(text: bytes, stem: str) -> str | None:
+    """Why the scenario file `text` (to be saved as `stem`.toml) cannot take its name, located
+    at its line, or None. A file that is not UTF-8 TOML is left to the run, which names the
+    line and column."""
     try:
         decoded = text.decode("utf-8")
-        name = tomllib.loads(decoded).get("name", stem)
+        _, problem = scenario_name(decoded, tomllib.loads(decoded), f"{stem}.toml")
     except (UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return None  # the run names the line and column
-    if isinstance(name, str) and re.fullmatch(SCENARIO_PATTERN, name):
         return None
-    lines = decoded.splitlines()
-    line = next((i for i, t in enumerate(lines, 1) if re.match(r"\s*name\s*=", t)), 1)
-    return (
-        f"{stem}.toml:{line}:name: {name!r} cannot name a folder "
-        "(letters, digits, '_', '.' and '-', not first a dot)"
-    )
+    return str(problem) if problem else None
 
 
 class Jobs:
@@ -71,7 +74,11 @@ class Jobs:
         self._thread.start()
 
     def submit(self, plan_month: str, scenario: bytes) -> Job:
+        """Queue the scenario file `scenario`; ScenarioNameRefused for a name the run refuses."""
         job = Job(id=secrets.token_hex(16), plan_month=plan_month)
+        refused = refused_name(scenario, job.stem)
+        if refused:
+            raise ScenarioNameRefused(refused)
         with self._lock:
             self._jobs[job.id] = job
         self._queue.put((job, scenario))
@@ -96,11 +103,7 @@ class Jobs:
                 self._update(job, state="failed", message=f"internal error: {exc}")
 
     def _run(self, job: Job, scenario: bytes) -> None:
-        stem = f"job-{job.id[:8]}"
-        problem = scenario_name_problem(scenario, stem)
-        if problem:
-            self._update(job, state="failed", message=problem)
-            return
+        stem = job.stem
         folder = Path(tempfile.mkdtemp(prefix="patrolopt-job-"))
         try:
             path = folder / f"{stem}.toml"

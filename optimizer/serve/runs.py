@@ -15,11 +15,11 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from models.config import SCENARIO_PATTERN
 from optimizer.audit import RecordedRun, read_log, recorded_runs
 from optimizer.manifest import AUDIT_FILE
 
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
-SCENARIO_PATTERN = r"^\w[\w.-]{0,99}$"  # a file stem: letters of any script first, no slash
 TABLE_FILES = {
     "scores": "scores.csv",
     "allocation": "allocation.csv",
