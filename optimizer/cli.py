@@ -18,6 +18,8 @@ from models.errors import (
     StoreError,
 )
 from optimizer.cluster import ClusterUnavailable
+from optimizer.i18n import LANGUAGES, texts
+from optimizer.serve.roles import ROLES
 from optimizer.threads import limited_threads
 
 EXIT_INPUT, EXIT_INFEASIBLE, EXIT_INTERNAL = 2, 3, 1
@@ -37,8 +39,6 @@ SCORE_TABLES = {
 
 def _say(key: str, **values: object) -> str:
     """One of the command line's own sentences in the language chosen with `--lang`."""
-    from optimizer.i18n import texts
-
     context = click.get_current_context(silent=True)
     lang = ((context.find_object(dict) if context else None) or {}).get("lang", "en")
     return texts(lang, "cli")[key].format(**values)
@@ -123,7 +123,7 @@ class _Commands(click.Group):
 
 
 @click.group(cls=_Commands)
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
 @click.option("--debug", is_flag=True, help="print the traceback of an internal error")
 @click.option(
     "--threads",
@@ -528,7 +528,7 @@ def users() -> None:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(["planner", "trainer", "leader", "station", "admin"]),
+    type=click.Choice(ROLES),
 )
 @click.option("--station", default="", help="the station a `station` user reads")
 @click.option(
@@ -573,8 +573,16 @@ def users_add(name: str, role: str, station: str, users_file: Path | None, out: 
 @click.option("--users", "users_file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--forwarded-allow-ips",
+    default="",
+    help="addresses of the reverse proxy whose X-Forwarded-For names the client, "
+    "comma-separated [default: none, the header is ignored]",
+)
 @click.pass_context
-def serve(ctx, out: Path, data: Path | None, db: str | None, users_file, host, port) -> None:
+def serve(
+    ctx, out: Path, data: Path | None, db: str | None, users_file, host, port, forwarded_allow_ips
+) -> None:
     """Serve the plans of OUT to planners, trainers, leaders and stations (users from
     OUT/users.toml unless --users)."""
     try:
@@ -582,4 +590,4 @@ def serve(ctx, out: Path, data: Path | None, db: str | None, users_file, host, p
     except ImportError as exc:
         click.echo(f"patrolopt serve needs the serve extra (pip install 'patrolopt[serve]'): {exc}")
         sys.exit(EXIT_INPUT)
-    serve_forever(out, data, db, users_file, host, port, ctx.obj["lang"])
+    serve_forever(out, data, db, users_file, host, port, ctx.obj["lang"], forwarded_allow_ips)

@@ -24,9 +24,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # frames are only read here: the CLI takes LANGUAGES without loading pandas
+    import pandas as pd
 
 LANGUAGES = ("en", "zh")
 BUREAU_KINDS = ("offence", "category", "station_type")  # codes a bureau names itself
@@ -70,9 +71,11 @@ def _named(frame: pd.DataFrame | None, key: str, column: str) -> dict[str, str]:
     if frame is None or column not in frame.columns or key not in frame.columns:
         return {}
     names = frame[column].fillna("").astype(str).str.strip()
-    named = pd.DataFrame({"code": frame[key].astype(str), "name": names})
-    named = named[named["name"] != ""].drop_duplicates("code")
-    return dict(zip(named["code"], named["name"], strict=True))
+    named: dict[str, str] = {}
+    for code, name in zip(frame[key].astype(str), names, strict=True):
+        if name:
+            named.setdefault(code, name)
+    return named
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from sqlalchemy import create_engine, text
 from optimizer import access_log
 from optimizer.cli import main
 from optimizer.manifest import ACCESS_FILE
-from optimizer.serve.app import Settings, create_app
+from optimizer.serve.app import create_app
+from optimizer.serve.deps import Settings
 from tests.serve_helpers import PASSWORDS, served_copy, store_of
 
 

@@ -15,7 +15,8 @@ import uvicorn
 
 from optimizer.i18n import texts
 from optimizer.manifest import default_store_url
-from optimizer.serve.app import Settings, create_app
+from optimizer.serve.app import create_app
+from optimizer.serve.deps import Settings
 from tests.cdp import Browser, Tab
 from tests.serve_helpers import PASSWORDS, served_copy
 from tests.test_browser import ARTIFACTS, CHROMIUM, OFFLINE

@@ -25,7 +25,8 @@ from fastapi.testclient import TestClient
 from optimizer.audit import verify
 from optimizer.cli import main
 from optimizer.manifest import default_store_url
-from optimizer.serve.app import Settings, create_app
+from optimizer.serve.app import create_app
+from optimizer.serve.deps import Settings
 from tests.serve_helpers import PASSWORDS, served_copy, store_of
 
 MORE_OFFICERS = 'name = "more-s01"\n[deltas]\nofficers = { S01 = 0.10 }\n'

@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 
 from optimizer.i18n import texts
 from optimizer.manifest import default_store_url
-from optimizer.serve.app import Settings, create_app
+from optimizer.serve.app import create_app
+from optimizer.serve.deps import Settings
 from optimizer.serve.pages import CSRF_COOKIE
 from tests.serve_helpers import PASSWORDS, served_copy
 

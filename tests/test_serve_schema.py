@@ -12,8 +12,9 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from optimizer.manifest import default_store_url
-from optimizer.serve.app import Settings, create_app
+from optimizer.serve.app import create_app
 from optimizer.serve.auth import LoginThrottle
+from optimizer.serve.deps import Settings
 from tests.serve_helpers import PASSWORDS, served_copy
 
 EXAMPLES = {GenerationMode.POSITIVE: 25, GenerationMode.NEGATIVE: 15}

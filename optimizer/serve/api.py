@@ -3,34 +3,41 @@ workbook, the comparison of runs; users and audit for administrators."""
 
 from __future__ import annotations
 
-import asyncio
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel
 
-from models.config import SCENARIO_PATTERN
-from optimizer.serve.app import check_role, current_user, require, service
-from optimizer.serve.auth import ADMIN_ROLES, ALL_ROLES, LEADER_ROLES, TABLE_ROLES, WORKBOOK_ROLES
-from optimizer.serve.jobs import ScenarioNameRefused
-from optimizer.serve.runs import (
-    MONTH_PATTERN,
-    TABLE_FILES,
-    list_runs,
-    run_folder,
-    select_rows,
-    typed,
+from optimizer.audit import verify
+from optimizer.report import key_figures, load_runs
+from optimizer.serve.deps import (
+    Language,
+    Month,
+    Runs,
+    ScenarioName,
+    check_role,
+    compared_folders,
+    current_user,
+    require,
+    service,
+    sign_in,
 )
+from optimizer.serve.jobs import ScenarioNameRefused
+from optimizer.serve.roles import (
+    ADMIN_ROLES,
+    ALL_ROLES,
+    LEADER_ROLES,
+    TABLE_ROLES,
+    WORKBOOK_ROLES,
+)
+from optimizer.serve.runs import TABLE_FILES, list_runs, run_folder, select_rows, typed
 from optimizer.serve.users import User
 
 router = APIRouter()
 Table = StrEnum("Table", {name: name for name in TABLE_FILES})
-Month = Annotated[str, Path(pattern=MONTH_PATTERN, description="plan month (M+1), YYYY-MM")]
-ScenarioName = Annotated[str, Path(pattern=SCENARIO_PATTERN, description="scenario folder")]
 Filter = Annotated[str | None, Query(max_length=200)]
-RUN_PATTERN = MONTH_PATTERN[:-1] + "/" + SCENARIO_PATTERN[1:]  # month/scenario
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -89,31 +96,6 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def client_key(request: Request) -> str:
-    return f"client:{request.client.host if request.client else ''}"
-
-
-async def sign_in(request: Request, username: str, password: str) -> User:
-    """The user these credentials name; failures are slowed and, repeated, refused for a while
-    (429 with Retry-After)."""
-    state = service(request)
-    throttle = state.settings.throttle
-    keys = [f"user:{username}", client_key(request)]
-    request.state.attempted = username
-    wait = throttle.retry_after(keys)
-    if wait > 0:
-        raise HTTPException(
-            429, "too many failed logins: try again later", {"Retry-After": str(int(wait) + 1)}
-        )
-    user = await asyncio.to_thread(state.users.authenticate, username, password)
-    if user is None:
-        await asyncio.sleep(throttle.failed(keys))
-        raise HTTPException(401, "wrong user name or password", {"WWW-Authenticate": "Bearer"})
-    throttle.succeeded(keys[0])
-    request.state.user = user
-    return user
-
-
 @router.post(
     "/api/token",
     responses={401: ERRORS[401], 429: {"model": Detail, "description": "too many failures"}},
@@ -124,8 +106,7 @@ async def token(
     password: Annotated[str, Form(max_length=1000)],
 ) -> Token:
     """A bearer token for the user, valid for `serve.token_minutes`."""
-    user = await sign_in(request, username, password)
-    return Token(access_token=service(request).tokens.issue(user.name))
+    return Token(access_token=await sign_in(request, username, password))
 
 
 @router.get("/api/runs", responses={401: ERRORS[401]})
@@ -188,15 +169,6 @@ def table_rows(
     return Response(body.encode("utf-8"), media_type="application/json")
 
 
-def compared_folders(request: Request, run: list[str]):
-    out = service(request).settings.out
-    return [run_folder(out, *name.split("/", 1)) for name in run]
-
-
-RunName = Annotated[str, StringConstraints(pattern=RUN_PATTERN)]
-Runs = Annotated[list[RunName], Query(min_length=1, max_length=12, description="MONTH/SCENARIO")]
-
-
 @router.get(
     "/api/compare",
     responses={
@@ -212,12 +184,10 @@ def compare(
     request: Request,
     run: Runs,
     _user: Annotated[User, Depends(require(LEADER_ROLES))],
-    lang: Literal["en", "zh"] | None = None,
+    lang: Language | None = None,
 ):
     """The key figures of each run side by side (harm covered, hours moved, patrol hours,
     training seats, flagged stations, solver status, settings)."""
-    from optimizer.report import key_figures, load_runs
-
     folders = compared_folders(request, run)
     figures = key_figures(load_runs(folders), lang or service(request).settings.lang)
     figures.insert(0, "run", run)
@@ -239,8 +209,6 @@ def users(
 @router.get("/api/audit", responses={401: ERRORS[401], 403: ERRORS[403]})
 def audit(request: Request, _user: Annotated[User, Depends(require(ADMIN_ROLES))]) -> AuditReport:
     """`audit verify` of the output folder and store (administrators)."""
-    from optimizer.audit import verify
-
     settings = service(request).settings
     found = verify(settings.out, settings.db)
     return AuditReport(verified=not found.problems, problems=found.problems, notes=found.notes)

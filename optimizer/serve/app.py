@@ -1,98 +1,27 @@
-"""The FastAPI application of `patrolopt serve`: settings, shared state, the checks every
-request passes (who asks, what they may read), security headers and the access log."""
+"""The FastAPI application of `patrolopt serve`: the routers of `api` and `pages` over the
+shared state of `deps`, the error answers, security headers and the access log."""
 
 from __future__ import annotations
 
 import secrets
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import OAuth2PasswordBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.errors import InputError
+from optimizer.serve import api, pages
 from optimizer.serve.access import AccessLog
-from optimizer.serve.auth import COOKIE, LoginThrottle, Tokens, UserBook
+from optimizer.serve.auth import Tokens, UserBook
+from optimizer.serve.deps import Service, Settings
 from optimizer.serve.jobs import Jobs
-from optimizer.serve.runs import RunNotFound, TableCache
-from optimizer.serve.users import User, UserError
+from optimizer.serve.runs import RunNotFound
+from optimizer.serve.users import UserError
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
-bearer = OAuth2PasswordBearer(tokenUrl="/api/token", auto_error=False)
-
-
-@dataclass
-class Settings:
-    """What `patrolopt serve` was started with. `data` is the bureau's data folder (scenario
-    runs need it), `db` the store's SQLAlchemy URL."""
-
-    out: Path
-    db: str
-    users_file: Path
-    data: Path | None = None
-    token_minutes: int = 480
-    lang: str = "en"
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
-
-
-@dataclass
-class Service:
-    """State shared by all requests."""
-
-    settings: Settings
-    users: UserBook
-    tokens: Tokens
-    tables: TableCache = field(default_factory=TableCache)
-    jobs: Jobs | None = None
-    access: AccessLog | None = None
-
-
-def service(request: Request) -> Service:
-    return request.app.state.service
-
-
-def request_user(request: Request, token: str | None) -> User | None:
-    """The user a valid bearer token (or, for GET and HEAD, the session cookie) names."""
-    state = service(request)
-    raw = token
-    if raw is None and request.method in ("GET", "HEAD"):
-        raw = request.cookies.get(COOKIE)
-    name = state.tokens.subject(raw) if raw else None
-    user = state.users.get(name) if name else None
-    if user is not None:
-        request.state.user = user
-    return user
-
-
-def current_user(request: Request, token: Annotated[str | None, Depends(bearer)]) -> User:
-    """The signed-in user; 401 without a valid, unexpired token of a user still in the file."""
-    user = request_user(request, token)
-    if user is None:
-        raise HTTPException(
-            401, "a valid token is needed: POST /api/token", headers={"WWW-Authenticate": "Bearer"}
-        )
-    return user
-
-
-def require(roles: set[str]):
-    """A dependency giving the user when its role is one of `roles`, else 403."""
-
-    def dependency(user: Annotated[User, Depends(current_user)]) -> User:
-        check_role(user, roles)
-        return user
-
-    return dependency
-
-
-def check_role(user: User, roles: set[str]) -> None:
-    if user.role not in roles:
-        raise HTTPException(403, f"role {user.role} may not read this")
 
 
 def _log_access(state: Service, request: Request, status: int) -> None:
@@ -119,8 +48,6 @@ def _error(status: int, detail, headers: dict | None = None) -> JSONResponse:
 
 def create_app(settings: Settings) -> FastAPI:
     """The service over `settings.out`; routes from `api` and `pages`."""
-    from optimizer.serve import api, pages
-
     state = Service(
         settings=settings,
         users=UserBook(settings.users_file),

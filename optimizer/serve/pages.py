@@ -18,7 +18,7 @@ import hmac
 import re
 import secrets
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 from urllib.parse import urlencode, urlparse
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
@@ -26,15 +26,25 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from optimizer.i18n import LANGUAGES, texts
-from optimizer.serve.api import Month, Runs, ScenarioName, compared_folders, sign_in
-from optimizer.serve.app import request_user, service
-from optimizer.serve.auth import COOKIE, LEADER_ROLES, MAP_ROLES, TABLE_ROLES, WORKBOOK_ROLES
+from optimizer.report import render_report
+from optimizer.serve.auth import COOKIE
+from optimizer.serve.deps import (
+    Language,
+    Month,
+    Runs,
+    ScenarioName,
+    compared_folders,
+    request_user,
+    service,
+    sign_in,
+)
+from optimizer.serve.roles import LEADER_ROLES, MAP_ROLES, TABLE_ROLES, WORKBOOK_ROLES
 from optimizer.serve.runs import list_runs, run_folder
 from optimizer.serve.users import User
 
 router = APIRouter(include_in_schema=False)
 CSRF_COOKIE = "patrolopt_csrf"
-Lang = Annotated[Literal["en", "zh"] | None, Query()]
+Lang = Annotated[Language | None, Query()]
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -168,7 +178,7 @@ async def login(
     password: Annotated[str, Form(max_length=1000)],
     csrf: Annotated[str | None, Form(max_length=200)] = None,
     next: Annotated[str, Form(max_length=2000)] = "/",  # noqa: A002
-    lang: Annotated[Literal["en", "zh"] | None, Form()] = None,
+    lang: Annotated[Language | None, Form()] = None,
 ) -> Response:
     lang = _lang(request, lang)
     target = safe_next(next)
@@ -176,19 +186,18 @@ async def login(
         error = texts(lang, "serve")["expired"]
         return render(request, "login.html", lang, "login_title", 403, error=error, next=target)
     try:
-        user = await sign_in(request, username, password)
+        token = await sign_in(request, username, password)
     except HTTPException as exc:
         error = texts(lang, "serve")["throttled" if exc.status_code == 429 else "failed"]
         status = exc.status_code
         return render(request, "login.html", lang, "login_title", status, error=error, next=target)
-    state = service(request)
     if lang and "lang=" not in target:
         target += ("&" if "?" in target else "?") + f"lang={lang}"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE,
-        state.tokens.issue(user.name),
-        max_age=60 * state.settings.token_minutes,
+        token,
+        max_age=60 * service(request).settings.token_minutes,
         httponly=True,
         secure=True,
         samesite="strict",
@@ -272,8 +281,6 @@ def map_page(request: Request, month: Month, scenario: ScenarioName, lang: Lang 
 @router.get("/runs/{month}/{scenario}/report")
 def report_page(request: Request, month: Month, scenario: ScenarioName, lang: Lang = None):
     """The run's report: as written, or rendered again in the language asked for."""
-    from optimizer.report import render_report
-
     language = _lang(request, lang)
     page_user(request, language, LEADER_ROLES)
     folder = _folder(request, month, scenario, language)
@@ -285,8 +292,6 @@ def report_page(request: Request, month: Month, scenario: ScenarioName, lang: La
 @router.get("/compare")
 def compare_page(request: Request, run: Runs, lang: Lang = None):
     """The leadership report of the runs asked for, side by side."""
-    from optimizer.report import render_report
-
     lang = _lang(request, lang)
     page_user(request, lang, LEADER_ROLES)
     try:

@@ -15,7 +15,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-ROLES = ("planner", "trainer", "leader", "station", "admin")
+from optimizer.serve.roles import ROLES
+
 NAME = re.compile(r"[\w.@-]{1,64}")  # letters of any script, digits, . _ @ -
 # scrypt cost: 2**15 × 128 × 8 bytes = 32 MiB of memory per hash, about 0.1 s on one core
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1

@@ -15,6 +15,9 @@ import signal
 import sys
 from pathlib import Path
 
+from models.errors import InputError, MonthOutsideData
+from optimizer.cycle import run_month
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -33,9 +36,6 @@ def tell(**fields) -> None:
 def run_job(data: Path, month: str, out: Path, db: str, scenario: Path, lang: str) -> dict:
     """The job's outcome: done (the plan's folder), infeasible (the diagnosis) or failed (the
     input errors, or an internal error)."""
-    from models.errors import InputError, MonthOutsideData
-    from optimizer.cycle import run_month
-
     try:
         done = run_month(
             data,

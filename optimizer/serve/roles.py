@@ -1,0 +1,24 @@
+"""The roles of `patrolopt serve` and what each may read (SPEC §14), written once: the users
+file, `patrolopt users add --role` and every route take them from here."""
+
+from __future__ import annotations
+
+ROLES = ("planner", "trainer", "leader", "station", "admin")
+ALL_ROLES = frozenset(ROLES)
+# the tables each role may read; `station` reads only its own station's rows of these
+TABLE_ROLES = {
+    "allocation": {"planner", "leader", "station"},
+    "schedule": {"planner", "leader", "station"},
+    "risk": {"planner", "leader"},
+    "hotspots": {"planner", "leader"},
+    "training": {"trainer", "leader", "station"},
+    "scores": {"trainer", "leader", "station"},
+    "duals": {"leader"},
+    "adherence": {"leader"},
+    "response": {"leader"},
+    "evaluation": {"leader"},
+}
+WORKBOOK_ROLES = {"trainer", "leader"}
+MAP_ROLES = {"planner", "leader"}
+LEADER_ROLES = {"leader"}  # report, comparison, scenario runs and their jobs
+ADMIN_ROLES = {"admin"}  # users and audit
