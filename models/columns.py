@@ -18,12 +18,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from models.errors import Problem, mask_problems
+from models.months import MONTH_PATTERN
 from models.reading import Table
 
 TRUE_WORDS = {"true", "1", "yes", "是", "y", "t"}
 FALSE_WORDS = {"false", "0", "no", "否", "n", "f"}
 SAMPLE_ROWS = 100  # a table more than half of whose first rows are wrong is not checked further
-MONTH = re.compile(r"^\d{4}-(?:0[1-9]|1[0-2])$")
+MONTH = re.compile(MONTH_PATTERN)
 UTC_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
 
 

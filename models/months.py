@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+MONTH_PATTERN = r"^\d{4}-(?:0[1-9]|1[0-2])$"  # YYYY-MM, the way every month is written
+
 
 def month_after(month: str, months: int = 1) -> str:
     """The month `months` after `month` (before it when negative), as `YYYY-MM`."""

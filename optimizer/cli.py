@@ -17,6 +17,7 @@ from models.errors import (
     SolverFailure,
     StoreError,
 )
+from models.months import MONTH_PATTERN
 from optimizer.cluster import ClusterUnavailable
 from optimizer.i18n import LANGUAGES, texts
 from optimizer.serve.roles import ROLES
@@ -77,7 +78,7 @@ def _fail(exc: Exception) -> None:
 def _month(ctx, param, value):
     if value is None:
         return value
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+    if not re.fullmatch(MONTH_PATTERN, value):
         raise click.BadParameter(f"expected YYYY-MM, got {value!r}")
     return value
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+import optimizer.allocation.frames as frames
 from models.config import AllocationConfig
 from models.errors import InfeasiblePlan, SolverFailure
-from optimizer.allocation import frames
 from optimizer.allocation.binding import binding_rules
 from optimizer.allocation.diagnosis import diagnose
 from optimizer.allocation.paths import solve_decomposed, solve_matrix, solve_sifted

@@ -15,11 +15,12 @@ from fastapi.security import OAuth2PasswordBearer
 from pydantic import StringConstraints
 
 from models.config import SCENARIO_PATTERN
+from models.months import MONTH_PATTERN
 from optimizer.i18n import LANGUAGES
 from optimizer.serve.access import AccessLog
 from optimizer.serve.auth import COOKIE, LoginThrottle, Tokens, UserBook
 from optimizer.serve.jobs import Jobs
-from optimizer.serve.runs import MONTH_PATTERN, TableCache, run_folder
+from optimizer.serve.runs import TableCache, run_folder
 from optimizer.serve.users import User
 
 bearer = OAuth2PasswordBearer(tokenUrl="/api/token", auto_error=False)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.config import scenario_name
+from models.months import previous_month
 
 STATES = ("queued", "running", "done", "infeasible", "failed")
 
@@ -36,12 +37,6 @@ class Job:
 
     def view(self) -> dict[str, str]:
         return {"id": self.id, "state": self.state, "message": self.message}
-
-
-def previous_month(month: str) -> str:
-    """The month assessed for a plan month (M for M+1)."""
-    year, number = map(int, month.split("-"))
-    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"
 
 
 class ScenarioNameRefused(ValueError):

@@ -16,22 +16,11 @@ import geopandas as gpd
 import pandas as pd
 
 from models.config import SCENARIO_PATTERN
+from models.months import MONTH_PATTERN
 from optimizer.audit import RecordedRun, read_log, recorded_runs
-from optimizer.manifest import AUDIT_FILE
+from optimizer.manifest import AUDIT_FILE, SERVED
 
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
-TABLE_FILES = {
-    "scores": "scores.csv",
-    "allocation": "allocation.csv",
-    "schedule": "schedule.csv",
-    "training": "training.csv",
-    "duals": "duals.csv",
-    "risk": "risk.csv",
-    "hotspots": "hotspots.geojson",
-    "adherence": "adherence.csv",
-    "response": "response.csv",
-    "evaluation": "evaluation.csv",
-}
+TABLE_FILES = {table: output.name for table, output in SERVED.items()}  # the API's tables
 FILTER_COLUMNS = {"station": "station_id", "shift": "shift", "course": "course_id"}
 TEXT_COLUMNS = ("month", "date", "shift")  # kept as text even where they look like numbers
 
