@@ -9,8 +9,10 @@ sees the value they typed at its file, row and column.
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass
 from datetime import tzinfo
+from importlib.resources import files
 
 import numpy as np
 import pandas as pd
@@ -21,8 +23,11 @@ from models.errors import Problem, mask_problems
 from models.months import MONTH_PATTERN
 from models.reading import Table
 
-TRUE_WORDS = {"true", "1", "yes", "是", "y", "t"}
-FALSE_WORDS = {"false", "0", "no", "否", "n", "f"}
+_WORDS = tomllib.loads((files("models") / "boolean_words.toml").read_text("utf-8"))
+TRUE_WORDS, FALSE_WORDS = set(_WORDS["true"]), set(_WORDS["false"])
+BOOLEAN_WORDS = ", ".join(  # as problems name them: true/false, 1/0, yes/no, and the Chinese pair
+    f"{t}/{f}" for t, f in zip(_WORDS["true"][:4], _WORDS["false"][:4], strict=True)
+)
 SAMPLE_ROWS = 100  # a table more than half of whose first rows are wrong is not checked further
 MONTH = re.compile(MONTH_PATTERN)
 UTC_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
@@ -143,7 +148,7 @@ def _booleans(cells: _Cells, col: Column, series: pd.Series) -> pd.arrays.Boolea
         cells.report(
             bad,
             col.name,
-            lambda i: f"not a boolean (true/false, 1/0, yes/no, 是/否): {text.iloc[i]!r}",
+            lambda i: f"not a boolean ({BOOLEAN_WORDS}): {text.iloc[i]!r}",
         )
     if not col.allow_empty:
         cells.report(empty, col.name, "empty value")

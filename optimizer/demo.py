@@ -10,7 +10,9 @@ checked against a known truth. The folder doubles as the reference example of th
 from __future__ import annotations
 
 import math
+import tomllib
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 import geopandas as gpd
@@ -22,6 +24,10 @@ from pyproj import CRS
 from geo.crs import project, unproject
 from geo.jurisdictions import station_of_points
 
+NAMES_ZH = tomllib.loads(  # the demo bureau's own names, as it writes them in its data
+    (files("optimizer") / "locales" / "demo-bureau.zh.toml").read_text("utf-8")
+)
+OFFENCE_ZH, INDICATOR_ZH, COURSE_ZH = (NAMES_ZH[k] for k in ("offences", "indicators", "courses"))
 DEMO_SEED = 20240101
 DEMO_MONTHS = pd.period_range("2024-01", "2025-12", freq="M")
 METRIC = CRS.from_epsg(32651)  # UTM 51N, Shanghai
@@ -34,67 +40,79 @@ OUTLINE_LONLAT = [
     (121.4700, 31.2700), (121.4720, 31.2550),
 ]  # fmt: skip
 
-STATION_NAMES = [
-    ("凉城新村派出所", "regional"), ("江湾镇派出所", "regional"), ("曲阳路派出所", "regional"),
-    ("广中路派出所", "regional"), ("欧阳路派出所", "regional"), ("新港路派出所", "regional"),
-    ("四川北路派出所", "public_security"), ("嘉兴路派出所", "regional"),
-    ("乍浦路派出所", "public_security"), ("提篮桥派出所", "regional"),
-    ("北外滩派出所", "public_security"), ("虹口港派出所", "regional"),
-]  # fmt: skip
+STATION_NAMES = list(
+    zip(
+        NAMES_ZH["stations"],
+        [
+            "regional",
+            "regional",
+            "regional",
+            "regional",
+            "regional",
+            "regional",
+            "public_security",
+            "regional",
+            "public_security",
+            "regional",
+            "public_security",
+            "regional",
+        ],
+        strict=True,
+    )
+)
 
 # offence, category, harm, patrol_sensitive, preventable, major, name_zh, cases/month,
 # shift shares (day, evening, night), solve probability
 OFFENCES = [
-    ("pickpocketing", "theft", 1.0, True, True, False, "扒窃", 520, (0.60, 0.35, 0.05), 0.20),
-    ("ebike_theft", "theft", 1.0, True, True, False, "电动车盗窃", 380, (0.30, 0.30, 0.40), 0.25),
-    ("burglary", "burglary", 3.0, True, True, False, "入室盗窃", 230, (0.45, 0.20, 0.35), 0.35),
-    ("robbery", "robbery", 8.0, True, True, True, "抢劫", 40, (0.15, 0.35, 0.50), 0.80),
-    ("assault", "violence", 6.0, True, True, True, "故意伤害", 120, (0.15, 0.45, 0.40), 0.90),
-    ("brawling", "public_order", 2.0, True, True, False, "寻衅滋事", 170, (0.10, 0.50, 0.40), 0.95),
-    ("telecom_fraud", "fraud", 3.0, False, False, False, "电信网络诈骗", 800,
+    ("pickpocketing", "theft", 1.0, True, True, False, OFFENCE_ZH["pickpocketing"], 520, (0.60,
+     0.35, 0.05), 0.20),
+    ("ebike_theft", "theft", 1.0, True, True, False, OFFENCE_ZH["ebike_theft"], 380, (0.30, 0.30,
+     0.40), 0.25),
+    ("burglary", "burglary", 3.0, True, True, False, OFFENCE_ZH["burglary"], 230, (0.45, 0.20,
+     0.35), 0.35),
+    ("robbery", "robbery", 8.0, True, True, True, OFFENCE_ZH["robbery"], 40, (0.15, 0.35, 0.50),
+     0.80),
+    ("assault", "violence", 6.0, True, True, True, OFFENCE_ZH["assault"], 120, (0.15, 0.45, 0.40),
+     0.90),
+    ("brawling", "public_order", 2.0, True, True, False, OFFENCE_ZH["brawling"], 170, (0.10, 0.50,
+     0.40), 0.95),
+    ("telecom_fraud", "fraud", 3.0, False, False, False, OFFENCE_ZH["telecom_fraud"], 800,
      (0.55, 0.35, 0.10), 0.10),
 ]  # fmt: skip
 
-CATEGORY_ZH = {  # the demo bureau's Chinese names of its categories and station types
-    "theft": "盗窃",
-    "burglary": "入室盗窃",
-    "robbery": "抢劫",
-    "fraud": "诈骗",
-    "violence": "暴力伤害",
-    "public_order": "扰乱治安",
-}
-TYPE_ZH = {"regional": "地区派出所", "public_security": "治安派出所"}
+CATEGORY_ZH = NAMES_ZH["categories"]
+TYPE_ZH = NAMES_ZH["station_types"]
 
 INDICATORS = [
     # id, name, name_zh, quadrant, perspective, direction, source, temporary, target, method,
     # redline, pool, case_metric
-    ("P01", "Burglaries reported", "入室盗窃发案数", "prevention", "strategy", "lower", "auto",
+    ("P01", "Burglaries reported", INDICATOR_ZH["P01"], "prevention", "strategy", "lower", "auto",
      False, None, "peer_minmax", False, False, "count:burglary"),
-    ("P02", "Thefts reported", "盗窃案件发案数", "prevention", "strategy", "lower", "auto",
+    ("P02", "Thefts reported", INDICATOR_ZH["P02"], "prevention", "strategy", "lower", "auto",
      False, None, "peer_minmax", False, False, "count:theft"),
-    ("P03", "Patrol visibility rate (%)", "巡逻见警率", "prevention", "process", "higher",
+    ("P03", "Patrol visibility rate (%)", INDICATOR_ZH["P03"], "prevention", "process", "higher",
      "manual", False, 95, "target", False, False, "patrol_coverage"),
-    ("P04", "Telecom fraud dissuasion rate (%)", "电诈劝阻成功率（专项）", "prevention",
+    ("P04", "Telecom fraud dissuasion rate (%)", INDICATOR_ZH["P04"], "prevention",
      "process", "higher", "auto", True, 90, "target", False, False, ""),
-    ("M01", "Robbery clearance rate (%)", "抢劫案件破案率", "major_case", "strategy", "higher",
+    ("M01", "Robbery clearance rate (%)", INDICATOR_ZH["M01"], "major_case", "strategy", "higher",
      "auto", False, 90, "target", False, False, "solved_rate:robbery"),
-    ("M02", "Violent crime clearance rate (%)", "伤害案件破案率", "major_case", "strategy",
+    ("M02", "Violent crime clearance rate (%)", INDICATOR_ZH["M02"], "major_case", "strategy",
      "higher", "auto", False, 95, "target", False, False, "solved_rate:violence"),
-    ("M03", "Theft clearance rate (%)", "盗窃案件破案率", "major_case", "strategy", "higher",
+    ("M03", "Theft clearance rate (%)", INDICATOR_ZH["M03"], "major_case", "strategy", "higher",
      "auto", False, 30, "target", False, False, "solved_rate:theft"),
-    ("M04", "Fugitives arrested", "抓获网上逃犯数", "major_case", "process", "higher", "manual",
+    ("M04", "Fugitives arrested", INDICATOR_ZH["M04"], "major_case", "process", "higher", "manual",
      False, None, "peer_percentile", False, False, ""),
-    ("S01", "Mean response time (min)", "平均出警时长（分钟）", "service", "process", "lower",
+    ("S01", "Mean response time (min)", INDICATOR_ZH["S01"], "service", "process", "lower",
      "auto", False, 10, "target", False, False, "mean_response"),
-    ("S02", "Public satisfaction", "群众满意度", "service", "public", "higher", "subjective",
+    ("S02", "Public satisfaction", INDICATOR_ZH["S02"], "service", "public", "higher", "subjective",
      False, 95, "target", False, False, ""),
-    ("S03", "Community visit coverage (%)", "社区走访覆盖率", "service", "public", "higher",
+    ("S03", "Community visit coverage (%)", INDICATOR_ZH["S03"], "service", "public", "higher",
      "manual", False, 100, "target", False, True, ""),
-    ("C01", "Major enforcement errors", "重大执法过错", "compliance", "process", "lower",
+    ("C01", "Major enforcement errors", INDICATOR_ZH["C01"], "compliance", "process", "lower",
      "manual", False, None, "peer_minmax", True, False, ""),
-    ("C02", "Enforcement quality rating", "执法质量考评", "compliance", "process", "higher",
+    ("C02", "Enforcement quality rating", INDICATOR_ZH["C02"], "compliance", "process", "higher",
      "manual", False, 95, "target", False, True, ""),
-    ("L01", "Training completion (%)", "民警培训完成率", "compliance", "learning", "higher",
+    ("L01", "Training completion (%)", INDICATOR_ZH["L01"], "compliance", "learning", "higher",
      "manual", False, 100, "target", False, True, ""),
 ]  # fmt: skip
 
@@ -107,17 +125,17 @@ WEIGHTS = {
 }  # fmt: skip
 
 COURSES = [
-    ("K01", "Burglary prevention and scene work", "入室盗窃防范与现场勘查", 16, 20, "P01;M03",
+    ("K01", "Burglary prevention and scene work", COURSE_ZH["K01"], 16, 20, "P01;M03",
      "field"),
-    ("K02", "Street patrol and visible policing", "街面巡逻防控实务", 12, 24, "P02;P03", "field"),
-    ("K03", "Telecom fraud dissuasion", "电信网络诈骗劝阻", 8, 30, "P04", "online"),
-    ("K04", "Property crime investigation", "侵财案件侦查", 24, 16, "M01;M03", "classroom"),
-    ("K05", "Community engagement and communication", "群众工作与沟通", 8, 30, "S02;S03",
+    ("K02", "Street patrol and visible policing", COURSE_ZH["K02"], 12, 24, "P02;P03", "field"),
+    ("K03", "Telecom fraud dissuasion", COURSE_ZH["K03"], 8, 30, "P04", "online"),
+    ("K04", "Property crime investigation", COURSE_ZH["K04"], 24, 16, "M01;M03", "classroom"),
+    ("K05", "Community engagement and communication", COURSE_ZH["K05"], 8, 30, "S02;S03",
      "classroom"),
-    ("K06", "Call handling and rapid response", "接处警规范", 8, 30, "S01", "online"),
-    ("K07", "Law enforcement standards", "执法规范化", 16, 20, "C01;C02", "classroom"),
-    ("K08", "Fugitive tracking", "追逃技战法", 12, 16, "M04", "field"),
-    ("K09", "Violent crime investigation", "暴力犯罪侦查", 24, 12, "M02", "classroom"),
+    ("K06", "Call handling and rapid response", COURSE_ZH["K06"], 8, 30, "S01", "online"),
+    ("K07", "Law enforcement standards", COURSE_ZH["K07"], 16, 20, "C01;C02", "classroom"),
+    ("K08", "Fugitive tracking", COURSE_ZH["K08"], 12, 16, "M04", "field"),
+    ("K09", "Violent crime investigation", COURSE_ZH["K09"], 24, 12, "M02", "classroom"),
 ]  # fmt: skip
 
 PLANTED_COURSE = "K05"

@@ -11,9 +11,9 @@ stations), carried by `BureauNames`. Where it gives no name, its code is shown a
 a Chinese guess beside an English code.
 
     words = vocabulary("zh", BureauNames.from_tables(offences, stations))
-    words.term("excellent")               # 优秀
+    words.term("excellent")               # the zh catalogue's word for the grade
     words.term("violence", "category")    # the bureau's category_zh, else "violence"
-    texts("zh", "report")["title"]        # 巡逻与培训方案
+    texts("zh", "report")["title"]        # the report's title in Chinese
 """
 
 from __future__ import annotations
