@@ -25,6 +25,7 @@ from models.scoring import SCORE_COLUMNS
 from optimizer.allocation.binding import BINDING_COLUMNS
 from optimizer.allocation.frames import ALLOCATION_COLUMNS, DUAL_COLUMNS
 from optimizer.cells import neutralised
+from optimizer.plan_map import ASSESSMENT_COLUMNS
 from optimizer.schedule import SCHEDULE_COLUMNS
 from optimizer.train import TRAINING_COLUMNS
 
@@ -162,16 +163,7 @@ OUTPUTS: dict[str, Output] = {
         Output("awards.csv", ("station_id", "grade", "places")),
         Output(
             "jurisdictions.geojson",
-            [
-                "station_id",
-                "name",
-                "grade",
-                "total_with_bonus",
-                "rank",
-                "group_size",
-                "veto",
-                "last_place_streak",
-            ],
+            ("station_id", "name", *ASSESSMENT_COLUMNS[1:]),  # then hours per shift
             more_columns=True,
             report=OPTIONAL,
         ),

@@ -32,6 +32,15 @@ TREND_COLOURS = {
     "sporadic": "#969696",
     "diminishing": "#33a02c",
 }
+ASSESSMENT_COLUMNS = (  # a station's assessment as the stations layer shows it
+    "station_id",
+    "grade",
+    "total_with_bonus",
+    "rank",
+    "group_size",
+    "veto",
+    "last_place_streak",
+)
 UNCLASSED = "#999999"  # a grade the palette does not know
 HOTSPOT_COLOUR = "#6a3d9a"  # a trend the palette does not know
 HOTSPOT_WORDS = {  # hotspot column → kind of code (None: the product's own)
@@ -48,19 +57,7 @@ def jurisdiction_layer(
 ) -> gpd.GeoDataFrame:
     """Station polygons with their assessment (grade, score, rank, streak, veto) and planned hours
     per shift and in total: the stations layer of the map, the report and the GeoPackage."""
-    keep = [
-        c
-        for c in (
-            "station_id",
-            "grade",
-            "total_with_bonus",
-            "rank",
-            "group_size",
-            "veto",
-            "last_place_streak",
-        )
-        if c in scores.columns
-    ]
+    keep = [c for c in ASSESSMENT_COLUMNS if c in scores.columns]
     hours = allocation.pivot_table(
         index="station_id", columns="shift", values="hours", aggfunc="sum", fill_value=0.0
     )
