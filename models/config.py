@@ -1,38 +1,26 @@
 """`config.toml`: every tunable with its documented default (SPEC §12).
 
 Unknown keys are errors, so a typo never passes silently. A scenario file (SPEC §10) is the same
-schema plus `name` and a `[deltas]` table.
+schema plus `name` and a `[deltas]` table (`models/scenarios.py`); problems are placed at the
+line of their key (`models/toml_keys.py`).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import tomllib
-import unicodedata
-from collections.abc import Collection
-from dataclasses import replace
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from models.errors import InputError, Problem
-from models.reading import read_toml
+from models.errors import InputError
+from models.toml_keys import KeyedValueError, read_located_toml, validation_problems
 
 
-class KeyedValueError(ValueError):
-    """A value error of a table that concerns some of its keys: reported at the first of `keys`
-    the file writes, so the line points at what the user typed rather than the table header."""
-
-    def __init__(self, message: str, keys: tuple[str, ...]):
-        super().__init__(message)
-        self.keys = keys
-
-
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     """Every table of the configuration: unknown keys are errors, and no number is infinite or
     NaN (TOML writes `inf` and `nan`, which no tunable means: an infinite cap or a NaN slope
     would pass every range and give a wrong plan). Each field declares its range beside it."""
@@ -46,11 +34,11 @@ Share = Annotated[float, Field(ge=0, le=1)]
 HOURS_IN_MONTH = 744  # 31 days: no one patrols or trains more hours than a month has
 
 
-class GridConfig(_Strict):
+class GridConfig(StrictModel):
     cell_size_m: float = Field(250.0, gt=0)
 
 
-class ScoringConfig(_Strict):
+class ScoringConfig(StrictModel):
     missing: Literal["zero", "exclude"] = "zero"
     grade_mode: Literal["thresholds", "quota"] = "thresholds"
     grade_thresholds: dict[str, Score] = {"excellent": 90, "good": 80, "qualified": 60}
@@ -92,14 +80,14 @@ class ScoringConfig(_Strict):
         return value
 
 
-class HotspotConfig(_Strict):
+class HotspotConfig(StrictModel):
     months: int = Field(3, ge=1)
     method: Literal["auto", "dbscan", "hdbscan", "grid"] = "auto"
     eps_m: float = Field(200.0, gt=0)
     min_samples: int = Field(8, ge=2)
 
 
-class ForecastConfig(_Strict):
+class ForecastConfig(StrictModel):
     """How `auto` selects a model (SPEC §5), and the candidates' own parameters (defaults: the
     values the backtests on the demo, St. Louis and a province were judged with)."""
 
@@ -130,7 +118,7 @@ class ForecastConfig(_Strict):
 SHARE_TOLERANCE = 1e-6  # |Σ shift_share − 1| allowed
 
 
-class AllocationConfig(_Strict):
+class AllocationConfig(StrictModel):
     shift_share: dict[str, Share] = {"day": 0.40, "evening": 0.35, "night": 0.25}
     shift_hours: dict[str, tuple[int, int]] = {"day": (8, 16), "evening": (16, 24), "night": (0, 8)}
     patrol_hours_per_officer: float = Field(60.0, ge=0, le=HOURS_IN_MONTH)
@@ -228,12 +216,12 @@ def _hour_spans(hours: list[int]) -> str:
     return ", ".join(spans)
 
 
-class TrainingConfig(_Strict):
+class TrainingConfig(StrictModel):
     gap_score: Score = 60.0
     max_training_hours_per_officer: float = Field(8.0, ge=0, le=HOURS_IN_MONTH)
 
 
-class ExecutionConfig(_Strict):
+class ExecutionConfig(StrictModel):
     """Rules for reading GPS pings and dispatch records (SPEC §13)."""
 
     max_gap_s: float = Field(120.0, gt=0)  # a longer gap between two pings counts nowhere
@@ -249,7 +237,7 @@ class ExecutionConfig(_Strict):
     default_busy_min: float = Field(45.0, gt=0)
 
 
-class MapConfig(_Strict):
+class MapConfig(StrictModel):
     tiles: str = "openstreetmap"
     attribution: str = ""
     tiles_datum: Literal["wgs84", "gcj02"] = "wgs84"  # gcj02 for AutoNavi/Gaode, Tencent tiles
@@ -273,15 +261,15 @@ class MapConfig(_Strict):
         return self
 
 
-class ServeConfig(_Strict):
+class ServeConfig(StrictModel):
     token_minutes: int = Field(480, ge=1)  # lifetime of a `patrolopt serve` sign-in
 
 
-class OutputConfig(_Strict):
+class OutputConfig(StrictModel):
     schedule_format: Literal["csv", "parquet"] = "csv"  # parquet: a province's millions of visits
 
 
-class Config(_Strict):
+class Config(StrictModel):
     coordinates: str = "wgs84"
     crs: str = ""
     timezone: str = ""  # IANA zone of the bureau; "" = the system's
@@ -341,255 +329,12 @@ def timezone_of(name: str) -> tzinfo:
     return ZoneInfo(name) if name else system_timezone()
 
 
-class Deltas(_Strict):
-    """Scenario changes applied to the data rather than the config.
-
-    `officers`: relative change of officers by station id (0.10 = +10 %, at least −1), `"*"` for
-    all stations; `harm`: multiplier (≥ 0) of harm by offence category; `stability = false`
-    ignores the previous plan. `load_scenario` checks the ids and categories against the bureau.
-    """
-
-    officers: dict[str, Annotated[float, Field(ge=-1)]] = {}
-    harm: dict[str, Annotated[float, Field(ge=0)]] = {}
-    stability: bool = True
-
-
-BASELINE = "baseline"  # the official plan's scenario: what `run` writes without scenario files
-SCENARIO_PATTERN = r"^[\w-]{1,64}$"  # a run's folder in its month's: letters of any script
-SCENARIO_NAME_RULE = "1–64 letters, digits, _ or - (Chinese letters allowed), not baseline"
-
-
-def scenario_name_problem(name: object) -> str | None:
-    """Why `name` cannot name a scenario, if it cannot. Its folder must match SCENARIO_PATTERN
-    (one folder inside the month's, never `.`, `..` or a path; the desk reads the same folders),
-    and `baseline` is reserved in any case or width (NFKC): a scenario of that name would
-    replace the official plan, on a case-insensitive disk too."""
-    if not isinstance(name, str):
-        return f"must be text ({SCENARIO_NAME_RULE}), not {type(name).__name__}"
-    shown = repr(name) if len(name) <= 70 else repr(name[:60]) + f"… ({len(name)} characters)"
-    if not re.fullmatch(SCENARIO_PATTERN, name):
-        return f"{shown} cannot name a scenario: use {SCENARIO_NAME_RULE}"
-    if unicodedata.normalize("NFKC", name).casefold() == BASELINE:
-        return f"{shown} is the official plan's name: a scenario takes another"
-    return None
-
-
-def scenario_name(text: str, data: dict[str, Any], file: str) -> tuple[object, Problem | None]:
-    """The name of the scenario file `file` (TOML `text`, values `data`) — its `name` key, else
-    the file's stem — and the problem with it, if any: at the key's line, or row 0 for the stem."""
-    if "name" in data:
-        message = scenario_name_problem(data["name"])
-        line = _key_line(text, ("name",))[0]
-        return data["name"], Problem(file, line, "name", message) if message else None
-    name = Path(file).stem
-    message = scenario_name_problem(name)
-    if message:
-        return name, Problem(file, 0, "name", f"no name key, and the file's stem {message}")
-    return name, None
-
-
-class Scenario(_Strict):
-    name: str
-    config: Config
-    deltas: Deltas = Deltas()
-
-
-_BARE_OR_QUOTED = r"""(?:"(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_\-]+)"""
-_TOML_KEY = re.compile(rf"""\s*({_BARE_OR_QUOTED}(?:\s*\.\s*{_BARE_OR_QUOTED})*)\s*=""")
-_TOML_PART = re.compile(_BARE_OR_QUOTED)
-
-
-def _key_parts(key: str) -> list[str]:
-    """The parts of a (dotted, possibly quoted) TOML key: `a."b.c"` → [a, b.c]."""
-    return [part.strip("\"'") for part in _TOML_PART.findall(key)]
-
-
-def _toml_keys(text: str) -> list[tuple[int, list[str], bool]]:
-    """Each table header and key line of TOML text: (line, full key path, is a header).
-    Dotted keys (`allocation.max_hours_cell = 5`) count with their full path."""
-    found = []
-    section: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        header = re.fullmatch(r"\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?", stripped)
-        if header:
-            section = _key_parts(header.group(1))
-            found.append((number, section, True))
-            continue
-        match = _TOML_KEY.match(stripped)
-        if match:
-            found.append((number, [*section, *_key_parts(match.group(1))], False))
-    return found
-
-
-def _key_line(text: str, *paths: tuple[str | int, ...]) -> tuple[int, tuple[str | int, ...]]:
-    """Line of the first of `paths` (nested keys) that the TOML text writes (a key holding it
-    in an inline table counts), and that path; else the line of the innermost table enclosing
-    the first path (1 if none), and the first path."""
-    entries = _toml_keys(text)
-    for path in paths:
-        keys = [str(k) for k in path if isinstance(k, str)]
-        for number, full, is_header in entries:
-            shared = min(len(full), len(keys))
-            if (full == keys) if is_header else (full[:shared] == keys[:shared]):
-                return number, path
-    keys = [str(k) for k in paths[0] if isinstance(k, str)]
-    tables = [
-        (len(full), n) for n, full, is_header in entries if is_header and full == keys[: len(full)]
-    ]
-    return max(tables, default=(0, 1))[1], paths[0]
-
-
-def _problems(
-    text: str, file: str, error: ValidationError, prefix: tuple[str, ...] = ()
-) -> list[Problem]:
-    """Pydantic errors as problems at their key's line in the TOML text; an error that names
-    its keys (KeyedValueError) at the first of them the file writes."""
-    problems = []
-    for item in error.errors():
-        loc = (*prefix, *item["loc"])
-        cause = item.get("ctx", {}).get("error")
-        paths = [(*loc, key) for key in cause.keys] if isinstance(cause, KeyedValueError) else [loc]
-        message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
-        message = message.removeprefix("Value error, ")
-        if loc[-1:] == ("[key]",):  # pydantic's mark of a table's key (not its value) at fault
-            paths, message = [loc[:-1]], f"the key: {message}"
-        line, path = _key_line(text, *paths)
-        key = ".".join(str(k) for k in path) or "(file)"
-        problems.append(Problem(file, line, key, message))
-    return problems
-
-
-def _read_toml(path: Path) -> tuple[str, dict]:
-    """Text and values of a TOML file (`read_toml`). A syntax error tomllib meets only at the
-    end of the text (an unclosed array, string, inline table or header: "at end of document")
-    is placed at the file's last written line, where the reader looks, not at row 0."""
-    try:
-        return read_toml(path)
-    except InputError as exc:
-        cause = exc.__cause__
-        if not (
-            isinstance(cause, tomllib.TOMLDecodeError) and "(at end of document)" in str(cause)
-        ):
-            raise
-        written = path.read_text(encoding="utf-8", errors="replace").rstrip().splitlines()
-        raise InputError([replace(p, row=max(len(written), 1)) for p in exc.problems]) from cause
-
-
 def load_config(path: Path | None) -> Config:
     """Read `config.toml` (absent → all defaults); raises InputError on unknown keys or values."""
     if path is None or not path.exists():
         return Config()
-    text, data = _read_toml(path)
+    text, data = read_located_toml(path)
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise InputError(_problems(text, path.name, exc)) from exc
-
-
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _names(known: Collection[str], limit: int = 10) -> str:
-    names = sorted(known)
-    return ", ".join(names[:limit]) + (f", … ({len(names)} in all)" if len(names) > limit else "")
-
-
-def _delta_problems(
-    text: str,
-    file: str,
-    deltas: dict[str, Any],
-    stations: Collection[str],
-    categories: Collection[str],
-) -> list[Problem]:
-    """Deltas (as written) naming a station or offence category the bureau does not have."""
-    problems = []
-    for table, known, what, hint in (
-        ("officers", {*stations}, "station", "; * for all stations"),
-        ("harm", {*categories}, "offence category", ""),
-    ):
-        written = deltas.get(table)
-        for name in written if isinstance(written, dict) else {}:
-            if name not in known and not (table == "officers" and name == "*"):
-                line, _ = _key_line(text, ("deltas", table, name))
-                problems.append(
-                    Problem(
-                        file,
-                        line,
-                        f"deltas.{table}.{name}",
-                        f"unknown {what} {name!r} (known: {_names(known)}{hint})",
-                    )
-                )
-    return problems
-
-
-def load_scenario(
-    path: Path, base: Config, stations: Collection[str], categories: Collection[str]
-) -> Scenario:
-    """A scenario TOML applied over `base`: config keys override, `[deltas]` kept apart and
-    checked against the bureau's `stations` (ids) and offence `categories`."""
-    text, data = _read_toml(path)
-    name, refused = scenario_name(text, data, path.name)
-    problems = [refused] if refused else []
-    data.pop("name", None)
-    deltas = data.pop("deltas", {})
-    config, parsed_deltas = base, Deltas()
-    try:
-        config = Config.model_validate(_merge(base.model_dump(), data))
-    except ValidationError as exc:
-        problems += _problems(text, path.name, exc)
-    try:
-        parsed_deltas = Deltas.model_validate(deltas)
-    except ValidationError as exc:
-        problems += _problems(text, path.name, exc, ("deltas",))
-    if isinstance(deltas, dict):
-        problems += _delta_problems(text, path.name, deltas, stations, categories)
-    if problems:
-        raise InputError(problems)
-    return Scenario(name=str(name), config=config, deltas=parsed_deltas)
-
-
-def load_scenarios(
-    paths: Collection[Path], base: Config, stations: Collection[str], categories: Collection[str]
-) -> list[Scenario]:
-    """Every scenario file (see `load_scenario`), each name used once: two scenarios of one name
-    would write one folder. Raises InputError with the problems of all files."""
-    problems: list[Problem] = []
-    scenarios: list[Scenario] = []
-    first: dict[str, Path] = {}
-    for path in paths:
-        try:
-            scenario = load_scenario(path, base, stations, categories)
-        except InputError as exc:
-            problems += exc.problems
-            continue
-        if scenario.name in first:
-            text, _ = _read_toml(path)
-            problems.append(
-                Problem(
-                    path.name,
-                    _key_line(text, ("name",))[0] if "name" in text else 0,
-                    "name",
-                    f"scenario name {scenario.name!r} is also the name of {first[scenario.name]}",
-                )
-            )
-            continue
-        first[scenario.name] = path
-        scenarios.append(scenario)
-    if problems:
-        raise InputError(problems)
-    return scenarios
-
-
-def config_key_problem(path: Path, keys: tuple[str, ...], message: str) -> Problem:
-    """A problem at the line of config key `keys` in the TOML file at `path` (else of its table;
-    line 0 without a file: the default is at fault)."""
-    line = _key_line(_read_toml(path)[0], keys)[0] if path.exists() else 0
-    return Problem(path.name, line, ".".join(keys), message)
+        raise InputError(validation_problems(text, path.name, exc)) from exc

@@ -24,7 +24,7 @@ from geo.crs import to_wgs84
 from geo.jurisdictions import station_of_points
 from models.checks import cross_references, duplicates, policy_problems, spelling_problems
 from models.columns import SAMPLE_ROWS, Column, coerce, number_columns
-from models.config import Config, config_key_problem, load_config, timezone_of
+from models.config import Config, load_config, timezone_of
 from models.errors import InputError, Problem
 from models.memory import hand_back_memory
 from models.outlines import (
@@ -36,6 +36,7 @@ from models.outlines import (
 from models.quality import QUALITY_COLUMNS
 from models.reading import Table, find_geometry, find_table, located, read_layer, read_table
 from models.tables import ALL_TABLES, PREVIOUS_PLAN, TABLES, TYPED_TABLES, TableSpec
+from models.toml_keys import config_key_problem
 from models.typed_tables import read_typed
 
 __all__ = ["Bureau", "Column", "TableSpec", "TABLES", "load_bureau", "load_previous_plan"]

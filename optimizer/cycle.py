@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from models.config import Deltas
 from models.contracts import Bureau, load_bureau
 from models.errors import InfeasiblePlan
 from models.forecast_cache import ForecastCache
 from models.memory import hand_back_memory
 from models.months import next_month
+from models.scenarios import Deltas
 from models.spread import IN_PROCESS, Spread
 from optimizer import stages
 from optimizer.chain import sha256_file

@@ -20,6 +20,7 @@ from models.execution import (
 )
 from models.months import previous_month
 from models.quality import QUALITY_COLUMNS
+from models.scenarios import BASELINE
 from models.spread import IN_PROCESS, Spread
 from models.tracks import TrackRules, measure_tracks
 from optimizer.manifest import PLANS_DB, default_store_url, write_outputs
@@ -145,7 +146,7 @@ def execution_stage(
     )
 
 
-def stored_plan(out: Path, month: str, scenario: str = "baseline") -> pd.DataFrame | None:
+def stored_plan(out: Path, month: str, scenario: str = BASELINE) -> pd.DataFrame | None:
     """The plan for `month` as `run` left it: `OUT/<month>/<scenario>/allocation.csv`, else
     the plan store in `OUT/plans.db` (never created here), else None."""
     path = Path(out) / month / scenario / "allocation.csv"

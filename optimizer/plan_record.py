@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from models.config import Scenario
+from models.scenarios import Scenario
 from optimizer.i18n import BureauNames
 from optimizer.run_checks import previous_plan_match
 from optimizer.stages import AllocationResult, ForecastResult, Spatial

@@ -12,14 +12,13 @@ from pathlib import Path
 import pandas as pd
 
 from models.checks import patrol_risk_problems
-from models.config import Scenario, config_key_problem, load_scenarios
 from models.contracts import Bureau, load_previous_plan
 from models.errors import InputError, MonthOutsideData, Problem
+from models.scenarios import BASELINE, Scenario, load_scenarios
+from models.toml_keys import config_key_problem
 from optimizer import stages
 from optimizer.shared_steps import SharedSteps, step_reads
 from optimizer.store import StoredPlan
-
-BASELINE = "baseline"  # the official plan of a month; scenarios are named otherwise
 
 
 @dataclass(frozen=True)

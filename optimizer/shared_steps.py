@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from models.config import Scenario
+from models.scenarios import Scenario
 
 
 class SharedSteps:

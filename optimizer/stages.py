@@ -16,7 +16,6 @@ from geo.crs import metric_crs, project, unproject
 from geo.grid import Grid
 from geo.jurisdictions import neighbours
 from models import quality as q
-from models.config import Scenario
 from models.contracts import Bureau
 from models.errors import InputError, Problem
 from models.evaluation import evaluate_plan, patrol_balance
@@ -27,6 +26,7 @@ from models.hotspots import find_hotspots
 from models.months import next_month
 from models.outlines import cell_less_problems, grid_size_message
 from models.policy import policy_shares, station_weights
+from models.scenarios import Scenario
 from models.scoring import (
     awards,
     indicator_scores,

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from models.config import Config, load_scenario
+from models.config import Config
 from models.errors import InputError
+from models.scenarios import load_scenario
 from optimizer.cli import main
 
 # (TOML text, the line its syntax error is reported at)

@@ -8,8 +8,8 @@ import json
 import pandas as pd
 from click.testing import CliRunner
 
-from models.config import Deltas, Scenario
 from models.contracts import load_bureau
+from models.scenarios import Deltas, Scenario
 from optimizer.allocation import budgets
 from optimizer.cli import main
 from optimizer.stages import apply_deltas

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.config import scenario_name_problem
 from models.contracts import load_bureau
+from models.scenarios import scenario_name_problem
 from optimizer.cli import main
 from optimizer.stages import spatial
 

@@ -11,8 +11,9 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from models.config import SCENARIO_PATTERN, Config, load_scenario, scenario_name_problem
+from models.config import Config
 from models.errors import InputError
+from models.scenarios import SCENARIO_PATTERN, load_scenario, scenario_name_problem
 from optimizer.cli import main
 from optimizer.manifest import default_store_url
 from optimizer.serve.app import Settings, create_app

@@ -14,8 +14,8 @@ from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import StringConstraints
 
-from models.config import SCENARIO_PATTERN
 from models.months import MONTH_PATTERN
+from models.scenarios import SCENARIO_PATTERN
 from optimizer.i18n import LANGUAGES
 from optimizer.serve.access import AccessLog
 from optimizer.serve.auth import COOKIE, LoginThrottle, Tokens, UserBook

@@ -17,8 +17,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.config import scenario_name
 from models.months import previous_month
+from models.scenarios import scenario_name
 
 STATES = ("queued", "running", "done", "infeasible", "failed")
 

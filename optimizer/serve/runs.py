@@ -15,8 +15,8 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from models.config import SCENARIO_PATTERN
 from models.months import MONTH_PATTERN
+from models.scenarios import SCENARIO_PATTERN
 from optimizer.audit import RecordedRun, read_log, recorded_runs
 from optimizer.manifest import AUDIT_FILE, SERVED
 
