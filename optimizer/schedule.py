@@ -45,6 +45,9 @@ def visit_schedule(allocation: pd.DataFrame, plan_month: str) -> pd.DataFrame:
     draws = budget // VISIT_MINUTES[0]  # enough visits even at the shortest
     lengths = rng.integers(VISIT_MINUTES[0], VISIT_MINUTES[1] + 1, size=int(draws.sum()))
     lengths = lengths.astype(np.int16)
+    # each row's even spread of days starts on a day of its own, so that no day takes every
+    # cell's first visit (a cell seen fewer times than the month has days)
+    first_day = rng.integers(0, days, size=len(draws))
     spans = list(_station_spans(station, draws))
     kept = np.zeros(len(lengths), bool)  # the visits that fit within their row's minutes
     visits = np.zeros(len(draws), np.int64)
@@ -69,7 +72,8 @@ def visit_schedule(allocation: pd.DataFrame, plan_month: str) -> pd.DataFrame:
         row_visits = visits[rows]
         row = np.repeat(np.arange(len(row_visits)), row_visits)  # within the station
         rank = np.arange(len(row)) - np.repeat(np.cumsum(row_visits) - row_visits, row_visits)
-        day = (rank * days) // np.maximum(row_visits[row], 1)  # from 0, evenly over the month
+        evenly = (rank * days) // np.maximum(row_visits[row], 1)  # a day count of ±1 apart
+        day = (evenly + first_day[rows][row]) % days  # from 0, turned to the row's first day
         slot = day * len(shifts) + shift[rows][row]  # day, then shift
         draw = (rng.random(len(row)) * 2.0**DRAW_BITS).astype(np.uint64)  # exact
         key = (slot.astype(np.uint64) << np.uint64(DRAW_BITS)) | draw

@@ -108,16 +108,18 @@ def schedule_visit_by_visit(plan: pd.DataFrame, plan_month: str) -> list[tuple]:
     )
     budgets = [int(np.floor(hours * 60 + 1e-6)) for *_, hours in rows]
     lengths = iter(rng.integers(10, 17, size=sum(b // 10 for b in budgets)).tolist())
+    first_days = rng.integers(0, period.days_in_month, size=len(rows)).tolist()
     visits = []
-    for (patrol, shift, cell, _), budget in zip(rows, budgets, strict=True):
+    for (patrol, shift, cell, _), budget, first in zip(rows, budgets, first_days, strict=True):
         drawn = [next(lengths) for _ in range(budget // 10)]
         kept = [m for i, m in enumerate(drawn) if sum(drawn[: i + 1]) <= budget]
-        visits += [(patrol, shift, cell, rank, len(kept), m) for rank, m in enumerate(kept)]
+        visits += [(patrol, shift, cell, rank, len(kept), first, m) for rank, m in enumerate(kept)]
     order = rng.random(len(visits)).tolist()
     shifts = sorted({v[1] for v in visits})
+    days = period.days_in_month
     keyed = sorted(
-        (patrol, rank * period.days_in_month // n, shifts.index(shift), order[i], i, cell, m)
-        for i, (patrol, shift, cell, rank, n, m) in enumerate(visits)
+        (patrol, (rank * days // n + first) % days, shifts.index(shift), order[i], i, cell, m)
+        for i, (patrol, shift, cell, rank, n, first, m) in enumerate(visits)
     )
     out, slot, number = [], None, 0
     for patrol, day, shift, _, _, cell, m in keyed:
@@ -143,3 +145,22 @@ def test_the_schedule_follows_its_rules_visit_by_visit(hours, lenders, month):
     got = list(schedule.astype({c: str for c in ("station_id", "date", "shift", "cell_id")})
                .itertuples(index=False, name=None))  # fmt: skip
     assert got == schedule_visit_by_visit(plan, month)
+
+
+def test_no_day_takes_every_cells_first_visit():
+    """Eighty cells of a station, each visited six to nine times in a 28-day month: a cell's
+    visits fall on different days (daily counts 0 or 1), and no day carries half as much again
+    as the month's mean of about 21 (every cell's first visit on the 1st would make it 80)."""
+    hours = [1.5 + (i % 4) * 0.5 for i in range(80)]  # 6 to 9 visits of 10-16 minutes
+    plan = allocation(hours, [""] * 80)
+    plan["cell_id"] = [f"c{i}" for i in range(80)]
+    plan["shift"] = "day"
+    schedule = visit_schedule(plan, "2026-02")
+    per_cell_day = schedule.groupby(["cell_id", "date"], observed=True).size()
+    assert per_cell_day.max() == 1
+    per_day = (
+        schedule.groupby("date", observed=True)
+        .size()
+        .reindex([f"2026-02-{d:02d}" for d in range(1, 29)], fill_value=0)
+    )
+    assert per_day.max() < 1.5 * per_day.mean()
