@@ -28,7 +28,7 @@ from models.config import Config, load_config, timezone_of
 from models.errors import InputError, Problem
 from models.memory import hand_back_memory
 from models.outlines import (
-    grid_size_message,
+    grid_cell_size,
     overlap_problems,
     shape_problems,
     stray_vertex_problems,
@@ -118,7 +118,7 @@ def _jurisdiction_problems(
     strays = stray_vertex_problems(table.file, stations)
     if strays:
         return problems + strays
-    message = grid_size_message(stations, config.grid.cell_size_m)
+    _, message = grid_cell_size(stations, config)
     if message:
         problems.append(config_key_problem(config_path, ("grid", "cell_size_m"), message))
     return problems

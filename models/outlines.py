@@ -14,6 +14,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from models.config import Config
 from models.errors import Problem
 
 METRES_PER_DEGREE = 111_320.0  # along the equator and along a meridian, near enough
@@ -161,6 +162,13 @@ def grid_cells_needed(stations: gpd.GeoDataFrame, cell_size_m: float) -> float:
     """Number of grid cells over the jurisdictions' extent at `cell_size_m` metres."""
     width, height = extent_m(stations)
     return (np.floor(width / cell_size_m) + 2) * (np.floor(height / cell_size_m) + 2)
+
+
+def grid_cell_size(stations: gpd.GeoDataFrame, config: Config) -> tuple[float, str | None]:
+    """The grid's cell size in metres as `config` sets it, and why it is too small for the
+    jurisdictions' extent, if it is: the one place the cell size is read from the config."""
+    size_m = config.grid.cell_size_m
+    return size_m, grid_size_message(stations, size_m)
 
 
 def grid_size_message(stations: gpd.GeoDataFrame, cell_size_m: float) -> str | None:

@@ -24,7 +24,7 @@ from models.forecast_cache import ForecastCache
 from models.forecast_mix import Forecast, reweight
 from models.hotspots import find_hotspots
 from models.months import next_month
-from models.outlines import cell_less_problems, grid_size_message
+from models.outlines import cell_less_problems, grid_cell_size
 from models.policy import policy_shares, station_weights
 from models.scenarios import Scenario
 from models.scoring import (
@@ -71,12 +71,12 @@ class Spatial:
 
 def spatial(bureau: Bureau) -> Spatial:
     """Project the jurisdictions to the metric CRS (config, else the data's UTM zone) and lay
-    the grid over them. The only place the grid's cell size is read from the config."""
+    the grid over them, of the config's cell size (checked against the jurisdictions' extent
+    before the grid takes the memory)."""
     cfg = bureau.config
     bounds = bureau.stations.total_bounds
     crs = metric_crs(cfg.crs, [(bounds[0] + bounds[2]) / 2], [(bounds[1] + bounds[3]) / 2])
-    size_m = cfg.grid.cell_size_m
-    too_fine = grid_size_message(bureau.stations, size_m)  # before the grid takes the memory
+    size_m, too_fine = grid_cell_size(bureau.stations, cfg)
     if too_fine:
         raise InputError([Problem("config.toml", 0, "grid.cell_size_m", too_fine)])
     stations = bureau.stations.to_crs(crs)
