@@ -147,7 +147,7 @@ def test_a_scenario_job_lands_in_postgresql(demo_run, tmp_path):
         with engine.connect() as conn:
             stored = pd.read_sql("SELECT scenario FROM runs WHERE plan_month = '2026-01'", conn)
         engine.dispose()
-        assert set(stored["scenario"]) == {"baseline", "more-s01"}
+        assert set(stored["scenario"]) == {"baseline", "copy", "more-s01"}
         assert (out / "2026-01" / "more-s01" / "allocation.csv").exists()
         assert verify(out, url).problems == []
 
