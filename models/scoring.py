@@ -22,6 +22,9 @@ SCORE_COLUMNS = [
     "compliance", "bonus", "total_with_bonus", "veto", "grade", "rank", "group_size",
     "last_place_streak",
 ]  # fmt: skip
+ASSESSMENT_COLUMNS = (  # a station's assessment as the map's stations layer shows it
+    "station_id", "grade", "total_with_bonus", "rank", "group_size", "veto", "last_place_streak",
+)  # fmt: skip
 
 
 def indicator_method(indicators: pd.DataFrame) -> pd.Series:

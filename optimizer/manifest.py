@@ -21,11 +21,10 @@ from models.execution import ADHERENCE_COLUMNS, EXECUTION_COLUMNS, RESPONSE_COLU
 from models.forecast import BACKTEST_COLUMNS
 from models.hotspots import HOTSPOT_COLUMNS
 from models.quality import QUALITY_COLUMNS
-from models.scoring import SCORE_COLUMNS
+from models.scoring import ASSESSMENT_COLUMNS, SCORE_COLUMNS
 from optimizer.allocation.binding import BINDING_COLUMNS
 from optimizer.allocation.frames import ALLOCATION_COLUMNS, DUAL_COLUMNS
 from optimizer.cells import neutralised
-from optimizer.plan_map import ASSESSMENT_COLUMNS
 from optimizer.schedule import SCHEDULE_COLUMNS
 from optimizer.train import TRAINING_COLUMNS
 

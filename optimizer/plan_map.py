@@ -17,6 +17,7 @@ import pandas as pd
 from geo.maps import MAX_CELLS, MapText, write_geopackage
 from geo.maps import plan_map as draw_plan_map
 from models.config import Config
+from models.scoring import ASSESSMENT_COLUMNS
 from optimizer.i18n import BureauNames, Vocabulary, vocabulary
 
 GRADE_COLOURS = {
@@ -32,15 +33,6 @@ TREND_COLOURS = {
     "sporadic": "#969696",
     "diminishing": "#33a02c",
 }
-ASSESSMENT_COLUMNS = (  # a station's assessment as the stations layer shows it
-    "station_id",
-    "grade",
-    "total_with_bonus",
-    "rank",
-    "group_size",
-    "veto",
-    "last_place_streak",
-)
 UNCLASSED = "#999999"  # a grade the palette does not know
 HOTSPOT_COLOUR = "#6a3d9a"  # a trend the palette does not know
 HOTSPOT_WORDS = {  # hotspot column → kind of code (None: the product's own)

@@ -8,7 +8,6 @@ import pandas as pd
 
 from models.scenarios import Scenario
 from optimizer.i18n import BureauNames
-from optimizer.run_checks import previous_plan_match
 from optimizer.stages import AllocationResult, ForecastResult, Spatial
 
 
@@ -53,4 +52,19 @@ def plan_record(
         "binding_constraints": plan.binding_["rule"].value_counts(sort=False).to_dict(),
         "names": names.to_json(),
         "timings_s": timings,
+    }
+
+
+def previous_plan_match(previous: pd.DataFrame | None, cells: pd.DataFrame) -> dict | None:
+    """How much of last month's plan lies on this month's grid: `cells` it names, `unknown`
+    among them (a changed cell size or jurisdiction map leaves them unmatched, and their hours
+    count neither for stability nor for hours moved) and their `unknown_hours`."""
+    if previous is None:
+        return None
+    named = previous.groupby("cell_id")["hours"].sum()
+    unknown = named[~named.index.isin(cells["cell_id"])]
+    return {
+        "cells": int(len(named)),
+        "unknown": int(len(unknown)),
+        "unknown_hours": round(float(unknown.sum()), 3),
     }

@@ -9,14 +9,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from models.checks import patrol_risk_problems
 from models.contracts import Bureau, load_previous_plan
 from models.errors import InputError, MonthOutsideData, Problem
 from models.scenarios import BASELINE, Scenario, load_scenarios
 from models.toml_keys import config_key_problem
 from optimizer import stages
+from optimizer.plan_record import previous_plan_match
 from optimizer.shared_steps import SharedSteps, step_reads
 from optimizer.store import StoredPlan
 
@@ -48,21 +47,6 @@ def require_month(bureau: Bureau, month: str) -> None:
         for what, months in held.items()
     )
     raise MonthOutsideData(f"the data holds no {' and no '.join(held)} for {month} ({spans})")
-
-
-def previous_plan_match(previous: pd.DataFrame | None, cells: pd.DataFrame) -> dict | None:
-    """How much of last month's plan lies on this month's grid: `cells` it names, `unknown`
-    among them (a changed cell size or jurisdiction map leaves them unmatched, and their hours
-    count neither for stability nor for hours moved) and their `unknown_hours`."""
-    if previous is None:
-        return None
-    named = previous.groupby("cell_id")["hours"].sum()
-    unknown = named[~named.index.isin(cells["cell_id"])]
-    return {
-        "cells": int(len(named)),
-        "unknown": int(len(unknown)),
-        "unknown_hours": round(float(unknown.sum()), 3),
-    }
 
 
 def checked_run(
