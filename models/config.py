@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.errors import InputError
-from models.toml_keys import KeyedValueError, read_located_toml, validation_problems
+from models.reading import read_toml
+from models.toml_keys import KeyedValueError, validation_problems
 
 
 class StrictModel(BaseModel):
@@ -333,7 +334,7 @@ def load_config(path: Path | None) -> Config:
     """Read `config.toml` (absent → all defaults); raises InputError on unknown keys or values."""
     if path is None or not path.exists():
         return Config()
-    text, data = read_located_toml(path)
+    text, data = read_toml(path)
     try:
         return Config.model_validate(data)
     except ValidationError as exc:

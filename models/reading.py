@@ -20,7 +20,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -499,12 +499,19 @@ def read_layer(path: Path):
 
 
 def read_toml(path: Path) -> tuple[str, dict]:
-    """Text and values of a TOML file (UTF-8); InputError at the line of a syntax error."""
+    """Text and values of a TOML file (UTF-8); InputError at the line of a syntax error. One
+    that tomllib meets only at the end of the text (an unclosed array, string, inline table or
+    header: "at end of document") is placed at the file's last written line, not at row 0."""
     with located(path.name):
         raw = path.read_bytes()
     text = decode(raw, path.name, ("utf-8",))
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise InputError([Problem(path.name, line, "(file)", "NUL byte in the text")])
-    with located(path.name):
+    try:
         return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        problem = _toml_problem(exc, path.name)
+        if problem.row == 0:
+            problem = replace(problem, row=max(len(text.rstrip().splitlines()), 1))
+        raise InputError([problem]) from exc

@@ -15,7 +15,8 @@ from pydantic import Field, ValidationError
 
 from models.config import Config, StrictModel
 from models.errors import InputError, Problem
-from models.toml_keys import key_line, read_located_toml, validation_problems
+from models.reading import read_toml
+from models.toml_keys import key_line, validation_problems
 
 
 class Deltas(StrictModel):
@@ -119,7 +120,7 @@ def load_scenario(
 ) -> Scenario:
     """A scenario TOML applied over `base`: config keys override, `[deltas]` kept apart and
     checked against the bureau's `stations` (ids) and offence `categories`."""
-    text, data = read_located_toml(path)
+    text, data = read_toml(path)
     name, refused = scenario_name(text, data, path.name)
     problems = [refused] if refused else []
     data.pop("name", None)
@@ -155,7 +156,7 @@ def load_scenarios(
             problems += exc.problems
             continue
         if scenario.name in first:
-            text, _ = read_located_toml(path)
+            text, _ = read_toml(path)
             problems.append(
                 Problem(
                     path.name,

@@ -4,13 +4,11 @@ is reported at its line and key (SPEC §3.1: row = line in TOML, column = the ke
 from __future__ import annotations
 
 import re
-import tomllib
-from dataclasses import replace
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from models.errors import InputError, Problem
+from models.errors import Problem
 from models.reading import read_toml
 
 
@@ -89,24 +87,8 @@ def validation_problems(
     return problems
 
 
-def read_located_toml(path: Path) -> tuple[str, dict]:
-    """Text and values of a TOML file (`read_toml`). A syntax error tomllib meets only at the
-    end of the text (an unclosed array, string, inline table or header: "at end of document")
-    is placed at the file's last written line, where the reader looks, not at row 0."""
-    try:
-        return read_toml(path)
-    except InputError as exc:
-        cause = exc.__cause__
-        if not (
-            isinstance(cause, tomllib.TOMLDecodeError) and "(at end of document)" in str(cause)
-        ):
-            raise
-        written = path.read_text(encoding="utf-8", errors="replace").rstrip().splitlines()
-        raise InputError([replace(p, row=max(len(written), 1)) for p in exc.problems]) from cause
-
-
 def config_key_problem(path: Path, keys: tuple[str, ...], message: str) -> Problem:
     """A problem at the line of config key `keys` in the TOML file at `path` (else of its table;
     line 0 without a file: the default is at fault)."""
-    line = key_line(read_located_toml(path)[0], keys)[0] if path.exists() else 0
+    line = key_line(read_toml(path)[0], keys)[0] if path.exists() else 0
     return Problem(path.name, line, ".".join(keys), message)
