@@ -238,6 +238,28 @@ class ExecutionConfig(StrictModel):
     default_busy_min: float = Field(45.0, gt=0)
 
 
+MODES = ("car", "bike", "foot")  # how a patrol unit moves (SPEC §16)
+
+
+class MissionsConfig(StrictModel):
+    """How the plan becomes routes a unit drives (SPEC §16): crew sizes, travel speeds (km/h),
+    the road detour without a road network, the gap between visits of one cell (minutes), the
+    on-time tolerance of a visit (minutes) and the solver's time and iteration limits per
+    station, day and shift."""
+
+    officers_per_unit: int = Field(2, ge=1)  # crew of a unit derived without units.csv
+    speed_kmh: dict[Literal["car", "bike", "foot"], Annotated[float, Field(gt=0, le=200)]] = {
+        "car": 30.0,
+        "bike": 12.0,
+        "foot": 4.5,
+    }
+    circuity: float = Field(1.3, ge=1, le=5)  # road distance / straight-line distance
+    revisit_gap_min: float = Field(90.0, ge=0)  # between a cell's visits in one shift
+    on_time_min: float = Field(30.0, ge=0)  # a visit this close to its planned arrival counts
+    solver_seconds: float = Field(1.0, gt=0)  # per station, day and shift: a safety cap
+    solver_iterations: int = Field(50, ge=0)  # the search's length, so that plans repeat
+
+
 class MapConfig(StrictModel):
     tiles: str = "openstreetmap"
     attribution: str = ""
@@ -284,6 +306,7 @@ class Config(StrictModel):
     map: MapConfig = MapConfig()
     execution: ExecutionConfig = ExecutionConfig()
     serve: ServeConfig = ServeConfig()
+    missions: MissionsConfig = MissionsConfig()
     output: OutputConfig = OutputConfig()
 
     @field_validator("coordinates")

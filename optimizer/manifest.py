@@ -25,6 +25,7 @@ from models.scoring import ASSESSMENT_COLUMNS, SCORE_COLUMNS
 from optimizer.allocation.binding import BINDING_COLUMNS
 from optimizer.allocation.frames import ALLOCATION_COLUMNS, DUAL_COLUMNS
 from optimizer.cells import neutralised
+from optimizer.missions.columns import DONE_COLUMNS, MISSION_COLUMNS, ROUTE_COLUMNS, SUMMARY_COLUMNS
 from optimizer.schedule import SCHEDULE_COLUMNS
 from optimizer.train import TRAINING_COLUMNS
 
@@ -92,6 +93,18 @@ OUTPUTS: dict[str, Output] = {
         Output("binding.csv", tuple(BINDING_COLUMNS), report=OPTIONAL),
         Output("schedule.csv", tuple(SCHEDULE_COLUMNS), served="schedule"),
         Output("schedule.parquet", tuple(SCHEDULE_COLUMNS)),  # [output] schedule_format
+        Output("missions.csv", tuple(MISSION_COLUMNS), "missions", served="missions"),
+        Output("missions.parquet", tuple(MISSION_COLUMNS)),  # [output] schedule_format
+        Output("missions.geojson", tuple(ROUTE_COLUMNS), served="routes"),
+        Output("missions_routes.parquet", tuple(ROUTE_COLUMNS)),  # GeoParquet, schedule_format
+        Output(
+            "missions_summary.csv",
+            tuple(SUMMARY_COLUMNS),
+            "missions_summary",
+            served="missions_summary",
+            report=OPTIONAL,
+        ),
+        Output("missions_done.csv", tuple(DONE_COLUMNS), "missions_done", report=OPTIONAL),
         Output(
             "patrol_balance.csv",
             [
