@@ -25,6 +25,7 @@ from optimizer.chain import sha256_file
 from optimizer.execution import execution_stage, has_execution_data
 from optimizer.i18n import BureauNames
 from optimizer.manifest import FORECAST_CACHE, default_store_url, write_outputs
+from optimizer.missions.stage import deliverable_plan, mission_setup
 from optimizer.plan_map import jurisdiction_layer, map_title, write_maps
 from optimizer.plan_record import plan_record
 from optimizer.publish import Staging, publish
@@ -126,10 +127,25 @@ def run_cycle(
     )
     cache.prune()
     forecast = stages.campaign_forecast(forecast, scenario.deltas.harm)
-    tick("forecast", "allocate")
+    tick("forecast", "allocate and route")
     reserve = executed.reserve if executed is not None else None
-    allocated = stages.allocation_stage(
-        bureau, month, sp, cases, forecast.risk, previous, scenario.deltas.stability, reserve
+    allocated, missions = deliverable_plan(
+        lambda drive: stages.allocation_stage(
+            bureau,
+            month,
+            sp,
+            cases,
+            forecast.risk,
+            previous,
+            scenario.deltas.stability,
+            reserve,
+            drive,
+        ),
+        lambda allocated: allocated.plan.allocation_,
+        mission_setup(bureau, plan_month, sp, reserve),
+        forecast.risk,
+        sp.grid.size_m**2,
+        spread,
     )
     evaluated = (
         stages.evaluation_stage(
@@ -138,7 +154,7 @@ def run_cycle(
         if previous is not None
         else None
     )
-    tick("allocate", "train")
+    tick("allocate and route", "train")
     trained = stages.training_stage(bureau, month, scored, lang)
     tick("train", "write")
     hand_back_memory()
@@ -151,6 +167,7 @@ def run_cycle(
         )
         write_outputs(staging.folder, {"quality.csv": flags, "risk.csv": forecast.risk})
         allocated.write(staging.folder)
+        missions.write(staging.folder)
         if evaluated is not None:
             evaluated.write(staging.folder)
         if executed is not None:
@@ -170,7 +187,7 @@ def run_cycle(
             risk=forecast.risk,
             allocation=allocated.plan.allocation_,
             allocation_geo=allocated.geo,
-            schedule=allocated.schedule,
+            schedule=missions.schedule,
             hotspots=hotspots.hotspots,
             jurisdictions=jurisdictions,
             execution=executed.execution if executed is not None else None,

@@ -25,8 +25,13 @@ from models.scoring import ASSESSMENT_COLUMNS, SCORE_COLUMNS
 from optimizer.allocation.binding import BINDING_COLUMNS
 from optimizer.allocation.frames import ALLOCATION_COLUMNS, DUAL_COLUMNS
 from optimizer.cells import neutralised
-from optimizer.missions.columns import DONE_COLUMNS, MISSION_COLUMNS, ROUTE_COLUMNS, SUMMARY_COLUMNS
-from optimizer.schedule import SCHEDULE_COLUMNS
+from optimizer.missions.columns import (
+    DONE_COLUMNS,
+    MISSION_COLUMNS,
+    ROUTE_COLUMNS,
+    SCHEDULE_COLUMNS,
+    SUMMARY_COLUMNS,
+)
 from optimizer.train import TRAINING_COLUMNS
 
 # The output folder's own files and folders, beside the plan months (SPEC §8, §14)

@@ -23,7 +23,6 @@ from models.forecast import backtest_months_table, forecast_risk, risk_history
 from models.forecast_cache import ForecastCache
 from models.forecast_mix import Forecast, reweight
 from models.hotspots import find_hotspots
-from models.months import next_month
 from models.outlines import cell_less_problems, grid_cell_size
 from models.policy import policy_shares, station_weights
 from models.scenarios import Scenario
@@ -48,7 +47,6 @@ from models.training import (
 from optimizer.allocation import PatrolAllocation
 from optimizer.execution import ExecutionResult
 from optimizer.manifest import write_outputs
-from optimizer.schedule import visit_schedule
 from optimizer.train import TrainingPlan, plan_training
 from optimizer.workbook import write_training_xlsx
 
@@ -325,15 +323,13 @@ def forecast_warnings(forecast: ForecastResult, plan_month: str) -> pd.DataFrame
 
 @dataclass(frozen=True)
 class AllocationResult:
-    """The solved plan, its visit schedule, its cells as WGS84 polygons, the allocation per
-    cell and shift on them (`allocation.geojson`) and the per-station patrol balance."""
+    """The solved plan, its cells as WGS84 polygons, the allocation per cell and shift on
+    them (`allocation.geojson`) and the per-station patrol balance."""
 
     plan: PatrolAllocation
-    schedule: pd.DataFrame
     cells: gpd.GeoDataFrame
     geo: gpd.GeoDataFrame
     balance: pd.DataFrame
-    schedule_file: str = "schedule.csv"  # or schedule.parquet ([output] schedule_format)
 
     def write(self, folder: Path) -> None:
         write_outputs(
@@ -342,7 +338,6 @@ class AllocationResult:
                 "allocation.csv": self.plan.allocation_,
                 "duals.csv": self.plan.duals_,
                 "binding.csv": self.plan.binding_,
-                self.schedule_file: self.schedule,
                 "patrol_balance.csv": self.balance,
                 "allocation.geojson": self.geo,
             },
@@ -358,10 +353,12 @@ def allocation_stage(
     previous: pd.DataFrame | None,
     stability: bool = True,
     reserve: pd.DataFrame | None = None,
+    drive: pd.DataFrame | None = None,
 ) -> AllocationResult:
     """Patrol hours for the month after `month` (SPEC §6) and everything written from them;
     `stability = False` plans without the stability terms but still against `previous`;
-    `reserve` (`station_id, shift, reserve_hours`, SPEC §13) is held back from the budgets."""
+    `reserve` (`station_id, shift, reserve_hours`, SPEC §13) is held back from the budgets, as
+    is `drive` (`station_id, shift, drive_hours, unit_hours`: what the missions need, §16)."""
     cfg = bureau.config
     plan = PatrolAllocation.from_frames(
         risk,
@@ -372,6 +369,7 @@ def allocation_stage(
         previous,
         stability=stability,
         reserve=reserve,
+        drive=drive,
     ).solve()
     cells = sp.grid.polygons(sp.cells).to_crs("EPSG:4326")
     per_cell = plan.allocation_.groupby(["cell_id", "shift"], as_index=False, sort=False).agg(
@@ -383,8 +381,6 @@ def allocation_stage(
     recent = cases[(cases["month"] == month) & cases["patrol_sensitive"].fillna(False).astype(bool)]
     return AllocationResult(
         plan=plan,
-        schedule=visit_schedule(plan.allocation_, next_month(month)),
-        schedule_file=f"schedule.{cfg.output.schedule_format}",
         cells=cells,
         geo=cells[["cell_id", "geometry"]].merge(per_cell, on="cell_id"),
         balance=patrol_balance(plan.allocation_, sp.cells, recent, sp.grid.size_m),

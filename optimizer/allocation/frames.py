@@ -20,7 +20,15 @@ ALLOCATION_COLUMNS = [
     "risk",
     "lender_station_id",
 ]
-DUAL_COLUMNS = ["station_id", "shift", "budget_hours", "reserve_hours", "used_hours", "dual"]
+DUAL_COLUMNS = [
+    "station_id",
+    "shift",
+    "budget_hours",  # what the LP had: the officers' hours less the reserve and the drive
+    "reserve_hours",
+    "drive_hours",
+    "used_hours",
+    "dual",
+]
 TOL = 1e-9
 
 
@@ -148,11 +156,14 @@ def build(
     previous: pd.DataFrame | None = None,
     stability: bool = True,
     reserve: pd.DataFrame | None = None,
+    drive: pd.DataFrame | None = None,
 ) -> AllocationData:
     """Arrays of the LP for `risk` (`cell_id, shift, risk`) over jurisdiction `cells`
     (`cell_id, station_id`); `previous` (`cell_id, shift, hours`) fills `prev_hours` and, with
     `stability`, brings the stability terms; `reserve` (`station_id, shift, reserve_hours`)
-    holds hours back from the budgets (0 where it has no row)."""
+    holds hours back from the budgets (0 where it has no row), as does `drive` (`station_id,
+    shift, drive_hours, unit_hours`: the missions' drive, and the listed units' officer-hours
+    as a ceiling where not NaN)."""
     shifts = config.shifts
     shift_order = {h: i for i, h in enumerate(shifts)}
     station_ids = sorted(stations["station_id"].astype(str))
@@ -174,8 +185,11 @@ def build(
     groups = budgets(stations.assign(station_id=stations["station_id"].astype(str)), config)
     groups["_h"] = groups["shift"].map(shift_order)
     groups = groups.sort_values(["station_id", "_h"], ignore_index=True).drop(columns="_h")
-    groups["reserve_hours"] = _reserve_of(groups, reserve)
-    groups["patrol_budget"] = np.maximum(groups["budget_hours"] - groups["reserve_hours"], 0.0)
+    groups["reserve_hours"] = _hours_of(groups, reserve, "reserve_hours", "response reserve")
+    groups["drive_hours"] = _hours_of(groups, drive, "drive_hours", "mission drive")
+    ceiling = _hours_of(groups, drive, "unit_hours", "units' hours", missing=np.inf)
+    officers = np.minimum(groups["budget_hours"] - groups["reserve_hours"], ceiling)
+    groups["patrol_budget"] = np.maximum(officers - groups["drive_hours"], 0.0)
     group_index = pd.Series(
         np.arange(len(groups)), index=pd.MultiIndex.from_frame(groups[["station_id", "shift"]])
     )
@@ -211,25 +225,31 @@ def build(
     )
 
 
-def _reserve_of(groups: pd.DataFrame, reserve: pd.DataFrame | None) -> np.ndarray:
-    """Reserve hours per group from `reserve` (`station_id, shift, reserve_hours`). A row for
-    a station or shift the model does not plan, a repeated one or a negative or missing
-    number of hours is a caller's error (ValueError naming it)."""
-    if reserve is None or not len(reserve):
-        return np.zeros(len(groups))
-    rows = reserve[["station_id", "shift", "reserve_hours"]].astype({"station_id": str})
+def _hours_of(
+    groups: pd.DataFrame,
+    frame: pd.DataFrame | None,
+    column: str,
+    what: str,
+    missing: float = 0.0,
+) -> np.ndarray:
+    """Hours per group from `frame` (`station_id, shift, <column>`), `missing` where it has no
+    row (or NaN). A row for a station or shift the model does not plan, a repeated one or a
+    negative number of hours is a caller's error (ValueError naming it)."""
+    if frame is None or not len(frame):
+        return np.full(len(groups), missing)
+    rows = frame[["station_id", "shift", column]].astype({"station_id": str})
     key = pd.MultiIndex.from_frame(rows[["station_id", "shift"]])
     known = pd.MultiIndex.from_frame(groups[["station_id", "shift"]])
-    hours = pd.to_numeric(rows["reserve_hours"], errors="coerce")
-    for bad, what in (
+    hours = pd.to_numeric(rows[column], errors="coerce").fillna(missing)
+    for bad, problem in (
         (~key.isin(known), "a station or shift the plan does not cover"),
         (key.duplicated(), "a station and shift given twice"),
-        (~(hours >= 0), "reserve_hours must be a number of hours ≥ 0"),
+        (~(hours >= 0), f"{column} must be a number of hours ≥ 0"),
     ):
         if bad.any():
             s, h = rows.loc[np.asarray(bad), ["station_id", "shift"]].iloc[0]
-            raise ValueError(f"response reserve for station {s} {h} shift: {what}")
-    return pd.Series(hours.to_numpy(), index=key).reindex(known, fill_value=0.0).to_numpy()
+            raise ValueError(f"{what} for station {s} {h} shift: {problem}")
+    return pd.Series(hours.to_numpy(), index=key).reindex(known, fill_value=missing).to_numpy()
 
 
 def benefit(hours: np.ndarray, risk: np.ndarray, config: AllocationConfig) -> float:
@@ -363,8 +383,9 @@ def duals_frame(data: AllocationData, plan: Written, duals) -> pd.DataFrame:
     one more hour at that station and shift, to 4 significant digits."""
     own, lent, received = data.flows(plan.hours(), plan.aid())
     out = data.groups.copy()
-    out["budget_hours"] = out["budget_hours"].round(1)
+    out["budget_hours"] = out["patrol_budget"].round(1)
     out["reserve_hours"] = out["reserve_hours"].round(1)
+    out["drive_hours"] = out["drive_hours"].round(1)
     out["used_hours"] = np.round(own + lent - received, 1)
     out["dual"] = significant(duals)
     return out[DUAL_COLUMNS]

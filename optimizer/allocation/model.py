@@ -101,6 +101,7 @@ class PatrolAllocation:
         *,
         stability: bool = True,
         reserve: pd.DataFrame | None = None,
+        drive: pd.DataFrame | None = None,
     ) -> PatrolAllocation:
         """The model for `risk` (`cell_id, shift, risk`) over jurisdiction `cells`
         (`cell_id, station_id`), `stations` (`station_id, officers` and optionally
@@ -112,8 +113,14 @@ class PatrolAllocation:
         reserve (SPEC §13): hours held back from each station-shift's budget before the LP,
         so B_g = max(budget − reserve, 0). A reserve beyond the budget leaves that
         station-shift no patrol hours and is named in `warnings_`; the plan is still made
-        (its floors, if any, must then come from aid, or the diagnosis names them)."""
-        data = frames.build(risk, cells, stations, neighbours, config, previous, stability, reserve)
+        (its floors, if any, must then come from aid, or the diagnosis names them).
+
+        `drive` (`station_id, shift, drive_hours, unit_hours`) is what the missions need
+        (SPEC §16): the drive held back too, and the listed units' officer-hours (NaN = no
+        list) as a ceiling, so B_g = max(min(budget − reserve, unit hours) − drive, 0)."""
+        data = frames.build(
+            risk, cells, stations, neighbours, config, previous, stability, reserve, drive
+        )
         return cls(data)
 
     @property

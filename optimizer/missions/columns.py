@@ -1,6 +1,7 @@
 """The columns of the mission outputs (SPEC §16), declared once for the writer, the manifest,
 the store, the sheets and the execution check."""
 
+SCHEDULE_COLUMNS = ["station_id", "date", "shift", "visit", "cell_id", "minutes"]  # SPEC §6
 MISSION_COLUMNS = [
     "station_id",
     "date",
