@@ -256,8 +256,8 @@ class MissionsConfig(StrictModel):
     circuity: float = Field(1.3, ge=1, le=5)  # road distance / straight-line distance
     revisit_gap_min: float = Field(90.0, ge=0)  # between a cell's visits in one shift
     on_time_min: float = Field(30.0, ge=0)  # a visit this close to its planned arrival counts
-    solver_seconds: float = Field(1.0, gt=0)  # per station, day and shift: a safety cap
-    solver_iterations: int = Field(50, ge=0)  # the search's length, so that plans repeat
+    solver_seconds: float = Field(1.0, gt=0)  # per station, day and shift, after the descent
+    solver_iterations: int = Field(0, ge=0)  # iterations after the first descent: plans repeat
 
 
 class MapConfig(StrictModel):

@@ -3,7 +3,8 @@ plan's hours are hours the units can deliver.
 
 Per station and shift, from what is known before the LP: a day's patrol officer-hours b, its
 units U (listed, or b ÷ shift ÷ crew rounded up), the stops they make n = b ÷ crew ÷ 13
-minutes, the area A of the cells holding `RISK_SHARE` of the shift's risk (m of them) and the
+minutes, the area A of the cells the LP will staff (m of them: the riskiest, as many as b fills
+at half the saturation dose, at most those holding `RISK_SHARE` of the shift's risk) and the
 risk-weighted distance r from the station house to them. A day's drive is U trips out and back
 (2r each) plus the tour between the stops, n legs of the mean distance between m points
 spread over A (the Beardwood–Halton–Hammersley constant 0.7124 × √(A ÷ min(n, m))), the
@@ -33,12 +34,14 @@ def drive_estimate(
     days: int,
     clocks: dict[str, ShiftClock],
     config: MissionsConfig,
+    cell_cap_hours: float,
 ) -> pd.DataFrame:
     """`station_id, shift, drive_hours` (officer-hours in the month) for `patrol`
     (`station_id, shift, hours, units, officers, mode`: the month's patrol officer-hours, the
     units of a day (NaN = derived), their crew and mode), the jurisdictions' `cells`
     (`cell_id, station_id, x, y`), `risk` (`cell_id, shift, risk`) and the station `houses`
-    (index station_id; x, y in metres)."""
+    (index station_id; x, y in metres); `cell_cap_hours` is the LP's saturation dose
+    (`allocation.max_hours_cell`)."""
     located = cells[["cell_id", "station_id", "x", "y"]].merge(
         risk[["cell_id", "shift", "risk"]], on="cell_id"
     )
@@ -52,7 +55,15 @@ def drive_estimate(
     )
     group = located.groupby(["station_id", "shift"], sort=False)
     share = group["risk"].cumsum() / group["risk"].transform("sum")
-    hot = located[(share - located["risk"] / group["risk"].transform("sum")) < RISK_SHARE]
+    # the cells the LP will staff: the riskiest, as many as the hours fill at half the cap,
+    # no more than those holding RISK_SHARE of the risk
+    staffed = np.ceil(
+        located.merge(patrol, on=["station_id", "shift"], how="left")["hours"].fillna(0.0)
+        / (cell_cap_hours / 2)
+    ).to_numpy()
+    rank = group.cumcount().to_numpy()
+    before = (share - located["risk"] / group["risk"].transform("sum")).to_numpy()
+    hot = located[(before < RISK_SHARE) & (rank < np.maximum(staffed, 1))]
     hot = hot.assign(weighted=hot["apart"] * hot["risk"])
     spread = hot.groupby(["station_id", "shift"]).agg(
         m=("cell_id", "size"), weighted=("weighted", "sum"), risk=("risk", "sum")

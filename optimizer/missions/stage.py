@@ -116,6 +116,7 @@ class MissionSetup:
     cells: pd.DataFrame  # index cell_id; x, y, lon, lat
     network: RoadNetwork | None
     file_format: str
+    cell_cap_hours: float  # the LP's saturation dose per cell, shift and month
 
 
 def mission_setup(
@@ -173,6 +174,7 @@ def mission_setup(
         cells=cells.assign(lon=lon, lat=lat),
         network=RoadNetwork.from_frame(roads, sp.crs) if roads is not None else None,
         file_format=cfg.output.schedule_format,
+        cell_cap_hours=cfg.allocation.max_hours_cell,
     )
 
 
@@ -191,6 +193,7 @@ def mission_drive(setup: MissionSetup, risk: pd.DataFrame, cell_area_m2: float) 
         len(setup.dates),
         setup.clocks,
         setup.config,
+        setup.cell_cap_hours,
     )
     return drive.merge(
         setup.patrol[["station_id", "shift", "unit_hours"]], on=["station_id", "shift"]
