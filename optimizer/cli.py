@@ -395,9 +395,10 @@ def backtest(data, month, out, months, workers, scheduler) -> None:
 @_stage_options
 @_previous_plan_option
 def allocate_cmd(data, month, out, previous_plan) -> None:
-    """Patrol hours for the month after MONTH: allocation.csv, allocation.geojson, duals.csv,
-    binding.csv, schedule.csv, patrol_balance.csv."""
-    from optimizer.stages import allocation_stage, forecast_stage
+    """Patrol hours for the month after MONTH and their missions: allocation.csv,
+    allocation.geojson, duals.csv, binding.csv, patrol_balance.csv, missions.csv,
+    missions.geojson, missions_summary.csv, schedule.csv."""
+    from optimizer.stages import forecast_stage, planned_missions
 
     bureau, sp, cases = _stage(data, month, FORECAST_TABLES)
     shifts = bureau.config.allocation.shifts
@@ -405,8 +406,9 @@ def allocate_cmd(data, month, out, previous_plan) -> None:
 
     prev = load_previous_plan(previous_plan, shifts) if previous_plan else None
     risk = forecast_stage(bureau, month, sp, cases).risk
-    allocated = allocation_stage(bureau, month, sp, cases, risk, prev)
+    allocated, missions = planned_missions(bureau, month, sp, cases, risk, prev)
     allocated.write(out)
+    missions.write(out)
     for warning in allocated.plan.warnings_:
         click.echo(_say("allocation_warning", warning=warning), err=True)
     click.echo(_say("allocation_written", out=out))

@@ -25,7 +25,6 @@ from optimizer.chain import sha256_file
 from optimizer.execution import execution_stage, has_execution_data
 from optimizer.i18n import BureauNames
 from optimizer.manifest import FORECAST_CACHE, default_store_url, write_outputs
-from optimizer.missions.stage import deliverable_plan, mission_setup
 from optimizer.plan_map import jurisdiction_layer, map_title, write_maps
 from optimizer.plan_record import plan_record
 from optimizer.publish import Staging, publish
@@ -129,22 +128,15 @@ def run_cycle(
     forecast = stages.campaign_forecast(forecast, scenario.deltas.harm)
     tick("forecast", "allocate and route")
     reserve = executed.reserve if executed is not None else None
-    allocated, missions = deliverable_plan(
-        lambda drive: stages.allocation_stage(
-            bureau,
-            month,
-            sp,
-            cases,
-            forecast.risk,
-            previous,
-            scenario.deltas.stability,
-            reserve,
-            drive,
-        ),
-        lambda allocated: allocated.plan.allocation_,
-        mission_setup(bureau, plan_month, sp, reserve),
+    allocated, missions = stages.planned_missions(
+        bureau,
+        month,
+        sp,
+        cases,
         forecast.risk,
-        sp.grid.size_m**2,
+        previous,
+        scenario.deltas.stability,
+        reserve,
         spread,
     )
     evaluated = (

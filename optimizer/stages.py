@@ -23,6 +23,7 @@ from models.forecast import backtest_months_table, forecast_risk, risk_history
 from models.forecast_cache import ForecastCache
 from models.forecast_mix import Forecast, reweight
 from models.hotspots import find_hotspots
+from models.months import next_month
 from models.outlines import cell_less_problems, grid_cell_size
 from models.policy import policy_shares, station_weights
 from models.scenarios import Scenario
@@ -47,6 +48,7 @@ from models.training import (
 from optimizer.allocation import PatrolAllocation
 from optimizer.execution import ExecutionResult
 from optimizer.manifest import write_outputs
+from optimizer.missions.stage import MissionResult, deliverable_plan, mission_setup
 from optimizer.train import TrainingPlan, plan_training
 from optimizer.workbook import write_training_xlsx
 
@@ -384,6 +386,31 @@ def allocation_stage(
         cells=cells,
         geo=cells[["cell_id", "geometry"]].merge(per_cell, on="cell_id"),
         balance=patrol_balance(plan.allocation_, sp.cells, recent, sp.grid.size_m),
+    )
+
+
+def planned_missions(
+    bureau: Bureau,
+    month: str,
+    sp: Spatial,
+    cases: pd.DataFrame,
+    risk: pd.DataFrame,
+    previous: pd.DataFrame | None,
+    stability: bool = True,
+    reserve: pd.DataFrame | None = None,
+    spread: Spread = IN_PROCESS,
+) -> tuple[AllocationResult, MissionResult]:
+    """The plan for the month after `month` and its missions (SPEC §6, §16): the LP's budgets
+    net of the drive the missions need (`optimizer/missions/stage.py`)."""
+    return deliverable_plan(
+        lambda drive: allocation_stage(
+            bureau, month, sp, cases, risk, previous, stability, reserve, drive
+        ),
+        lambda allocated: allocated.plan.allocation_,
+        mission_setup(bureau, next_month(month), sp, reserve),
+        risk,
+        sp.grid.size_m**2,
+        spread,
     )
 
 

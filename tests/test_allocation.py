@@ -365,7 +365,8 @@ def test_the_reference_model_names_rules_and_variables_by_real_ids():
 
 def test_a_response_reserve_lowers_the_usable_budget_by_exactly_its_hours():
     """S0's day shift holds r hours back for calls: the plan spends r fewer hours there (its
-    budget binds either way), and duals.csv shows the reserve beside the budget."""
+    budget binds either way), and duals.csv shows the reserve beside the budget the LP had
+    (SPEC §16: the officers' hours less the reserve)."""
     risk, cells, stations, neighbours = bureau(2, 30, 13, officers=(2, 3))
     config = AllocationConfig(max_aid_share=0.0)
     base = allocate(risk, cells, stations, neighbours, config)
@@ -381,7 +382,12 @@ def test_a_response_reserve_lowers_the_usable_budget_by_exactly_its_hours():
     )
     assert after.loc[("S0", "day"), "reserve_hours"] == 7.5
     assert (after.drop(("S0", "day"))["reserve_hours"] == 0).all()
-    assert after["budget_hours"].equals(before["budget_hours"])  # the officers' hours
+    assert (
+        after.loc[("S0", "day"), "budget_hours"] == before.loc[("S0", "day"), "budget_hours"] - 7.5
+    )
+    assert after.drop(("S0", "day"))["budget_hours"].equals(
+        before.drop(("S0", "day"))["budget_hours"]
+    )
     assert (before["reserve_hours"] == 0).all()
     assert held.warnings_ == []
 

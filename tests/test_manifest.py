@@ -25,8 +25,15 @@ def _columns(path) -> list[str]:
 def test_every_file_of_the_plan_is_in_the_manifest_with_its_columns(demo_run):
     written = {p.name for p in demo_run.iterdir()}
     assert written <= set(OUTPUTS), written - set(OUTPUTS)
-    # a first month has no evaluation; the schedule is written in one format, CSV by default
-    assert written >= set(OUTPUTS) - {"evaluation.csv", "schedule.parquet", "backtest.csv"}
+    # a first month has no evaluation; the schedule and the missions are written in one
+    # format, CSV by default
+    parquet = {"schedule.parquet", "missions.parquet", "missions_routes.parquet"}
+    assert written >= set(OUTPUTS) - {
+        "evaluation.csv",
+        "backtest.csv",
+        "missions_done.csv",
+        *parquet,
+    }
     for name in written:
         output = OUTPUTS[name]
         if not output.columns:
