@@ -37,8 +37,11 @@ def month_visits(
     officers`) gives the officers per unit of each patrolling station and shift listed in
     `units.csv`; others have `officers_per_unit`.
 
-    A row's visits are spread over the days from a day of its own (drawn, seeded by month), so
-    that no day takes every cell's first visit; a cell's daily counts differ by at most one."""
+    The visits of a cell and shift (its own station's and the lenders') are spread over the
+    days together, from a day of the cell's own (drawn, seeded by month), so that no day takes
+    every cell's first visit and a cell's daily counts differ by at most one; each lender's
+    visits are spread evenly among them. The windows of a cell's visits of one day are
+    shared by all the stations that patrol it."""
     period = pd.Period(plan_month, "M")
     days = period.days_in_month
     rng = np.random.default_rng(int(period.year) * 100 + int(period.month))
@@ -51,33 +54,42 @@ def month_visits(
             "hours": allocation["hours"].astype(float),
         }
     )
-    rows = rows[rows["hours"] > 0].sort_values(["station_id", "shift", "cell_id"])
+    rows = rows[rows["hours"] > 0].sort_values(["cell_id", "shift", "station_id"])
     rows = rows.merge(crew, on=["station_id", "shift"], how="left", validate="many_to_one")
     officers = rows["officers"].fillna(officers_per_unit).to_numpy(dtype=float)
     minutes = np.floor(rows["hours"].to_numpy() * 60 / officers + 1e-6)
     length = rows["shift"].map(lambda h: clocks[h].length_min).to_numpy(dtype=np.int64)
     gap = int(np.ceil(revisit_gap_min))
-    most_a_day = np.maximum(length // (gap + VISIT_MINUTES[1]), 1)
+    most = np.maximum(length // (gap + VISIT_MINUTES[1]), 1) * days  # a cell's visits a shift
     count = np.clip(
         np.rint(minutes / MEAN_VISIT),
         np.ceil(minutes / VISIT_MINUTES[1]),
         np.floor(minutes / VISIT_MINUTES[0]),
     )
-    count = np.minimum(count, most_a_day * days).astype(np.int64)
-    placed = np.minimum(minutes, count * VISIT_MINUTES[1]).astype(np.int64)
-    first_day = rng.integers(0, days, size=len(rows))
-
+    cell = (rows["cell_id"] + "|" + rows["shift"]).factorize()[0]  # rows of a cell are together
+    total = np.bincount(cell, count)[cell]
+    count = np.where(total > most, np.floor(count * most / np.maximum(total, 1)), count)
+    count = count.astype(np.int64)
     if not count.sum():
         return pd.DataFrame({c: [] for c in VISIT_COLUMNS})
+    placed = np.minimum(minutes, count * VISIT_MINUTES[1]).astype(np.int64)
+    first_day = rng.integers(0, days, size=int(cell.max()) + 1)
+
     row = np.repeat(np.arange(len(rows)), count)
     rank = np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count)
     n = count[row]
     # each visit base minutes, the first `placed % n` of a row's visits one more
-    base = placed[row] // np.maximum(n, 1)
-    visit_minutes = base + (rank < placed[row] % np.maximum(n, 1))
-    day = ((rank * days) // np.maximum(n, 1) + first_day[row]) % days
-    # the visit's slot among the row's visits of its day: ranks of one day are consecutive
-    day_start = np.r_[True, (row[1:] != row[:-1]) | (day[1:] != day[:-1])]
+    visit_minutes = placed[row] // n + (rank < placed[row] % n)
+    # the cell's visits in one line, each row's spread evenly along it, then over the days
+    along = (2 * rank + 1) / (2 * n)
+    order = np.lexsort((row, along, cell[row]))
+    row, rank, visit_minutes = row[order], rank[order], visit_minutes[order]
+    group = cell[row]
+    cell_n = np.bincount(group)[group]
+    cell_rank = np.arange(len(row)) - (np.cumsum(np.bincount(group)) - np.bincount(group))[group]
+    day = ((cell_rank * days) // cell_n + first_day[group]) % days
+    # the visit's slot among its cell's visits of the day: a day's ranks are consecutive
+    day_start = np.r_[True, (group[1:] != group[:-1]) | (day[1:] != day[:-1])]
     position = np.arange(len(row))
     slot = position - np.maximum.accumulate(np.where(day_start, position, 0))
     per_day = np.bincount(np.cumsum(day_start) - 1)[np.cumsum(day_start) - 1]
@@ -85,8 +97,8 @@ def month_visits(
     # the day's slots start at an offset of the cell's own (within the room the gaps leave),
     # so that the cells' windows do not all open at once
     room = np.where(per_day > 1, length[row] - per_day * span + gap, 0)
-    group = np.cumsum(day_start) - 1
-    offset = np.floor(rng.random(int(group[-1]) + 1)[group] * (room + 1)).astype(np.int64)
+    day_group = np.cumsum(day_start) - 1
+    offset = np.floor(rng.random(int(day_group[-1]) + 1)[day_group] * (room + 1)).astype(np.int64)
     early = offset + slot * span
     late = np.where(per_day > 1, early + span - gap - visit_minutes, length[row] - visit_minutes)
     visits = pd.DataFrame(
