@@ -13,13 +13,14 @@ from optimizer.missions.routing import StationMonth, route_station
 STRAIGHT = MissionsConfig(circuity=1.0, speed_kmh={"car": 30.0, "bike": 12.0, "foot": 4.5})
 
 
-def station_month(visits: list[tuple], units: list[tuple]) -> StationMonth:
+def station_month(visits: list[tuple], units: list[tuple], shift_min: int = 480) -> StationMonth:
     """A station house at (0, 0) and cells 1 km apart along the x axis: at 30 km/h a cell is
     2 minutes from the next."""
     cells = pd.DataFrame({"x": [1000.0, 2000.0, 3000.0], "y": 0.0}, index=["c1", "c2", "c3"])
     return StationMonth(
         station_id="S1",
         plan_month="2026-03",
+        shift_min=shift_min,
         visits=pd.DataFrame(
             visits, columns=["day", "shift", "cell_id", "minutes", "early", "late", "risk"]
         ),
@@ -35,7 +36,7 @@ def test_one_unit_drives_out_visits_in_order_and_comes_back():
         [(0, "day", "c2", 13, 0, 467, 1.0), (0, "day", "c1", 13, 0, 467, 1.0)],
         [(0, "day", "S1-day-1", 2, "car")],
     )
-    routed = route_station(month, config=STRAIGHT, lengths={"day": 480})
+    routed = route_station(month, config=STRAIGHT)
     stops = routed.stops[["cell_id", "arrive", "depart", "minutes", "travel_min"]]
     assert stops.values.tolist() == [["c1", 2, 15, 13, 2], ["c2", 17, 30, 13, 2]]
     route = routed.routes.iloc[0]
@@ -53,7 +54,7 @@ def test_a_window_makes_the_unit_wait_and_the_gap_holds():
         [(0, "day", "c1", 13, 0, 17, 1.0), (0, "day", "c1", 13, 120, 400, 1.0)],
         [(0, "day", "S1-day-1", 2, "car")],
     )
-    stops = route_station(month, config=STRAIGHT, lengths={"day": 480}).stops
+    stops = route_station(month, config=STRAIGHT).stops
     assert stops[["arrive", "depart"]].values.tolist() == [[2, 15], [120, 133]]
 
 
@@ -61,8 +62,8 @@ def test_what_no_unit_can_reach_in_its_shift_is_left_out_and_counted():
     """A 60-minute shift: c3 is 6 minutes out and 6 back, so one unit carries three visits of
     16 minutes there (6 + 48 + 6 = 60) and not a fourth; the summary states the rest."""
     visits = [(0, "day", "c3", 16, 0, 44, 1.0)] * 4
-    month = station_month(visits, [(0, "day", "S1-day-1", 1, "car")])
-    routed = route_station(month, config=STRAIGHT, lengths={"day": 60})
+    month = station_month(visits, [(0, "day", "S1-day-1", 1, "car")], shift_min=60)
+    routed = route_station(month, config=STRAIGHT)
     assert routed.stops[["arrive", "depart"]].values.tolist() == [[6, 22], [22, 38], [38, 54]]
     assert routed.routes["end"].tolist() == [60]
     allocation = pd.DataFrame(
@@ -100,8 +101,8 @@ def test_the_same_month_routes_the_same_and_days_differ():
     ]
     units = [(day, "day", f"S1-day-{n}", 2, "car") for day in (0, 1) for n in (1, 2)]
     month = station_month(visits, units)
-    first = route_station(month, config=STRAIGHT, lengths={"day": 480})
-    again = route_station(month, config=STRAIGHT, lengths={"day": 480})
+    first = route_station(month, config=STRAIGHT)
+    again = route_station(month, config=STRAIGHT)
     pd.testing.assert_frame_equal(first.stops, again.stops)
 
 

@@ -52,12 +52,14 @@ ROUTE_COLUMNS = ["day", "shift", "unit_id", "officers", "stops", "patrol_min", "
 
 @dataclass(frozen=True)
 class StationMonth:
-    """One patrolling station's month: its visits (`day, shift, cell_id, minutes, early,
-    late, risk`), its units per day (`day, shift, unit_id, officers, mode`), its house and the
-    cells it visits in metres (`house`: x, y; `cells`: cell_id → x, y)."""
+    """One patrolling station's month of one shift: its visits (`day, shift, cell_id, minutes,
+    early, late, risk`), its units per day (`day, shift, unit_id, officers, mode`), the
+    shift's length (minutes), its house and the cells it visits in metres (`house`: x, y;
+    `cells`: cell_id → x, y)."""
 
     station_id: str
     plan_month: str
+    shift_min: int
     visits: pd.DataFrame
     units: pd.DataFrame
     house: tuple[float, float]
@@ -80,10 +82,9 @@ def route_station(
     month: StationMonth,
     *,
     config: MissionsConfig,
-    lengths: dict[str, int],
     roads: RoadNetwork | None = None,
 ) -> RoutedMonth:
-    """Every day and shift of one station's month routed; `lengths` are the shifts' minutes."""
+    """Every day of one station's month of one shift routed."""
     points = np.vstack([np.asarray(month.house, float), month.cells[["x", "y"]].to_numpy()])
     modes = sorted(set(month.units["mode"])) or ["car"]
     travel = {}
@@ -120,7 +121,7 @@ def route_station(
             where[rows],
             day_units,
             travel,
-            lengths[shift],
+            month.shift_min,
             config,
             seed,
         )

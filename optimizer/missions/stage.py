@@ -240,14 +240,14 @@ def route_plan(
             StationMonth(
                 station_id=station,
                 plan_month=setup.plan_month,
+                shift_min=setup.clocks[shift].length_min,
                 visits=group,
                 units=units[(units["station_id"] == station) & (units["shift"] == shift)],
                 house=(float(setup.houses.at[station, "x"]), float(setup.houses.at[station, "y"])),
                 cells=setup.cells.loc[sorted(group["cell_id"].unique()), ["x", "y"]],
             )
         )
-    lengths = {h: c.length_min for h, c in setup.clocks.items()}
-    done = spread(route_station, pieces, config=mcfg, lengths=lengths, roads=setup.network)
+    done = spread(route_station, pieces, config=mcfg, roads=setup.network)
     for piece, result in zip(pieces, done, strict=True):
         routed[(piece.station_id, piece.visits["shift"].iat[0])] = (piece.visits, result)
     parts = [routed[key][1] for key in sorted(routed)]
