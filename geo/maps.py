@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import folium
@@ -29,12 +29,14 @@ from geo.layers import (
     DECIMALS,
     LABEL_STYLE,
     MAX_CELLS,
+    LineGroup,
     MapText,
     block_size,
     change_layer,
     crew_text,
     delivery_layers,
     hotspot_layers,
+    line_layer,
     outline_layers,
     rounded,
     scheduled_layer,
@@ -66,6 +68,7 @@ def plan_map(
     execution: pd.DataFrame | None = None,
     max_cells: int = MAX_CELLS,
     tiles_datum: str = "wgs84",
+    lines: Sequence[LineGroup] = (),
 ) -> folium.Map:
     """A planner's map, every word from `text`.
 
@@ -80,10 +83,15 @@ def plan_map(
     values as the reader should see them; `cells` holds `cell_id, geometry`, `risk` is `cell_id,
     shift, risk`, `allocation` is `cell_id, shift, hours, prev_hours` per cell and shift,
     `schedule` is `schedule.csv`. Past `max_cells` cell polygons (all layers together) the grid
-    is drawn in k×k blocks, their values summed (see `block_size`). `tiles_datum = "gcj02"`
-    shifts every layer onto GCJ-02 basemap tiles."""
+    is drawn in k×k blocks, their values summed (see `block_size`). Each of `lines` is a layer
+    of coloured lines and points along them, over the hotspots (`line_layer`, off at start).
+    `tiles_datum = "gcj02"` shifts every layer onto GCJ-02 basemap tiles."""
     if tiles_datum == "gcj02":
         stations, cells, hotspots = (frame_to_gcj02(f) for f in (stations, cells, hotspots))
+        lines = [
+            replace(g, lines=frame_to_gcj02(g.lines), points=frame_to_gcj02(g.points))
+            for g in lines
+        ]
     labels = text.layers
     visits = scheduled_visits(schedule)
     risk = risk[risk["risk"] > 0]
@@ -145,6 +153,8 @@ def plan_map(
         (labels["scheduled"], [(f"border:2px dashed {SCHEDULED_COLOUR}", labels["outline"])])
     )
     hotspot_layers(m, hotspots, text)
+    for group in lines:
+        line_layer(m, group, text)
     outline_layers(m, stations, text)
 
     root = m.get_root()

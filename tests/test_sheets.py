@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from missions_data import DAYS, PLAN_MONTH, ROUTES, STOPS, tiny_missions, tiny_run, twin
 
 from optimizer.cli import main
-from optimizer.sheets import file_name, mission_sheets, read_missions, sheet_page
+from optimizer.mission_files import read_missions
+from optimizer.sheets import file_name, mission_sheets, sheet_page
 
 HOSTILE = '<img src=x onerror="alert(1)">'
 

@@ -27,6 +27,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from models.errors import InputError
 from optimizer.i18n import LANGUAGES, texts
+from optimizer.mission_files import Missions
 from optimizer.report import render_report
 from optimizer.serve.auth import COOKIE
 from optimizer.serve.deps import (
@@ -50,7 +51,7 @@ from optimizer.serve.roles import (
 )
 from optimizer.serve.runs import list_runs, run_folder, run_missions
 from optimizer.serve.users import User
-from optimizer.sheets import Missions, sheet_page
+from optimizer.sheets import sheet_page
 
 router = APIRouter(include_in_schema=False)
 CSRF_COOKIE = "patrolopt_csrf"

@@ -20,7 +20,7 @@ from models.months import MONTH_PATTERN
 from models.scenarios import SCENARIO_PATTERN
 from optimizer.audit import RecordedRun, read_log, recorded_runs
 from optimizer.manifest import AUDIT_FILE, SERVED
-from optimizer.sheets import ROUTES, STOPS, Missions, read_missions, written_as
+from optimizer.mission_files import ROUTES, STOPS, Missions, read_missions, written_as
 
 TABLE_FILES = {table: output.name for table, output in SERVED.items()}  # the API's tables
 FILTER_COLUMNS = {"station": "station_id", "shift": "shift", "course": "course_id"}
