@@ -19,6 +19,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from geo.legend import FONTS
 from geo.maps import SvgView
@@ -53,10 +54,13 @@ def file_name(text: str) -> str:
 
 
 def _figure(value: float) -> str:
+    """Minutes as a sheet prints them: whole ones without decimals, else to one decimal."""
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
-def _route_map(line, stops: pd.DataFrame, day: pd.Timestamp) -> dict | None:
+def _route_map(
+    line: shapely.LineString | None, stops: pd.DataFrame, day: pd.Timestamp
+) -> dict | None:
     """Pixel geometry of one unit's route map: the route's path, its stops numbered with their
     times and cells as hover text, the station (the route's first point)."""
     points = stops[["lon", "lat"]].to_numpy(dtype=float)
@@ -89,25 +93,27 @@ def _route_map(line, stops: pd.DataFrame, day: pd.Timestamp) -> dict | None:
 
 
 def _unit(unit_id: str, stops: pd.DataFrame, route: pd.Series | None, day: pd.Timestamp) -> dict:
-    """One unit's part of a sheet: its stops in order, when it leaves and is back, totals."""
+    """One unit's part of a sheet: its crew, its stops in order, when it leaves the station and
+    is back (the route's drive less the drives to its stops), on-scene and driving minutes,
+    officer-hours on scene and its route map."""
     stops = stops.sort_values("stop")
     drive_to_stops = float(stops["travel_min"].sum())
     drive = float(route["travel_min"]) if route is not None else drive_to_stops
+    drive_back = max(drive - drive_to_stops, 0.0) if route is not None else None
     officers = int(stops["officers"].max()) if len(stops) else None
     leave = back = ""
     if len(stops):
         first, last = stops.iloc[0], stops.iloc[-1]
         leave = clock(first["arrive"] - pd.Timedelta(minutes=float(first["travel_min"])), day)
-        if route is not None:
-            back_min = max(drive - drive_to_stops, 0.0)
-            back = clock(last["depart"] + pd.Timedelta(minutes=back_min), day)
+        if drive_back is not None:
+            back = clock(last["depart"] + pd.Timedelta(minutes=drive_back), day)
     scene = float(stops["minutes"].sum())
     return {
         "unit_id": unit_id,
         "officers": officers,
         "leave": leave,
         "back": back,
-        "back_drive": _figure(max(drive - drive_to_stops, 0.0)) if route is not None else "",
+        "back_drive": _figure(drive_back) if drive_back is not None else "",
         "stops": [
             {
                 "stop": int(row.stop),
@@ -122,7 +128,7 @@ def _unit(unit_id: str, stops: pd.DataFrame, route: pd.Series | None, day: pd.Ti
         "scene": _figure(scene),
         "drive": _figure(drive),
         "officer_hours": f"{scene * (officers or 0) / 60:,.1f}",
-        "map": _route_map(route.geometry if route is not None else None, stops, day),
+        "map": _route_map(route["geometry"] if route is not None else None, stops, day),
     }
 
 

@@ -232,3 +232,21 @@ def test_station_ids_are_folders_inside_the_output(tmp_path):
     assert pages.exit_code == 0, pages.output
     assert sorted(p.parent.name for p in out.rglob("*.html")) == ["%2E.%2Fup", "S01", "S02"]
     assert gpd.read_file(folder / ROUTES)["station_id"].iloc[0] == "../up"
+
+
+def test_a_unit_without_stops_stays_on_call_and_one_without_a_route_has_no_return(tmp_path):
+    files = tiny_missions()
+    stops, routes = files[STOPS], files[ROUTES]
+    files[STOPS] = stops[stops["unit_id"] != "S01-day-1"]
+    files[ROUTES] = routes[routes["unit_id"] != "S01-day-2"]
+    folder = tiny_run(tmp_path / PLAN_MONTH / "baseline", files)
+    page = mission_sheets(folder, station="S01", date="2026-01-01")["S01/2026-01-01.html"]
+    on_call = page[page.index("<h3>Unit S01-day-1") : page.index("<h3>Unit S01-day-2")]
+    assert "No stops: the unit stays on call at the station." in on_call
+    assert "crew of –" in on_call and "<polyline" in on_call  # its route is still drawn
+    assert rows(page, "S01-day-2") == [
+        ["", "07:30", "Leave the station", "", ""],
+        ["1", "07:36–07:48", "465_4432", "12", "6"],
+        ["2", "07:54–08:06", "466_4432", "12", "6"],
+        ["", "Total", "2 stop(s)", "24", "12"],  # the drive to its stops, no way back known
+    ]
