@@ -395,8 +395,11 @@ def test_too_many_routes_are_left_to_the_sheets(monkeypatch):
     assert "8 routes that day, too many to draw: print the mission sheets" in text
 
 
-def test_a_map_without_missions_has_no_routes_layer():
+def test_a_map_without_missions_has_no_routes_layer_and_routes_alone_have_no_stops():
     assert "Unit routes" not in page_text(plan_map(**small_plan(), tiles="none", attribution=""))
+    routes = tiny_missions()[ROUTES]
+    text = page_text(plan_map(**small_plan(), tiles="none", attribution="", routes=routes))
+    assert len(features(text, "LineString")) == 8 and features(text, "Point") == []
 
 
 @given(
