@@ -2,8 +2,9 @@
 
 `MapText` carries every word; the functions here add one kind of layer each to a folium map
 (jurisdictions, outlines and names, value classes per shift, change, delivered hours, scheduled
-visits, hotspots), show the data's values only as text, and draw the grid in k×k blocks where
-it has more cells than a browser draws quickly (`block_size`).
+visits, hotspots, coloured lines with points along them), show the data's values only as text,
+and draw the grid in k×k blocks where it has more cells than a browser draws quickly
+(`block_size`).
 """
 
 from __future__ import annotations
@@ -115,10 +116,12 @@ def add_layer(
     show: bool = False,
     popup: bool = False,
     hover: int | None = None,
+    marker: folium.CircleMarker | None = None,
 ) -> None:
     """Add `frame` as a layer: hovering shows `fields` (the first `hover` of them, with `popup`
     two by default) and with `popup` a click shows them all, as text; `name` is escaped for the
-    layer control, which shows it as HTML."""
+    layer control, which shows it as HTML. Points are drawn as `marker` (Leaflet's default pin
+    without one)."""
     if frame.empty:
         return
     aliases = [text.heading(f) for f in fields]
@@ -130,6 +133,7 @@ def add_layer(
         style_function=style,
         tooltip=TextTooltip(fields=shown, aliases=aliases[: len(shown)]),
         popup=TextPopup(fields=fields, aliases=aliases) if popup else None,
+        marker=marker,
     ).add_to(m)
 
 
@@ -356,3 +360,48 @@ def scheduled_layer(
         ["cell_id", "visits", "minutes", "shifts"],
         text,
     )
+
+
+@dataclass(frozen=True)
+class LineGroup:
+    """Lines and points along them, drawn together as one layer `name`, each in the colour of
+    its `colour` column: hovering a line shows its `line_fields`, clicking a point shows its
+    `point_fields` (both frames WGS84)."""
+
+    name: str
+    lines: gpd.GeoDataFrame
+    points: gpd.GeoDataFrame
+    line_fields: tuple[str, ...] = ()
+    point_fields: tuple[str, ...] = ()
+
+
+def line_layer(m: folium.Map, group: LineGroup, text: MapText, show: bool = False) -> None:
+    """`group` as one layer of `m` (off at start unless `show`): its lines, then its points
+    as small circles over them."""
+    layer = folium.FeatureGroup(name=html.escape(group.name), show=show)
+    add_layer(
+        layer,
+        rounded(group.lines),
+        group.name,
+        lambda f: {"color": f["properties"]["colour"], "weight": 3, "opacity": 0.85},
+        list(group.line_fields),
+        text,
+        show=True,  # inside the group: shown with it
+    )
+    add_layer(
+        layer,
+        rounded(group.points),
+        group.name,
+        lambda f: {
+            "color": f["properties"]["colour"],
+            "fillColor": "#ffffff",
+            "fillOpacity": 1.0,
+            "weight": 2,
+        },
+        list(group.point_fields),
+        text,
+        show=True,
+        popup=True,
+        marker=folium.CircleMarker(radius=5),
+    )
+    layer.add_to(m)

@@ -3,16 +3,17 @@
 `plan_map` is a folium page that opens on an air-gapped network and shows the data's names only
 as text (`geo.leaflet`); only the basemap tiles are fetched, and `tiles = "none"` turns them
 off, leaving the jurisdictions' outlines and names as context. `svg_map` draws small inline-SVG
-maps for the leadership report, and `write_geopackage` writes the layers QGIS and ArcGIS open as
-one file. All frames are WGS84.
+maps for the leadership report on an `SvgView` (printed pages draw on one too), and
+`write_geopackage` writes the layers QGIS and ArcGIS open as one file. All frames are WGS84.
 """
 
 from __future__ import annotations
 
 import html
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import folium
@@ -28,12 +29,14 @@ from geo.layers import (
     DECIMALS,
     LABEL_STYLE,
     MAX_CELLS,
+    LineGroup,
     MapText,
     block_size,
     change_layer,
     crew_text,
     delivery_layers,
     hotspot_layers,
+    line_layer,
     outline_layers,
     rounded,
     scheduled_layer,
@@ -65,6 +68,7 @@ def plan_map(
     execution: pd.DataFrame | None = None,
     max_cells: int = MAX_CELLS,
     tiles_datum: str = "wgs84",
+    lines: Sequence[LineGroup] = (),
 ) -> folium.Map:
     """A planner's map, every word from `text`.
 
@@ -79,10 +83,15 @@ def plan_map(
     values as the reader should see them; `cells` holds `cell_id, geometry`, `risk` is `cell_id,
     shift, risk`, `allocation` is `cell_id, shift, hours, prev_hours` per cell and shift,
     `schedule` is `schedule.csv`. Past `max_cells` cell polygons (all layers together) the grid
-    is drawn in k×k blocks, their values summed (see `block_size`). `tiles_datum = "gcj02"`
-    shifts every layer onto GCJ-02 basemap tiles."""
+    is drawn in k×k blocks, their values summed (see `block_size`). Each of `lines` is a layer
+    of coloured lines and points along them, over the hotspots (`line_layer`, off at start).
+    `tiles_datum = "gcj02"` shifts every layer onto GCJ-02 basemap tiles."""
     if tiles_datum == "gcj02":
         stations, cells, hotspots = (frame_to_gcj02(f) for f in (stations, cells, hotspots))
+        lines = [
+            replace(g, lines=frame_to_gcj02(g.lines), points=frame_to_gcj02(g.points))
+            for g in lines
+        ]
     labels = text.layers
     visits = scheduled_visits(schedule)
     risk = risk[risk["risk"] > 0]
@@ -144,6 +153,8 @@ def plan_map(
         (labels["scheduled"], [(f"border:2px dashed {SCHEDULED_COLOUR}", labels["outline"])])
     )
     hotspot_layers(m, hotspots, text)
+    for group in lines:
+        line_layer(m, group, text)
     outline_layers(m, stations, text)
 
     root = m.get_root()
@@ -163,6 +174,58 @@ def plan_map(
     return numbered(m)
 
 
+@dataclass(frozen=True)
+class SvgView:
+    """WGS84 longitude and latitude onto an SVG canvas of `width` × `height` px, north up:
+    equirectangular at the mid latitude of what it shows (good at city scale), `scale` px per
+    degree of latitude, the drawing `pad` px inside every edge."""
+
+    west: float
+    north: float
+    kx: float  # px of a degree of longitude / px of a degree of latitude
+    scale: float
+    width: int
+    height: int
+    pad: float = 2.0
+
+    @classmethod
+    def fit(
+        cls,
+        bounds: tuple[float, float, float, float] | np.ndarray,
+        width: int,
+        height: int | None = None,
+        pad: float = 2.0,
+        min_span: float = 0.0,
+    ) -> SvgView:
+        """The view of `bounds` (west, south, east, north in degrees) `width` px wide: as tall
+        as the bounds' shape asks when `height` is None, else fitted into `height` and centred.
+        Each side spans at least `min_span` degrees (of latitude; a few points close together
+        are not blown up to fill the canvas)."""
+        minx, miny, maxx, maxy = (float(b) for b in bounds)
+        kx = math.cos(math.radians((miny + maxy) / 2))
+        grow_x = max(min_span / kx - (maxx - minx), 0.0) / 2
+        grow_y = max(min_span - (maxy - miny), 0.0) / 2
+        minx, maxx, miny, maxy = minx - grow_x, maxx + grow_x, miny - grow_y, maxy + grow_y
+        scale = (width - 2 * pad) / max((maxx - minx) * kx, 1e-9)
+        if height is None:
+            tall = math.ceil((maxy - miny) * scale + 2 * pad)
+            return cls(minx, maxy, kx, scale, width, tall, pad)
+        scale = min(scale, (height - 2 * pad) / max(maxy - miny, 1e-9))
+        west = (minx + maxx) / 2 - (width / 2 - pad) / (scale * kx)
+        north = (miny + maxy) / 2 + (height / 2 - pad) / scale
+        return cls(west, north, kx, scale, width, height, pad)
+
+    def px(self, lonlat: np.ndarray) -> np.ndarray:
+        """Points (n × 2: longitude, latitude) as canvas pixels (n × 2: x right, y down)."""
+        xy = np.asarray(lonlat, dtype=float).reshape(-1, 2)
+        return np.column_stack(
+            (
+                self.pad + (xy[:, 0] - self.west) * self.kx * self.scale,
+                self.pad + (self.north - xy[:, 1]) * self.scale,
+            )
+        )
+
+
 def svg_map(
     frame: gpd.GeoDataFrame,
     fill: pd.Series,
@@ -172,17 +235,11 @@ def svg_map(
 ) -> str:
     """`frame`'s polygons as inline SVG, each filled with its `fill` colour, labelled with
     `labels` at an inside point and with `titles` as hover text: a small map that needs no
-    script, for the report. Equirectangular at the frame's mid latitude, good at city scale."""
+    script, for the report (`SvgView`)."""
     geo = frame.to_crs("EPSG:4326")
-    minx, miny, maxx, maxy = geo.total_bounds
-    kx = math.cos(math.radians((miny + maxy) / 2))
-    scale = (width - 4) / max((maxx - minx) * kx, 1e-9)
-    height = math.ceil((maxy - miny) * scale) + 4
-
-    def to_px(xy: np.ndarray) -> np.ndarray:
-        return np.column_stack((2 + (xy[:, 0] - minx) * kx * scale, 2 + (maxy - xy[:, 1]) * scale))
-
-    shapes = shapely.simplify(shapely.transform(geo.geometry.values, to_px), 0.4)
+    view = SvgView.fit(geo.total_bounds, width)
+    width, height = view.width, view.height
+    shapes = shapely.simplify(shapely.transform(geo.geometry.values, view.px), 0.4)
     parts = []
     for i, shape in enumerate(shapes):
         rings = [

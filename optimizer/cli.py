@@ -10,13 +10,7 @@ from pathlib import Path
 
 import click
 
-from models.errors import (
-    InfeasiblePlan,
-    InputError,
-    MonthOutsideData,
-    SolverFailure,
-    StoreError,
-)
+from models.errors import InfeasiblePlan, InputError, MonthOutsideData, SolverFailure, StoreError
 from models.months import MONTH_PATTERN
 from optimizer.cluster import ClusterUnavailable
 from optimizer.i18n import LANGUAGES, texts
@@ -492,6 +486,20 @@ def compare(ctx, runs, out) -> None:
     click.echo(_say("comparison_written", out=out))
 
 
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--station", default=None, help="only this station's sheets")
+@click.option("--date", default=None, help="only this day's sheets, YYYY-MM-DD")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.pass_context
+def sheets(ctx, run_dir: Path, station: str | None, date: str | None, out: Path) -> None:
+    """Printable mission sheets of a run folder: OUT/<station_id>/<date>.html."""
+    from optimizer.sheets import write_sheets
+
+    pages = write_sheets(run_dir, out, station=station, date=date, lang=ctx.obj["lang"])
+    click.echo(_say("sheets_written", count=len(pages), out=out))
+
+
 @main.group()
 def audit() -> None:
     """Tamper evidence of stored plans."""
@@ -528,11 +536,7 @@ def users() -> None:
 
 @users.command(name="add")
 @click.argument("name")
-@click.option(
-    "--role",
-    required=True,
-    type=click.Choice(ROLES),
-)
+@click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--station", default="", help="the station a `station` user reads")
 @click.option(
     "--users",

@@ -1,9 +1,10 @@
 """The plan's map (SPEC §9): the plan's frames put into words and colours for `geo.maps`.
 
-`geo.maps` draws layers and knows no grade, trend or offence; here each station's grade and each
-hotspot's trend get their colour, every code its word in the reader's language (`optimizer.i18n`,
-with the bureau's own names for its offences, categories and station types), and the legends of
-those classes are written.
+`geo.maps` draws layers and knows no grade, trend, offence or patrol unit; here each station's
+grade and each hotspot's trend get their colour, each unit's route of the plan month's first day
+its own (SPEC §16), every code its word in the reader's language (`optimizer.i18n`, with the
+bureau's own names for its offences, categories and station types), and the legends of those
+classes are written.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import folium
 import geopandas as gpd
 import pandas as pd
 
+from geo.layers import LineGroup
 from geo.maps import MAX_CELLS, MapText, write_geopackage
 from geo.maps import plan_map as draw_plan_map
 from models.config import Config
 from models.scoring import ASSESSMENT_COLUMNS
 from optimizer.i18n import BureauNames, Vocabulary, vocabulary
+from optimizer.mission_files import clock
 
 GRADE_COLOURS = {
     "excellent": "#1a9850",
@@ -34,6 +37,13 @@ TREND_COLOURS = {
     "diminishing": "#33a02c",
 }
 UNCLASSED = "#999999"  # a grade the palette does not know
+UNIT_COLOURS = (  # one per unit of a station, in turn
+    "#1f78b4", "#e31a1c", "#33a02c", "#ff7f00", "#6a3d9a",
+    "#b15928", "#17becf", "#e7298a", "#666666", "#bcbd22",
+)  # fmt: skip
+MAX_ROUTES = 5_000  # routes of one day on the map; beyond, the sheets show them
+ROUTE_FIELDS = ("station_id", "unit_id", "shift", "stops", "patrol_min", "travel_min")
+STOP_FIELDS = ("unit_id", "stop", "arrive", "depart", "cell_id", "scene_min")
 HOTSPOT_COLOUR = "#6a3d9a"  # a trend the palette does not know
 HOTSPOT_WORDS = {  # hotspot column → kind of code (None: the product's own)
     "category": "category",
@@ -132,6 +142,65 @@ def class_legends(words: Vocabulary) -> list[tuple[str, list[tuple[str, str]]]]:
     ]
 
 
+def _stop_points(missions: pd.DataFrame | None, day: str, colour: dict) -> gpd.GeoDataFrame:
+    """The stops of `day` (`missions.csv` rows) as points: unit, shift, order, arrival and
+    departure (HH:MM, marked when past midnight), cell and minutes on scene, and the colour of
+    their unit."""
+    stops = missions[missions["date"].astype(str) == day] if missions is not None else None
+    if stops is None or stops.empty:
+        return gpd.GeoDataFrame({"shift": []}, geometry=[], crs="EPSG:4326")
+    start = pd.Timestamp(day)
+    times = {c: pd.to_datetime(stops[c], format="ISO8601") for c in ("arrive", "depart")}
+    return gpd.GeoDataFrame(
+        {
+            "unit_id": stops["unit_id"],
+            "shift": stops["shift"],
+            "stop": stops["stop"],
+            **{c: [clock(t, start) for t in times[c]] for c in times},
+            "cell_id": stops["cell_id"],
+            "scene_min": stops["minutes"],
+            "colour": stops["unit_id"].map(colour).fillna(UNCLASSED),
+        },
+        geometry=gpd.points_from_xy(stops["lon"], stops["lat"]),
+        crs="EPSG:4326",
+    )
+
+
+def route_groups(
+    routes: gpd.GeoDataFrame, missions: pd.DataFrame | None, words: Vocabulary
+) -> tuple[list[LineGroup], tuple[str, list[tuple[str, str]]]]:
+    """The routes of the plan month's first day (`missions.geojson`: one line per unit and
+    shift, station → stops → station) as one map layer per shift, each unit in a colour of
+    its own within its station, with its stops (`missions.csv`) as points giving their order,
+    times and cell; and their legend. Past `MAX_ROUTES` routes none is drawn and the legend
+    says so: the printed sheets show them."""
+    labels = words.section("map")
+    dates = routes["date"].astype(str)
+    day = dates.min() if len(routes) else ""
+    title = labels["routes"].format(date=day)
+    shown = routes[dates == day]
+    if len(shown) > MAX_ROUTES:
+        return [], (title, [(UNCLASSED, labels["routes_many"].format(n=f"{len(shown):,}"))])
+    shown = shown.to_crs("EPSG:4326").sort_values(["station_id", "shift", "unit_id"])
+    units = shown[["station_id", "unit_id"]].drop_duplicates()
+    turn = units.groupby("station_id").cumcount() % len(UNIT_COLOURS)
+    colour = dict(zip(units["unit_id"], [UNIT_COLOURS[i] for i in turn], strict=True))
+    points = _stop_points(missions, day, colour)
+    groups = [
+        LineGroup(
+            name=f"{title} · {words.term(shift)}",
+            lines=part.assign(colour=part["unit_id"].map(colour), shift=words.term(shift))[
+                [*ROUTE_FIELDS, "colour", "geometry"]
+            ],
+            points=points[points["shift"] == shift].drop(columns="shift"),
+            line_fields=ROUTE_FIELDS,
+            point_fields=STOP_FIELDS,
+        )
+        for shift, part in shown.groupby("shift", sort=False)
+    ]
+    return groups, (title, [(f"border-top:3px solid {UNIT_COLOURS[0]}", labels["routes_legend"])])
+
+
 def map_title(lang: str, month: str, scenario: str) -> str:
     """The map's title: plan month and scenario."""
     return vocabulary(lang).section("map")["title"].format(month=month, scenario=scenario)
@@ -153,14 +222,22 @@ def plan_map(
     tiles_datum: str = "wgs84",
     previous: bool | None = None,
     execution: pd.DataFrame | None = None,
+    routes: gpd.GeoDataFrame | None = None,
+    missions: pd.DataFrame | None = None,
 ) -> folium.Map:
     """The planner's map of one plan, every word in `lang` (see `geo.maps.plan_map` for the
     layers): `stations` from `jurisdiction_layer`, `allocation` the rows of `allocation.csv`
     (a lender's hours on rows of their own, `lender_station_id`), `names` the bureau's own.
     The hours-against-last-month layer only with a `previous` plan (by default: when any cell
     had hours last month); `execution` (`execution.csv`: `station_id, cell_id, shift,
-    planned_hours, delivered_hours, visits`) adds delivered against planned hours per shift."""
+    planned_hours, delivered_hours, visits`) adds delivered against planned hours per shift;
+    `routes` (`missions.geojson`) the units' routes of the month's first day, with their
+    stops from `missions` (`missions.csv`) where given (`route_groups`)."""
     words = vocabulary(lang, names)
+    legends, lines = class_legends(words), []
+    if routes is not None:
+        lines, section = route_groups(routes, missions, words)
+        legends.append(section)
     scheduled = pd.Series(schedule["shift"].unique())  # a schedule holds millions of visits
     shifts = pd.concat([risk["shift"], allocation["shift"], scheduled]).astype(str)
     text = MapText(
@@ -183,13 +260,14 @@ def plan_map(
         tiles,
         attribution,
         text,
-        legends=class_legends(words),
+        legends=legends,
         title=title,
         crews=crews(allocation, stations, words),
         change=previous,
         execution=execution,
         max_cells=max_cells,
         tiles_datum=tiles_datum,
+        lines=lines,
     )
 
 
@@ -208,9 +286,13 @@ def write_maps(
     jurisdictions: gpd.GeoDataFrame,
     execution: pd.DataFrame | None,
     lang: str,
+    routes: gpd.GeoDataFrame | None = None,
+    missions: pd.DataFrame | None = None,
 ) -> None:
     """`plan.gpkg` for GIS desks (layers allocation, hotspots, risk, jurisdictions) and the
-    planners' `map.html`, into `folder`."""
+    planners' `map.html`, into `folder`; with `routes` (the `missions.geojson` frame) the map
+    shows the units' routes of the plan month's first day, their stops from `missions` (the
+    `missions.csv` frame) where given."""
     risk_geo = cells[["cell_id", "geometry"]].merge(
         risk[["cell_id", "shift", "risk", "station_id"]], on="cell_id"
     )
@@ -237,4 +319,6 @@ def write_maps(
         names=names,
         tiles_datum=cfg.map.tiles_datum,
         execution=execution,
+        routes=routes,
+        missions=missions,
     ).save(str(folder / "map.html"))

@@ -4,16 +4,20 @@ on SQLite or PostgreSQL."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect
 
-from optimizer.manifest import default_store_url
+from optimizer.manifest import default_store_url, write_outputs
 from optimizer.publish import Staging, publish
+from optimizer.serve.app import create_app
+from optimizer.serve.deps import Settings
 from optimizer.serve.users import add_user
 from tests.test_store import fresh_pg_database
 
@@ -39,14 +43,18 @@ def served_copy(demo_run: Path, folder: Path) -> Path:
     return out
 
 
-def publish_copy(out: Path, run: Path, scenario: str) -> Path:
-    """The plan of `run` published again in `out` as `scenario` of the same month."""
+def publish_copy(
+    out: Path, run: Path, scenario: str, files: dict[str, pd.DataFrame] | None = None
+) -> Path:
+    """The plan of `run` published again in `out` as `scenario` of the same month, with
+    `files` (name → table) written beside its own."""
     plan = json.loads((run / "plan.json").read_text(encoding="utf-8"))
     del plan["outputs"]
     with Staging(out / run.parent.name / scenario) as staging:
         for path in run.iterdir():
             if path.name != "plan.json":
                 shutil.copyfile(path, staging.folder / path.name)
+        write_outputs(staging.folder, files or {})
         sealed = staging.seal({**plan, "scenario": scenario})
         data = run.parents[1] / "demo-data"
         inputs = {p.name: p for p in sorted(data.iterdir()) if p.name in plan["inputs"]}
@@ -70,3 +78,23 @@ def store_of(kind: str, out: Path) -> Iterator[str]:
         source.dispose()
         target.dispose()
         yield url
+
+
+def browser(out: Path) -> TestClient:
+    """A browser on the service over `out` (HTTPS, so the Secure cookies are sent back)."""
+    settings = Settings(out=out, db=default_store_url(out), users_file=out / "users.toml")
+    return TestClient(create_app(settings), base_url="https://testserver")
+
+
+def signed_in(out: Path, role: str) -> TestClient:
+    """A browser signed in through the login form as the user of `role`."""
+    client = browser(out)
+    form = client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    done = client.post(
+        "/login",
+        data={"username": role, "password": PASSWORDS[role], "csrf": csrf, "next": "/"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text
+    return client

@@ -1,16 +1,18 @@
 """The planner's map and the GIS copy of a plan: offline pages, layers and labels in both
 languages (the bureau's own names for its codes), the grid drawn in blocks past the cell limit,
-the GeoPackage's layers."""
+the units' routes of the month's first day, the GeoPackage's layers, the inline-SVG view."""
 
 from __future__ import annotations
 
 import hashlib
 import html
+import json
 import re
 from pathlib import Path
 
 import folium
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import xstatic.pkg.leaflet as xleaflet
@@ -18,6 +20,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mapdata import page_text, small_plan
+from missions_data import ROUTES, STOPS, tiny_missions
 
 from geo.crs import wgs84_to_gcj02
 from geo.grid import Grid
@@ -30,7 +33,8 @@ from geo.legend import (
     class_breaks,
     classed,
 )
-from geo.maps import block_size, svg_map
+from geo.maps import SvgView, block_size, svg_map
+from optimizer import plan_map as plan_map_module
 from optimizer.cli import main
 from optimizer.i18n import BureauNames
 from optimizer.plan_map import plan_map
@@ -329,3 +333,87 @@ def test_scheduled_visits_count_every_visit_of_a_cell_and_shift(visits, categori
         .agg(visits=("minutes", "size"), minutes=("minutes", "sum"))
     )
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+
+def routes_map(**options) -> str:
+    """The small plan's map with the tiny missions' routes (`missions_data.py`)."""
+    files = tiny_missions()
+    page = plan_map(
+        **small_plan(),
+        tiles="none",
+        attribution="",
+        routes=files[ROUTES],
+        missions=files[STOPS],
+        **options,
+    )
+    return page_text(page)
+
+
+def features(text: str, kind: str) -> list[dict]:
+    """The properties of every feature of geometry `kind` the page's layers hold."""
+    pattern = r'"type": "' + kind + r'"\}, (?:"id": "\d+", )?"properties": (\{[^{}]*\})'
+    found = re.findall(pattern, text)
+    return [json.loads(p) for p in found]
+
+
+def test_routes_of_the_first_day_one_layer_per_shift_with_stops_and_times():
+    text = routes_map()
+    for name in ("Unit routes 2026-01-01 · day", "Unit routes 2026-01-01 · night"):
+        assert f'"{name}"' in text, name  # in the layer control
+    lines = features(text, "LineString")
+    assert len(lines) == 8  # 2 stations × 2 shifts × 2 units of the first day, not the second
+    colours = {line["unit_id"]: line["colour"] for line in lines}
+    assert len({colours[f"S01-{s}-{n}"] for s in ("day", "night") for n in (1, 2)}) == 4
+    assert colours["S01-day-1"] == colours["S02-day-1"]  # each station's units in turn
+    stops = {(s["unit_id"], s["stop"]): s for s in features(text, "Point")}
+    assert len(stops) == 16
+    assert stops[("S02-night-2", 2)] == {
+        "arrive": "23:54",
+        "cell_id": "466_4432",
+        "colour": colours["S02-night-2"],
+        "depart": "00:06 (+1)",
+        "scene_min": 12,
+        "stop": 2,
+        "unit_id": "S02-night-2",
+    }
+    assert "Arrives" in text and "On scene (min)" in text  # the popup's headings
+    assert "one colour per unit of a station" in text  # the legend
+
+
+def test_routes_speak_chinese_and_follow_the_tiles_datum():
+    text = routes_map(lang="zh", tiles_datum="gcj02")
+    assert "巡逻组路线 2026-01-01 · 夜班" in text and "到达" in text
+    lon, lat = wgs84_to_gcj02(116.4, 39.9)  # station S01, where its routes start
+    assert f"[{round(float(lon), 5)}, {round(float(lat), 5)}]" in text
+    assert "[116.4, 39.9]" not in text
+
+
+def test_too_many_routes_are_left_to_the_sheets(monkeypatch):
+    monkeypatch.setattr(plan_map_module, "MAX_ROUTES", 7)
+    text = routes_map()
+    assert features(text, "LineString") == [] and features(text, "Point") == []
+    assert "8 routes that day, too many to draw: print the mission sheets" in text
+
+
+def test_a_map_without_missions_has_no_routes_layer_and_routes_alone_have_no_stops():
+    assert "Unit routes" not in page_text(plan_map(**small_plan(), tiles="none", attribution=""))
+    routes = tiny_missions()[ROUTES]
+    text = page_text(plan_map(**small_plan(), tiles="none", attribution="", routes=routes))
+    assert len(features(text, "LineString")) == 8 and features(text, "Point") == []
+
+
+@given(
+    st.lists(st.tuples(st.floats(73.0, 135.0), st.floats(18.0, 53.0)), min_size=1, max_size=20),
+    st.integers(40, 400),
+    st.integers(40, 400),
+)
+def test_an_svg_view_keeps_every_point_inside_its_padded_canvas(points, width, height):
+    lonlat = np.array(points)
+    bounds = (*lonlat.min(axis=0), *lonlat.max(axis=0))
+    view = SvgView.fit(bounds, width, height, pad=5, min_span=0.001)
+    px = view.px(lonlat)
+    assert (px >= 5 - 1e-6).all()
+    assert (px[:, 0] <= width - 5 + 1e-6).all() and (px[:, 1] <= height - 5 + 1e-6).all()
+    east, north = view.px(np.array([[bounds[2], bounds[3]]]))[0]
+    west, south = view.px(np.array([[bounds[0], bounds[1]]]))[0]
+    assert east >= west and south >= north  # north up, east right

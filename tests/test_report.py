@@ -1,5 +1,5 @@
 """The leadership report from its run folders: flagged stations, scenarios compared side by side
-in both languages, missing files named."""
+in both languages, missing files named, what the missions carry of the plan."""
 
 from __future__ import annotations
 
@@ -15,7 +15,11 @@ from click.testing import CliRunner
 
 from models.execution import ADHERENCE_COLUMNS, RESPONSE_COLUMNS
 from optimizer.cli import main
+from optimizer.manifest import write_outputs
+from optimizer.missions.columns import SUMMARY_COLUMNS
 from optimizer.report import flagged_stations, key_figures, load_runs, render_report
+from optimizer.report import render as render_module
+from optimizer.report.runs import MISSIONS_SUMMARY
 
 
 def test_flags_name_veto_streak_and_quality():
@@ -250,3 +254,58 @@ def test_execution_shows_adherence_response_and_reserve_furthest_off_plan_first(
         (folder / name).unlink(missing_ok=True)
     plain = render_report([folder], "en")
     assert "Execution of last month" not in plain  # without the files, no section
+
+
+def with_missions(demo_run: Path, folder: Path, unplaced: dict) -> Path:
+    """A copy of the demo run with a `missions_summary.csv` row for every station and shift of
+    its duals: 40 h on scene of 40 h planned, 5 h of drive, a 300 min longest route (478 min
+    in the first row), and `unplaced` hours where given ((station, shift) → hours) on top of
+    the planned ones."""
+    shutil.copytree(demo_run, folder)
+    duals = pd.read_csv(folder / "duals.csv")
+    rows = [
+        (s, h, 2, 40.0 + unplaced.get((s, h), 0.0), 40.0, 5.0, unplaced.get((s, h), 0.0), 300)
+        for s, h in zip(duals["station_id"], duals["shift"], strict=True)
+    ]
+    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    summary.loc[0, "longest_route_min"] = 478
+    write_outputs(folder, {MISSIONS_SUMMARY: summary})
+    return folder
+
+
+def test_missions_section_names_every_station_shift_with_unplaced_hours(demo_run, tmp_path):
+    unplaced = {("S03", "night"): 12.5, ("S01", "day"): 0.01}
+    folder = with_missions(demo_run, tmp_path / "run", unplaced)
+    rows = len(pd.read_csv(folder / "duals.csv"))
+    page = render_report([folder], "en")
+    section = page[page.index("Missions: what the patrol units carry") :]
+    lp = 40 * rows + 12.51
+    assert (
+        f"On the units&#39; routes {40 * rows / lp:.1%} of the {lp:,.1f} planned officer-hours "
+        "are spent on scene; 12.5 h could not be placed in any route; the longest route takes "
+        "478 min."
+    ) in section
+    night = "S03 " + load_runs([folder])[0].station_names["S03"]
+    assert f"{night}, night shift: 12.5 of its 52.5 planned officer-hours" in section
+    assert "S01" in section and ", day shift: &lt; 0.1 of its 40.0 planned" in section
+    table_rows = re.findall(r"<tr><td>(S\d\d)</td>", section[: section.index("</table>")])
+    assert table_rows[:2] == ["S03", "S01"]  # the unplaced hours first
+    for heading in ("Planned (h)", "On scene (h)", "Driving (h)", "Unplaced (h)",
+                    "Longest route (min)"):  # fmt: skip
+        assert f"<th>{heading}</th>" in section, heading
+    zh = render_report([folder], "zh")
+    assert "巡逻任务：各巡逻组承担的方案警时" in zh and "<th>未排入（小时）</th>" in zh
+    assert "夜班：计划 52.5 警力小时中有 12.5 小时未能排入任何路线。" in zh
+
+
+def test_missions_section_says_when_every_hour_is_placed_and_how_many_rows_it_leaves(
+    demo_run, tmp_path, monkeypatch
+):
+    folder = with_missions(demo_run, tmp_path / "run", {})
+    monkeypatch.setattr(render_module, "MISSION_TABLE_ROWS", 2)
+    page = render_report([folder], "en")
+    assert "Every planned officer-hour is placed in a route." in page
+    more = len(pd.read_csv(folder / "duals.csv")) - 2
+    assert f"The table lists the first 2 station-shifts; {more} more are in" in page
+    (folder / MISSIONS_SUMMARY).unlink()
+    assert "Missions:" not in render_report([folder], "en")

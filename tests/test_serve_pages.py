@@ -10,14 +10,10 @@ import json
 import re
 
 import pytest
-from fastapi.testclient import TestClient
 
 from optimizer.i18n import texts
-from optimizer.manifest import default_store_url
-from optimizer.serve.app import create_app
-from optimizer.serve.deps import Settings
 from optimizer.serve.pages import CSRF_COOKIE
-from tests.serve_helpers import PASSWORDS, served_copy
+from tests.serve_helpers import PASSWORDS, browser, served_copy, signed_in
 
 
 @pytest.fixture(scope="module")
@@ -31,27 +27,9 @@ def out(demo_run, tmp_path_factory):
     return out
 
 
-def browser(out) -> TestClient:
-    settings = Settings(out=out, db=default_store_url(out), users_file=out / "users.toml")
-    return TestClient(create_app(settings), base_url="https://testserver")
-
-
 def cookie_header(response, name: str) -> str:
     lines = response.headers.get_list("set-cookie")
     return next(line for line in lines if line.startswith(f"{name}="))
-
-
-def signed_in(out, role: str) -> TestClient:
-    client = browser(out)
-    form = client.get("/login")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
-    done = client.post(
-        "/login",
-        data={"username": role, "password": PASSWORDS[role], "csrf": csrf, "next": "/"},
-        follow_redirects=False,
-    )
-    assert done.status_code == 303, done.text
-    return client
 
 
 def test_login_sets_strict_cookies_and_refuses_forged_forms(out):

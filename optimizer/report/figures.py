@@ -1,5 +1,6 @@
 """What the report says about each run, as small frames: flagged stations, a scenario's
-changes in words, the key figures side by side, hours per station, the rules that bind."""
+changes in words, the key figures side by side, hours per station, the rules that bind, what
+the missions carry of the plan."""
 
 from __future__ import annotations
 
@@ -298,3 +299,47 @@ def reserved_hours(duals: pd.DataFrame, reserve: pd.DataFrame | None = None) -> 
     table["reserve_hours"] = table.sum(axis=1)
     table["reserve_share"] = table["reserve_hours"] / (budget + table["reserve_hours"])
     return table.rename_axis(columns=None).reset_index()
+
+
+def _hours(value: float) -> str:
+    """Officer-hours to one decimal; a positive amount below 0.05 h as "< 0.1", never as 0."""
+    return "< 0.1" if 0 < value < 0.05 else f"{value:,.1f}"
+
+
+def unplaced_first(summary: pd.DataFrame) -> pd.DataFrame:
+    """`missions_summary.csv` rows, the most unplaced hours first, then by station and shift."""
+    return summary.sort_values(
+        ["unplaced_hours", "station_id", "shift"], ascending=[False, True, True]
+    )
+
+
+def mission_sentences(summary: pd.DataFrame, names: pd.Series, lang: str) -> list[str]:
+    """What the missions carry of the plan (`missions_summary.csv`), in words: the share of the
+    LP's officer-hours on scene, the hours no route could carry and the longest route; then one
+    sentence for every station and shift with unplaced hours, most first — none is left out."""
+    t = texts(lang, "report")
+    words = vocabulary(lang)
+    lp, scene = float(summary["lp_hours"].sum()), float(summary["mission_hours"].sum())
+    unplaced = unplaced_first(summary)
+    unplaced = unplaced[unplaced["unplaced_hours"] > 0]
+    sentences = [
+        t["missions_carry"].format(
+            share=f"{scene / lp:.1%}" if lp > 0 else t["na"],
+            lp=_hours(lp),
+            unplaced=_hours(float(summary["unplaced_hours"].sum())),
+            longest=f"{summary['longest_route_min'].max():,.0f}" if len(summary) else t["na"],
+        )
+    ]
+    for row in unplaced.itertuples(index=False):
+        name = names.get(row.station_id, "")
+        sentences.append(
+            t["unplaced"].format(
+                station=f"{row.station_id} {name}".strip(),
+                shift=words.term(row.shift),
+                hours=_hours(row.unplaced_hours),
+                lp=_hours(row.lp_hours),
+            )
+        )
+    if unplaced.empty:
+        sentences.append(t["all_placed"])
+    return sentences

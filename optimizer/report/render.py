@@ -24,11 +24,13 @@ from optimizer.report.figures import (
     flagged_stations,
     hours_moved,
     key_figures,
+    mission_sentences,
     reserved_hours,
     response_by_station,
     station_hours,
+    unplaced_first,
 )
-from optimizer.report.runs import Run, load_runs
+from optimizer.report.runs import MISSIONS_SUMMARY, Run, load_runs
 
 SHIFT_PALETTE = ("#c6dbef", "#6baed6", "#2171b5", "#08306b")
 MORE, FEWER = "#2166ac", "#d6604d"  # more / fewer hours than the first run
@@ -318,6 +320,25 @@ def _differences(runs: Sequence[Run], hours: pd.DataFrame, lang: str) -> dict:
     }
 
 
+MISSION_TABLE_ROWS = 60  # station-shifts listed; the sentences name every unplaced hour
+
+
+def _missions(run: Run, lang: str) -> Section:
+    """What the missions carry of the plan (SPEC §16), in sentences (every station-shift with
+    unplaced hours named) and per station and shift, those with unplaced hours first."""
+    t = texts(lang, "report")
+    summary = unplaced_first(run.missions)
+    more = len(summary) - MISSION_TABLE_ROWS
+    return _section(
+        title=t["missions"],
+        bullets=mission_sentences(summary, run.station_names, lang),
+        note=t["missions_more"].format(n=more, shown=MISSION_TABLE_ROWS, file=MISSIONS_SUMMARY)
+        if more > 0
+        else "",
+        table=table(summary, lang, run.station_names, limit=MISSION_TABLE_ROWS, decimals=1),
+    )
+
+
 def _scenario(run: Run, span: tuple[float, float], lang: str) -> dict:
     """One scenario's column: every section as headings, charts and tables."""
     t, columns = texts(lang, "report"), texts(lang, "columns")
@@ -365,6 +386,7 @@ def _scenario(run: Run, span: tuple[float, float], lang: str) -> dict:
                 per_shift, class_colours(SHIFT_PALETTE, per_shift.shape[1]), stacked=True
             ),
         ),
+        *([_missions(run, lang)] if run.missions is not None else []),
         _section(title=t["duals"], bullets=buys, note=t["duals_chart"]),
         _section(
             chart=bar_chart(duals, class_colours(("#fdae6b", "#e6550d", "#a63603"), duals.shape[1]))

@@ -1,5 +1,6 @@
 """The finished run folders a report reads (SPEC §9): one `Run` per folder, every table it
-shows, the optional ones (balance, policy, evaluation, binding rules, execution) where present."""
+shows, the optional ones (balance, policy, evaluation, binding rules, execution, missions)
+where present."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import pandas as pd
 
 from models.errors import InputError, Problem
 from optimizer.i18n import BureauNames
-from optimizer.manifest import OUTPUTS
+from optimizer.manifest import OUTPUTS, SERVED
 
 REQUIRED = [o.name for o in OUTPUTS.values() if o.report == "required"]
+MISSIONS_SUMMARY = SERVED["missions_summary"].name
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Run:
     adherence: pd.DataFrame | None = None
     response: pd.DataFrame | None = None
     reserve: pd.DataFrame | None = None
+    missions: pd.DataFrame | None = None  # missions_summary.csv: per station and shift
 
     @property
     def station_names(self) -> pd.Series:
@@ -108,6 +111,7 @@ def load_runs(folders: Sequence[Path], plans: Sequence[dict] | None = None) -> l
                 adherence=_optional(folder / "adherence.csv"),
                 response=_optional(folder / "response.csv"),
                 reserve=_optional(folder / "reserve.csv"),
+                missions=_optional(folder / MISSIONS_SUMMARY),
             )
         )
     return runs

@@ -32,7 +32,14 @@ from optimizer.serve.roles import (
     TABLE_ROLES,
     WORKBOOK_ROLES,
 )
-from optimizer.serve.runs import TABLE_FILES, list_runs, run_folder, select_rows, typed
+from optimizer.serve.runs import (
+    TABLE_FILES,
+    list_runs,
+    run_folder,
+    select_rows,
+    table_path,
+    typed,
+)
 from optimizer.serve.users import User
 
 router = APIRouter()
@@ -161,8 +168,8 @@ def table_rows(
     if user.role == "station":
         rows = select_rows(rows, {"station": user.station})
     if format == "csv":
-        whole = rows is frame and TABLE_FILES[table.value].endswith(".csv")
-        body = (folder / TABLE_FILES[table.value]).read_bytes() if whole else None
+        path = table_path(folder, table.value)
+        body = path.read_bytes() if rows is frame and path.suffix == ".csv" else None
         body = body if body is not None else rows.to_csv(index=False).encode("utf-8")
         return Response(body, media_type="text/csv; charset=utf-8")
     body = typed(rows).to_json(orient="records", force_ascii=False)

@@ -27,6 +27,8 @@ bearer = OAuth2PasswordBearer(tokenUrl="/api/token", auto_error=False)
 Language = Literal[LANGUAGES]  # --lang, ?lang= and the forms' lang take the same codes
 Month = Annotated[str, Path(pattern=MONTH_PATTERN, description="plan month (M+1), YYYY-MM")]
 ScenarioName = Annotated[str, Path(pattern=SCENARIO_PATTERN, description="scenario folder")]
+StationId = Annotated[str, Path(max_length=200, description="station id")]
+Day = Annotated[str, Path(max_length=40, description="a day of the plan month, YYYY-MM-DD")]
 RUN_PATTERN = MONTH_PATTERN[:-1] + "/" + SCENARIO_PATTERN[1:]  # month/scenario
 RunName = Annotated[str, StringConstraints(pattern=RUN_PATTERN)]
 Runs = Annotated[list[RunName], Query(min_length=1, max_length=12, description="MONTH/SCENARIO")]

@@ -1,5 +1,5 @@
 """The service's pages (SPEC §14): a login form, the runs, and each run's map and report and
-comparisons, served offline like the files.
+comparisons, its missions and their printable sheets (SPEC §16), served offline like the files.
 
 Pages are signed in by a `Secure; HttpOnly; SameSite=Strict` cookie holding the same signed token
 as the API. The login and logout forms carry a per-browser CSRF token that must equal their
@@ -19,28 +19,39 @@ import re
 import secrets
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlencode, urlparse
+from urllib.parse import quote, urlencode, urlparse
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from models.errors import InputError
 from optimizer.i18n import LANGUAGES, texts
+from optimizer.mission_files import Missions
 from optimizer.report import render_report
 from optimizer.serve.auth import COOKIE
 from optimizer.serve.deps import (
+    Day,
     Language,
     Month,
     Runs,
     ScenarioName,
+    StationId,
     compared_folders,
     request_user,
     service,
     sign_in,
 )
-from optimizer.serve.roles import LEADER_ROLES, MAP_ROLES, TABLE_ROLES, WORKBOOK_ROLES
-from optimizer.serve.runs import list_runs, run_folder
+from optimizer.serve.roles import (
+    LEADER_ROLES,
+    MAP_ROLES,
+    MISSION_ROLES,
+    TABLE_ROLES,
+    WORKBOOK_ROLES,
+)
+from optimizer.serve.runs import list_runs, run_folder, run_missions
 from optimizer.serve.users import User
+from optimizer.sheets import sheet_page
 
 router = APIRouter(include_in_schema=False)
 CSRF_COOKIE = "patrolopt_csrf"
@@ -228,6 +239,7 @@ def runs_page(request: Request, lang: Lang = None) -> HTMLResponse:
         runs=list_runs(service(request).settings.out),
         readable={table for table, roles in TABLE_ROLES.items() if role in roles},
         can_map=role in MAP_ROLES,
+        can_missions=role in MISSION_ROLES,
         can_report=role in LEADER_ROLES,
         can_compare=role in LEADER_ROLES,
         can_workbook=role in WORKBOOK_ROLES,
@@ -299,3 +311,58 @@ def compare_page(request: Request, run: Runs, lang: Lang = None):
     except LookupError:
         raise PageRefused(404, lang) from None
     return plan_page(render_report(folders, lang))
+
+
+def _missions(request: Request, month: str, scenario: str, lang: str) -> Missions:
+    """The run's missions; 404 for a run that has none (or whose mission files are broken)."""
+    try:
+        return run_missions(_folder(request, month, scenario, lang))
+    except InputError:
+        raise PageRefused(404, lang) from None
+
+
+@router.get("/runs/{month}/{scenario}/missions")
+def missions_page(request: Request, month: Month, scenario: ScenarioName, lang: Lang = None):
+    """The run's stations (a station user: its own) with a link to each day's sheet."""
+    lang = _lang(request, lang)
+    user = page_user(request, lang, MISSION_ROLES)
+    missions = _missions(request, month, scenario, lang)
+    names = missions.stations
+    if user.role == "station":
+        names = names[names.index == user.station]
+    units = missions.stops.groupby("station_id")["unit_id"].nunique()
+    return render(
+        request,
+        "missions.html",
+        lang,
+        "missions_title",
+        user=user,
+        month=month,
+        scenario=scenario,
+        days=missions.days,
+        stations=[
+            {"id": sid, "path": quote(sid, safe=""), "name": name, "units": int(units.get(sid, 0))}
+            for sid, name in names.items()
+        ],
+    )
+
+
+@router.get("/runs/{month}/{scenario}/sheets/{station}/{date}")
+def sheet(
+    request: Request,
+    month: Month,
+    scenario: ScenarioName,
+    station: StationId,
+    date: Day,
+    lang: Lang = None,
+):
+    """The printable mission sheet of one station and day; a station user reads its own."""
+    lang = _lang(request, lang)
+    user = page_user(request, lang, MISSION_ROLES)
+    if user.role == "station" and station != user.station:
+        raise PageRefused(403, lang, user)
+    missions = _missions(request, month, scenario, lang)
+    try:
+        return plan_page(sheet_page(missions, station, date, lang))
+    except InputError:  # a station or day the run does not have
+        raise PageRefused(404, lang, user) from None

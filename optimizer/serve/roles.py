@@ -5,6 +5,7 @@ from __future__ import annotations
 
 ROLES = ("planner", "trainer", "leader", "station", "admin")
 ALL_ROLES = frozenset(ROLES)
+MISSION_ROLES = {"planner", "leader", "station"}  # missions and their sheets (SPEC §16)
 # the tables each role may read; `station` reads only its own station's rows of these
 TABLE_ROLES = {
     "allocation": {"planner", "leader", "station"},
@@ -17,6 +18,9 @@ TABLE_ROLES = {
     "adherence": {"leader"},
     "response": {"leader"},
     "evaluation": {"leader"},
+    "missions": MISSION_ROLES,
+    "routes": MISSION_ROLES,
+    "missions_summary": MISSION_ROLES,
 }
 WORKBOOK_ROLES = {"trainer", "leader"}
 MAP_ROLES = {"planner", "leader"}

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow.parquet as pq
 
 from models.months import MONTH_PATTERN
 from models.scenarios import SCENARIO_PATTERN
 from optimizer.audit import RecordedRun, read_log, recorded_runs
 from optimizer.manifest import AUDIT_FILE, SERVED
+from optimizer.mission_files import ROUTES, STOPS, Missions, read_missions, written_as
 
 TABLE_FILES = {table: output.name for table, output in SERVED.items()}  # the API's tables
 FILTER_COLUMNS = {"station": "station_id", "shift": "shift", "course": "course_id"}
@@ -81,7 +83,7 @@ def list_runs(out: Path) -> list[dict]:
                 "scenario": run.scenario,
                 "assessed_month": str(plan.get("month", "")),
                 "status": str(plan.get("solver", {}).get("status", "")),
-                "tables": [t for t, name in TABLE_FILES.items() if (folder / name).is_file()],
+                "tables": [t for t in TABLE_FILES if written_as(folder, t) is not None],
             }
         )
     return runs
@@ -96,7 +98,7 @@ class TableCache:
         self._lock = threading.Lock()
 
     def read(self, folder: Path, table: str) -> pd.DataFrame:
-        path = folder / TABLE_FILES[table]
+        path = table_path(folder, table)
         try:
             stat = path.stat()
         except FileNotFoundError as exc:
@@ -114,14 +116,43 @@ class TableCache:
         return frame
 
 
+def table_path(folder: Path, table: str) -> Path:
+    """The file holding the desk's `table` in a run folder: its CSV or GeoJSON, else the
+    Parquet written in its place (`[output] schedule_format`); the CSV or GeoJSON's path
+    (absent) when the run has neither."""
+    return written_as(folder, table) or folder / TABLE_FILES[table]
+
+
 def read_table(path: Path) -> pd.DataFrame:
-    """A run's table as text, exactly as written; GeoJSON's properties with the geometry as WKT."""
+    """A run's table as text, exactly as written (Parquet's values as Python writes them);
+    the properties of a GeoJSON or GeoParquet layer with the geometry as WKT."""
+    if path.suffix == ".csv":
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
     if path.suffix == ".geojson":
         geo = gpd.read_file(path)
-        frame = pd.DataFrame(geo.drop(columns="geometry")).astype(str)
-        frame["geometry"] = geo.geometry.to_wkt()
-        return frame
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    elif b"geo" in (pq.read_schema(path).metadata or {}):
+        geo = gpd.read_parquet(path)
+    else:
+        return pd.read_parquet(path).astype(str)
+    frame = pd.DataFrame(geo.drop(columns=geo.geometry.name)).astype(str)
+    frame["geometry"] = geo.geometry.to_wkt()
+    return frame
+
+
+def run_missions(folder: Path) -> Missions:
+    """The missions of a run folder for its sheets (`optimizer.sheets`), read again only when
+    one of their files has changed; `InputError` when the run has none or they are broken."""
+    stamps = []
+    for table in (STOPS, ROUTES):
+        path = written_as(folder, table)
+        stat = path.stat() if path is not None else None
+        stamps.append((str(path), stat.st_mtime_ns, stat.st_size) if stat else None)
+    return _missions(folder, tuple(stamps))
+
+
+@functools.lru_cache(maxsize=4)
+def _missions(folder: Path, _stamps: tuple) -> Missions:
+    return read_missions(folder)
 
 
 def select_rows(frame: pd.DataFrame, filters: dict[str, str | None]) -> pd.DataFrame:
