@@ -184,6 +184,8 @@ def run_cycle(
             jurisdictions=jurisdictions,
             execution=executed.execution if executed is not None else None,
             lang=lang,
+            routes=missions.routes,
+            missions=missions.missions,
         )
         tick("write")
         plan = plan_record(
