@@ -1,4 +1,5 @@
-"""Jurisdictions: which station holds a point, and which stations are neighbours."""
+"""Jurisdictions: which station holds a point, which stations are neighbours, and where each
+station's house stands."""
 
 from __future__ import annotations
 
@@ -102,4 +103,29 @@ def neighbours(stations: gpd.GeoDataFrame, min_shared_m: float = 1.0) -> pd.Data
             "neighbour_id": np.column_stack([ids[j], ids[i]]).ravel(),
             "shared_m": np.repeat(shared, 2),
         }
+    )
+
+
+def station_houses(stations: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Each station's house as a WGS84 point, where its patrols start and end: its
+    `station_lon`, `station_lat` (degrees, WGS84) where both are given, else the representative
+    point of its jurisdiction (a point inside the polygon, unlike a centroid, so a crescent's
+    house is not in the neighbour's area). The jurisdictions may be in any CRS.
+
+    Returns `station_id, lon, lat` and the point geometry (EPSG:4326), in the stations' order.
+    """
+    inside = stations.geometry.representative_point()
+    if stations.crs is not None and stations.crs.to_epsg() != 4326:
+        inside = inside.to_crs("EPSG:4326")
+    lon, lat = shapely.get_x(inside.to_numpy()), shapely.get_y(inside.to_numpy())
+    if {"station_lon", "station_lat"} <= set(stations.columns):
+        given_lon = pd.to_numeric(stations["station_lon"], errors="coerce").to_numpy(float)
+        given_lat = pd.to_numeric(stations["station_lat"], errors="coerce").to_numpy(float)
+        given = np.isfinite(given_lon) & np.isfinite(given_lat)
+        lon, lat = np.where(given, given_lon, lon), np.where(given, given_lat, lat)
+    return gpd.GeoDataFrame(
+        {"station_id": stations["station_id"].to_numpy(), "lon": lon, "lat": lat},
+        geometry=shapely.points(lon, lat),
+        crs="EPSG:4326",
+        index=stations.index,
     )

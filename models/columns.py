@@ -31,12 +31,14 @@ BOOLEAN_WORDS = ", ".join(  # as problems name them: true/false, 1/0, yes/no, an
 SAMPLE_ROWS = 100  # a table more than half of whose first rows are wrong is not checked further
 MONTH = re.compile(MONTH_PATTERN)
 UTC_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
+ISO_WEEKDAYS = tuple("1234567")  # Monday = 1 … Sunday = 7
 
 
 @dataclass(frozen=True)
 class Column:
     """One column of a table: its kind (`text`, `number`, `integer`, `bool`, `month`,
-    `datetime`), whether the file must have it, whether a cell may be empty, and its range.
+    `datetime`, `weekdays`), whether the file must have it, whether a cell may be empty, and its
+    range (`minimum`, `maximum` included; `above` excluded: a speed above 0).
 
     `refers_to` names the table whose key a cell must name (a case's station); `dated` columns
     may not lie after the moment of the run; an `identifier`'s spellings are compared after
@@ -50,6 +52,7 @@ class Column:
     choices: tuple[str, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    above: float | None = None
     refers_to: str | None = None
     dated: bool = False
     identifier: bool = False
@@ -132,6 +135,9 @@ def _numbers(cells: _Cells, col: Column, series: pd.Series) -> np.ndarray:
         cells.report(
             high, col.name, lambda i: f"{number[i]:g} is above the maximum {col.maximum:g}"
         )
+    if col.above is not None:
+        low = ok & (number <= col.above)
+        cells.report(low, col.name, lambda i: f"{number[i]:g} is not above {col.above:g}")
     return number
 
 
@@ -203,6 +209,30 @@ def _times(
     return parsed, converted
 
 
+def weekday_list(text: str) -> str | None:
+    """ISO weekdays written as `5;1;3` (spaces and repeats allowed, empty parts skipped) as
+    their distinct digits sorted and joined by ';' ("1;3;5"); None when a part is not a weekday
+    1–7 or none is named."""
+    days = {part.strip() for part in text.split(";")} - {""}
+    if not days or not days <= set(ISO_WEEKDAYS):
+        return None
+    return ";".join(sorted(days))
+
+
+def _weekdays(cells: _Cells, col: Column, text: pd.Series, empty: np.ndarray) -> pd.Series:
+    """Weekday lists normalised by `weekday_list`, parsed once per distinct spelling; '' where
+    empty or wrong."""
+    codes, spellings = pd.factorize(text)
+    normal = np.array([weekday_list(s) for s in spellings] + [None], dtype=object)[codes]
+    bad = ~empty & pd.isna(normal)
+    cells.report(
+        bad,
+        col.name,
+        lambda i: f"{text.iloc[i]!r} is not ISO weekdays 1–7 (Monday = 1) joined by ';'",
+    )
+    return pd.Series(np.where(pd.isna(normal), "", normal), index=text.index, dtype="str")
+
+
 def _text(cells: _Cells, col: Column, series: pd.Series) -> pd.Series:
     text = stripped(series)
     empty = text.eq("").to_numpy()
@@ -212,6 +242,8 @@ def _text(cells: _Cells, col: Column, series: pd.Series) -> pd.Series:
         bad = ~empty & ~text.str.match(MONTH).to_numpy(dtype=bool)
         cells.report(bad, col.name, lambda i: f"not a month YYYY-MM: {text.iloc[i]!r}")
         return text.where(~bad, "")
+    if col.kind == "weekdays":
+        return _weekdays(cells, col, text, empty)
     if col.choices is not None:
         bad = ~empty & ~text.isin(col.choices).to_numpy()
         allowed = ", ".join(col.choices)

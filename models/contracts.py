@@ -4,14 +4,15 @@ keys, and loading them with every problem collected before failing once.
 A table is declared once in `models.tables.TABLES` (columns, key, references, dated columns,
 whether the folder may lack it or it may hold no rows); reading is `models.reading` (the large
 execution tables `models.typed_tables`), cell checks `models.columns`, row and reference checks
-`models.checks`, the jurisdiction layer `models.outlines`. Problems name file, row and column
-so a clerk can fix all of them in one pass.
+`models.checks`, the jurisdiction layer `models.outlines`, the inputs of the missions (units,
+roads, station houses) `models.mission_inputs`. Problems name file, row and column so a clerk
+can fix all of them in one pass.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from models.columns import SAMPLE_ROWS, Column, coerce, number_columns
 from models.config import Config, load_config, timezone_of
 from models.errors import InputError, Problem
 from models.memory import hand_back_memory
+from models.mission_inputs import road_problems, station_houses_checked, typed_roads, typed_units
 from models.outlines import (
     grid_cell_size,
     overlap_problems,
@@ -35,7 +37,7 @@ from models.outlines import (
 )
 from models.quality import QUALITY_COLUMNS
 from models.reading import Table, find_geometry, find_table, located, read_layer, read_table
-from models.tables import ALL_TABLES, PREVIOUS_PLAN, TABLES, TYPED_TABLES, TableSpec
+from models.tables import ALL_TABLES, PREVIOUS_PLAN, TABLES, TYPED_TABLES, TableSpec, with_shifts
 from models.toml_keys import config_key_problem
 from models.typed_tables import read_typed
 
@@ -51,7 +53,9 @@ class Bureau:
     `cases` gains `month` (YYYY-MM), `category`, `harm` (resolved), `patrol_sensitive`,
     `preventable`, `major` and `jurisdiction_id` (the station whose polygon holds the case).
     `outside_cases` lists cases outside every jurisdiction (dropped, below the allowed share).
-    `warnings` holds the named warnings of loading, as `quality.csv` rows.
+    `warnings` holds the named warnings of loading, as `quality.csv` rows. The optional inputs
+    of the missions: `units` with their defaults (`models.mission_inputs.typed_units`), `roads`
+    (`typed_roads`), and the stations' `station_lat`, `station_lon` in WGS84 where given.
     """
 
     config: Config
@@ -67,6 +71,8 @@ class Bureau:
     flex_weights: pd.DataFrame | None = None
     patrol_tracks: pd.DataFrame | None = None
     calls: pd.DataFrame | None = None
+    units: pd.DataFrame | None = None
+    roads: gpd.GeoDataFrame | None = None
     outside_cases: pd.DataFrame = field(default_factory=pd.DataFrame)
     warnings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=QUALITY_COLUMNS))
 
@@ -89,24 +95,23 @@ def _garbage_problem(table: Table) -> Problem:
     )
 
 
-def _station_geometry(
-    table: Table, geometry: gpd.GeoSeries, config: Config
-) -> tuple[gpd.GeoSeries, list[Problem]]:
-    """Jurisdictions in WGS84 and the problems of their shapes."""
+def _wgs84_layer(table: Table, geometry: gpd.GeoSeries, config: Config) -> gpd.GeoSeries:
+    """A layer's features in WGS84: reprojected from the file's own CRS when it declares one,
+    else converted from the config's `coordinates`."""
     crs = geometry.crs
     series = gpd.GeoSeries(geometry.to_numpy(), crs=crs or "EPSG:4326")
     with located(table.file):
         if crs is not None and not crs.equals("EPSG:4326") and crs.to_epsg() != 4326:
             series = series.to_crs("EPSG:4326")
         elif config.coordinates.lower() != "wgs84":
-            polygons = series.to_numpy()
-            usable = np.array([g is not None and not g.is_empty for g in polygons], dtype=bool)
-            polygons[usable] = shapely.transform(
-                polygons[usable],
+            features = series.to_numpy()
+            usable = np.array([g is not None and not g.is_empty for g in features], dtype=bool)
+            features[usable] = shapely.transform(
+                features[usable],
                 lambda xy: np.column_stack(to_wgs84(xy[:, 0], xy[:, 1], config.coordinates)),
             )
-            series = gpd.GeoSeries(polygons, crs="EPSG:4326")
-    return series, shape_problems(table.file, series.to_numpy())
+            series = gpd.GeoSeries(features, crs="EPSG:4326")
+    return series
 
 
 def _jurisdiction_problems(
@@ -125,17 +130,16 @@ def _jurisdiction_problems(
 
 
 def _read(data_dir: Path, name: str, spec: TableSpec):
-    """The table `name` of the folder (and the stations' geometry), None if absent."""
-    if name == "stations":
-        path = find_geometry(data_dir)
-        if path is None:
-            raise InputError([Problem("stations.geojson", 0, "(file)", "file is missing")])
-        return path, *read_layer(path)
-    path = find_table(data_dir, name)
+    """The table `name` of the folder (and a layer's geometry), None if an optional one is
+    absent."""
+    path = find_geometry(data_dir, name) if spec.layer else find_table(data_dir, name)
     if path is None:
         if spec.optional:
             return None
-        raise InputError([Problem(f"{name}.csv", 0, "(file)", "file is missing")])
+        file = f"{name}.geojson" if spec.layer else f"{name}.csv"
+        raise InputError([Problem(file, 0, "(file)", "file is missing")])
+    if spec.layer:
+        return path, *read_layer(path)
     return path, read_table(path, number_columns(list(spec.columns))), None
 
 
@@ -191,7 +195,7 @@ def load_bureau(
         if not len(table.frame) and not spec.may_be_empty:
             problems += _no_rows(table, name)
             continue
-        typed = coerce(table, list(spec.columns), timezone)
+        typed = coerce(table, with_shifts(spec.columns, config.allocation.shifts), timezone)
         problems += typed.problems
         if typed.garbage:  # its rows would only repeat the same problems in other checks
             problems.append(_garbage_problem(table))
@@ -204,11 +208,19 @@ def load_bureau(
             if col.identifier:
                 problems += spelling_problems(table, frame, col.name)
         if name == "stations":
-            geoms, found_shapes = _station_geometry(table, geometry, config)
+            geoms = _wgs84_layer(table, geometry, config)
+            found_shapes = shape_problems(table.file, geoms.to_numpy())
             problems += found_shapes
             frame = gpd.GeoDataFrame(frame, geometry=geoms.to_numpy(), crs="EPSG:4326")
-            if not found_shapes and len(frame) and "station_id" in frame.columns:
-                problems += _jurisdiction_problems(table, frame, config, config_path)
+            if len(frame) and "station_id" in frame.columns:
+                if not found_shapes:
+                    problems += _jurisdiction_problems(table, frame, config, config_path)
+                frame, found_houses = station_houses_checked(frame, table, config.coordinates)
+                problems += found_houses
+        elif name == "roads":
+            geoms = _wgs84_layer(table, geometry, config)
+            problems += road_problems(table.file, geoms.to_numpy())
+            frame = typed_roads(frame, geoms)
         setattr(bureau, name, frame)
 
     frames = {name: getattr(bureau, name) for name in raw}
@@ -221,6 +233,8 @@ def load_bureau(
         problems += found
     if problems:
         raise InputError(problems)
+    if bureau.units is not None:
+        bureau.units = typed_units(bureau.units)
     bureau.warnings = _conversion_warnings(converted, config.timezone or "the system's time zone")
     del raw
     hand_back_memory()  # reading freed about twice the tables' size, which allocators keep
@@ -298,10 +312,7 @@ def load_previous_plan(path: Path, shifts: Collection[str]) -> pd.DataFrame:
     hours` checked like every input table (hours ≥ 0, shift one of `shifts`), `prev_hours` and
     `risk` parsed when present, other columns (`station_id`, `lender_station_id`) passed through
     as text. Raises InputError with every problem; cells outside the grid are ignored later."""
-    columns = [
-        replace(col, choices=tuple(shifts)) if col.name == "shift" else col
-        for col in PREVIOUS_PLAN.columns
-    ]
+    columns = with_shifts(PREVIOUS_PLAN.columns, shifts)
     table = read_table(path, number_columns(columns))
     typed = coerce(table, columns, timezone_of(""))
     if typed.problems:

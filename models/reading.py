@@ -476,8 +476,21 @@ def find_geometry(data_dir: Path, stem: str = "stations") -> Path | None:
     return None
 
 
+def _booleans_as_read(layer: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """The layer with its boolean fields as True/False/None: GDAL hands a boolean field with
+    empty values as floats 1.0/0.0/NaN, which no boolean word spells."""
+    import pyogrio
+
+    info = pyogrio.read_info(path)
+    for name, kind in zip(info["fields"], info["dtypes"], strict=True):
+        if kind == "bool" and pd.api.types.is_float_dtype(layer[name].dtype):
+            layer[name] = layer[name].map({1.0: True, 0.0: False}).astype(object)
+    return layer
+
+
 def read_layer(path: Path):
-    """A jurisdiction layer: properties as text (feature number from 1) and its geometry."""
+    """A layer of features (jurisdictions, roads): properties as text (feature number from 1)
+    and its geometry."""
     import warnings
 
     import geopandas as gpd
@@ -488,7 +501,7 @@ def read_layer(path: Path):
         # a property GDAL cannot parse is checked later, by row
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        layer = gpd.read_file(path)
+        layer = _booleans_as_read(gpd.read_file(path), path)
     names = [str(c) for c in layer.columns if c != "geometry"]
     problems = header_problems(path.name, names)
     if problems:

@@ -1,14 +1,17 @@
-"""The tables of a bureau's data folder (SPEC §2), declared once: their columns, keys,
-references between them and dated columns, whether the folder may lack one or it may hold no
-rows. `models.contracts` loads them, `models.columns` checks their cells and `models.checks`
-their rows and references, all reading these declarations.
+"""The tables of a bureau's data folder (SPEC §2, §13, §16), declared once: their columns,
+keys, references between them and dated columns, whether the folder may lack one or it may hold
+no rows, whether it is a layer of features (GeoJSON / GeoPackage). `models.contracts` loads
+them, `models.columns` checks their cells and `models.checks` their rows and references, all
+reading these declarations.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 
 from models.columns import Column
+from models.config import MODES
 from models.policy import PERSPECTIVES, QUADRANTS
 
 
@@ -16,15 +19,19 @@ from models.policy import PERSPECTIVES, QUADRANTS
 class TableSpec:
     """One input table: its columns, the columns that identify a row (`key`), whether the
     folder may lack it (`optional`), whether it may hold no rows (`may_be_empty`), and what a
-    row is called where another table refers to it (`noun`: "unknown station 'S09'")."""
+    row is called where another table refers to it (`noun`: "unknown station 'S09'"), and
+    whether it is a `layer` of features whose geometry is read beside the properties."""
 
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()
     optional: bool = False
     may_be_empty: bool = False
     noun: str = ""
+    layer: bool = False
 
 
+LATITUDE = {"minimum": -90, "maximum": 90}  # degrees
+LONGITUDE = {"minimum": -180, "maximum": 180}
 TABLES: dict[str, TableSpec] = {
     "stations": TableSpec(
         (
@@ -36,17 +43,21 @@ TABLES: dict[str, TableSpec] = {
                 "patrol_hours_per_officer", "number", required=False, allow_empty=True, minimum=0
             ),
             Column("type_zh", required=False, allow_empty=True),
+            # the station house (SPEC §16), in the coordinates of the cases
+            Column("station_lat", "number", required=False, allow_empty=True, **LATITUDE),
+            Column("station_lon", "number", required=False, allow_empty=True, **LONGITUDE),
         ),
         key=("station_id",),
         noun="station",
+        layer=True,
     ),
     "cases": TableSpec(
         (
             Column("case_id"),
             Column("occurred_at", "datetime", dated=True),
             Column("offence", refers_to="offences"),
-            Column("lat", "number", minimum=-90, maximum=90),
-            Column("lon", "number", minimum=-180, maximum=180),
+            Column("lat", "number", **LATITUDE),
+            Column("lon", "number", **LONGITUDE),
             Column("station_id", required=False, allow_empty=True, refers_to="stations"),
             Column("reported_at", "datetime", required=False, allow_empty=True, dated=True),
             Column("solved", "bool", required=False, allow_empty=True),
@@ -150,8 +161,8 @@ TABLES: dict[str, TableSpec] = {
             Column("unit_id", identifier=True),
             Column("station_id", refers_to="stations"),
             Column("recorded_at", "datetime", dated=True),
-            Column("lat", "number", minimum=-90, maximum=90),
-            Column("lon", "number", minimum=-180, maximum=180),
+            Column("lat", "number", **LATITUDE),
+            Column("lon", "number", **LONGITUDE),
             Column(
                 "status",
                 required=False,
@@ -167,8 +178,8 @@ TABLES: dict[str, TableSpec] = {
         (
             Column("call_id"),
             Column("received_at", "datetime", dated=True),
-            Column("lat", "number", minimum=-90, maximum=90),
-            Column("lon", "number", minimum=-180, maximum=180),
+            Column("lat", "number", **LATITUDE),
+            Column("lon", "number", **LONGITUDE),
             Column("station_id", required=False, allow_empty=True, refers_to="stations"),
             Column("priority", "integer", required=False, allow_empty=True, minimum=1),
             Column("dispatched_at", "datetime", required=False, allow_empty=True, dated=True),
@@ -179,6 +190,27 @@ TABLES: dict[str, TableSpec] = {
         key=("call_id",),
         optional=True,
         may_be_empty=True,
+    ),
+    "units": TableSpec(  # a station's patrol units (SPEC §16)
+        (
+            Column("unit_id", identifier=True),
+            Column("station_id", refers_to="stations"),
+            Column("shift"),  # one of the configured shifts (`with_shifts`)
+            Column("officers", "integer", minimum=1),
+            Column("mode", required=False, allow_empty=True, choices=MODES),  # empty: car
+            Column("weekdays", "weekdays", required=False, allow_empty=True),  # empty: every day
+        ),
+        key=("unit_id", "shift"),
+        optional=True,
+    ),
+    "roads": TableSpec(  # the road network (SPEC §16): LineString / MultiLineString features
+        (
+            # km/h; empty: the speed of the unit's mode
+            Column("speed_kmh", "number", required=False, allow_empty=True, above=0),
+            Column("oneway", "bool", required=False, allow_empty=True),  # empty: both ways
+        ),
+        optional=True,
+        layer=True,
     ),
 }
 TYPED_TABLES = frozenset({"patrol_tracks", "calls"})  # large: read typed (models.typed_tables)
@@ -193,3 +225,9 @@ PREVIOUS_PLAN = TableSpec(
     may_be_empty=True,
 )
 ALL_TABLES = frozenset(TABLES)
+
+
+def with_shifts(columns: Sequence[Column], shifts: Collection[str]) -> list[Column]:
+    """The columns, each `shift` column taking the configured shift names as its choices (a
+    plan or a unit names a shift of `[allocation] shift_hours`)."""
+    return [replace(c, choices=tuple(shifts)) if c.name == "shift" else c for c in columns]
