@@ -262,7 +262,10 @@ def _typed_stops(table: Table, officers_per_unit: int) -> pd.DataFrame:
         raise InputError(typed.problems)
     frame = typed.frame
     officers = frame["officers"] if "officers" in frame else pd.Series(np.nan, index=frame.index)
-    return frame.assign(officers=officers.fillna(officers_per_unit).astype(np.int64))
+    return frame.assign(
+        stop=frame["stop"].astype(np.int64),
+        officers=officers.fillna(officers_per_unit).astype(np.int64),
+    )
 
 
 def plan_missions(

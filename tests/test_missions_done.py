@@ -20,6 +20,8 @@ out of it of n minutes is n minutes on scene and 2n/60 officer-hours. On 2025-12
 
 from __future__ import annotations
 
+import re
+
 import execution_bureau as eb
 import numpy as np
 import pandas as pd
@@ -300,6 +302,56 @@ def test_a_malformed_missions_file_exits_2_and_writes_nothing(folder, tmp_path):
     ):
         assert located in result.output
     assert not out.exists()
+
+
+# --- the demo: its units drive its missions ---
+
+
+def test_demo_units_follow_their_missions_each_station_its_own_way(demo_run):
+    """The demo's units are its missions' units; each station visits between 55 % and 95 %
+    of its stops, the stations apart from each other."""
+    done = pd.read_csv(demo_run / "missions_done.csv", keep_default_na=False, dtype=str)
+    missions = pd.read_csv(demo_run.parents[1] / "demo-data" / "missions.csv", dtype=str)
+    assert len(done) == len(missions)
+    assert set(done["unit_id"]) == set(missions["unit_id"])
+    visited = done["visited"] == "True"
+    assert (done["arrived_at"][visited] != "").all() and (done["arrived_at"][~visited] == "").all()
+    share = visited.groupby(done["station_id"]).mean()
+    assert share.between(0.55, 0.95).all(), share.to_dict()
+    assert share.max() - share.min() > 0.1  # habits of their own
+    keys = ["station_id", "date", "shift", "unit_id", "stop", "cell_id"]
+    made = done[visited].merge(missions, on=keys, validate="one_to_one")
+    late = pd.to_datetime(made["arrived_at"]) - pd.to_datetime(made["arrive"])
+    assert late.abs().max() <= pd.Timedelta(minutes=30)  # missions.on_time_min
+
+
+def test_demo_adherence_per_unit(demo_run):
+    adherence = pd.read_csv(demo_run / "adherence.csv", keep_default_na=False)
+    units = adherence[adherence["unit_id"] != ""]
+    missions = pd.read_csv(demo_run.parents[1] / "demo-data" / "missions.csv")
+    pairs = missions[["station_id", "unit_id", "shift"]].drop_duplicates()
+    assert len(units) == len(pairs)
+    planned = (missions["minutes"] * missions["officers"] / 60).groupby(missions["unit_id"]).sum()
+    got = units.set_index("unit_id")["planned_hours"]
+    assert np.allclose(got.sort_index(), planned.sort_index(), atol=1e-5)
+    assert units["adherence"].between(0, 1).all()
+    stations = adherence[(adherence["unit_id"] == "") & (adherence["station_id"] != "ALL")]
+    for station, rows in units.groupby("station_id"):  # a station's units deliver its hours
+        own = stations[(stations["station_id"] == station) & (stations["shift"] == "ALL")]
+        assert rows["delivered_hours"].sum() <= own["delivered_hours"].iloc[0] + 1e-6
+
+
+def test_the_report_counts_stops_visited_per_station_fewest_first(demo_run):
+    from optimizer.report import render_report
+
+    page = render_report([demo_run], "en")
+    part = page[page.index("Mission stops visited on time") :]
+    part = part[: part.index("</table>")]
+    rows = re.findall(r"<tr><td>(S\d\d|all stations)</td><td>[^<]*</td><td>(\d+)</td>", part)
+    done = pd.read_csv(demo_run / "missions_done.csv", keep_default_na=False, dtype=str)
+    visited = (done["visited"] == "True").groupby(done["station_id"]).mean()
+    assert [station for station, _ in rows] == [*visited.sort_values().index, "all stations"]
+    assert int(rows[-1][1]) == len(done)
 
 
 # --- invariants ---

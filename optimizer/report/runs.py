@@ -41,6 +41,7 @@ class Run:
     adherence: pd.DataFrame | None = None
     response: pd.DataFrame | None = None
     reserve: pd.DataFrame | None = None
+    missions_done: pd.DataFrame | None = None
 
     @property
     def station_names(self) -> pd.Series:
@@ -108,6 +109,7 @@ def load_runs(folders: Sequence[Path], plans: Sequence[dict] | None = None) -> l
                 adherence=_optional(folder / "adherence.csv"),
                 response=_optional(folder / "response.csv"),
                 reserve=_optional(folder / "reserve.csv"),
+                missions_done=_optional(folder / "missions_done.csv"),
             )
         )
     return runs
