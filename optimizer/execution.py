@@ -160,14 +160,14 @@ def execution_stage(
             ).dose
         execution = execution_table(plan, dose, shifts)
         stops = _month_stops(missions, month)
-        tracked = _tracked_units(bureau.patrol_tracks, month)
         units = None
-        if stops is not None and stops["unit_id"].isin(tracked).any():
-            on_time = cfg.missions.on_time_min
-            done = missions_done(stops, delivered.visits, on_time)[DONE_COLUMNS]
-            units = unit_cells(stops, delivered.unit_dose)
         if stops is not None:
+            tracked = _tracked_units(bureau.patrol_tracks, month)
             quality.append(unseen_units(stops, tracked, month))
+            if stops["unit_id"].isin(tracked).any():
+                on_time = cfg.missions.on_time_min
+                done = missions_done(stops, delivered.visits, on_time)[DONE_COLUMNS]
+                units = unit_cells(stops, delivered.unit_dose)
         adherence = adherence_table(execution, shifts, units)
         quality.append(track_quality(delivered.summary, dose, set(cells["cell_id"]), month))
     if bureau.calls is not None:
@@ -217,11 +217,17 @@ def _month_stops(missions: PlannedMissions | None, month: str) -> pd.DataFrame |
 
 
 def _tracked_units(tracks: pd.DataFrame, month: str) -> set[str]:
-    """The units with a ping recorded in `month`."""
+    """The units with a ping recorded in `month`, through the unit column's codes (tens of
+    millions of pings, a few hundred units)."""
     period = pd.Period(month, "M")
-    times = tracks["recorded_at"]
-    inside = ((times >= period.start_time) & (times < (period + 1).start_time)).to_numpy()
-    return set(pd.unique(tracks["unit_id"].to_numpy()[inside]).astype(str))
+    times = tracks["recorded_at"].to_numpy()
+    inside = (times >= period.start_time.to_datetime64()) & (
+        times < (period + 1).start_time.to_datetime64()
+    )
+    units = tracks["unit_id"]
+    units = units if isinstance(units.dtype, pd.CategoricalDtype) else units.astype("category")
+    codes = np.unique(units.cat.codes.to_numpy()[inside])
+    return set(units.cat.categories[codes[codes >= 0]].astype(str))
 
 
 def plan_to_measure(
