@@ -64,9 +64,9 @@ PLANNED_STOPS = [  # the columns of the missions the check reads (SPEC §16 miss
 @dataclass(frozen=True)
 class PlannedMissions:
     """The missions of the plan being measured (`PLANNED_STOPS` typed, `arrive` a naive
-    local datetime, `officers` filled with the crew size where empty) and where they were
-    found: `path`, the file (hashed with the run's inputs), or None when read from the
-    store."""
+    local datetime, `officers` filled with the crew size where empty) and `path`, the file
+    beside a plan given as a file (recorded with the run's inputs, as that plan is); None for
+    a stored plan's missions."""
 
     stops: pd.DataFrame
     path: Path | None = None
@@ -315,7 +315,8 @@ def _stored_missions(
     for scenario in scenarios:
         folder = Path(out) / month / scenario
         if (folder / "allocation.csv").is_file():
-            return _missions_beside(folder / "allocation.csv", officers_per_unit)
+            found = _missions_beside(folder / "allocation.csv", officers_per_unit)
+            return PlannedMissions(found.stops) if found is not None else None
         held, rows = _store_rows(store_url, month, scenario)
         if held:
             if rows is None:

@@ -42,7 +42,7 @@ from models.execution import (
 )
 from models.tracks import TrackRules, measure_tracks
 from optimizer.cli import main
-from optimizer.execution import MISSION_FILES, PLANNED_STOPS
+from optimizer.execution import MISSION_FILES, PLANNED_STOPS, plan_missions
 from optimizer.manifest import OUTPUTS, default_store_url
 from optimizer.missions.columns import DONE_COLUMNS, MISSION_COLUMNS
 
@@ -302,6 +302,37 @@ def test_a_malformed_missions_file_exits_2_and_writes_nothing(folder, tmp_path):
     ):
         assert located in result.output
     assert not out.exists()
+
+
+def test_the_missions_of_the_plan_the_run_builds_on(tmp_path):
+    """A scenario's own stored plan brings its own missions, or none; a scenario without a
+    plan builds on the baseline's, and so measures the baseline's missions."""
+    out = tmp_path / "out"
+    for scenario, with_missions in (("baseline", True), ("patrol", False)):
+        folder = out / "2025-12" / scenario
+        folder.mkdir(parents=True)
+        eb.plan().to_csv(folder / "allocation.csv", index=False)
+        if with_missions:
+            missions().drop(columns="officers").to_csv(folder / "missions.csv", index=False)
+    url = default_store_url(out)  # no store: never created by looking
+    found = plan_missions("2025-12", 3, plan_file=None, out=out, store_url=url, scenario="campaign")
+    assert found is not None and found.path is None  # a stored plan's: not a run input
+    assert found.stops["unit_id"].tolist() == ["M1", "M1", "M2", "M3", "M4"]
+    assert (found.stops["officers"] == 3).all()  # the crew where the missions name none
+    assert found.stops["arrive"].iloc[0] == pd.Timestamp("2025-12-01 09:00")
+    own = plan_missions("2025-12", 3, plan_file=None, out=out, store_url=url, scenario="patrol")
+    assert own is None
+    assert not (out / "plans.db").exists()
+    given = plan_missions(
+        "2025-12",
+        2,
+        plan_file=out / "2025-12" / "baseline" / "allocation.csv",
+        out=out,
+        store_url=url,
+    )
+    assert given.input_files() == {
+        "previous_missions": out / "2025-12" / "baseline" / "missions.csv"
+    }
 
 
 # --- the demo: its units drive its missions ---
