@@ -450,3 +450,36 @@ def test_visits_serve_stops_of_their_unit_and_cell_on_time_once(stops, visits, w
                 & ((free["arrived"] - plan.arrive).abs() <= pd.Timedelta(minutes=window))
             ]
             assert near.empty
+
+
+ping = st.tuples(
+    st.integers(0, 2),  # unit
+    st.integers(0, 4 * 3600),  # seconds after 2025-12-01 14:00 (crosses a shift)
+    st.integers(0, 3),  # cell column
+    st.sampled_from(["patrol", "patrol", "responding"]),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(ping, min_size=2, max_size=50))
+def test_visits_and_unit_dose_add_up_to_the_station_dose(rows):
+    frame = pd.DataFrame(rows, columns=["unit", "t", "col", "status"])
+    points = [eb.lonlat((eb.X0 + 250 * c + 125, eb.Y0 + 125)) for c in frame["col"]]
+    tracks = pd.DataFrame(
+        {
+            "unit_id": "U" + frame["unit"].astype(str),
+            "station_id": "S1",
+            "recorded_at": pd.Timestamp(f"{DAY} 14:00") + pd.to_timedelta(frame["t"], "s"),
+            "lat": [lat for _, lat in points],
+            "lon": [lon for lon, _ in points],
+            "status": frame["status"],
+        }
+    )
+    got = measure_tracks(tracks, "2025-12", CRS(eb.CRS), "wgs84", RULES)
+    keys = ["station_id", "cell_id", "shift"]
+    dose = got.dose.set_index(keys)
+    visits = got.visits.groupby(keys).size()
+    assert visits.reindex(dose.index, fill_value=0).tolist() == dose["visits"].tolist()
+    assert (got.visits["minutes"] >= RULES.min_visit_minutes).all()
+    per_unit = got.unit_dose.groupby(keys)["delivered_hours"].sum()
+    assert np.allclose(per_unit.reindex(dose.index).to_numpy(), dose["delivered_hours"])
