@@ -1,9 +1,11 @@
 """What patrols and dispatch did against the plan (SPEC §13): `execution.csv`, `adherence.csv`,
 `response.csv`, the measured values of the `patrol_coverage` and `response_within_target`
-case metrics, and the quality flags of the pings.
+case metrics, and the quality flags of the pings; where the plan's missions are known (SPEC
+§16), each planned stop checked against the visits of its unit and the adherence of each unit.
 
 Hours are officer-hours. A plan row belongs to the station whose officers patrol it (the lender
-of mutual aid, else the cell's station); a track row to the unit's station.
+of mutual aid, else the cell's station); a track row to the unit's station; a unit's rows to
+the station of its missions.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import pandas as pd
 from geo.crs import to_wgs84
 from geo.jurisdictions import station_of_points
 from models.errors import Problem, mask_problems
+from models.quality import QUALITY_COLUMNS
 from models.shifts import shift_of
 
 ALL = "ALL"
 EXECUTION_COLUMNS = ["station_id", "cell_id", "shift", "planned_hours", "delivered_hours", "visits"]
 ADHERENCE_COLUMNS = [
     "station_id",
+    "unit_id",  # empty on the station rows; a mission unit's own rows (SPEC §16)
     "shift",
     "planned_hours",
     "delivered_hours",
@@ -38,6 +42,7 @@ RESPONSE_COLUMNS = [
     "within_target_share",
     "unanswered",
 ]
+STOP_COLUMNS = ["station_id", "date", "shift", "unit_id", "stop", "cell_id"]  # of a mission
 COVERED_SHARE = 0.5  # a planned cell-shift is covered when it got half its planned hours
 DIGITS = 6
 
@@ -106,28 +111,39 @@ def _share(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     return (numerator / denominator.where(denominator > 0)).round(DIGITS)
 
 
-def adherence_table(execution: pd.DataFrame, shifts: list[str]) -> pd.DataFrame:
-    """`adherence.csv` per station and shift, per station over all shifts, per shift over all
-    stations and overall (`ALL`): delivered_in_plan = Σ min(delivered, planned) over cells,
-    adherence = delivered_in_plan / planned, off_plan_share = share of delivered hours in
-    cells the plan gave no hours."""
-    frame = execution.assign(
-        in_plan=np.minimum(execution["delivered_hours"], execution["planned_hours"]),
-        off_plan=execution["delivered_hours"].where(execution["planned_hours"] <= 0, 0.0),
+_SUMMED = ["planned_hours", "delivered_hours", "in_plan", "off_plan"]
+
+
+def _summed(cells: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Planned and delivered hours of `cells` (one row per cell) summed over `keys` (all rows
+    when none), with the hours delivered within plan (Σ min(delivered, planned)) and off plan
+    (delivered in cells planned no hours)."""
+    frame = cells.assign(
+        in_plan=np.minimum(cells["delivered_hours"], cells["planned_hours"]),
+        off_plan=cells["delivered_hours"].where(cells["planned_hours"] <= 0, 0.0),
     )
+    if keys:
+        return frame.groupby(keys, as_index=False)[_SUMMED].sum()
+    return frame[_SUMMED].sum().to_frame().T
+
+
+def adherence_table(
+    execution: pd.DataFrame, shifts: list[str], units: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """`adherence.csv` per station and shift, per station over all shifts, per shift over all
+    stations and overall (`ALL`), then, given `units` (`unit_cells`), per mission unit and
+    shift: delivered_in_plan = Σ min(delivered, planned) over cells, adherence =
+    delivered_in_plan / planned, off_plan_share = share of delivered hours in cells the plan
+    (the unit's missions) gave no hours. `unit_id` is empty on the station rows."""
     parts = []
     for keys in (["station_id", "shift"], ["station_id"], ["shift"], []):
-        if keys:
-            grouped = frame.groupby(keys, as_index=False)[
-                ["planned_hours", "delivered_hours", "in_plan", "off_plan"]
-            ].sum()
-        else:
-            grouped = frame[["planned_hours", "delivered_hours", "in_plan", "off_plan"]].sum()
-            grouped = grouped.to_frame().T
+        grouped = _summed(execution, keys)
         for key in ("station_id", "shift"):
             if key not in keys:
                 grouped[key] = ALL
-        parts.append(grouped)
+        parts.append(grouped.assign(unit_id=""))
+    if units is not None and len(units):
+        parts.append(_summed(units, ["station_id", "unit_id", "shift"]))
     out = pd.concat(parts, ignore_index=True)
     out["delivered_in_plan_hours"] = out.pop("in_plan")
     out["adherence"] = _share(out["delivered_in_plan_hours"], out["planned_hours"])
@@ -135,10 +151,88 @@ def adherence_table(execution: pd.DataFrame, shifts: list[str]) -> pd.DataFrame:
     for column in ("planned_hours", "delivered_hours", "delivered_in_plan_hours"):
         out[column] = out[column].astype(float).round(DIGITS)
     rank = {name: i for i, name in enumerate([*shifts, ALL])}
-    out = out.assign(_station=out["station_id"] == ALL, _shift=out["shift"].map(rank)).sort_values(
-        ["_station", "station_id", "_shift"]
-    )
+    out = out.assign(
+        _station=out["station_id"] == ALL,
+        _unit=out["unit_id"] != "",
+        _shift=out["shift"].map(rank),
+    ).sort_values(["_station", "station_id", "_unit", "unit_id", "_shift"], kind="stable")
     return out[ADHERENCE_COLUMNS].reset_index(drop=True)
+
+
+def unit_cells(missions: pd.DataFrame, unit_dose: pd.DataFrame) -> pd.DataFrame:
+    """Per mission unit, shift and cell (`station_id, unit_id, shift, cell_id`, the station
+    of its missions): `planned_hours` = Σ minutes × officers / 60 of its stops there, and
+    `delivered_hours` = the unit's patrol officer-hours there (`unit_dose`: models/tracks.py),
+    for the shifts the unit has missions in (its pings in other shifts are not its plan's)."""
+    keys = ["unit_id", "shift", "cell_id"]
+    planned = missions.assign(planned_hours=missions["minutes"] * missions["officers"] / 60.0)
+    planned = planned.groupby(["station_id", *keys], as_index=False)["planned_hours"].sum()
+    pairs = planned[["station_id", "unit_id", "shift"]].drop_duplicates()
+    delivered = unit_dose.groupby(keys, as_index=False)["delivered_hours"].sum()
+    delivered = delivered.merge(pairs, on=["unit_id", "shift"])
+    cells = planned.merge(delivered, on=["station_id", *keys], how="outer")
+    cells[["planned_hours", "delivered_hours"]] = cells[
+        ["planned_hours", "delivered_hours"]
+    ].fillna(0.0)
+    return cells
+
+
+def missions_done(missions: pd.DataFrame, visits: pd.DataFrame, on_time_min: float) -> pd.DataFrame:
+    """Each planned stop of `missions` (`STOP_COLUMNS` and `arrive`, a naive local datetime),
+    in their order, checked against the tracks' `visits` (models/tracks.py VISIT_COLUMNS):
+    `visited` when a visit of that unit in that cell arrived within ± `on_time_min` minutes
+    of the planned arrival, `arrived_at` its arrival (local `YYYY-MM-DDTHH:MM`, empty when not
+    visited) and `minutes_on_scene` its length (0 when not). A visit serves one stop at most:
+    the stop whose planned arrival is nearest; a stop it does not serve takes the nearest
+    visit left."""
+    stops = pd.DataFrame(
+        {
+            "unit_id": missions["unit_id"].astype(str).to_numpy(),
+            "cell_id": missions["cell_id"].astype(str).to_numpy(),
+            "arrive": pd.to_datetime(missions["arrive"]).to_numpy().astype("datetime64[ns]"),
+            "row": np.arange(len(missions)),
+        }
+    )
+    seen = visits[visits["unit_id"].isin(stops["unit_id"].unique())]
+    free = pd.DataFrame(
+        {
+            "unit_id": seen["unit_id"].astype(str).to_numpy(),
+            "cell_id": seen["cell_id"].astype(str).to_numpy(),
+            "arrived": pd.to_datetime(seen["arrived"]).to_numpy().astype("datetime64[ns]"),
+            "minutes": seen["minutes"].to_numpy(dtype=float),
+            "visit": np.arange(len(seen)),
+        }
+    ).sort_values("arrived", kind="stable")
+    served = []
+    waiting = stops.sort_values("arrive", kind="stable")
+    while len(waiting) and len(free):
+        nearest = pd.merge_asof(
+            waiting,
+            free,
+            left_on="arrive",
+            right_on="arrived",
+            by=["unit_id", "cell_id"],
+            direction="nearest",
+            tolerance=pd.Timedelta(minutes=on_time_min),
+        ).dropna(subset=["visit"])
+        if not len(nearest):
+            break
+        nearest["off"] = (nearest["arrived"] - nearest["arrive"]).abs()
+        kept = nearest.sort_values(["off", "row"], kind="stable").drop_duplicates("visit")
+        served.append(kept[["row", "arrived", "minutes"]])
+        waiting = waiting[~waiting["row"].isin(kept["row"])]
+        free = free[~free["visit"].isin(kept["visit"])]
+    found = (
+        pd.concat(served).set_index("row").reindex(np.arange(len(missions)))
+        if served
+        else pd.DataFrame(index=np.arange(len(missions)), columns=["arrived", "minutes"])
+    )
+    arrived = pd.to_datetime(found["arrived"])
+    out = missions[STOP_COLUMNS].reset_index(drop=True)
+    out["visited"] = arrived.notna().to_numpy()
+    out["arrived_at"] = arrived.dt.strftime("%Y-%m-%dT%H:%M").fillna("").to_numpy()
+    out["minutes_on_scene"] = found["minutes"].astype(float).fillna(0.0).round(2).to_numpy()
+    return out
 
 
 def month_calls(
@@ -273,6 +367,19 @@ def measured_metrics(
     return out
 
 
+def _flag(station: str, month: str, check: str, message: str) -> dict:
+    """One warning row of `quality.csv`."""
+    return {
+        "station_id": station,
+        "month": month,
+        "indicator_id": "",
+        "case_id": "",
+        "check": check,
+        "severity": "warning",
+        "message": message,
+    }
+
+
 def track_quality(
     summary: pd.DataFrame, dose: pd.DataFrame, grid_cells: set[str], month: str
 ) -> pd.DataFrame:
@@ -282,17 +389,7 @@ def track_quality(
     rows = []
 
     def add(station: str, check: str, message: str) -> None:
-        rows.append(
-            {
-                "station_id": station,
-                "month": month,
-                "indicator_id": "",
-                "case_id": "",
-                "check": check,
-                "severity": "warning",
-                "message": message,
-            }
-        )
+        rows.append(_flag(station, month, check, message))
 
     for r in summary.itertuples(index=False):
         if r.duplicates:
@@ -316,7 +413,28 @@ def track_quality(
             f"{group['delivered_hours'].sum():.2f} patrol hours in {group['cell_id'].nunique()} "
             "cells outside every jurisdiction",
         )
-    return pd.DataFrame(
-        rows,
-        columns=["station_id", "month", "indicator_id", "case_id", "check", "severity", "message"],
-    )
+    return pd.DataFrame(rows, columns=QUALITY_COLUMNS)
+
+
+UNSEEN_LISTED = 5  # unit ids named in a flag; the rest are counted
+
+
+def unseen_units(stops: pd.DataFrame, tracked: set[str], month: str) -> pd.DataFrame:
+    """Quality flags (`quality.csv` rows), one per station, of mission units that sent no
+    ping in `month`: their stops count as not visited, which may be a tracker left off or
+    units named otherwise in the tracks than in the missions."""
+    rows = []
+    silent = stops[~stops["unit_id"].astype(str).isin(tracked)]
+    for station, group in silent.groupby("station_id", sort=True):
+        units = sorted(group["unit_id"].astype(str).unique())
+        named = ", ".join(units[:UNSEEN_LISTED]) + (" …" if len(units) > UNSEEN_LISTED else "")
+        rows.append(
+            _flag(
+                str(station),
+                month,
+                "mission_unit_untracked",
+                f"{len(units)} mission units sent no ping in {month} ({named}): their "
+                f"{len(group)} stops count as not visited",
+            )
+        )
+    return pd.DataFrame(rows, columns=QUALITY_COLUMNS)

@@ -6,7 +6,9 @@ a; longer gaps and impossible jumps count nowhere and are counted for the qualit
 `status = patrol` at ping a is patrol dose (`responding` / `on_scene` is response time,
 `off_duty` nothing). A visit is a continuous stay of a unit in one cell of at least
 `min_visit_minutes`: consecutive counted patrol segments starting in the same cell, so its length
-is the dose time of that stay, credited to the cell, shift and station of its first ping.
+is the dose time of that stay, credited to the cell, shift and station of its first ping. Each
+visit is also kept with its unit, arrival (the stay's first ping) and length, and the dose per
+unit, so missions can be checked stop by stop (SPEC §16).
 
 Everything runs on whole arrays (tens of millions of pings a month): no Python per ping, cell
 ids built only for the groups that receive dose.
@@ -27,6 +29,8 @@ NS_PER_S = 1_000_000_000
 PATROL, RESPONSE, OFF_DUTY = 0, 1, 2
 STATUS_CODES = {"": PATROL, "patrol": PATROL, "responding": RESPONSE, "on_scene": RESPONSE}
 DOSE_COLUMNS = ["station_id", "cell_id", "shift", "delivered_hours", "visits"]
+UNIT_DOSE_COLUMNS = ["station_id", "unit_id", "cell_id", "shift", "delivered_hours"]
+VISIT_COLUMNS = ["station_id", "unit_id", "cell_id", "shift", "arrived", "minutes"]
 SUMMARY_COLUMNS = [
     "station_id",
     "units",
@@ -58,10 +62,15 @@ class Delivered:
     officer-hours of patrol, `visits`), and per station a `summary` of what counted nowhere
     (`duplicates` dropped, `gaps` and their `gap_hours` beyond the allowed gap, `jumps`),
     `response_hours` (officer-hours responding or on scene), `off_duty_units` (units whose
-    pings in the month are all off duty, names joined by `;`) and `officers_per_unit`."""
+    pings in the month are all off duty, names joined by `;`) and `officers_per_unit`.
+    `unit_dose` is the dose per unit (`UNIT_DOSE_COLUMNS`), `visits` every visit
+    (`VISIT_COLUMNS`: `arrived` the naive local time of the stay's first ping, `minutes` its
+    length)."""
 
     dose: pd.DataFrame
     summary: pd.DataFrame
+    unit_dose: pd.DataFrame
+    visits: pd.DataFrame
 
 
 def _codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -144,26 +153,31 @@ def _chunk_bounds(unit_sorted: np.ndarray, size: int) -> list[tuple[int, int]]:
     return list(zip(cuts, [*cuts[1:], n], strict=True)) if n else []
 
 
-def _groups(station, shift, ix, iy, dose_s, visit_rows, n_shifts: int) -> pd.DataFrame:
-    """Officer-seconds and visits per station, shift and cell of patrol segments (`visit_rows`
-    index those that start a visit), summed through one integer key per segment."""
+def _groups(unit, station, shift, ix, iy, dose_s, visit_rows, n_shifts: int) -> pd.DataFrame:
+    """Officer-seconds and visits per unit, station, shift and cell of patrol segments
+    (`visit_rows` index those that start a visit), summed through one integer key per segment:
+    the (unit, station) pairs numbered first, so the key stays far inside int64."""
     if not len(ix):
         none = np.empty(0, dtype=np.int64)
-        return pd.DataFrame(
-            {"station": none, "shift": none, "ix": none, "iy": none, "dose_s": 0.0 * none}
-        ).assign(visits=none)
+        columns = ("unit", "station", "shift", "ix", "iy")
+        return pd.DataFrame({c: none for c in columns}).assign(dose_s=0.0 * none, visits=none)
+    stations = int(station.max()) + 1
+    pair, pairs = pd.factorize(unit.astype(np.int64) * stations + station)
+    pairs = np.asarray(pairs, dtype=np.int64)
     ix0, iy0 = int(ix.min()), int(iy.min())
     width, height = int(ix.max()) - ix0 + 1, int(iy.max()) - iy0 + 1
-    key = station.astype(np.int64) * n_shifts + shift
+    key = pair.astype(np.int64) * n_shifts + shift
     key = (key * width + (ix - ix0)) * height + (iy - iy0)
     codes, keys = pd.factorize(key)
     keys = np.asarray(keys, dtype=np.int64)
-    rest = keys // height
+    rest = keys // height // width
+    of_pair = pairs[rest // n_shifts]
     return pd.DataFrame(
         {
-            "station": rest // width // n_shifts,
-            "shift": rest // width % n_shifts,
-            "ix": rest % width + ix0,
+            "unit": of_pair // stations,
+            "station": of_pair % stations,
+            "shift": rest % n_shifts,
+            "ix": keys // height % width + ix0,
             "iy": keys % height + iy0,
             "dose_s": np.bincount(codes, weights=dose_s, minlength=len(keys)),
             "visits": np.bincount(codes[visit_rows], minlength=len(keys)),
@@ -173,9 +187,10 @@ def _groups(station, shift, ix, iy, dose_s, visit_rows, n_shifts: int) -> pd.Dat
 
 def _measure_chunk(
     pings: _Pings, start, end, crs, coordinates: str, rules: TrackRules
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Dose groups (`station, shift, ix, iy, dose_s, visits`), per-station counts and
-    per-unit flags of `pings` (whole units, each in time order)."""
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Dose groups (`unit, station, shift, ix, iy, dose_s, visits`), per-station counts,
+    per-unit flags and the visits (`unit, station, shift, ix, iy, arrived` in ns, `seconds`)
+    of `pings` (whole units, each in time order)."""
     unit, station, ns = pings.unit, pings.station, pings.ns
     status, officers = pings.status, np.nan_to_num(pings.officers, nan=1.0)
     lon, lat = to_wgs84(pings.lon, pings.lat, coordinates)
@@ -207,7 +222,20 @@ def _measure_chunk(
     run = np.cumsum(starts[patrol]) - 1
     length = np.bincount(run, weights=gap_s[patrol], minlength=int(starts.sum()))
     is_visit = length >= rules.min_visit_minutes * 60 - 1e-9
+    first = np.flatnonzero(starts)[is_visit]  # the segment (and ping) each visit starts with
+    visits = pd.DataFrame(
+        {
+            "unit": unit[first],
+            "station": seg_station[first],
+            "shift": shift[first],
+            "ix": ix[first],
+            "iy": iy[first],
+            "arrived": ns[first],
+            "seconds": length[is_visit],
+        }
+    )
     groups = _groups(
+        unit[:-1][patrol],
         seg_station[patrol],
         shift[patrol],
         ix[patrol],
@@ -240,7 +268,7 @@ def _measure_chunk(
         .groupby(["station", "unit"], as_index=False)["patrolling"]
         .any()
     )
-    return groups, counts, units
+    return groups, counts, units, visits
 
 
 CHUNK_PINGS = 2_000_000  # pings measured at a time (whole units), bounding the memory used
@@ -317,9 +345,9 @@ def measure_tracks(
     )
     del order, pings
     n_st = len(station_names)
-    dose_frame = _dose_frame(
-        pd.concat([p[0] for p in parts]) if parts else None, station_names, rules
-    )
+    names = _Names(station_names, unit_names, np.asarray(list(rules.shift_hours), dtype=object))
+    groups = pd.concat([p[0] for p in parts]) if parts else None
+    visits = pd.concat([p[3] for p in parts]) if parts else None
     counts = (
         pd.concat([p[1] for p in parts]).groupby(level=0).sum()
         if parts
@@ -351,21 +379,71 @@ def measure_tracks(
             ),
         }
     )
-    return Delivered(dose_frame, summary[summary["pings"] + summary["duplicates"] > 0])
+    return Delivered(
+        dose=_dose_frame(groups, names),
+        summary=summary[summary["pings"] + summary["duplicates"] > 0],
+        unit_dose=_unit_dose_frame(groups, names),
+        visits=_visit_frame(visits, names),
+    )
 
 
-def _dose_frame(groups: pd.DataFrame | None, station_names, rules: TrackRules) -> pd.DataFrame:
+@dataclass(frozen=True)
+class _Names:
+    """The text behind the codes of a month's pings: stations, units and shifts."""
+
+    stations: np.ndarray
+    units: np.ndarray
+    shifts: np.ndarray
+
+    def label(self, coded: pd.DataFrame) -> dict[str, np.ndarray]:
+        """`station_id`, `unit_id`, `cell_id` and `shift` of the coded columns `coded` has."""
+        out = {}
+        if "station" in coded:
+            out["station_id"] = self.stations[coded["station"].to_numpy()].astype(str)
+        if "unit" in coded:
+            out["unit_id"] = self.units[coded["unit"].to_numpy()].astype(str)
+        out["cell_id"] = Grid.ids(coded["ix"].to_numpy(), coded["iy"].to_numpy())
+        out["shift"] = self.shifts[coded["shift"].to_numpy()]
+        return out
+
+
+def _dose_frame(groups: pd.DataFrame | None, names: _Names) -> pd.DataFrame:
     """Dose groups of every chunk summed per station, cell and shift, cell ids as text."""
     if groups is None or groups.empty:
         return pd.DataFrame(columns=DOSE_COLUMNS).astype({"delivered_hours": float, "visits": int})
-    dose = groups.groupby(["station", "shift", "ix", "iy"], as_index=False, sort=True).sum()
-    shifts = np.asarray(list(rules.shift_hours), dtype=object)
+    keys = ["station", "shift", "ix", "iy"]
+    dose = groups.groupby(keys, as_index=False, sort=True)[["dose_s", "visits"]].sum()
     return pd.DataFrame(
         {
-            "station_id": station_names[dose["station"].to_numpy()].astype(str),
-            "cell_id": Grid.ids(dose["ix"].to_numpy(), dose["iy"].to_numpy()),
-            "shift": shifts[dose["shift"].to_numpy()],
+            **names.label(dose),
             "delivered_hours": dose["dose_s"].to_numpy() / 3600.0,
             "visits": dose["visits"].to_numpy().astype(np.int64),
         }
-    )
+    )[DOSE_COLUMNS]
+
+
+def _unit_dose_frame(groups: pd.DataFrame | None, names: _Names) -> pd.DataFrame:
+    """Dose groups of every chunk per station, unit, cell and shift, ids as text."""
+    if groups is None or groups.empty:
+        return pd.DataFrame(columns=UNIT_DOSE_COLUMNS).astype({"delivered_hours": float})
+    keys = ["station", "unit", "shift", "ix", "iy"]
+    dose = groups.groupby(keys, as_index=False, sort=True)["dose_s"].sum()
+    return pd.DataFrame(
+        {**names.label(dose), "delivered_hours": dose["dose_s"].to_numpy() / 3600.0}
+    )[UNIT_DOSE_COLUMNS]
+
+
+def _visit_frame(visits: pd.DataFrame | None, names: _Names) -> pd.DataFrame:
+    """Every visit of the month by unit and arrival: ids as text, `arrived` a naive local
+    datetime, `minutes` the stay's length."""
+    if visits is None or visits.empty:
+        empty = pd.DataFrame(columns=VISIT_COLUMNS)
+        return empty.astype({"arrived": "datetime64[ns]", "minutes": float})
+    visits = visits.sort_values(["unit", "arrived"], kind="stable", ignore_index=True)
+    return pd.DataFrame(
+        {
+            **names.label(visits),
+            "arrived": visits["arrived"].to_numpy().view("datetime64[ns]"),
+            "minutes": visits["seconds"].to_numpy() / 60.0,
+        }
+    )[VISIT_COLUMNS]

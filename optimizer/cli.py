@@ -436,8 +436,8 @@ def train(ctx, data, month, out) -> None:
 def execution(data, month, out, plan_file, workers, scheduler) -> None:
     """MONTH as patrols and dispatch carried it out, against the plan for MONTH:
     execution.csv, adherence.csv, response.csv, quality.csv."""
-    from models.contracts import load_bureau, load_previous_plan
-    from optimizer.execution import execution_stage, has_execution_data, stored_plan
+    from models.contracts import load_bureau
+    from optimizer.execution import execution_stage, has_execution_data, plan_to_measure
     from optimizer.manifest import write_outputs
     from optimizer.stages import spatial
 
@@ -445,11 +445,10 @@ def execution(data, month, out, plan_file, workers, scheduler) -> None:
     bureau = load_bureau(data, EXECUTION_TABLES)
     if not has_execution_data(bureau):
         raise click.BadParameter(_say("execution_none", data=data), param_hint="'--data'")
-    shifts = bureau.config.allocation.shifts
-    plan = load_previous_plan(plan_file, shifts) if plan_file else stored_plan(out, month)
+    plan, missions = plan_to_measure(out, month, plan_file, bureau.config)
     _busy("measuring pings and calls")
     with _spread(workers, scheduler) as spread:
-        result = execution_stage(bureau, month, spatial(bureau), plan, spread)
+        result = execution_stage(bureau, month, spatial(bureau), plan, spread, missions)
     result.write(out)
     write_outputs(out, {"quality.csv": result.quality})
     if plan is None:

@@ -22,7 +22,7 @@ from models.scenarios import Deltas
 from models.spread import IN_PROCESS, Spread
 from optimizer import stages
 from optimizer.chain import sha256_file
-from optimizer.execution import execution_stage, has_execution_data
+from optimizer.execution import execution_stage, has_execution_data, plan_missions
 from optimizer.i18n import BureauNames
 from optimizer.manifest import FORECAST_CACHE, default_store_url, write_outputs
 from optimizer.plan_map import jurisdiction_layer, map_title, write_maps
@@ -94,8 +94,22 @@ def run_cycle(
         no_campaign = {**reads["cases"], "harm": {}}
         return shared.get("cases", no_campaign, lambda: stages.cases_upto(unweighted, month, sp))
 
+    planned = (  # §16: the missions published with that plan
+        plan_missions(
+            month,
+            cfg.missions.officers_per_unit,
+            plan_file=run.input_files.get("previous_plan"),
+            out=Path(out),
+            store_url=store_url,
+            scenario=scenario.name,
+        )
+        if previous is not None and bureau.patrol_tracks is not None
+        else None
+    )
     executed = (  # §13: the plan for M measured against what patrols and dispatch did
-        execution_stage(bureau, month, sp, previous, spread) if has_execution_data(bureau) else None
+        execution_stage(bureau, month, sp, previous, spread, planned)
+        if has_execution_data(bureau)
+        else None
     )
     tick("execution")
     weights = stages.bureau_station_weights(bureau)
@@ -195,7 +209,10 @@ def run_cycle(
             inputs={p.name: sha256_file(p) for p in bureau.files.values()},
             other_inputs={
                 role: {"path": str(path.resolve()), "sha256": sha256_file(path)}
-                for role, path in run.input_files.items()
+                for role, path in {
+                    **run.input_files,
+                    **(planned.input_files() if planned is not None else {}),
+                }.items()
             },
             sp=sp,
             forecast=forecast,

@@ -12,7 +12,9 @@ def test_demo_measures_its_plan(demo_run):
     overall = adherence[(adherence["station_id"] == "ALL") & (adherence["shift"] == "ALL")].iloc[0]
     planned = pd.read_csv(demo_run.parents[1] / "demo-data" / "plan-2025-12.csv")
     assert overall["planned_hours"] == round(planned["hours"].sum(), 6)
-    assert 0.55 < overall["adherence"] < 0.95  # the stations' habits lie in 55–95 %
+    # hours delivered where planned, whenever: above the share of stops made on time
+    # (tests/test_missions_done.py), as units spend their missions' free time near a stop
+    assert 0.55 < overall["adherence"] < 1.0
     assert 0 < overall["off_plan_share"] < 0.25
     execution = pd.read_csv(demo_run / "execution.csv", keep_default_na=False)
     assert execution["visits"].sum() > 0

@@ -28,12 +28,7 @@ def test_every_file_of_the_plan_is_in_the_manifest_with_its_columns(demo_run):
     # a first month has no evaluation; the schedule and the missions are written in one
     # format, CSV by default
     parquet = {"schedule.parquet", "missions.parquet", "missions_routes.parquet"}
-    assert written >= set(OUTPUTS) - {
-        "evaluation.csv",
-        "backtest.csv",
-        "missions_done.csv",
-        *parquet,
-    }
+    assert written >= set(OUTPUTS) - {"evaluation.csv", "backtest.csv", *parquet}
     for name in written:
         output = OUTPUTS[name]
         if not output.columns:

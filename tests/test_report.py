@@ -208,8 +208,8 @@ def executed(run: Path, tmp_path: Path) -> Path:
             ("S03", "ALL", 100.0, 100.0, 100.0, 1.0, 0.0),
             ("ALL", "ALL", 600.0, 440.0, 390.0, 0.65, 0.1136),
         ],
-        columns=ADHERENCE_COLUMNS,
-    ).to_csv(folder / "adherence.csv", index=False)
+        columns=[c for c in ADHERENCE_COLUMNS if c != "unit_id"],  # station rows only
+    ).assign(unit_id="")[ADHERENCE_COLUMNS].to_csv(folder / "adherence.csv", index=False)
     pd.DataFrame(
         [
             ("S01", "ALL", "ALL", 40, 14.5, 31.0, 0.55, 2),

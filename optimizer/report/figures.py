@@ -343,3 +343,29 @@ def mission_sentences(summary: pd.DataFrame, names: pd.Series, lang: str) -> lis
     if unplaced.empty:
         sentences.append(t["all_placed"])
     return sentences
+
+
+def stops_by_station(done: pd.DataFrame) -> pd.DataFrame:
+    """From `missions_done.csv`: per station the mission stops planned, those visited and
+    their share, the lowest share first; the overall row last."""
+    visited = done["visited"].astype(str).eq("True")
+    counts = visited.groupby(done["station_id"].astype(str)).agg(["size", "sum"])
+    rows = pd.DataFrame(
+        {
+            "station_id": counts.index.to_numpy(),
+            "stops": counts["size"].to_numpy(),
+            "stops_visited": counts["sum"].to_numpy(),
+        }
+    )
+    rows = pd.concat(
+        [
+            rows.assign(share=rows["stops_visited"] / rows["stops"]).sort_values(
+                ["share", "station_id"]
+            ),
+            pd.DataFrame(
+                {"station_id": [ALL], "stops": [len(done)], "stops_visited": [visited.sum()]}
+            ),
+        ]
+    ).drop(columns="share")
+    rows["visited_share"] = rows["stops_visited"] / rows["stops"]
+    return rows.reset_index(drop=True)

@@ -29,6 +29,7 @@ from optimizer.report.figures import (
     response_by_station,
     station_hours,
     unplaced_first,
+    stops_by_station,
 )
 from optimizer.report.runs import MISSIONS_SUMMARY, Run, load_runs
 
@@ -192,7 +193,7 @@ def _outcomes(runs: Sequence[Run], lang: str) -> list[dict]:
     return out
 
 
-SHARES = ("adherence", "off_plan_share", "within_target_share", "reserve_share")
+SHARES = ("adherence", "off_plan_share", "within_target_share", "reserve_share", "visited_share")
 
 
 def _percent(frame: pd.DataFrame) -> pd.DataFrame:
@@ -207,7 +208,8 @@ def _percent(frame: pd.DataFrame) -> pd.DataFrame:
 def _execution(runs: Sequence[Run], lang: str) -> list[dict]:
     """What patrols and dispatch did under last month's plan (SPEC §13), once per plan month:
     adherence per station (furthest off plan first, with a chart), response times per station
-    and per priority, and the hours reserved for response in this plan."""
+    and per priority, the hours reserved for response in this plan, and the mission stops each
+    station's units visited (SPEC §16)."""
     t = texts(lang, "report")
     words = texts(lang, "verdict")
     shift = vocabulary(lang).term
@@ -270,8 +272,21 @@ def _execution(runs: Sequence[Run], lang: str) -> list[dict]:
                     ),
                 }
             )
+        if r.missions_done is not None and not r.missions_done.empty:
+            parts.append(_stops_visited(r, lang))
         out.append({"title": t["execution"], "parts": parts})
     return out
+
+
+def _stops_visited(run: Run, lang: str) -> dict:
+    """The mission stops each station's units visited on time (SPEC §16), fewest first."""
+    stops = stops_by_station(run.missions_done)
+    stops["station_id"] = stops["station_id"].replace({"ALL": texts(lang, "verdict")["overall"]})
+    return {
+        "title": texts(lang, "report")["stops_title"],
+        "chart": Markup(""),
+        "table": table(_percent(stops), lang, run.station_names, decimals=1),
+    }
 
 
 def _glossary(lang: str) -> list[tuple[str, str]]:

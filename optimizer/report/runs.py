@@ -44,6 +44,7 @@ class Run:
     response: pd.DataFrame | None = None
     reserve: pd.DataFrame | None = None
     missions: pd.DataFrame | None = None  # missions_summary.csv: per station and shift
+    missions_done: pd.DataFrame | None = None
 
     @property
     def station_names(self) -> pd.Series:
@@ -112,6 +113,7 @@ def load_runs(folders: Sequence[Path], plans: Sequence[dict] | None = None) -> l
                 response=_optional(folder / "response.csv"),
                 reserve=_optional(folder / "reserve.csv"),
                 missions=_optional(folder / MISSIONS_SUMMARY),
+                missions_done=_optional(folder / "missions_done.csv"),
             )
         )
     return runs
