@@ -13,7 +13,8 @@ path ran, in a fresh child process per path so paths do not inherit each other's
 `solve_s` is `PatrolAllocation.solve(path)`, as the cycle calls it: the path's solve and the
 output frames (allocation, duals, binding rules); for `monolithic` it includes building PuLP's
 objects, which its solve call consumes.
-The visit schedule of the plan is timed after it (`schedule_s`, `visits`; not in the peak), with
+The month's visits of the plan (SPEC §16, before routing) are timed after it (`schedule_s`,
+`visits`; not in the peak), with
 its own peak (`schedule_peak_mb`: the most memory its arrays held at once, from tracemalloc,
 which NumPy reports to, in a second build) and the time to write it as `schedule.csv`
 (`schedule_csv_s`). `--sizes 384000` has the synthetic province's cell-shifts (128,000 cells ×
@@ -42,10 +43,18 @@ from geo.grid import Grid
 from models.config import AllocationConfig
 from optimizer.allocation import PatrolAllocation
 from optimizer.manifest import write_output
-from optimizer.schedule import visit_schedule
+from optimizer.missions.units import shift_clocks
+from optimizer.missions.visits import month_visits
 
 CELLS_PER_SIDE = 10  # cells along a station's side: 100 cells per station
 SHIFTS = ("day", "evening", "night")
+
+
+def _visits(allocation: pd.DataFrame, config: AllocationConfig) -> pd.DataFrame:
+    """The plan's visits of January 2026 with their windows, derived units of two officers."""
+    crews = pd.DataFrame({"station_id": [], "shift": [], "officers": []})
+    crews = crews.astype({"station_id": str, "shift": str, "officers": float})
+    return month_visits(allocation, "2026-01", crews, shift_clocks(config), 90.0, 2)
 
 
 def instance(variables: int, seed: int = 0):
@@ -120,10 +129,10 @@ def _measure(variables: int, path: str, with_previous: bool, queue) -> None:
     solved = time.perf_counter()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     scheduled_at = time.perf_counter()
-    schedule = visit_schedule(model.allocation_, "2026-01")
+    schedule = _visits(model.allocation_, config)
     scheduled = time.perf_counter()
     tracemalloc.start()  # a second build, traced: tracing slows it, so it is not the one timed
-    visit_schedule(model.allocation_, "2026-01")
+    _visits(model.allocation_, config)
     schedule_peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     written_at = time.perf_counter()

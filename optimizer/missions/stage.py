@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from geo.crs import project, unproject
+from geo.jurisdictions import station_houses
 from models.config import MissionsConfig
 from models.contracts import Bureau
 from models.errors import InfeasiblePlan
@@ -77,18 +78,16 @@ class MissionResult:
         write_outputs(folder, {"missions_summary.csv": self.summary})
 
 
-def station_houses(stations: gpd.GeoDataFrame, crs) -> pd.DataFrame:
-    """Each station's house (index station_id; lon, lat in WGS84, x, y in metres):
-    `station_lat`/`station_lon` where given, else the jurisdiction's representative point."""
-    point = stations.geometry.representative_point()
-    lon, lat = point.x.to_numpy(dtype=float), point.y.to_numpy(dtype=float)
-    if {"station_lat", "station_lon"} <= set(stations.columns):
-        given = pd.to_numeric(stations["station_lat"], errors="coerce").notna().to_numpy()
-        lat = np.where(given, pd.to_numeric(stations["station_lat"], errors="coerce"), lat)
-        lon = np.where(given, pd.to_numeric(stations["station_lon"], errors="coerce"), lon)
-    x, y = project(lon, lat, crs)
-    index = pd.Index(stations["station_id"].astype(str), name="station_id")
-    return pd.DataFrame({"lon": lon, "lat": lat, "x": x, "y": y}, index=index)
+def metric_houses(stations: gpd.GeoDataFrame, crs) -> pd.DataFrame:
+    """Each station's house (`geo.jurisdictions.station_houses`) by station_id: lon, lat in
+    WGS84 and x, y in metres of `crs`."""
+    houses = station_houses(stations)
+    x, y = project(houses["lon"].to_numpy(), houses["lat"].to_numpy(), crs)
+    index = pd.Index(houses["station_id"].astype(str), name="station_id")
+    return pd.DataFrame(
+        {"lon": houses["lon"].to_numpy(), "lat": houses["lat"].to_numpy(), "x": x, "y": y},
+        index=index,
+    )
 
 
 def _days(plan_month: str) -> pd.DatetimeIndex:
@@ -170,7 +169,7 @@ def mission_setup(
         patrol=patrol,
         units=per_day,
         crew=crew,
-        houses=station_houses(bureau.stations, sp.crs),
+        houses=metric_houses(bureau.stations, sp.crs),
         cells=cells.assign(lon=lon, lat=lat),
         network=RoadNetwork.from_frame(roads, sp.crs) if roads is not None else None,
         file_format=cfg.output.schedule_format,

@@ -28,8 +28,8 @@ from optimizer.report.figures import (
     reserved_hours,
     response_by_station,
     station_hours,
-    unplaced_first,
     stops_by_station,
+    unplaced_first,
 )
 from optimizer.report.runs import MISSIONS_SUMMARY, Run, load_runs
 
