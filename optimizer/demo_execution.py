@@ -29,7 +29,7 @@ from geo.jurisdictions import station_of_points
 from models.config import load_config
 from models.months import previous_month
 from optimizer.demo import METRIC
-from optimizer.missions.stage import station_houses
+from optimizer.missions.stage import metric_houses
 from optimizer.missions.units import shift_clocks
 
 EXECUTION_SEED = 20251201
@@ -337,7 +337,7 @@ def write_demo_execution(data: Path, month: str) -> Path:
     path = data / f"plan-{month}.csv"
     plan.to_csv(path, index=False)
     missions = pd.read_csv(data / "missions.csv", dtype={"date": str, "unit_id": str})
-    houses = station_houses(_stations(data), METRIC)
+    houses = metric_houses(_stations(data), METRIC)
     clocks = shift_clocks(load_config(data / "config.toml").allocation)
     tracks = demo_tracks(missions, houses, clocks, month)
     tracks.to_parquet(data / "patrol_tracks.parquet", index=False)
