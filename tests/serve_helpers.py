@@ -44,15 +44,19 @@ def served_copy(demo_run: Path, folder: Path) -> Path:
 
 
 def publish_copy(
-    out: Path, run: Path, scenario: str, files: dict[str, pd.DataFrame] | None = None
+    out: Path,
+    run: Path,
+    scenario: str,
+    files: dict[str, pd.DataFrame] | None = None,
+    leave_out: tuple[str, ...] = (),
 ) -> Path:
     """The plan of `run` published again in `out` as `scenario` of the same month, with
-    `files` (name → table) written beside its own."""
+    `files` (name → table) written beside its own, and its files named in `leave_out` not."""
     plan = json.loads((run / "plan.json").read_text(encoding="utf-8"))
     del plan["outputs"]
     with Staging(out / run.parent.name / scenario) as staging:
         for path in run.iterdir():
-            if path.name != "plan.json":
+            if path.name != "plan.json" and path.name not in leave_out:
                 shutil.copyfile(path, staging.folder / path.name)
         write_outputs(staging.folder, files or {})
         sealed = staging.seal({**plan, "scenario": scenario})

@@ -25,13 +25,16 @@ MISSION_TABLES = ("missions", "routes", "missions_summary")
 
 @pytest.fixture(scope="module")
 def out(demo_run, tmp_path_factory):
-    """The served demo output with two more runs of the demo plan: `missions` with the tiny
-    mission files, `parquet` with them as Parquet ([output] schedule_format)."""
+    """The served demo output with three more runs of the demo plan: `missions` with the tiny
+    mission files, `parquet` with them as Parquet ([output] schedule_format), `bare` with no
+    mission files (a plan made before missions)."""
     out = served_copy(demo_run, tmp_path_factory.mktemp("missions"))
     files = tiny_missions()
     publish_copy(out, demo_run, "missions", files)
     as_parquet = {twin(name) if name in (STOPS, ROUTES) else name: f for name, f in files.items()}
-    publish_copy(out, demo_run, "parquet", as_parquet)
+    publish_copy(out, demo_run, "parquet", as_parquet, leave_out=(STOPS, ROUTES))
+    no_missions = (STOPS, ROUTES, "missions_summary.csv", "missions_done.csv")
+    publish_copy(out, demo_run, "bare", leave_out=no_missions)
     return out
 
 
@@ -69,7 +72,7 @@ def test_missions_page_lists_every_station_for_planners_and_its_own_for_a_statio
 def test_runs_page_links_the_missions_of_runs_that_have_them(out):
     page = signed_in(out, "station").get("/").text
     assert f'href="{RUN}/missions?lang=en"' in page
-    assert "/runs/2026-01/baseline/missions" not in page  # the demo plan has no missions yet
+    assert "/runs/2026-01/bare/missions" not in page  # a plan made before missions
     assert f"{API}/missions?format=csv" in page and f"{API}/missions_summary?format=csv" in page
     assert "/missions?lang" not in signed_in(out, "trainer").get("/").text
 
@@ -95,8 +98,8 @@ def test_sheet_page_for_planners_and_the_stations_own_units(out):
         f"{RUN}/sheets/S01/2026-02-01",  # a day of another month
         f"{RUN}/sheets/S01/yesterday",
         f"{RUN}/sheets/S99/2026-01-01",  # no such station
-        "/runs/2026-01/baseline/sheets/S01/2026-01-01",  # a run without missions
-        "/runs/2026-01/baseline/missions",
+        "/runs/2026-01/bare/sheets/S01/2026-01-01",  # a run without missions
+        "/runs/2026-01/bare/missions",
         "/runs/2026-01/nothing/missions",
     ],
 )
@@ -136,6 +139,6 @@ def test_mission_tables_read_alike_from_csv_and_parquet(api, out):
     parquet_csv = client.get("/api/runs/2026-01/parquet/missions?format=csv", headers=leader)
     assert pd.read_csv(io.StringIO(parquet_csv.text)).shape == (32, 13)
     runs = {r["scenario"]: r["tables"] for r in client.get("/api/runs", headers=leader).json()}
-    assert set(MISSION_TABLES) <= set(runs["parquet"]) and "missions" not in runs["baseline"]
+    assert set(MISSION_TABLES) <= set(runs["parquet"]) and "missions" not in runs["bare"]
     route = client.get(f"{API}/routes", headers=leader).json()[0]
     assert re.match(r"LINESTRING \(116\.4 39\.9, ", route["geometry"])
