@@ -162,3 +162,40 @@ def test_demo_routes_change_from_day_to_day(demo_run):
     one = one[one["shift"] == "day"]
     orders = one.groupby("date")["cell_id"].agg(tuple)
     assert orders.nunique() == len(orders)
+
+
+def test_a_bureaus_own_units_drive_on_their_weekdays(demo_copy, tmp_path):
+    """units.csv: S01's day shift has a car of two every day and a foot patrol of one on
+    weekdays only; the missions use exactly those units, the foot patrol never on a weekend,
+    and the LP's S01 day budget is no more than their officer-hours less the drive."""
+    from click.testing import CliRunner
+
+    from optimizer.cli import main
+
+    stations = gpd.read_file(demo_copy / "stations.geojson")
+    rows = [
+        (f"{s}-{h}-car", s, h, 2, "car", "")
+        for s in stations["station_id"]
+        for h in ("day", "evening", "night")
+    ]
+    rows.append(("S01-day-foot", "S01", "day", 1, "foot", "1;2;3;4;5"))
+    units = pd.DataFrame(
+        rows, columns=["unit_id", "station_id", "shift", "officers", "mode", "weekdays"]
+    )
+    units.to_csv(demo_copy / "units.csv", index=False)
+    out = tmp_path / "out"
+    ran = CliRunner().invoke(
+        main, ["run", "--data", str(demo_copy), "--month", "2025-12", "--out", str(out)]
+    )
+    assert ran.exit_code == 0, ran.output
+    run = out / "2026-01" / "baseline"
+    missions = pd.read_csv(run / "missions.csv")
+    assert set(missions["unit_id"]) <= set(units["unit_id"])
+    foot = missions[missions["unit_id"] == "S01-day-foot"]
+    assert len(foot) and (pd.to_datetime(foot["date"]).dt.dayofweek < 5).all()
+    assert (foot["officers"] == 1).all()
+    duals = pd.read_csv(run / "duals.csv").set_index(["station_id", "shift"])
+    weekdays = (pd.date_range("2026-01-01", "2026-01-31").dayofweek < 5).sum()
+    listed = 2 * 8 * 31 + 1 * 8 * weekdays  # officer-hours of S01's day units in January
+    s01 = duals.loc[("S01", "day")]
+    assert s01["budget_hours"] <= listed - s01["drive_hours"] + 0.1

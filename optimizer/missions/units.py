@@ -87,7 +87,7 @@ def units_on(units: pd.DataFrame, date: pd.Timestamp) -> pd.DataFrame:
 def unit_hours(units: pd.DataFrame, dates: pd.DatetimeIndex, clocks: dict[str, ShiftClock]):
     """The listed units' officer-hours per station and shift over `dates` (`station_id, shift,
     unit_hours`): officers × shift hours × the days each unit works."""
-    weekdays = pd.Series(dates.isoweekday.astype(str)).value_counts()
+    weekdays = pd.Series((dates.dayofweek + 1).astype(str)).value_counts()  # ISO weekdays
     worked = (
         units["weekdays"]
         .str.split(";")
