@@ -19,8 +19,8 @@ share of visit minutes placed, drive share of the units' shift time, share of th
 dose collected, and the drive against a nearest-neighbour and a random order of the same stops
 on the same units. Every route is re-timed here, independently of the solver.
 
-Needs both solvers beside patrolopt: `pip install pyvrp ortools` (measured with pyvrp 0.14.1 and
-ortools 9.15); neither is a dependency of the product yet.
+Needs OR-Tools beside patrolopt: `pip install ortools` (measured with pyvrp 0.14.1, the
+product's routing solver, and ortools 9.15).
 """
 
 from __future__ import annotations
