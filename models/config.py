@@ -239,6 +239,7 @@ class ExecutionConfig(StrictModel):
 
 
 MODES = ("car", "bike", "foot")  # how a patrol unit moves (SPEC §16)
+DEFAULT_SPEEDS = {"car": 30.0, "bike": 12.0, "foot": 4.5}  # km/h
 
 
 class MissionsConfig(StrictModel):
@@ -248,16 +249,18 @@ class MissionsConfig(StrictModel):
     station, day and shift."""
 
     officers_per_unit: int = Field(2, ge=1)  # crew of a unit derived without units.csv
-    speed_kmh: dict[Literal["car", "bike", "foot"], Annotated[float, Field(gt=0, le=200)]] = {
-        "car": 30.0,
-        "bike": 12.0,
-        "foot": 4.5,
-    }
+    speed_kmh: dict[Literal[MODES], Annotated[float, Field(gt=0, le=200)]] = DEFAULT_SPEEDS
     circuity: float = Field(1.3, ge=1, le=5)  # road distance / straight-line distance
     revisit_gap_min: float = Field(90.0, ge=0)  # between a cell's visits in one shift
     on_time_min: float = Field(30.0, ge=0)  # a visit this close to its planned arrival counts
     solver_seconds: float = Field(1.0, gt=0)  # per station, day and shift, after the descent
     solver_iterations: int = Field(0, ge=0)  # iterations after the first descent: plans repeat
+
+    @field_validator("speed_kmh")
+    @classmethod
+    def _every_mode(cls, value: dict[str, float]) -> dict[str, float]:
+        """`speed_kmh = { foot = 5 }` sets the foot patrol's speed; the other modes keep theirs."""
+        return {**DEFAULT_SPEEDS, **value}
 
 
 class MapConfig(StrictModel):

@@ -98,8 +98,7 @@ OUTPUTS: dict[str, Output] = {
         Output("binding.csv", tuple(BINDING_COLUMNS), report=OPTIONAL),
         Output("schedule.csv", tuple(SCHEDULE_COLUMNS), served="schedule"),
         Output("schedule.parquet", tuple(SCHEDULE_COLUMNS)),  # [output] schedule_format
-        # the missions run to millions of rows at province size: not stored, as the schedule
-        Output("missions.csv", tuple(MISSION_COLUMNS), served="missions"),
+        Output("missions.csv", tuple(MISSION_COLUMNS), "missions", served="missions"),
         Output("missions.parquet", tuple(MISSION_COLUMNS)),  # [output] schedule_format
         Output("missions.geojson", tuple(ROUTE_COLUMNS), served="routes"),
         Output("missions_routes.parquet", tuple(ROUTE_COLUMNS)),  # GeoParquet, schedule_format

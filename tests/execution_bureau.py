@@ -30,7 +30,13 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
+from models.tracks import TrackRules
+
 CRS = "EPSG:32651"
+SHIFTS = {"day": (8, 16), "evening": (16, 24), "night": (0, 8)}
+RULES = TrackRules(  # the track rules the hand-made pings are read by
+    max_gap_s=120, max_speed_kmh=120, min_visit_minutes=5, cell_size_m=250, shift_hours=SHIFTS
+)
 X0, Y0 = 350_000.0, 3_460_000.0
 A = (X0 + 125, Y0 + 125)  # cell 1400_13840, S1
 B = (X0 + 375, Y0 + 125)  # cell 1401_13840, S1
@@ -169,3 +175,21 @@ EXPECTED_DOSE = {  # (station, cell, shift): (delivered officer-hours, visits)
     ("S2", CELL["west"], "day"): (600 / 3600, 1),
 }
 assert np.isclose(sum(h for h, _ in EXPECTED_DOSE.values()), 2550 / 3600)
+
+
+def store_only(out: Path, tables: dict[str, pd.DataFrame]) -> None:
+    """A store in `out` holding the baseline plan for 2025-12 (`plan()`) and `tables` (name →
+    rows) of that month and scenario, with no run folder beside it (archived, say)."""
+    from sqlalchemy import create_engine
+
+    from optimizer.manifest import default_store_url
+
+    out.mkdir()
+    stored = {"plan_month": "2025-12", "scenario": "baseline"}
+    engine = create_engine(default_store_url(out))
+    try:
+        for name, rows in {"allocation": plan(), **tables}.items():
+            rows.assign(**stored).to_sql(name, engine, index=False)
+        pd.DataFrame([stored]).to_sql("runs", engine, index=False)
+    finally:
+        engine.dispose()

@@ -17,12 +17,9 @@ from models.execution import (
     response_table,
     track_quality,
 )
-from models.tracks import TrackRules, measure_tracks
+from models.tracks import measure_tracks
 
-SHIFTS = {"day": (8, 16), "evening": (16, 24), "night": (0, 8)}
-RULES = TrackRules(
-    max_gap_s=120, max_speed_kmh=120, min_visit_minutes=5, cell_size_m=250, shift_hours=SHIFTS
-)
+SHIFTS, RULES = eb.SHIFTS, eb.RULES
 TARGETS = {1: 10.0, 2: 20.0, 3: 45.0}
 
 

@@ -6,10 +6,8 @@ import execution_bureau as eb
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine
 
 from optimizer.cli import main
-from optimizer.manifest import default_store_url
 
 
 def _invoke(*args):
@@ -71,14 +69,7 @@ def test_execution_finds_the_stored_plan(folder, tmp_path):
 def test_execution_finds_a_plan_held_only_in_the_store(folder, tmp_path):
     """The run folder is gone (archived, say) but the store in OUT/plans.db holds the plan."""
     out = tmp_path / "out"
-    out.mkdir()
-    stored = {"plan_month": "2025-12", "scenario": "baseline"}
-    engine = create_engine(default_store_url(out))
-    try:
-        eb.plan().assign(**stored).to_sql("allocation", engine, index=False)
-        pd.DataFrame([stored]).to_sql("runs", engine, index=False)
-    finally:
-        engine.dispose()
+    eb.store_only(out, {})
     result = _invoke("--data", folder, "--month", "2025-12", "--out", out)
     assert result.exit_code == 0, result.output
     adherence = pd.read_csv(out / "adherence.csv", keep_default_na=False)

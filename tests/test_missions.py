@@ -139,14 +139,10 @@ def test_demo_missions_carry_the_plan_and_keep_cells_apart(demo_run):
     missions = pd.read_csv(demo_run / "missions.csv")
     summary = pd.read_csv(demo_run / "missions_summary.csv")
     placed = (missions["minutes"] * missions["officers"]).sum() / 60
-    assert placed == summary["mission_hours"].sum().round(0) or abs(
-        placed - summary["mission_hours"].sum()
-    ) < 0.1 * len(summary)
+    assert abs(placed - summary["mission_hours"].sum()) < 0.05 * len(summary)  # rows in 0.1 h
     assert summary["mission_hours"].sum() >= 0.95 * summary["lp_hours"].sum()
     allocation = pd.read_csv(demo_run / "allocation.csv")
-    assert summary["lp_hours"].sum() == allocation["hours"].sum().round(1) or abs(
-        summary["lp_hours"].sum() - allocation["hours"].sum()
-    ) < 0.1 * len(summary)
+    assert abs(summary["lp_hours"].sum() - allocation["hours"].sum()) < 0.05 * len(summary)
     visits = missions.sort_values(["cell_id", "date", "shift", "arrive"])
     visits = visits.assign(arrive=_minutes(visits["arrive"]), depart=_minutes(visits["depart"]))
     before = visits.groupby(["cell_id", "date", "shift"])["depart"].shift()
@@ -199,3 +195,11 @@ def test_a_bureaus_own_units_drive_on_their_weekdays(demo_copy, tmp_path):
     listed = 2 * 8 * 31 + 1 * 8 * weekdays  # officer-hours of S01's day units in January
     s01 = duals.loc[("S01", "day")]
     assert s01["budget_hours"] <= listed - s01["drive_hours"] + 0.1
+
+
+def test_a_config_setting_one_modes_speed_keeps_the_others():
+    assert MissionsConfig(speed_kmh={"foot": 5.0}).speed_kmh == {
+        "car": 30.0,
+        "bike": 12.0,
+        "foot": 5.0,
+    }

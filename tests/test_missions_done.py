@@ -30,7 +30,6 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import CRS
-from sqlalchemy import create_engine
 
 from models.contracts import load_bureau
 from models.execution import (
@@ -40,16 +39,13 @@ from models.execution import (
     missions_done,
     unit_cells,
 )
-from models.tracks import TrackRules, measure_tracks
+from models.tracks import measure_tracks
 from optimizer.cli import main
 from optimizer.execution import MISSION_FILES, PLANNED_STOPS, plan_missions
 from optimizer.manifest import OUTPUTS, default_store_url
 from optimizer.missions.columns import DONE_COLUMNS, MISSION_COLUMNS
 
-SHIFTS = {"day": (8, 16), "evening": (16, 24), "night": (0, 8)}
-RULES = TrackRules(
-    max_gap_s=120, max_speed_kmh=120, min_visit_minutes=5, cell_size_m=250, shift_hours=SHIFTS
-)
+SHIFTS, RULES = eb.SHIFTS, eb.RULES
 F = (eb.X0 + 1375, eb.Y0 + 125)  # cell 1405_13840, S2
 POINT = {"A": eb.A, "B": eb.B, "C": eb.C, "E": eb.E, "F": F}
 CELL = {**eb.CELL, "F": "1405_13840"}
@@ -270,15 +266,7 @@ def test_missions_of_other_units_are_not_checked(folder, tmp_path):
 
 def test_missions_of_a_plan_held_only_in_the_store(folder, tmp_path):
     out = tmp_path / "out"
-    out.mkdir()
-    stored = {"plan_month": "2025-12", "scenario": "baseline"}
-    engine = create_engine(default_store_url(out))
-    try:
-        eb.plan().assign(**stored).to_sql("allocation", engine, index=False)
-        missions().astype(str).assign(**stored).to_sql("missions", engine, index=False)
-        pd.DataFrame([stored]).to_sql("runs", engine, index=False)
-    finally:
-        engine.dispose()
+    eb.store_only(out, {"missions": missions().astype(str)})
     result = _execution("--data", folder, "--out", out)
     assert result.exit_code == 0, result.output
     done = pd.read_csv(out / "missions_done.csv", keep_default_na=False, dtype={"date": str})

@@ -33,10 +33,10 @@ from optimizer.missions.routing import (
 )
 from optimizer.missions.travel import RoadNetwork
 from optimizer.missions.units import (
+    UNIT_COLUMNS,
     ShiftClock,
     crews,
     derived_units,
-    listed_units,
     shift_clocks,
     unit_hours,
     units_on,
@@ -135,8 +135,7 @@ def mission_setup(
         patrol = patrol.merge(held, on=keys, how="left")
         patrol["hours"] -= patrol["reserve_hours"].fillna(0.0)
     patrol = patrol[[*keys, "hours"]].assign(hours=lambda f: f["hours"].clip(lower=0.0))
-    units = getattr(bureau, "units", None)
-    listed = listed_units(units) if units is not None and len(units) else None
+    listed = bureau.units[UNIT_COLUMNS] if bureau.units is not None else None
     crew = crews(listed, crew_size)
     if listed is not None:
         per_day = pd.concat(
@@ -160,7 +159,7 @@ def mission_setup(
     patrol["mode"] = patrol["mode"].fillna("car") if "mode" in patrol else "car"
     cells = sp.cells.set_index("cell_id")[["x", "y"]]
     lon, lat = unproject(cells["x"].to_numpy(), cells["y"].to_numpy(), sp.crs)
-    roads = getattr(bureau, "roads", None)
+    roads = bureau.roads
     return MissionSetup(
         plan_month=plan_month,
         config=cfg.missions,

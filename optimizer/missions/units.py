@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from models.config import AllocationConfig
+from models.mission_inputs import DEFAULT_MODE, EVERY_DAY
 
 UNIT_COLUMNS = ["station_id", "shift", "unit_id", "officers", "mode", "weekdays"]
-ALL_WEEKDAYS = "1;2;3;4;5;6;7"
 
 
 @dataclass(frozen=True)
@@ -35,20 +35,6 @@ def shift_clocks(config: AllocationConfig) -> dict[str, ShiftClock]:
         hours = (end - start) % 24 or 24
         clocks[shift] = ShiftClock(start * 60, hours * 60)
     return clocks
-
-
-def listed_units(units: pd.DataFrame) -> pd.DataFrame:
-    """`units.csv` rows as `UNIT_COLUMNS`, mode car and every weekday where not given."""
-    out = units.copy()
-    if "mode" not in out:
-        out["mode"] = "car"
-    if "weekdays" not in out:
-        out["weekdays"] = ALL_WEEKDAYS
-    out["mode"] = out["mode"].fillna("car").replace("", "car").astype(str)
-    out["weekdays"] = out["weekdays"].fillna(ALL_WEEKDAYS).replace("", ALL_WEEKDAYS)
-    out = out.astype({"station_id": str, "shift": str, "unit_id": str, "weekdays": str})
-    out["officers"] = out["officers"].astype(int)
-    return out[UNIT_COLUMNS].reset_index(drop=True)
 
 
 def derived_units(
@@ -72,8 +58,8 @@ def derived_units(
                 rows["station_id"] + "-" + rows["shift"] + "-" + number.astype(str)
             ).to_numpy(),
             "officers": officers_per_unit,
-            "mode": "car",
-            "weekdays": ALL_WEEKDAYS,
+            "mode": DEFAULT_MODE,
+            "weekdays": EVERY_DAY,
         }
     )
 
