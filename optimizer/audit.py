@@ -46,7 +46,9 @@ AUDIT = Chain(
     noun="audit entry",
     fields=("recorded_at", "plan_month", "scenario", "folder", "data_dir", "files"),
     label="{plan_month}/{scenario}",
-    optional=("rows",),  # the digests of the run's stored tables, since they were hashed
+    # `rows`: the digests of the run's stored tables, since they were hashed; `action`, `user`,
+    # `detail`: a decision about a recorded run (an adoption, SPEC §18) rather than a run
+    optional=("rows", "action", "user", "detail"),
 )
 _ANCHOR = Table(
     "audit_anchor",
@@ -69,15 +71,22 @@ _AUDIT = Table(
     Column("rows", Text),
     Column("prev_hash", Text),
     Column("entry_hash", Text),
+    Column("action", Text),  # decisions (SPEC §18), added after the rest
+    Column("user", Text),
+    Column("detail", Text),
 )
+
+
+_JSON_FIELDS = ("rows", "detail")  # optional fields kept as JSON text in the table
 
 
 def _entry_of_row(row: dict) -> dict:
     entry = {**row, "seq": int(row["seq"]), "files": json.loads(row["files"])}
-    if entry.get("rows"):
-        entry["rows"] = json.loads(entry["rows"])
-    else:
-        entry.pop("rows", None)  # entries recorded before stored tables were hashed
+    for name in AUDIT.optional:
+        if entry.get(name) is None:
+            entry.pop(name, None)  # older entries, or a run rather than a decision
+        elif name in _JSON_FIELDS:
+            entry[name] = json.loads(entry[name])
     return entry
 
 
@@ -102,24 +111,53 @@ def record_entry(
 ) -> dict:
     """In the caller's transaction: the run's entry joins `audit_log`, holding the sha256 of
     every input, output file (`files`) and stored table (`rows`) and of the previous entry."""
+    return _append(
+        conn,
+        {
+            "plan_month": plan["plan_month"],
+            "scenario": plan["scenario"],
+            "folder": folder.resolve().relative_to(Path(out).resolve()).as_posix(),
+            "data_dir": str(Path(data_dir).resolve()),
+            "files": {f"inputs/{name}": sha for name, sha in sorted(plan["inputs"].items())}
+            | {f"outputs/{name}": sha for name, sha in files.items()},
+            "rows": rows,
+        },
+    )
+
+
+def record_decision(conn: Connection, run: dict, action: str, user: str, detail: dict) -> dict:
+    """In the caller's transaction: a decision about the recorded `run` (its latest entry)
+    joins `audit_log` — `action` (e.g. `adopt`), who took it and its `detail` — holding the
+    run's plan.json sha256, so the entry names the very plan decided on."""
+    plan_file = "outputs/plan.json"
+    return _append(
+        conn,
+        {
+            "plan_month": run["plan_month"],
+            "scenario": run["scenario"],
+            "folder": run["folder"],
+            "data_dir": run["data_dir"],
+            "files": {plan_file: run["files"][plan_file]},
+            "action": action,
+            "user": user,
+            "detail": detail,
+        },
+    )
+
+
+def _append(conn: Connection, content: dict) -> dict:
+    """`content` (stamped now) chained after the store's last entry and inserted."""
     MetaData().create_all(conn, tables=[_AUDIT])
     store.add_missing_columns(conn, _AUDIT)
     last = conn.execute(
         select(_AUDIT.c.seq, _AUDIT.c.entry_hash).order_by(_AUDIT.c.seq.desc()).limit(1)
     ).first()
-    content = {
-        "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "plan_month": plan["plan_month"],
-        "scenario": plan["scenario"],
-        "folder": folder.resolve().relative_to(Path(out).resolve()).as_posix(),
-        "data_dir": str(Path(data_dir).resolve()),
-        "files": {f"inputs/{name}": sha for name, sha in sorted(plan["inputs"].items())}
-        | {f"outputs/{name}": sha for name, sha in files.items()},
-        "rows": rows,
-    }
+    content = {"recorded_at": datetime.now(UTC).isoformat(timespec="seconds"), **content}
     entry = AUDIT.chained(content, (int(last.seq), str(last.entry_hash)) if last else None)
     row = {**entry, "files": json.dumps(entry["files"], sort_keys=True)}
-    row["rows"] = json.dumps(rows, sort_keys=True)
+    for name in _JSON_FIELDS:
+        if name in entry:
+            row[name] = json.dumps(entry[name], sort_keys=True, ensure_ascii=False)
     conn.execute(insert(_AUDIT), [row])
     return entry
 
@@ -140,9 +178,14 @@ class RecordedRun:
     folder: str
 
 
+def run_entries(entries: list[dict]) -> list[dict]:
+    """The entries that record runs (published plans), not decisions about them."""
+    return [entry for entry in entries if "action" not in entry]
+
+
 def latest_entries(entries: list[dict]) -> dict[tuple[str, str], dict]:
-    """The latest entry of each plan month and scenario (a re-run replaces the plan)."""
-    return {(entry["plan_month"], entry["scenario"]): entry for entry in entries}
+    """The latest run entry of each plan month and scenario (a re-run replaces the plan)."""
+    return {(entry["plan_month"], entry["scenario"]): entry for entry in run_entries(entries)}
 
 
 def recorded_runs(entries: list[dict]) -> list[RecordedRun]:

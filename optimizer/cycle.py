@@ -18,9 +18,10 @@ from models.errors import InfeasiblePlan
 from models.forecast_cache import ForecastCache
 from models.memory import hand_back_memory
 from models.months import next_month
-from models.scenarios import Deltas
+from models.scenarios import BASELINE, Deltas
 from models.spread import IN_PROCESS, Spread
 from optimizer import stages
+from optimizer.adoption import stored_adoption
 from optimizer.chain import sha256_file
 from optimizer.execution import execution_stage, has_execution_data, plan_missions
 from optimizer.i18n import BureauNames
@@ -29,7 +30,7 @@ from optimizer.plan_map import jurisdiction_layer, map_title, write_maps
 from optimizer.plan_record import plan_record
 from optimizer.publish import Staging, publish
 from optimizer.report import render_report
-from optimizer.run_checks import ScenarioRun, checked_run, require_month
+from optimizer.run_checks import ScenarioRun, baselines_given_plan, checked_run, require_month
 from optimizer.shared_steps import SharedSteps, step_reads
 from optimizer.store import check_store, previous_allocation, store_exists
 
@@ -101,7 +102,7 @@ def run_cycle(
             plan_file=run.input_files.get("previous_plan"),
             out=Path(out),
             store_url=store_url,
-            scenario=scenario.name,
+            scenario=run.previous.scenario or BASELINE,
         )
         if previous is not None and bureau.patrol_tracks is not None
         else None
@@ -255,25 +256,33 @@ def run_month(
     spread: Spread = IN_PROCESS,
 ) -> MonthResult:
     """`patrolopt run`: load and validate the data folder, then plan M+1 for every scenario.
-    Each scenario without a plan of its own builds on last month's stored plan of the same
-    scenario, else the baseline's; an impossible scenario is diagnosed and the others are
-    still planned. `on_wait` hears when another run holds the store's lock (default:
-    `progress`). The work that splits into pieces runs on `spread` (one process, or Dask
-    workers: the same plan). Raises `InputError` (bad input, nothing written)."""
+    Every scenario builds on the plan last month carries out (`--previous-plan`, else the
+    stored plan of its adopted scenario, else the baseline's); an impossible scenario is
+    diagnosed and the others are still planned. `on_wait` hears when another run holds the
+    store's lock (default: `progress`). The work that splits into pieces runs on `spread`
+    (one process, or Dask workers: the same plan). Raises `InputError` (bad input, nothing
+    written)."""
     url = db or default_store_url(out)
     check_store(url, out)
     bureau = load_bureau(data)
     require_month(bureau, month)
     shared = SharedSteps()
+    stored = (
+        previous_allocation(url, month, stored_adoption(url, month).scenario)
+        if store_exists(url)
+        else None
+    )
+    if previous_plan is None and stored is None:
+        previous_plan = baselines_given_plan(out, month)
+        if previous_plan is not None:
+            progress(f"building on {previous_plan}, the plan the baseline was planned from")
     runs = checked_run(
         bureau,
         month,
         Path(data),
         scenario_files=scenario_files,
         previous_plan=previous_plan,
-        stored_plan=lambda plan_month, scenario: (
-            previous_allocation(url, plan_month, scenario) if store_exists(url) else None
-        ),
+        stored_plan=stored,
         shared=shared,
     )
     Path(out).mkdir(parents=True, exist_ok=True)

@@ -234,13 +234,31 @@ def plan_to_measure(
     out: Path, month: str, plan_file: Path | None, config: Config
 ) -> tuple[pd.DataFrame | None, PlannedMissions | None]:
     """`patrolopt execution`'s plan for `month` and its missions: `plan_file` (an
-    `allocation.csv`), else the baseline's plan stored in `out`; (None, None) without one."""
+    `allocation.csv`), else the plan the month carried out as stored in `out` (the adopted
+    scenario's, else the baseline's; SPEC §18); (None, None) without one."""
     shifts = config.allocation.shifts
-    plan = load_previous_plan(plan_file, shifts) if plan_file else stored_plan(out, month)
+    crew, store_url = config.missions.officers_per_unit, default_store_url(out)
+    if plan_file:
+        plan, scenario = load_previous_plan(plan_file, shifts), BASELINE
+    else:
+        scenario = _carried_out(out, month)
+        plan = stored_plan(out, month, scenario)
     if plan is None:
         return None, None
-    crew, store_url = config.missions.officers_per_unit, default_store_url(out)
-    return plan, plan_missions(month, crew, plan_file=plan_file, out=out, store_url=store_url)
+    missions = plan_missions(
+        month, crew, plan_file=plan_file, out=out, store_url=store_url, scenario=scenario
+    )
+    return plan, missions
+
+
+def _carried_out(out: Path, month: str) -> str:
+    """The scenario of `month` the bureau carried out: the adopted one in `out`'s store (never
+    created here), else the baseline."""
+    if not (Path(out) / PLANS_DB).exists():
+        return BASELINE
+    from optimizer.adoption import stored_adoption
+
+    return stored_adoption(default_store_url(out), month).scenario
 
 
 def stored_plan(out: Path, month: str, scenario: str = BASELINE) -> pd.DataFrame | None:
@@ -284,12 +302,11 @@ def plan_missions(
     scenario: str = BASELINE,
 ) -> PlannedMissions | None:
     """The missions of the plan for `month` being measured: beside `plan_file` when the plan
-    was given as a file, else those of the stored plan of `scenario` or, when it has none,
-    of the baseline (as the run chooses the plan it builds on). None when there are none."""
+    was given as a file, else those of the stored plan of `scenario` (the one the month
+    carried out). None when there are none."""
     if plan_file is not None:
         return _missions_beside(plan_file, officers_per_unit)
-    scenarios = list(dict.fromkeys([scenario, BASELINE]))
-    return _stored_missions(out, store_url, month, scenarios, officers_per_unit)
+    return _stored_missions(out, store_url, month, scenario, officers_per_unit)
 
 
 def _missions_beside(plan_file: Path, officers_per_unit: int) -> PlannedMissions | None:
@@ -306,25 +323,20 @@ def _missions_beside(plan_file: Path, officers_per_unit: int) -> PlannedMissions
 
 
 def _stored_missions(
-    out: Path, store_url: str, month: str, scenarios: list[str], officers_per_unit: int
+    out: Path, store_url: str, month: str, scenario: str, officers_per_unit: int
 ) -> PlannedMissions | None:
-    """The missions of the stored plan for `month`: of the first of `scenarios` that has a
-    plan (in order, as the run chose the plan it builds on), the missions beside its
-    `allocation.csv` in `OUT/<month>/<scenario>/`, else the store's `missions` rows of that
-    month and scenario. None when that plan has no missions, or there is no plan."""
-    for scenario in scenarios:
-        folder = Path(out) / month / scenario
-        if (folder / "allocation.csv").is_file():
-            found = _missions_beside(folder / "allocation.csv", officers_per_unit)
-            return PlannedMissions(found.stops) if found is not None else None
-        held, rows = _store_rows(store_url, month, scenario)
-        if held:
-            if rows is None:
-                return None
-            source = f"the missions for {month} ({scenario}) in the store"
-            table = Table(source, Path(), rows, 1)
-            return PlannedMissions(_typed_stops(table, officers_per_unit))
-    return None
+    """The missions of the stored plan of `month` and `scenario`: beside its `allocation.csv`
+    in `OUT/<month>/<scenario>/`, else the store's `missions` rows of that month and
+    scenario. None when that plan has no missions, or there is no plan."""
+    folder = Path(out) / month / scenario
+    if (folder / "allocation.csv").is_file():
+        found = _missions_beside(folder / "allocation.csv", officers_per_unit)
+        return PlannedMissions(found.stops) if found is not None else None
+    held, rows = _store_rows(store_url, month, scenario)
+    if not held or rows is None:
+        return None
+    source = f"the missions for {month} ({scenario}) in the store"
+    return PlannedMissions(_typed_stops(Table(source, Path(), rows, 1), officers_per_unit))
 
 
 def _store_rows(url: str, month: str, scenario: str) -> tuple[bool, pd.DataFrame | None]:

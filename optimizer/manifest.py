@@ -191,6 +191,7 @@ OUTPUTS: dict[str, Output] = {
         Output("plan.json", report=REQUIRED),
     )
 }
+PLAN_FILE = OUTPUTS["plan.json"].name  # a run's manifest
 SERVED = {o.served: o for o in OUTPUTS.values() if o.served}  # the desk's table → file
 STORED = {o.table: o for o in OUTPUTS.values() if o.table}
 QUOTED = r'[,"\n\r]'  # text pandas quotes in a CSV cell, or Arrow refuses to write unquoted

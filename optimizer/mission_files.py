@@ -18,9 +18,8 @@ import pandas as pd
 from models.columns import Column, coerce
 from models.errors import InputError, Problem
 from models.reading import Table, as_text, located, read_table
-from optimizer.manifest import OUTPUTS, SERVED
+from optimizer.manifest import OUTPUTS, PLAN_FILE, SERVED
 
-PLAN_FILE = OUTPUTS["plan.json"].name
 JURISDICTIONS = OUTPUTS["jurisdictions.geojson"].name
 STOPS, ROUTES = "missions", "routes"  # the desk's names of the two tables (manifest SERVED)
 TYPED = {  # the cells of the mission files that are not plain text

@@ -5,16 +5,19 @@ All the problems of all of them are raised at once, so a planner fixes everythin
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from models.checks import patrol_risk_problems
 from models.contracts import Bureau, load_previous_plan
 from models.errors import InputError, MonthOutsideData, Problem
+from models.months import next_month
 from models.scenarios import BASELINE, Scenario, load_scenarios
 from models.toml_keys import config_key_problem
 from optimizer import stages
+from optimizer.chain import sha256_file
+from optimizer.manifest import PLAN_FILE
 from optimizer.plan_record import previous_plan_match
 from optimizer.shared_steps import SharedSteps, step_reads
 from optimizer.store import StoredPlan
@@ -56,12 +59,13 @@ def checked_run(
     *,
     scenario_files: Sequence[Path],
     previous_plan: Path | None,
-    stored_plan: Callable[[str, str], StoredPlan | None],
+    stored_plan: StoredPlan | None,
     shared: SharedSteps,
 ) -> list[ScenarioRun]:
     """The scenarios of a `run` (the baseline alone without files), each with the previous plan
-    it builds on: `--previous-plan`, else last month's stored plan of the same scenario, else
-    the baseline's (`stored_plan(plan_month, scenario)`). Raises one `InputError` with every
+    it builds on — the same for all, as SPEC §18 compares like for like: `--previous-plan`,
+    else `stored_plan`, the plan the month carries out as stored (the adopted scenario's, else
+    the baseline's). Raises one `InputError` with every
     problem: cases without patrol risk, a scenario file, the previous plan's rows, a grid too
     fine for the jurisdictions or a station left without cells, and a previous plan on another
     grid or of another bureau."""
@@ -92,9 +96,7 @@ def checked_run(
                 _add(problems, exc.problems)
                 continue
         else:
-            previous = stored_plan(month, scenario.name)
-            if previous is None and scenario.name != BASELINE:
-                previous = stored_plan(month, BASELINE)
+            previous = stored_plan
         _add(problems, _previous_plan_problems(previous, scenario, sp))
         files = {"scenario": sources.get(scenario.name), "previous_plan": previous_plan}
         runs.append(
@@ -105,6 +107,20 @@ def checked_run(
     if problems:
         raise InputError(problems)
     return runs
+
+
+def baselines_given_plan(out: Path, month: str) -> Path | None:
+    """The previous-plan file the recorded baseline of `month`'s plan (`OUT/<M+1>/baseline`)
+    was planned from, while it still holds what it held then: a scenario run later without
+    `--previous-plan` builds on the same plan as its baseline (SPEC §18). None when the
+    baseline was planned from the store, from nothing, or the file has changed."""
+    plan_file = Path(out) / next_month(month) / BASELINE / PLAN_FILE
+    try:
+        given = json.loads(plan_file.read_text(encoding="utf-8"))["other_inputs"]
+        path, sha = Path(given["previous_plan"]["path"]), given["previous_plan"]["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return path if path.is_file() and sha256_file(path) == sha else None
 
 
 def _add(problems: list[Problem], more: list[Problem]) -> None:

@@ -25,7 +25,8 @@ from geo.legend import FONTS
 from geo.maps import SvgView
 from models.errors import InputError, Problem
 from optimizer.i18n import Vocabulary, vocabulary
-from optimizer.mission_files import PLAN_FILE, Missions, clock, read_missions
+from optimizer.manifest import PLAN_FILE
+from optimizer.mission_files import Missions, clock, read_missions
 from optimizer.report.environment import environment
 
 MAP_PX, MAP_PAD, MAP_MIN_SPAN = 260, 14, 0.004  # route map: px square, px inside, degrees

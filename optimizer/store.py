@@ -314,12 +314,13 @@ def stored_plans(conn: Connection) -> dict[str, set[tuple[str, str]]]:
 @dataclass(frozen=True)
 class StoredPlan:
     """A stored month's plan as written (`station_id, cell_id, shift, hours, prev_hours, risk,
-    lender_station_id`, numbers parsed) and the grid it was made on (`size_m`, `crs`; None
-    for runs stored before grids were recorded)."""
+    lender_station_id`, numbers parsed), the grid it was made on (`size_m`, `crs`; None
+    for runs stored before grids were recorded) and, for a stored plan, its scenario."""
 
     allocation: pd.DataFrame
     grid: dict | None
     source: str
+    scenario: str | None = None
 
 
 def previous_allocation(url: str, plan_month: str, scenario: str) -> StoredPlan | None:
@@ -353,4 +354,5 @@ def previous_allocation(url: str, plan_month: str, scenario: str) -> StoredPlan 
         frame.drop(columns=["plan_month", "scenario"]),
         grid,
         f"the plan for {plan_month} ({scenario}) in the store",
+        scenario,
     )

@@ -55,7 +55,8 @@ def _rechain(out: Path, edit) -> None:
         db.execute("DELETE FROM audit_log")
         for e in entries:
             db.execute(
-                "INSERT INTO audit_log VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO audit_log (seq, recorded_at, plan_month, scenario, folder, data_dir, "
+                "files, rows, prev_hash, entry_hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     e["seq"],
                     e["recorded_at"],

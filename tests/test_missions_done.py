@@ -292,9 +292,9 @@ def test_a_malformed_missions_file_exits_2_and_writes_nothing(folder, tmp_path):
     assert not out.exists()
 
 
-def test_the_missions_of_the_plan_the_run_builds_on(tmp_path):
-    """A scenario's own stored plan brings its own missions, or none; a scenario without a
-    plan builds on the baseline's, and so measures the baseline's missions."""
+def test_the_missions_of_the_plan_the_month_carried_out(tmp_path):
+    """The missions measured are those of the scenario the month carried out (the run passes
+    the adopted one): its own, or none when it has none; never another scenario's."""
     out = tmp_path / "out"
     for scenario, with_missions in (("baseline", True), ("patrol", False)):
         folder = out / "2025-12" / scenario
@@ -303,7 +303,7 @@ def test_the_missions_of_the_plan_the_run_builds_on(tmp_path):
         if with_missions:
             missions().drop(columns="officers").to_csv(folder / "missions.csv", index=False)
     url = default_store_url(out)  # no store: never created by looking
-    found = plan_missions("2025-12", 3, plan_file=None, out=out, store_url=url, scenario="campaign")
+    found = plan_missions("2025-12", 3, plan_file=None, out=out, store_url=url, scenario="baseline")
     assert found is not None and found.path is None  # a stored plan's: not a run input
     assert found.stops["unit_id"].tolist() == ["M1", "M1", "M2", "M3", "M4"]
     assert (found.stops["officers"] == 3).all()  # the crew where the missions name none

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Reques
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel
 
+from optimizer.adoption import NotARecordedRun, adopt
 from optimizer.audit import verify
 from optimizer.report import key_figures, load_runs
 from optimizer.serve.deps import (
@@ -76,6 +77,7 @@ class RunEntry(BaseModel):
     scenario: str
     assessed_month: str
     status: str
+    adopted: bool
     tables: list[str]
 
 
@@ -83,6 +85,13 @@ class JobView(BaseModel):
     id: str
     state: Literal["queued", "running", "done", "infeasible", "failed"]
     message: str
+
+
+class AdoptionView(BaseModel):
+    month: str
+    scenario: str
+    adopted: Literal[True] = True
+    audit_entry: int
 
 
 class UserEntry(BaseModel):
@@ -120,6 +129,24 @@ async def token(
 def runs(request: Request, _user: Annotated[User, Depends(require(ALL_ROLES))]) -> list[RunEntry]:
     """The published runs: plan month and scenario."""
     return [RunEntry(**run) for run in list_runs(service(request).settings.out)]
+
+
+@router.post("/api/runs/{month}/{scenario}/adopt", responses=ERRORS)
+def adopt_run(
+    request: Request,
+    month: Month,
+    scenario: ScenarioName,
+    user: Annotated[User, Depends(require(LEADER_ROLES))],
+) -> AdoptionView:
+    """Adopt a recorded run as the plan its month carries out (leaders; SPEC §18): what
+    stations see, missions are printed from, next month builds on and execution is measured
+    against. An audit entry names the leader."""
+    settings = service(request).settings
+    try:
+        entry = adopt(settings.out, settings.db, month, scenario, user.name)
+    except NotARecordedRun as exc:
+        raise HTTPException(404, str(exc)) from None
+    return AdoptionView(month=month, scenario=scenario, audit_entry=entry["seq"])
 
 
 @router.get(

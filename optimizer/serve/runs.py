@@ -10,6 +10,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,7 +18,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from models.months import MONTH_PATTERN
-from models.scenarios import SCENARIO_PATTERN
+from models.scenarios import BASELINE, SCENARIO_PATTERN
+from optimizer.adoption import adopted_plan
 from optimizer.audit import RecordedRun, read_log, recorded_runs
 from optimizer.manifest import AUDIT_FILE, SERVED
 from optimizer.mission_files import ROUTES, STOPS, Missions, read_missions, written_as
@@ -31,22 +33,43 @@ class RunNotFound(LookupError):
     """No published run, or no such file in it."""
 
 
-def _recorded_runs(out: Path) -> tuple[RecordedRun, ...]:
-    """The runs the output folder's plan log (`audit.jsonl`) records, read again only when the
-    log has changed. The desk reads the log, not the store: an answer never waits for the
-    store's lock, and `audit verify` holds the log to the store."""
+@dataclass(frozen=True)
+class Logged:
+    """What the plan log records: the runs, and the scenario each plan month carries out
+    (adopted, else the baseline: only months with a recorded run are listed)."""
+
+    runs: tuple[RecordedRun, ...] = ()
+    carried_out: dict[str, str] = field(default_factory=dict)
+
+
+def _logged(out: Path) -> Logged:
+    """The output folder's plan log (`audit.jsonl`), read again only when it has changed. The
+    desk reads the log, not the store: an answer never waits for the store's lock, and `audit
+    verify` holds the log to the store."""
     path = Path(out) / AUDIT_FILE
     try:
         stat = path.stat()
     except FileNotFoundError:
-        return ()
-    return _logged_runs(path, stat.st_mtime_ns, stat.st_size)
+        return Logged()
+    return _read_logged(path, stat.st_mtime_ns, stat.st_size)
 
 
 @functools.lru_cache(maxsize=8)
-def _logged_runs(path: Path, _mtime_ns: int, _size: int) -> tuple[RecordedRun, ...]:
+def _read_logged(path: Path, _mtime_ns: int, _size: int) -> Logged:
     entries, _ = read_log(path)
-    return tuple(recorded_runs(entries))
+    runs = tuple(recorded_runs(entries))
+    months = sorted({run.month for run in runs})
+    return Logged(runs, {m: adopted_plan(entries, m).scenario for m in months})
+
+
+def _recorded_runs(out: Path) -> tuple[RecordedRun, ...]:
+    return _logged(out).runs
+
+
+def carried_out(out: Path, month: str) -> str:
+    """The scenario plan month `month` carries out (SPEC §18): the adopted one, else the
+    baseline — what stations see by default."""
+    return _logged(out).carried_out.get(month, BASELINE)
 
 
 def run_folder(out: Path, month: str, scenario: str) -> Path:
@@ -68,7 +91,8 @@ def run_folder(out: Path, month: str, scenario: str) -> Path:
 
 def list_runs(out: Path) -> list[dict]:
     """Every published run the plan log records: plan month, scenario, assessed month, solver
-    status and the tables it holds."""
+    status, whether it is the plan its month carries out (`adopted`) and the tables it
+    holds."""
     runs = []
     root = Path(out)
     for run in _recorded_runs(root):
@@ -83,6 +107,7 @@ def list_runs(out: Path) -> list[dict]:
                 "scenario": run.scenario,
                 "assessed_month": str(plan.get("month", "")),
                 "status": str(plan.get("solver", {}).get("status", "")),
+                "adopted": carried_out(root, run.month) == run.scenario,
                 "tables": [t for t in TABLE_FILES if written_as(folder, t) is not None],
             }
         )

@@ -1,120 +1,30 @@
-"""The `patrolopt` command line. The only module that prints or chooses exit codes:
-0 done, 1 internal error, 2 bad input, 3 infeasible plan."""
+"""The commands that plan: validate, run, demo, the stage commands and execution, and the
+command group itself (`main`) with its own options."""
 
 from __future__ import annotations
 
-import re
 import sys
-import traceback
 from pathlib import Path
 
 import click
 
-from models.errors import InfeasiblePlan, InputError, MonthOutsideData, SolverFailure, StoreError
-from models.months import MONTH_PATTERN
-from optimizer.cluster import ClusterUnavailable
-from optimizer.i18n import LANGUAGES, texts
-from optimizer.serve.roles import ROLES
+from models.errors import InfeasiblePlan
+from optimizer.cli.base import (
+    EXECUTION_TABLES,
+    FORECAST_TABLES,
+    SCORE_TABLES,
+    _anchor_option,
+    _Commands,
+    _data_month_options,
+    _previous_plan_option,
+    _run_out_option,
+    _say,
+    _spread,
+    _spread_options,
+    _stage_options,
+)
+from optimizer.i18n import LANGUAGES
 from optimizer.threads import limited_threads
-
-EXIT_INPUT, EXIT_INFEASIBLE, EXIT_INTERNAL = 2, 3, 1
-DEFAULT_OUT = Path("plans")  # `run` and `audit verify` without --out: ./plans
-FORECAST_TABLES = {"cases", "stations", "offences"}
-EXECUTION_TABLES = {"stations", "patrol_tracks", "calls"}
-SCORE_TABLES = {
-    "stations",
-    "indicators",
-    "weights",
-    "scores",
-    "courses",
-    "training_log",
-    "flex_weights",
-}
-
-
-def _say(key: str, **values: object) -> str:
-    """One of the command line's own sentences in the language chosen with `--lang`."""
-    context = click.get_current_context(silent=True)
-    lang = ((context.find_object(dict) if context else None) or {}).get("lang", "en")
-    return texts(lang, "cli")[key].format(**values)
-
-
-def _fail(exc: Exception) -> None:
-    if isinstance(exc, click.ClickException):
-        raise exc  # click prints it and exits 2 (a bad option value)
-    if isinstance(exc, StoreError):
-        click.echo(_say("store", error=exc), err=True)
-        sys.exit(EXIT_INPUT)
-    if isinstance(exc, ClusterUnavailable):
-        raise click.BadParameter(str(exc), param_hint="'--workers' / '--scheduler'") from exc
-    if isinstance(exc, MonthOutsideData):
-        raise click.BadParameter(str(exc), param_hint="'--month'") from exc
-    if isinstance(exc, InputError):
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        click.echo(_say("problems", count=exc.count), err=True)
-        sys.exit(EXIT_INPUT)
-    if isinstance(exc, InfeasiblePlan):
-        click.echo(_say("infeasible"), err=True)
-        for line in exc.diagnosis:
-            click.echo(f"  {line}", err=True)
-        sys.exit(EXIT_INFEASIBLE)
-    if isinstance(exc, SolverFailure):  # neither a plan nor a proof that none exists
-        click.echo(_say("solver_failure", error=exc), err=True)
-        sys.exit(EXIT_INTERNAL)
-    click.echo(_say("internal", error=exc), err=True)
-    context = click.get_current_context(silent=True)
-    if context is not None and (context.find_object(dict) or {}).get("debug"):
-        traceback.print_exc()
-    sys.exit(EXIT_INTERNAL)
-
-
-def _month(ctx, param, value):
-    if value is None:
-        return value
-    if not re.fullmatch(MONTH_PATTERN, value):
-        raise click.BadParameter(f"expected YYYY-MM, got {value!r}")
-    return value
-
-
-_GLOBAL_OPTIONS = {"--lang": 1, "--threads": 1, "--debug": 0}  # option → values it takes
-
-
-class _Command(click.Command):
-    """A command whose errors become the product's exit codes (`_fail`): one place for every
-    command, so none can forget a kind of error."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except (click.exceptions.Exit, click.Abort, click.ClickException):
-            raise  # click's own: a usage error, --help, an interrupted prompt
-        except Exception as exc:  # noqa: BLE001 - mapped to exit codes
-            _fail(exc)
-
-
-class _Commands(click.Group):
-    """The command group, taking its own options (`--lang`, `--threads`, `--debug`) before
-    the command or anywhere after it. Its commands and groups are of its own classes."""
-
-    command_class = _Command
-    group_class = type
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        hoisted, rest, i = [], [], 0
-        while i < len(args):
-            name = args[i].split("=", 1)[0]
-            if args[i] == "--":
-                rest += args[i:]
-                break
-            if name in _GLOBAL_OPTIONS:
-                takes = 0 if "=" in args[i] else _GLOBAL_OPTIONS[name]
-                hoisted += args[i : i + 1 + takes]
-                i += 1 + takes
-                continue
-            rest.append(args[i])
-            i += 1
-        return super().parse_args(ctx, hoisted + rest)
 
 
 @click.group(cls=_Commands)
@@ -131,72 +41,6 @@ class _Commands(click.Group):
 def main(ctx: click.Context, lang: str, debug: bool, threads: int | None) -> None:
     """patrolopt: monthly station assessment turned into next month's patrol and training plan."""
     ctx.obj = {"lang": lang, "debug": debug, "threads": ctx.with_resource(limited_threads(threads))}
-
-
-def _data_month_options(f):
-    f = click.option("--month", required=True, callback=_month, help="YYYY-MM assessed")(f)
-    return click.option("--data", type=click.Path(path_type=Path), required=True)(f)
-
-
-def _stage_options(f):
-    help_text = "folder the stage writes its files into"
-    f = click.option("--out", type=click.Path(path_type=Path), required=True, help=help_text)(f)
-    return _data_month_options(f)
-
-
-def _run_out_option(help_text: str):
-    """`--out` of `run` and `audit verify`, ./plans by default."""
-    return click.option(
-        "--out",
-        type=click.Path(path_type=Path),
-        default=DEFAULT_OUT,
-        show_default=True,
-        help=help_text,
-    )
-
-
-def _anchor_option(f):
-    return click.option(
-        "--anchor",
-        default=None,
-        help="append-only place for each new chain head: a file, or a SQLAlchemy URL "
-        "(table audit_anchor), best on another server",
-    )(f)
-
-
-def _previous_plan_option(f):
-    return click.option(
-        "--previous-plan",
-        type=click.Path(path_type=Path, exists=True, dir_okay=False),
-        default=None,
-        help="last month's allocation.csv (cell_id, shift, hours required)",
-    )(f)
-
-
-def _spread_options(f):
-    f = click.option(
-        "--scheduler",
-        default=None,
-        metavar="ADDRESS",
-        help="run them on the Dask cluster at ADDRESS (tcp://host:8786) instead",
-    )(f)
-    return click.option(
-        "--workers",
-        type=click.IntRange(min=1),
-        default=None,
-        help="run the pieces of work that split (pings, hotspots, forecast fits) on a local "
-        "Dask cluster of N processes (needs patrolopt[dask]; the results are the same)",
-    )(f)
-
-
-def _spread(workers: int | None, scheduler: str | None):
-    """The spread `--workers` / `--scheduler` ask for (one process without either), sharing
-    the run's `--threads`."""
-    from optimizer.cluster import spread_for
-
-    if workers and scheduler:
-        raise click.UsageError(_say("workers_or_scheduler"))
-    return spread_for(workers, scheduler, click.get_current_context().find_object(dict)["threads"])
 
 
 @main.command()
@@ -471,129 +315,3 @@ def execution(data, month, out, plan_file, workers, scheduler) -> None:
         calls, unanswered = int(overall["calls"]), int(overall["unanswered"])
         click.echo(_say("calls_answered", month=month, calls=calls, unanswered=unanswered))
     click.echo(_say("execution_written", out=out))
-
-
-@main.command()
-@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
-@click.option("--out", type=click.Path(path_type=Path), default=Path("compare.html"))
-@click.pass_context
-def compare(ctx, runs, out) -> None:
-    """Write a side-by-side report of finished run folders."""
-    from optimizer.report import render_report
-
-    out.write_text(render_report(list(runs), ctx.obj["lang"]), encoding="utf-8")
-    click.echo(_say("comparison_written", out=out))
-
-
-@main.command()
-@click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--station", default=None, help="only this station's sheets")
-@click.option("--date", default=None, help="only this day's sheets, YYYY-MM-DD")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True)
-@click.pass_context
-def sheets(ctx, run_dir: Path, station: str | None, date: str | None, out: Path) -> None:
-    """Printable mission sheets of a run folder: OUT/<station_id>/<date>.html."""
-    from optimizer.sheets import write_sheets
-
-    pages = write_sheets(run_dir, out, station=station, date=date, lang=ctx.obj["lang"])
-    click.echo(_say("sheets_written", count=len(pages), out=out))
-
-
-@main.group()
-def audit() -> None:
-    """Tamper evidence of stored plans."""
-
-
-@audit.command(name="verify")
-@_run_out_option("the output folder of `run` (default ./plans, or . when it holds audit.jsonl)")
-@click.option("--db", default=None, help="SQLAlchemy URL (default sqlite:///OUT/plans.db)")
-@_anchor_option
-def audit_verify(out: Path, db: str | None, anchor: str | None) -> None:
-    """Recompute the audit trail; exit 0 only when every entry, file and stored row still
-    matches (and, given --anchor, every chain head anchored since)."""
-    from optimizer.audit import verify
-    from optimizer.manifest import AUDIT_FILE, default_store_url
-
-    if out == DEFAULT_OUT and not out.exists() and Path(AUDIT_FILE).exists():
-        out = Path(".")  # run from inside an output folder
-    found = verify(out, db or default_store_url(out), anchor)
-    for note in found.notes:
-        click.echo(_say("note", note=note), err=True)
-    if found.problems:
-        for line in found.problems:
-            click.echo(line, err=True)
-        count = len(found.problems)
-        click.echo(_say("audit_failed", count=count), err=True)
-        sys.exit(EXIT_INPUT)
-    click.echo(_say("audit_ok", out=out))
-
-
-@main.group()
-def users() -> None:
-    """Accounts of `patrolopt serve`."""
-
-
-@users.command(name="add")
-@click.argument("name")
-@click.option("--role", required=True, type=click.Choice(ROLES))
-@click.option("--station", default="", help="the station a `station` user reads")
-@click.option(
-    "--users",
-    "users_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="users file [default: OUT/users.toml]",
-)
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="output folder served [default: . inside an output folder, else ./plans]",
-)
-def users_add(name: str, role: str, station: str, users_file: Path | None, out: Path | None):
-    """Add a user (or set its role and password): asks for the password on a terminal, else
-    reads one line of standard input. Only a scrypt hash is stored."""
-    from optimizer.manifest import AUDIT_FILE, USERS_FILE
-    from optimizer.serve.users import UserError, add_user, check_user
-
-    if users_file is None:
-        inside = out is None and not DEFAULT_OUT.exists() and Path(AUDIT_FILE).exists()
-        users_file = (Path(".") if inside else out or DEFAULT_OUT) / USERS_FILE
-    try:
-        check_user(name, role, station)
-        if sys.stdin.isatty():
-            password = click.prompt("password", hide_input=True, confirmation_prompt=True)
-        else:
-            password = sys.stdin.readline().rstrip("\r\n")
-        new = add_user(users_file, name, role, station, password)
-    except UserError as exc:
-        click.echo(f"{users_file}: {exc}", err=True)
-        sys.exit(EXIT_INPUT)
-    click.echo(f"user {name} ({role}) {'added to' if new else 'updated in'} {users_file}")
-
-
-@main.command()
-@click.option("--out", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True)
-@click.option("--data", type=click.Path(path_type=Path, exists=True, file_okay=False))
-@click.option("--db", default=None, help="SQLAlchemy URL (default sqlite:///OUT/plans.db)")
-@click.option("--users", "users_file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
-@click.option(
-    "--forwarded-allow-ips",
-    default="",
-    help="addresses of the reverse proxy whose X-Forwarded-For names the client, "
-    "comma-separated [default: none, the header is ignored]",
-)
-@click.pass_context
-def serve(
-    ctx, out: Path, data: Path | None, db: str | None, users_file, host, port, forwarded_allow_ips
-) -> None:
-    """Serve the plans of OUT to planners, trainers, leaders and stations (users from
-    OUT/users.toml unless --users)."""
-    try:
-        from optimizer.serve.main import serve_forever
-    except ImportError as exc:
-        click.echo(f"patrolopt serve needs the serve extra (pip install 'patrolopt[serve]'): {exc}")
-        sys.exit(EXIT_INPUT)
-    serve_forever(out, data, db, users_file, host, port, ctx.obj["lang"], forwarded_allow_ips)
