@@ -14,6 +14,7 @@ from pathlib import Path
 from models.errors import StoreError
 from models.scenarios import BASELINE
 from optimizer import audit, store
+from optimizer.manifest import AUDIT_FILE
 
 ADOPT = "adopt"  # the audit entry's action
 
@@ -47,6 +48,13 @@ def adoptions(entries: list[dict]) -> dict[str, Adoption]:
 def adopted_plan(entries: list[dict], plan_month: str) -> Adoption:
     """The plan `plan_month` carries out: its latest adoption, else the baseline."""
     return adoptions(entries).get(plan_month, Adoption(plan_month, BASELINE))
+
+
+def logged_adoption(out: Path, plan_month: str) -> Adoption:
+    """`adopted_plan` as the output folder's `audit.jsonl` records it (the desk and the sheets
+    read the log; no log: the baseline)."""
+    entries, _ = audit.read_log(Path(out) / AUDIT_FILE)
+    return adopted_plan(entries, plan_month)
 
 
 def stored_adoption(url: str, plan_month: str) -> Adoption:

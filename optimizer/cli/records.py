@@ -39,9 +39,19 @@ def compare(ctx, runs, out) -> None:
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True)
 @click.pass_context
 def sheets(ctx, run_dir: Path, station: str | None, date: str | None, out: Path) -> None:
-    """Printable mission sheets of a run folder: OUT/<station_id>/<date>.html."""
+    """Printable mission sheets of a run folder OUT/<M+1>/<scenario>, or of the plan a month
+    carries out (OUT/<M+1>: the adopted scenario, else the baseline), into
+    OUT/<station_id>/<date>.html."""
+    from models.columns import MONTH
+    from optimizer.adoption import logged_adoption
     from optimizer.sheets import write_sheets
 
+    if MONTH.fullmatch(run_dir.name):  # a plan month: its adopted plan
+        run_dir = run_dir / logged_adoption(run_dir.parent, run_dir.name).scenario
+    elif MONTH.fullmatch(run_dir.parent.name):
+        carried = logged_adoption(run_dir.parent.parent, run_dir.parent.name).scenario
+        if carried != run_dir.name:
+            click.echo(_say("not_adopted", run=run_dir, carried=carried), err=True)
     pages = write_sheets(run_dir, out, station=station, date=date, lang=ctx.obj["lang"])
     click.echo(_say("sheets_written", count=len(pages), out=out))
 
