@@ -196,7 +196,7 @@ def key_figures(runs: Sequence[Run], lang: str) -> pd.DataFrame:
                 "budget": r.duals["budget_hours"].sum(),
                 **dual_summary(r.duals, lang),
                 "seats": int(r.training["seats"].sum()) if len(r.training) else 0,
-                "courses": r.training["course_id"].nunique() if len(r.training) else 0,
+                "courses": r.training.loc[r.training["seats"] > 0, "course_id"].nunique(),
                 "flagged": flags["station_id"].nunique(),
                 "vetoes": int(r.scores["veto"].sum()),
                 "model": vocabulary(lang).term(r.plan["models"]["forecast"]),

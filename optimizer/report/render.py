@@ -428,12 +428,13 @@ def _scenario(run: Run, span: tuple[float, float], lang: str) -> dict:
     duals = run.duals.pivot_table(index="station_id", columns="shift", values="dual")
     duals = duals.rename(columns=words.term)
     training = run.training
+    seated = training[training["seats"] > 0] if len(training) else training
     courses = (
-        training.groupby(["course_id", "title"], as_index=False)
+        seated.groupby(["course_id", "title"], as_index=False)
         .agg(seats=("seats", "sum"), stations=("station_id", lambda s: ", ".join(sorted(s))))
         .sort_values("seats", ascending=False)
-        if len(training)
-        else training
+        if len(seated)
+        else seated
     )
     flags = flagged_stations(
         run.scores, run.quality, plan["parameters"]["scoring"]["last_place_months"], lang
