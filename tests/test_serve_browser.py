@@ -98,7 +98,7 @@ def test_leader_signs_in_opens_map_and_comparison_and_downloads_the_workbook(sit
 
     tab.open(f"{base}/compare?run=2026-01/baseline&run=2026-01/copy&lang=zh")
     text = tab.evaluate("document.body.innerText")
-    assert texts("zh", "report")["title"] in text and "baseline, copy" in text
+    assert texts("zh", "report")["title"] in text and "基准方案, copy" in text
     assert tab.evaluate("document.querySelectorAll('svg.chart').length") >= 4
     screenshot(tab, "serve-compare.png")
     assert page_problems(tab) == []

@@ -125,7 +125,7 @@ def test_plan_pages_run_only_their_own_scripts_in_a_sandbox(out):
     assert texts("zh", "report")["title"] in report.text
     assert "script-src 'none'" in report.headers["content-security-policy"]
     compare = leader.get("/compare", params={"run": ["2026-01/baseline", "2026-01/copy"]})
-    assert compare.status_code == 200 and "baseline (2)" in compare.text
+    assert compare.status_code == 200 and "Baseline (2)" in compare.text
     assert 'onerror="alert(1)"' not in compare.text
 
 
