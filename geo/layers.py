@@ -245,16 +245,16 @@ def cell_table(
     """What a click on any cell layer shows of each of `cells` (drawn cell or block ids): its
     station (`places`: `cell_id, station`, as the reader names it; a block's stations joined),
     the cell id, forecast risk and patrol hours per shift in the configured order (`risk`:
-    `cell_id, shift, risk`; `hours`: `cell_id, shift, hours`), and the hours other stations
-    lend it as mutual aid (`aid`: `cell_id, shift, lender, hours`), each figure for reading."""
+    `cell_id, shift, risk`; `hours`: `cell_id, shift, hours`; a missing one is 0), and the
+    hours other stations lend it as mutual aid (`aid`: `cell_id, shift, lender, hours`), each
+    figure for reading."""
     index = pd.Index(sorted(set(cells)), name="cell_id")
     station = places.groupby("cell_id")["station"].agg(lambda s: ", ".join(dict.fromkeys(s)))
     columns = {"station_id": station.reindex(index).fillna(""), "cell_id": index.to_series()}
     for kind, frame, figure in (("risk", risk, risk_figure), ("hours", hours, hours_figure)):
         wide = frame.pivot_table(index="cell_id", columns="shift", values=kind, aggfunc="sum")
         for shift in text.ordered(wide.columns):
-            value = wide[shift].reindex(index)
-            columns[f"{kind}_{shift}"] = value.map(figure).where(value.notna(), "")
+            columns[f"{kind}_{shift}"] = wide[shift].reindex(index).fillna(0.0).map(figure)
     lent = aid.groupby(["cell_id", "shift", "lender"], as_index=False, sort=False)["hours"].sum()
     lent = lent[lent["hours"] >= 0.05]
     order = {s: i for i, s in enumerate(text.ordered(lent["shift"]))}

@@ -155,7 +155,7 @@ def plan_map(
         in_blocks(drawn_frame)["cell_id"].dropna(),  # cells off the grid are not drawn
         in_blocks(places if places is not None else pd.DataFrame(columns=PLACE_COLUMNS)),
         risk,
-        hours,
+        alloc,
         crews[crews["lender"] != ""],
         text,
     )
