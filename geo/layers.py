@@ -344,7 +344,9 @@ def delivery_layers(
     layers = [
         add_layer(
             m,
-            shapes.merge(shown.loc[shown["shift"] == shift, ["cell_id", "fill", *fields]]),
+            shapes.merge(
+                shown.loc[shown["shift"] == shift, ["cell_id", "fill", *fields]], on="cell_id"
+            ),
             f"{text.layers['delivered']} · {text.shift(shift)}",
             filled,
             fields,
