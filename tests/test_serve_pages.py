@@ -12,7 +12,7 @@ import re
 import pytest
 
 from optimizer.i18n import texts
-from optimizer.serve.pages import CSRF_COOKIE
+from optimizer.serve.page_kit import CSRF_COOKIE
 from tests.serve_helpers import PASSWORDS, browser, served_copy, signed_in
 
 

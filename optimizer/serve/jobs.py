@@ -14,7 +14,7 @@ import sys
 import tempfile
 import threading
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from models.months import previous_month
@@ -29,6 +29,8 @@ class Job:
     plan_month: str
     state: str = "queued"
     message: str = ""
+    scenario: str = ""  # the folder of the plan it wrote, once done
+    requested_by: str = ""
 
     @property
     def stem(self) -> str:
@@ -68,9 +70,9 @@ class Jobs:
         self._thread = threading.Thread(target=self._work, name="scenario-jobs", daemon=True)
         self._thread.start()
 
-    def submit(self, plan_month: str, scenario: bytes) -> Job:
+    def submit(self, plan_month: str, scenario: bytes, requested_by: str = "") -> Job:
         """Queue the scenario file `scenario`; ScenarioNameRefused for a name the run refuses."""
-        job = Job(id=secrets.token_hex(16), plan_month=plan_month)
+        job = Job(id=secrets.token_hex(16), plan_month=plan_month, requested_by=requested_by)
         refused = refused_name(scenario, job.stem)
         if refused:
             raise ScenarioNameRefused(refused)
@@ -83,6 +85,11 @@ class Jobs:
         with self._lock:
             job = self._jobs.get(job_id)
             return job.view() if job else None
+
+    def listed(self) -> list[Job]:
+        """Copies of every job, the latest submitted first."""
+        with self._lock:
+            return [replace(job) for job in reversed(self._jobs.values())]
 
     def _update(self, job: Job, **fields) -> None:
         with self._lock:
@@ -125,14 +132,19 @@ class Jobs:
                 self._process = run
                 for line in run.stdout:
                     told = json.loads(line) if line.startswith("{") else {}
-                    if "progress" in told:
-                        self._update(job, message=f"{told['progress']} done")
+                    if "progress" in told:  # the run's latest progress line
+                        self._update(job, message=told["progress"])
                     elif "state" in told:
                         outcome = told
             if outcome is None:
                 errors = errors_file.read_text(encoding="utf-8", errors="replace")[-2000:]
                 outcome = {"state": "failed", "message": f"the run stopped: {errors}"}
-            self._update(job, state=outcome["state"], message=outcome["message"])
+            self._update(
+                job,
+                state=outcome["state"],
+                message=outcome["message"],
+                scenario=outcome.get("scenario", ""),
+            )
         finally:
             self._process = None
             shutil.rmtree(folder, ignore_errors=True)
