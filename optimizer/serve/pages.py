@@ -17,7 +17,6 @@ from urllib.parse import quote, urlparse
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from markupsafe import escape
 
 from models.errors import InputError
 from optimizer.i18n import texts
@@ -36,6 +35,7 @@ from optimizer.serve.deps import (
     sign_in,
 )
 from optimizer.serve.page_kit import (
+    TEMPLATES,
     Lang,
     PageRefused,
     csrf_ok,
@@ -204,19 +204,15 @@ def compare_page(request: Request, run: Runs, lang: Lang = None):
 def with_adopt_links(html: str, runs: list[str], out, lang: str) -> str:
     """The comparison with a bar of links to adopt each compared run (the report itself runs
     in a sandbox that may send no form; each link opens the desk's adopt page)."""
-    d = texts(lang, "serve")["desk"]
-    links = []
+    named = []
     for name in runs:
         month, scenario = name.split("/", 1)
-        if carried_out(out, month) == scenario:
-            links.append(f"<b>{escape(d['adopted_mark'])}: {escape(name)}</b>")
-        else:
-            path = f"/runs/{quote(month)}/{quote(scenario)}/adopt?lang={lang}"
-            links.append(f'<a href="{escape(path)}">{escape(d["adopt"])}: {escape(name)}</a>')
-    bar = (
-        '<nav class="adopt-bar" style="padding:8px 16px;background:#eef3f8;'
-        'border-bottom:1px solid #ccd">' + " · ".join(links) + "</nav>"
+        adopted = carried_out(out, month) == scenario
+        named.append({"name": name, "month": month, "scenario": scenario, "adopted": adopted})
+    bar = TEMPLATES.get_template("adopt_bar.html").render(
+        runs=named, lang=lang, d=texts(lang, "serve")["desk"]
     )
+    html = str(html)
     found = re.search(r"<body[^>]*>", html)
     return html[: found.end()] + bar + html[found.end() :] if found else bar + html
 
