@@ -70,15 +70,30 @@ def test_adopt_needs_the_form_token_the_origin_and_the_leaders_role(out):
     assert verify(out, default_store_url(out)).problems == []
 
 
-def test_adopt_page_and_the_comparisons_links(out):
+def test_comparison_page_adopts_and_frames_the_report(out):
     leader = signed_in(out, "leader")
-    page = leader.get("/runs/2026-01/copy/adopt?lang=zh")
+    query = "run=2026-01/baseline&run=2026-01/copy&lang=zh"
+    page = leader.get(f"/compare?{query}")
     assert page.status_code == 200 and ZH["adopt_explained"] in shown(page)
+    assert (
+        f'<iframe class="report" src="/compare/report?{query.replace("&", "&amp;")}"' in page.text
+    )
+    assert "frame-src 'self'" in page.headers["content-security-policy"]
     assert 'action="/runs/2026-01/copy/adopt"' in page.text
-    compare = leader.get("/compare?run=2026-01/baseline&run=2026-01/copy").text
-    assert 'href="/runs/2026-01/copy/adopt?lang=en"' in compare
-    assert f"{EN['adopted_mark']}: 2026-01/baseline" in compare
-    assert signed_in(out, "station").get("/runs/2026-01/copy/adopt").status_code == 403
+    assert 'action="/runs/2026-01/baseline/adopt"' not in page.text  # carried out already
+    report = leader.get(f"/compare/report?{query}")
+    assert "frame-ancestors 'self'" in report.headers["content-security-policy"]
+    assert report.headers["x-frame-options"] == "SAMEORIGIN"
+    back = leader.post(
+        "/runs/2026-01/copy/adopt",
+        data={"csrf": csrf_of(page), "lang": "zh", "next": f"/compare?{query}"},
+        follow_redirects=False,
+    )
+    assert back.headers["location"] == f"/compare?{query}"
+    assert 'action="/runs/2026-01/copy/adopt"' not in leader.get(f"/compare?{query}").text
+    for role in ("station", "planner"):
+        assert signed_in(out, role).get(f"/compare?{query}").status_code == 403
+        assert signed_in(out, role).get(f"/compare/report?{query}").status_code == 403
 
 
 def test_scenario_form_without_data_says_why(out):

@@ -20,13 +20,12 @@ from optimizer.serve.page_kit import (
     PageRefused,
     form_user,
     page_lang,
-    page_run_folder,
     page_user,
     render,
     safe_next,
 )
 from optimizer.serve.roles import LEADER_ROLES
-from optimizer.serve.runs import carried_out, list_runs
+from optimizer.serve.runs import list_runs
 from optimizer.serve.scenario_form import (
     HARM_FIELD,
     OFFICERS_FIELD,
@@ -137,26 +136,6 @@ def jobs_page(request: Request, lang: Lang = None) -> HTMLResponse:
         rows.append({"job": job, "compare": compare})
     refresh = REFRESH_S if any(job.state in RUNNING for job in listed) else None
     return render(request, "jobs.html", lang, "jobs_title", user=user, rows=rows, refresh=refresh)
-
-
-@router.get("/runs/{month}/{scenario}/adopt")
-def adopt_page(
-    request: Request, month: Month, scenario: ScenarioName, lang: Lang = None
-) -> HTMLResponse:
-    """What adopting the run means, and the button that does it."""
-    lang = page_lang(request, lang)
-    user = page_user(request, lang, LEADER_ROLES)
-    page_run_folder(request, month, scenario, lang)
-    return render(
-        request,
-        "adopt.html",
-        lang,
-        "adopt_title",
-        user=user,
-        month=month,
-        scenario=scenario,
-        current=carried_out(service(request).settings.out, month),
-    )
 
 
 @router.post("/runs/{month}/{scenario}/adopt")

@@ -36,7 +36,7 @@ TEMPLATES = Environment(
 def own_csp(nonce: str) -> str:
     return (
         f"default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
 
 

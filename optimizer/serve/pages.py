@@ -13,7 +13,7 @@ import base64
 import hashlib
 import re
 from typing import Annotated
-from urllib.parse import quote, urlparse
+from urllib.parse import quote, urlencode, urlparse
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -35,7 +35,6 @@ from optimizer.serve.deps import (
     sign_in,
 )
 from optimizer.serve.page_kit import (
-    TEMPLATES,
     Lang,
     PageRefused,
     csrf_ok,
@@ -189,32 +188,52 @@ def report_page(request: Request, month: Month, scenario: ScenarioName, lang: La
 
 
 @router.get("/compare")
-def compare_page(request: Request, run: Runs, lang: Lang = None):
-    """The leadership report of the runs asked for, side by side."""
+def compare_page(request: Request, run: Runs, lang: Lang = None) -> HTMLResponse:
+    """The comparison of the runs asked for: a button to adopt each (a form of this page: the
+    report itself runs in a sandbox that may send none) above the leadership report."""
+    lang = page_lang(request, lang)
+    user = page_user(request, lang, LEADER_ROLES)
+    try:
+        compared_folders(request, run)
+    except LookupError:
+        raise PageRefused(404, lang) from None
+    out = service(request).settings.out
+    runs = []
+    for name in run:
+        month, scenario = name.split("/", 1)
+        adopted = carried_out(out, month) == scenario
+        runs.append({"name": name, "month": month, "scenario": scenario, "adopted": adopted})
+    query = urlencode([*(("run", name) for name in run), ("lang", lang)], safe="/")
+    here = f"/compare?{query}"
+    return render(
+        request,
+        "compare.html",
+        lang,
+        "compare_title",
+        user=user,
+        runs=runs,
+        query=query,
+        here=here,
+        wide=True,
+    )
+
+
+@router.get("/compare/report")
+def compare_report(request: Request, run: Runs, lang: Lang = None) -> HTMLResponse:
+    """The leadership report of the runs asked for, side by side; framed by `/compare`."""
     lang = page_lang(request, lang)
     page_user(request, lang, LEADER_ROLES)
     try:
         folders = compared_folders(request, run)
     except LookupError:
         raise PageRefused(404, lang) from None
-    html = render_report(folders, lang)
-    return plan_page(with_adopt_links(html, run, service(request).settings.out, lang))
-
-
-def with_adopt_links(html: str, runs: list[str], out, lang: str) -> str:
-    """The comparison with a bar of links to adopt each compared run (the report itself runs
-    in a sandbox that may send no form; each link opens the desk's adopt page)."""
-    named = []
-    for name in runs:
-        month, scenario = name.split("/", 1)
-        adopted = carried_out(out, month) == scenario
-        named.append({"name": name, "month": month, "scenario": scenario, "adopted": adopted})
-    bar = TEMPLATES.get_template("adopt_bar.html").render(
-        runs=named, lang=lang, d=texts(lang, "serve")["desk"]
+    response = plan_page(render_report(folders, lang))
+    csp = response.headers["Content-Security-Policy"]
+    response.headers["Content-Security-Policy"] = csp.replace(
+        "frame-ancestors 'none'", "frame-ancestors 'self'"
     )
-    html = str(html)
-    found = re.search(r"<body[^>]*>", html)
-    return html[: found.end()] + bar + html[found.end() :] if found else bar + html
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
 
 
 def _missions(request: Request, month: str, scenario: str, lang: str) -> Missions:
