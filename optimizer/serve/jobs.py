@@ -29,7 +29,7 @@ class Job:
     plan_month: str
     state: str = "queued"
     message: str = ""
-    scenario: str = ""  # the folder of the plan it wrote, once done
+    scenario: str = ""  # the folder of the plan it writes
     requested_by: str = ""
 
     @property
@@ -46,16 +46,16 @@ class ScenarioNameRefused(ValueError):
     `baseline`): refused when it is sent rather than queued to fail."""
 
 
-def refused_name(text: bytes, stem: str) -> str | None:
-    """Why the scenario file `text` (to be saved as `stem`.toml) cannot take its name, located
-    at its line, or None. A file that is not UTF-8 TOML is left to the run, which names the
-    line and column."""
+def named(text: bytes, stem: str) -> tuple[str, str | None]:
+    """The name the scenario file `text` (to be saved as `stem`.toml) gives its plan, and why
+    the run would refuse it (located at its line), or None. A file that is not UTF-8 TOML is
+    left to the run, which names the line and column."""
     try:
         decoded = text.decode("utf-8")
-        _, problem = scenario_name(decoded, tomllib.loads(decoded), f"{stem}.toml")
+        name, problem = scenario_name(decoded, tomllib.loads(decoded), f"{stem}.toml")
     except (UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return None
-    return str(problem) if problem else None
+        return "", None
+    return (str(name) if not problem else ""), (str(problem) if problem else None)
 
 
 class Jobs:
@@ -73,7 +73,7 @@ class Jobs:
     def submit(self, plan_month: str, scenario: bytes, requested_by: str = "") -> Job:
         """Queue the scenario file `scenario`; ScenarioNameRefused for a name the run refuses."""
         job = Job(id=secrets.token_hex(16), plan_month=plan_month, requested_by=requested_by)
-        refused = refused_name(scenario, job.stem)
+        job.scenario, refused = named(scenario, job.stem)
         if refused:
             raise ScenarioNameRefused(refused)
         with self._lock:
@@ -139,12 +139,7 @@ class Jobs:
             if outcome is None:
                 errors = errors_file.read_text(encoding="utf-8", errors="replace")[-2000:]
                 outcome = {"state": "failed", "message": f"the run stopped: {errors}"}
-            self._update(
-                job,
-                state=outcome["state"],
-                message=outcome["message"],
-                scenario=outcome.get("scenario", ""),
-            )
+            self._update(job, state=outcome["state"], message=outcome["message"])
         finally:
             self._process = None
             shutil.rmtree(folder, ignore_errors=True)

@@ -130,7 +130,7 @@ def jobs_page(request: Request, lang: Lang = None) -> HTMLResponse:
     rows = []
     for job in listed:
         compare = None
-        if job.state == "done" and job.scenario:
+        if job.state == "done":
             runs = [f"{job.plan_month}/{BASELINE}", f"{job.plan_month}/{job.scenario}"]
             compare = "/compare?" + urlencode([*(("run", r) for r in runs), ("lang", lang)])
         rows.append({"job": job, "compare": compare})

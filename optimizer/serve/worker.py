@@ -3,8 +3,7 @@ optimizer.serve.worker PARENT_PID DATA MONTH OUT DB SCENARIO LANG`): `run_month`
 `patrolopt run --scenario` calls it, so the plan lands in the output folder and the store as a
 run writes it. It dies with the service (a kernel parent-death signal): a killed service leaves
 at most a staging dot folder, which the next run clears, and no partial plan. Writes JSON lines
-to standard output: `{"progress": step}` while running, then `{"state", "message"}` (and, when
-done, the plan's `"scenario"`)."""
+to standard output: `{"progress": step}` while running, then `{"state", "message"}`."""
 
 from __future__ import annotations
 
@@ -58,7 +57,6 @@ def run_job(data: Path, month: str, out: Path, db: str, scenario: Path, lang: st
     plan = done.results[0].plan
     return {
         "state": "done",
-        "scenario": plan["scenario"],
         "message": f"plan for {plan['plan_month']} ({plan['scenario']}) written to "
         f"{done.results[0].folder}",
     }
