@@ -183,14 +183,28 @@ def check_new_user(name: str, role: str, station: str, out: Path, data: Path | N
 
 
 def add_user(path: Path, name: str, role: str, station: str, password: str) -> bool:
-    """Add the user, or replace its entry; True when it was new. The file is rewritten whole
-    through a temporary file (owner-only permissions), so a reader never sees half of it."""
+    """Add the user, or replace its entry; True when it was new (`write_users` writes the
+    file)."""
     check_user(name, role, station)
     if not password:
         raise UserError("the password is empty")
     users = read_users(path)
     new = name not in users
     users[name] = (User(name, role, station), hash_password(password))
+    write_users(path, users)
+    return new
+
+
+DISABLED = "!"  # a hash starting with this is a disabled user's: no password matches it
+
+
+def is_disabled(password_hash: str) -> bool:
+    return password_hash.startswith(DISABLED)
+
+
+def write_users(path: Path, users: dict[str, tuple[User, str]]) -> None:
+    """Write `users` (name → (user, password hash)) as the users file, whole, through a
+    temporary file (owner-only permissions), so a reader never sees half of it."""
     lines = ["# written by `patrolopt users add`; passwords are scrypt hashes, never plain"]
     for user, hashed in users.values():
         lines += [
@@ -206,4 +220,27 @@ def add_user(path: Path, name: str, role: str, station: str, password: str) -> b
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
     os.replace(temporary, path)
-    return new
+
+
+def set_disabled(path: Path, name: str, disabled: bool) -> None:
+    """Disable the user (its hash is kept behind `!`, so no password matches and every token
+    of the user stops being taken, as for any changed entry) or enable it again."""
+    users = read_users(path)
+    if name not in users:
+        raise UserError(f"no user {name!r}")
+    user, hashed = users[name]
+    bare = hashed.removeprefix(DISABLED)
+    users[name] = (user, DISABLED + bare if disabled else bare)
+    write_users(path, users)
+
+
+def reset_password(path: Path, name: str, password: str) -> None:
+    """A new password for an existing user, checked as `users add` checks one; a disabled user
+    stays disabled."""
+    users = read_users(path)
+    if name not in users:
+        raise UserError(f"no user {name!r}")
+    user, hashed = users[name]
+    add_user(path, user.name, user.role, user.station, password)
+    if is_disabled(hashed):
+        set_disabled(path, name, True)
