@@ -174,6 +174,8 @@ def test_runs_workbook_and_comparison(client, auth, out):
     assert missing.status_code == 404
     malformed = client.get("/api/compare?run=../etc", headers=auth["leader"])
     assert malformed.status_code == 422
+    reading_adopt = client.get(f"{RUN}/adopt", headers=auth["leader"])
+    assert reading_adopt.status_code == 405 and reading_adopt.headers["allow"] == "POST"
 
 
 def test_path_parts_cannot_leave_the_published_runs(client, auth, out, tmp_path):

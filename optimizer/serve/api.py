@@ -152,6 +152,16 @@ def adopt_run(
     return AdoptionView(month=month, scenario=scenario, audit_entry=entry["seq"])
 
 
+@router.api_route(
+    "/api/runs/{month}/{scenario}/adopt",
+    methods=["GET", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
+)
+def adopt_other_methods() -> Response:
+    """Adoption is a POST: any other method gets 405, not the table route's 422."""
+    return Response(status_code=405, headers={"Allow": "POST"})
+
+
 @router.get(
     "/api/runs/{month}/{scenario}/training.xlsx",
     responses={**ERRORS, 200: {"content": {XLSX: {}}, "description": "the training workbook"}},
