@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from models.experiment import RANDOMIZED_COLUMNS, months_to_detect, randomized_response
+
 EVALUATION_COLUMNS = [
     "station_id",
     "treated_cells",
@@ -101,6 +103,7 @@ def evaluate_plan(
     delivered_before: pd.DataFrame | None = None,
     *,
     min_visit_minutes: float,
+    experiment: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """`evaluation.csv` for the plan of `plan_month` (`cell_id, shift, hours`, optionally
     `prev_hours` and `risk`; lender rows allowed) over jurisdiction `cells` (`cell_id,
@@ -113,7 +116,8 @@ def evaluate_plan(
     by the dose delivered rather than planned — delivered hours up by at least
     `min_visit_minutes` × 4; the other cells at risk are the controls — and `dose_response`
     gives the change of patrol-sensitive harm per 100 delivered hours with its 95 % interval
-    (empty without tracks)."""
+    (empty without tracks). Given the plan's randomized dose `experiment` (`models.experiment`,
+    `EXPERIMENT_COLUMNS`), the randomized estimate and its power come beside it."""
     before_month = str(pd.Period(plan_month, "M") - 1)
     plan = plan.assign(
         prev_hours=plan.get("prev_hours", 0.0),
@@ -165,20 +169,44 @@ def evaluate_plan(
     rows = [_wdd(station, group) for station, group in cells.groupby("station_id", sort=True)]
     rows.append(_wdd("ALL", cells))
     out = pd.DataFrame(rows, columns=EVALUATION_COLUMNS)
-    if delivered is None:
-        return out.assign(**dict.fromkeys(DOSE_COLUMNS, np.nan))
-    cells["dose"] = now.reindex(cells.index, fill_value=0.0)
-    cells["dose_before"] = then.reindex(cells.index, fill_value=0.0)
-    studied = cells[(cells["risk"] > 0) | (cells["added"] != 0)]
-    effects = {
-        station: dose_response(
-            group["dose"], group["after_harm"], group[list(HELD_FIXED)].to_numpy()
+    out = out.assign(**dict.fromkeys(DOSE_COLUMNS, np.nan))
+    if delivered is not None:
+        cells["dose"] = now.reindex(cells.index, fill_value=0.0)
+        cells["dose_before"] = then.reindex(cells.index, fill_value=0.0)
+        studied = cells[(cells["risk"] > 0) | (cells["added"] != 0)]
+        effects = {
+            station: dose_response(
+                group["dose"], group["after_harm"], group[list(HELD_FIXED)].to_numpy()
+            )
+            for station, group in [*studied.groupby("station_id", sort=True), ("ALL", studied)]
+        }
+        out[DOSE_COLUMNS] = pd.DataFrame(
+            [effects.get(s, (np.nan,) * 3) for s in out["station_id"]], columns=DOSE_COLUMNS
         )
-        for station, group in [*studied.groupby("station_id", sort=True), ("ALL", studied)]
-    }
-    out[DOSE_COLUMNS] = pd.DataFrame(
-        [effects.get(s, (np.nan,) * 3) for s in out["station_id"]], columns=DOSE_COLUMNS
-    )
+    else:
+        cells["dose"] = cells["planned"]
+    return _with_experiment(out, cells, experiment)
+
+
+def _with_experiment(
+    out: pd.DataFrame, cells: pd.DataFrame, experiment: pd.DataFrame | None
+) -> pd.DataFrame:
+    """`out` with the randomized experiment's columns (empty without one): per station and
+    overall, its pairs, the randomized dose response and the months of such pairs needed to
+    detect an effect the size of the observational estimate."""
+    out = out.assign(**dict.fromkeys(RANDOMIZED_COLUMNS, np.nan))
+    if experiment is None or experiment.empty:
+        return out
+    harm, dose = cells["after_harm"], cells["dose"]
+    for index, station in out["station_id"].items():
+        pairs = experiment if station == "ALL" else experiment[experiment["station_id"] == station]
+        estimate = randomized_response(pairs, harm, dose)
+        effect = out.at[index, "dose_response"]
+        out.loc[index, RANDOMIZED_COLUMNS] = [
+            pairs["pair"].nunique(),
+            *estimate,
+            months_to_detect(pairs, harm, dose, effect) if np.isfinite(effect) else np.nan,
+        ]
     return out
 
 

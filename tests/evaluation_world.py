@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from models.experiment import assign_experiment
+
 FIRST_MONTH = pd.Period("2025-01", "M")
 SHIFTS = ("day", "night")
 
@@ -31,6 +33,7 @@ class World:
     cases: pd.DataFrame
     plans: dict[str, pd.DataFrame]
     delivered: dict[str, pd.DataFrame]
+    experiments: dict[str, pd.DataFrame]
     months: list[str]
     effect: float
 
@@ -45,17 +48,19 @@ def closed_loop(
     budget_hours: float = 6_000.0,
     follows: str = "last_month",
     adherence: float = 0.8,
+    experiment_share: float = 0.0,
 ) -> World:
     """The world of `seed`. `follows`: what the plan follows — `last_month` (hours by last
     month's harm: the regression-to-the-mean case), `forecast` (by the forecast) or `legacy`
-    (by the long-run harm of the first months, never updated)."""
+    (by the long-run harm of the first months, never updated). `experiment_share`: the share of
+    cell pairs in the randomized dose experiment (`models.experiment`)."""
     rng = np.random.default_rng(seed)
     ids = np.array([f"c{i:04d}" for i in range(cells)])
     station = np.array([f"S{1 + i % stations:02d}" for i in range(cells)])
     rate = rng.gamma(1.2, 4.0, cells) + 0.3  # expected harm a month without patrol
     beta = -effect_per_100h / 100.0  # harm prevented per delivered hour
     cap = 40.0  # hours a cell can take in a month
-    harm_seen, plans, delivered, case_rows = [], {}, {}, []
+    harm_seen, plans, delivered, experiments, case_rows = [], {}, {}, {}, []
     previous_plan = np.zeros(cells)
     month_names = [str(FIRST_MONTH + t) for t in range(months)]
     for t, month in enumerate(month_names):
@@ -72,11 +77,20 @@ def closed_loop(
                 "legacy": np.asarray(harm_seen[0]) + 0.5,
             }[follows]
         plan = _spread(budget_hours, weights, cap)
+        rows = _plan_rows(ids, plan, previous_plan, forecast).assign(
+            station_id=np.tile(station, len(SHIFTS)), lender_station_id=""
+        )
+        tried = assign_experiment(
+            rows, experiment_share, month, floor_hours=0.0, cap_hours=cap / 2,
+            max_change_share=None,
+        )  # fmt: skip
+        experiments[month] = tried.cells
+        plan = tried.allocation.groupby("cell_id")["hours"].sum().reindex(ids).to_numpy()
         dose = plan * adherence * rng.lognormal(-0.045, 0.3, cells)
         expected = np.maximum(rate - beta * dose, 0.0)
         harm = rng.poisson(expected).astype(float)
         harm_seen.append(harm)
-        plans[month] = _plan_rows(ids, plan, previous_plan, forecast)
+        plans[month] = tried.allocation.drop(columns=["station_id", "lender_station_id"])
         delivered[month] = pd.DataFrame({"cell_id": ids, "delivered_hours": dose.round(2)})
         case_rows.append(
             pd.DataFrame({"cell_id": np.repeat(ids, harm.astype(int)), "month": month}).assign(
@@ -89,6 +103,7 @@ def closed_loop(
         cases=pd.concat(case_rows, ignore_index=True),
         plans=plans,
         delivered=delivered,
+        experiments=experiments,
         months=month_names,
         effect=effect_per_100h,
     )

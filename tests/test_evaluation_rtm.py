@@ -74,3 +74,30 @@ def test_where_patrol_does_nothing_nothing_is_found():
     assert np.mean((found["low"] <= 0) & (found["high"] >= 0)) >= 0.8
     assert np.mean(np.abs(found["z"]) > 1.96) <= 0.2  # the WDD's false alarms
     assert abs(found["z"].mean()) < 0.5
+
+
+def test_the_randomized_experiment_covers_the_truth():
+    estimates, covered, pairs = [], [], []
+    for seed in SEEDS:
+        world = closed_loop(seed, months=4, follows="last_month", experiment_share=0.5)
+        for month, before in zip(world.months[2:], world.months[1:], strict=False):
+            row = (
+                evaluate_plan(
+                    world.plans[month],
+                    world.cells,
+                    world.cases,
+                    month,
+                    world.delivered[month],
+                    world.delivered[before],
+                    min_visit_minutes=10.0,
+                    experiment=world.experiments[month],
+                )
+                .set_index("station_id")
+                .loc["ALL"]
+            )
+            estimates.append(row["randomized_response"])
+            covered.append(row["randomized_low"] <= -6.5 <= row["randomized_high"])
+            pairs.append(row["randomized_pairs"])
+    assert min(pairs) >= 50
+    assert 0.6 <= np.mean(estimates) / -6.5 <= 1.5
+    assert np.mean(covered) >= 0.75
