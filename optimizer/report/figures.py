@@ -8,6 +8,7 @@ import json
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from optimizer.i18n import BureauNames, texts, vocabulary
@@ -211,10 +212,18 @@ def evaluation_verdicts(evaluation: pd.DataFrame, lang: str) -> pd.DataFrame:
     t = texts(lang, "verdict")
     rows = []
     for r in evaluation.itertuples(index=False):
-        z, wdd = float(r.z), float(r.wdd)
+        z, wdd = pd.to_numeric(pd.Series([r.z, r.wdd]), errors="coerce").tolist()
+        if not (np.isfinite(z) and np.isfinite(wdd)):  # too few comparable cells
+            rows.append({"station_id": r.station_id, "verdict": t["no_comparison"]})
+            continue
         treated = _change(float(r.before_treated), float(r.after_treated))
         control = _change(float(r.before_control), float(r.after_control))
-        if treated is None or control is None:
+        expected = pd.to_numeric(getattr(r, "expected_treated", np.nan), errors="coerce")
+        if np.isfinite(expected):  # what comparable cells say the treated cells would have had
+            head = t["expected"].format(
+                bt=int(r.before_treated), at=int(r.after_treated), expected=f"{expected:,.0f}"
+            )
+        elif treated is None or control is None:
             head = t["counts"].format(
                 bt=int(r.before_treated),
                 at=int(r.after_treated),
