@@ -442,7 +442,7 @@ def test_a_numerical_failure_while_diagnosing_is_a_failure_too(monkeypatch):
 
 
 def test_the_cli_maps_a_solver_failure_to_exit_1_with_its_status(capsys):
-    from optimizer.cli import _fail
+    from optimizer.cli.base import _fail
 
     with pytest.raises(SystemExit) as caught:
         _fail(SolverFailure("Time limit reached"))

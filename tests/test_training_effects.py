@@ -20,7 +20,7 @@ from models.training import (
     training_bonus,
     training_effects,
 )
-from optimizer.cli import SCORE_TABLES
+from optimizer.cli.base import SCORE_TABLES
 from optimizer.demo import INDICATORS, PLANTED_COURSE, PLANTED_EFFECT, demo_month
 from optimizer.stages import bureau_station_weights, score_stage
 
