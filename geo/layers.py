@@ -10,7 +10,7 @@ and draw the grid in k×k blocks where it has more cells than a browser draws qu
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import folium
@@ -20,7 +20,7 @@ import pandas as pd
 import shapely
 
 from geo.grid import Grid
-from geo.leaflet import TextPopup, TextTooltip
+from geo.leaflet import CellTable, TextPopup, TextTooltip
 from geo.legend import (
     FONTS,
     SCHEDULED_COLOUR,
@@ -28,6 +28,8 @@ from geo.legend import (
     class_breaks,
     classed,
     delivery_classes,
+    hours_figure,
+    risk_figure,
 )
 
 MAX_CELLS = 50_000  # cell polygons on one map, all layers together; beyond, k×k blocks
@@ -49,7 +51,8 @@ class MapText:
     `labels`, `risk`, `hours`, `change`, `delivered`, `scheduled`, `hotspots`; the units
     `risk_unit`, `hours_unit`, `change_unit`, `delivered_unit` and `titled` with `{layer}` and
     `{unit}`; `off_plan`, `by_hours` with `{by}` and `{hours}`, `blocks` with `{k}`, `outline`);
-    `fields` heads the tooltip and popup rows by column; `shifts` names each shift code."""
+    `fields` heads the tooltip and popup rows by column; `shifts` names each shift code, in
+    the order the bureau configured its shifts (the map lists shifts in that order)."""
 
     layers: Mapping[str, str]
     fields: Mapping[str, str]
@@ -58,12 +61,18 @@ class MapText:
     def shift(self, code: object) -> str:
         return self.shifts.get(str(code), str(code))
 
+    def ordered(self, codes: Iterable[object]) -> list[str]:
+        """The distinct shift `codes` in the configured order; codes not configured after them,
+        in the order given."""
+        given = list(dict.fromkeys(str(c) for c in codes))
+        return [s for s in self.shifts if s in given] + [s for s in given if s not in self.shifts]
+
     def heading(self, column: str) -> str:
         """Column `column` as a tooltip heading; `hours_<shift>` becomes "hours · shift"."""
         if column in self.fields:
             return self.fields[column]
         kind, _, shift = column.partition("_")
-        if kind in ("hours", "change") and shift:
+        if kind in ("hours", "change", "risk") and shift:
             return f"{self.fields.get(kind, kind)} · {self.shift(shift)}"
         return column
 
@@ -107,7 +116,7 @@ def geojson(frame: gpd.GeoDataFrame) -> dict:
 
 
 def add_layer(
-    m: folium.Map,
+    m: folium.Map | folium.FeatureGroup,
     frame: gpd.GeoDataFrame,
     name: str,
     style,
@@ -115,31 +124,51 @@ def add_layer(
     text: MapText,
     show: bool = False,
     popup: bool = False,
-    hover: int | None = None,
+    hover: Sequence[str] | None = None,
     marker: folium.CircleMarker | None = None,
-) -> None:
-    """Add `frame` as a layer: hovering shows `fields` (the first `hover` of them, with `popup`
-    two by default) and with `popup` a click shows them all, as text; `name` is escaped for the
-    layer control, which shows it as HTML. Points are drawn as `marker` (Leaflet's default pin
-    without one)."""
+    table: CellTable | None = None,
+    headings: Mapping[str, str] | None = None,
+) -> folium.GeoJson | None:
+    """Add `frame` as a layer and return it (None when `frame` is empty): hovering shows the
+    `hover` fields (with `popup` the first two of `fields` by default, else all) and with
+    `popup` a click shows all `fields`, then the `table`'s rows of the feature's cell, as text;
+    `headings` overrides a field's heading. `name` is escaped for the layer control, which
+    shows it as HTML. Points are drawn as `marker` (Leaflet's default pin without one)."""
     if frame.empty:
-        return
-    aliases = [text.heading(f) for f in fields]
-    shown = fields[: hover or (2 if popup else len(fields))]
-    folium.GeoJson(
+        return None
+    headings = headings or {}
+    heads = {f: headings.get(f) or text.heading(f) for f in [*fields, *(hover or ())]}
+    shown = list(hover) if hover is not None else fields[: 2 if popup else len(fields)]
+    layer = folium.GeoJson(
         geojson(frame),
         name=html.escape(name),
         show=show,
         style_function=style,
-        tooltip=TextTooltip(fields=shown, aliases=aliases[: len(shown)]),
-        popup=TextPopup(fields=fields, aliases=aliases) if popup else None,
+        tooltip=TextTooltip(fields=shown, aliases=[heads[f] for f in shown]),
+        popup=TextPopup(fields, [heads[f] for f in fields], table) if popup else None,
         marker=marker,
-    ).add_to(m)
+    )
+    layer.add_to(m)
+    return layer
 
 
-def station_layer(m: folium.Map, stations: gpd.GeoDataFrame, text: MapText) -> None:
-    fields = [c for c in stations.columns if c in text.fields or c.startswith("hours_")]
-    add_layer(
+def filled(feature: dict) -> dict:
+    """The style of a value layer's cell: the colour of its `fill` property."""
+    return {"fillColor": feature["properties"]["fill"], "weight": 0, "fillOpacity": 0.75}
+
+
+def station_layer(
+    m: folium.Map, stations: gpd.GeoDataFrame, text: MapText
+) -> folium.GeoJson | None:
+    """Jurisdictions filled with their `fill` colour; hover and popup: the columns `text`
+    heads, then the hours of each shift in the configured order and in total."""
+    per_shift = {c.removeprefix("hours_"): c for c in stations.columns if c.startswith("hours_")}
+    fields = [
+        *(c for c in stations.columns if c in text.fields and c != "hours"),
+        *(per_shift[s] for s in text.ordered(per_shift)),
+        *(["hours"] if "hours" in stations.columns else []),
+    ]
+    return add_layer(
         m,
         rounded(stations),
         text.layers["stations"],
@@ -183,10 +212,13 @@ def outline_layers(m: folium.Map, stations: gpd.GeoDataFrame, text: MapText) -> 
     names.add_to(m)
 
 
-def hotspot_layers(m: folium.Map, hotspots: gpd.GeoDataFrame, text: MapText) -> None:
+def hotspot_layers(
+    m: folium.Map, hotspots: gpd.GeoDataFrame, text: MapText
+) -> list[folium.GeoJson]:
+    """One layer per `layer` value of `hotspots`, each outlined in its `colour`."""
     spots = rounded(hotspots, tolerance=10**-DECIMALS)
     fields = [c for c in spots.columns if c in text.fields]
-    for layer, part in spots.groupby("layer", sort=False):
+    layers = [
         add_layer(
             m,
             part,
@@ -197,6 +229,46 @@ def hotspot_layers(m: folium.Map, hotspots: gpd.GeoDataFrame, text: MapText) -> 
             show=True,
             popup=True,
         )
+        for layer, part in spots.groupby("layer", sort=False)
+    ]
+    return [layer for layer in layers if layer is not None]
+
+
+def cell_table(
+    cells: Sequence[str],
+    places: pd.DataFrame,
+    risk: pd.DataFrame,
+    hours: pd.DataFrame,
+    aid: pd.DataFrame,
+    text: MapText,
+) -> CellTable:
+    """What a click on any cell layer shows of each of `cells` (drawn cell or block ids): its
+    station (`places`: `cell_id, station`, as the reader names it; a block's stations joined),
+    the cell id, forecast risk and patrol hours per shift in the configured order (`risk`:
+    `cell_id, shift, risk`; `hours`: `cell_id, shift, hours`; a missing one is 0), and the
+    hours other stations lend it as mutual aid (`aid`: `cell_id, shift, lender, hours`), each
+    figure for reading."""
+    index = pd.Index(sorted(set(cells)), name="cell_id")
+    station = places.groupby("cell_id")["station"].agg(lambda s: ", ".join(dict.fromkeys(s)))
+    columns = {"station_id": station.reindex(index).fillna(""), "cell_id": index.to_series()}
+    for kind, frame, figure in (("risk", risk, risk_figure), ("hours", hours, hours_figure)):
+        wide = frame.pivot_table(index="cell_id", columns="shift", values=kind, aggfunc="sum")
+        for shift in text.ordered(wide.columns):
+            columns[f"{kind}_{shift}"] = wide[shift].reindex(index).fillna(0.0).map(figure)
+    lent = aid.groupby(["cell_id", "shift", "lender"], as_index=False, sort=False)["hours"].sum()
+    lent = lent[lent["hours"] >= 0.05]
+    order = {s: i for i, s in enumerate(text.ordered(lent["shift"]))}
+    lent = lent.assign(order=lent["shift"].map(order)).sort_values(["cell_id", "order", "lender"])
+    lent["aid"] = [
+        f"{text.layers['by_hours'].format(by=by, hours=hours_figure(h))} · {text.shift(shift)}"
+        for by, h, shift in zip(lent["lender"], lent["hours"], lent["shift"], strict=True)
+    ]
+    columns["aid"] = lent.groupby("cell_id", sort=False)["aid"].agg("; ".join).reindex(index)
+    table = pd.DataFrame(columns).fillna("")
+    return CellTable(
+        [text.heading(c) for c in table.columns],
+        dict(zip(index, table.to_numpy().tolist(), strict=True)),
+    )
 
 
 def shift_layers(
@@ -206,30 +278,34 @@ def shift_layers(
     column: str,
     palette: tuple[str, ...],
     text: MapText,
+    table: CellTable,
     fields: tuple[str, ...] = (),
     shown: str | None = None,
-) -> list[tuple[str, str]]:
-    """One layer per shift of `values[column]` in quantile classes, with `fields` after the
-    value in its tooltip and popup; the layer of shift `shown` on at start. Returns the legend
-    items."""
+) -> tuple[list[tuple[str, str]], list[folium.GeoJson]]:
+    """One layer per shift of `values[column]` (in the configured order) in quantile classes,
+    with `fields` after the value in its tooltip and popup, then the `table`'s rows of the
+    cell; the layer of shift `shown` on at start. Returns the legend items and the layers."""
     colour, legend = classed(class_breaks(values[column], len(palette)), palette)
-    for shift, part in values.groupby("shift", sort=False):
-        add_layer(
+    figure = risk_figure if column == "risk" else hours_figure
+    layers = []
+    for shift in text.ordered(values["shift"]):
+        part = values.loc[values["shift"] == shift, ["cell_id", column, *fields]]
+        part = part.assign(fill=part[column].map(colour), **{column: part[column].map(figure)})
+        layer = add_layer(
             m,
-            shapes.merge(part.assign(shift=text.shift(shift)), on="cell_id"),
+            shapes.merge(part, on="cell_id"),
             f"{text.layers[column]} · {text.shift(shift)}",
-            lambda f, c=column: {
-                "fillColor": colour(float(f["properties"][c])),
-                "weight": 0,
-                "fillOpacity": 0.75,
-            },
-            [column, *fields, "cell_id", "shift"],
+            filled,
+            [column, *fields],
             text,
             show=shift == shown,
-            popup=bool(fields),
-            hover=len(fields) + 1 if fields else None,
+            popup=True,
+            hover=[column, *fields, "cell_id"],
+            table=table,
+            headings={column: text.heading(f"{column}_{shift}")},
         )
-    return legend
+        layers.append(layer)
+    return legend, [layer for layer in layers if layer is not None]
 
 
 def crew_text(crews: pd.DataFrame, text: MapText) -> pd.DataFrame:
@@ -240,68 +316,78 @@ def crew_text(crews: pd.DataFrame, text: MapText) -> pd.DataFrame:
         ["cell_id", "shift", "hours", "by"], ascending=[True, True, False, True]
     )
     per["by"] = [
-        text.layers["by_hours"].format(by=b, hours=f"{h:,.1f}")
+        text.layers["by_hours"].format(by=b, hours=hours_figure(h))
         for b, h in zip(per["by"], per["hours"], strict=True)
     ]
     return per.groupby(["cell_id", "shift"], as_index=False, sort=False)["by"].agg("; ".join)
 
 
 def delivery_layers(
-    m: folium.Map, shapes: gpd.GeoDataFrame, execution: pd.DataFrame, text: MapText
-) -> list[tuple[str, str]]:
+    m: folium.Map,
+    shapes: gpd.GeoDataFrame,
+    execution: pd.DataFrame,
+    text: MapText,
+    table: CellTable,
+) -> tuple[list[tuple[str, str]], list[folium.GeoJson]]:
     """One layer per shift of delivered against planned hours (`EXECUTION_COLUMNS`, summed per
-    drawn cell); returns the legend items."""
+    drawn cell), then the `table`'s rows of the cell; returns the legend items and layers."""
     colour, legend = delivery_classes(text.layers["off_plan"])
-    shares = execution["delivered_hours"] / execution["planned_hours"].where(
-        execution["planned_hours"] > 0
+    planned, delivered = execution["planned_hours"], execution["delivered_hours"]
+    shares = delivered / planned.where(planned > 0)
+    shown = execution.assign(
+        fill=[colour(p, d) for p, d in zip(planned, delivered, strict=True)],
+        delivered_share=shares.map(lambda s: "" if pd.isna(s) else f"{s:.0%}"),
+        planned_hours=planned.map(hours_figure),
+        delivered_hours=delivered.map(hours_figure),
     )
-    shown = execution.assign(delivered_share=shares.map(lambda s: "" if pd.isna(s) else f"{s:.0%}"))
-    fields = ["planned_hours", "delivered_hours", "delivered_share", "visits", "cell_id", "shift"]
-    for shift, part in shown.groupby("shift", sort=False):
+    fields = ["planned_hours", "delivered_hours", "delivered_share", "visits"]
+    layers = [
         add_layer(
             m,
-            shapes.merge(part.assign(shift=text.shift(shift)), on="cell_id"),
+            shapes.merge(
+                shown.loc[shown["shift"] == shift, ["cell_id", "fill", *fields]], on="cell_id"
+            ),
             f"{text.layers['delivered']} · {text.shift(shift)}",
-            lambda f: {
-                "fillColor": colour(
-                    float(f["properties"]["planned_hours"]),
-                    float(f["properties"]["delivered_hours"]),
-                ),
-                "weight": 0,
-                "fillOpacity": 0.75,
-            },
+            filled,
             fields,
             text,
             popup=True,
-            hover=4,
+            hover=[*fields, "cell_id"],
+            table=table,
         )
-    return legend
+        for shift in text.ordered(shown["shift"])
+    ]
+    return legend, [layer for layer in layers if layer is not None]
 
 
 def change_layer(
-    m: folium.Map, shapes: gpd.GeoDataFrame, alloc: pd.DataFrame, text: MapText
-) -> list[tuple[str, str]]:
-    """Cells whose hours moved against last month (in total and per shift); returns the legend
-    items."""
+    m: folium.Map, shapes: gpd.GeoDataFrame, alloc: pd.DataFrame, text: MapText, table: CellTable
+) -> tuple[list[tuple[str, str]], list[folium.GeoJson]]:
+    """Cells whose hours moved against last month (in total and per shift, in the configured
+    order), then the `table`'s rows of the cell; returns the legend items and the layer."""
     change = alloc.assign(change=alloc["hours"] - alloc["prev_hours"]).pivot_table(
         index="cell_id", columns="shift", values="change", aggfunc="sum", fill_value=0.0
     )
-    change = change.add_prefix("change_").assign(change=change.sum(axis=1)).round(1)
+    change = change[text.ordered(change.columns)].round(1)
+    change = change.add_prefix("change_").assign(change=change.sum(axis=1).round(1))
     change = change[change["change"].abs() >= 0.05].reset_index()
     colour, legend = change_classes(change["change"])
-    add_layer(
+    per_shift = [c for c in change.columns if c.startswith("change_")]
+    shown = change.assign(fill=change["change"].map(colour))
+    for column in ("change", *per_shift):
+        shown[column] = change[column].map(lambda v: f"{v:+,.1f}".replace("-", "−"))
+    layer = add_layer(
         m,
-        shapes.merge(change, on="cell_id"),
+        shapes.merge(shown, on="cell_id"),
         text.layers["change"],
-        lambda f: {
-            "fillColor": colour(float(f["properties"]["change"])),
-            "weight": 0,
-            "fillOpacity": 0.75,
-        },
-        ["cell_id", "change", *[c for c in change.columns if c.startswith("change_")]],
+        filled,
+        ["change", *per_shift],
         text,
+        popup=True,
+        hover=["change", "cell_id"],
+        table=table,
     )
-    return legend
+    return legend, [layer] if layer is not None else []
 
 
 def scheduled_visits(schedule: pd.DataFrame) -> pd.DataFrame:
@@ -338,15 +424,17 @@ def scheduled_layer(
     visits: pd.DataFrame,
     to_block: dict[str, str],
     text: MapText,
-) -> None:
-    """Cells with visits (`scheduled_visits`), their visits, minutes and shifts per drawn cell."""
+    table: CellTable,
+) -> folium.GeoJson | None:
+    """Cells with visits (`scheduled_visits`), their visits, minutes and shifts (in the
+    configured order) per drawn cell, then the `table`'s rows of the cell."""
     per = visits.assign(cell_id=visits["cell_id"].map(to_block))
     per = per.groupby("cell_id", as_index=False).agg(
         visits=("visits", "sum"),
         minutes=("minutes", "sum"),
-        shifts=("shift", lambda s: ", ".join(text.shift(x) for x in sorted(s.unique()))),
+        shifts=("shift", lambda s: ", ".join(text.shift(x) for x in text.ordered(s))),
     )
-    add_layer(
+    return add_layer(
         m,
         shapes.merge(per, on="cell_id"),
         text.layers["scheduled"],
@@ -357,8 +445,11 @@ def scheduled_layer(
             "fillColor": SCHEDULED_COLOUR,
             "fillOpacity": 0.05,
         },
-        ["cell_id", "visits", "minutes", "shifts"],
+        ["visits", "minutes", "shifts"],
         text,
+        popup=True,
+        hover=["visits", "shifts", "cell_id"],
+        table=table,
     )
 
 
@@ -375,9 +466,11 @@ class LineGroup:
     point_fields: tuple[str, ...] = ()
 
 
-def line_layer(m: folium.Map, group: LineGroup, text: MapText, show: bool = False) -> None:
-    """`group` as one layer of `m` (off at start unless `show`): its lines, then its points
-    as small circles over them."""
+def line_layer(
+    m: folium.Map, group: LineGroup, text: MapText, show: bool = False
+) -> folium.FeatureGroup:
+    """`group` as one layer of `m` (off at start unless `show`), returned: its lines, then its
+    points as small circles over them."""
     layer = folium.FeatureGroup(name=html.escape(group.name), show=show)
     add_layer(
         layer,
@@ -405,3 +498,4 @@ def line_layer(m: folium.Map, group: LineGroup, text: MapText, show: bool = Fals
         marker=folium.CircleMarker(radius=5),
     )
     layer.add_to(m)
+    return layer

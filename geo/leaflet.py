@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 import folium
 import xstatic.pkg.leaflet as xleaflet
-from branca.element import Element
+from branca.element import Element, MacroElement
 from folium.template import Template
 
 
@@ -102,16 +102,22 @@ def tile_layer(tiles: str, attribution: str, name: str) -> folium.TileLayer | No
 _TEXT_TABLE = """function(layer){
     let div = L.DomUtil.create('div');
     let table = L.DomUtil.create('table', '', div);
-    let fields = {{ this.fields | tojson }};
-    let aliases = {{ this.aliases | tojson }};
-    fields.forEach(function(field, i){
-        let row = L.DomUtil.create('tr', '', table);
-        L.DomUtil.create('th', '', row).textContent = aliases[i];
-        let value = layer.feature.properties[field];
-        L.DomUtil.create('td', '', row).textContent =
+    function row(head, value){
+        let tr = L.DomUtil.create('tr', '', table);
+        L.DomUtil.create('th', '', tr).textContent = head;
+        L.DomUtil.create('td', '', tr).textContent =
             value === null || value === undefined ? ''
             : typeof value === 'number' ? value.toLocaleString() : String(value);
+    }
+    let properties = layer.feature.properties;
+    let aliases = {{ this.aliases | tojson }};
+    {{ this.fields | tojson }}.forEach(function(field, i){ row(aliases[i], properties[field]); });
+    {%- if this.table %}
+    let cells = {{ this.table.get_name() }};
+    (cells.rows[properties.cell_id] || []).forEach(function(value, i){
+        if (value !== '') { row(cells.aliases[i], value); }
     });
+    {%- endif %}
     return div;
 }"""
 
@@ -120,6 +126,7 @@ class TextTooltip(folium.GeoJsonTooltip):
     """A feature's fields on hover, put in as text (`textContent`): a name from the data shows
     as written and never becomes markup, unlike folium's tooltip, which inserts it as HTML."""
 
+    table = None
     _template = Template(
         "{% macro script(this, kwargs) %}{{ this._parent.get_name() }}.bindTooltip("
         + _TEXT_TABLE
@@ -127,14 +134,36 @@ class TextTooltip(folium.GeoJsonTooltip):
     )
 
 
+class CellTable(MacroElement):
+    """Rows about each cell that every cell layer's popup shows under its own fields, written
+    once per page rather than into each layer's features: `rows` maps a cell id to its values
+    (text, as the reader sees them; an empty one is left out), `aliases` heads them."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}var {{ this.get_name() }} = "
+        "{{ {'aliases': this.aliases, 'rows': this.rows} | tojson }};{% endmacro %}"
+    )
+
+    def __init__(self, aliases: list[str], rows: dict[str, list[str]]) -> None:
+        super().__init__()
+        self._name = "cell_table"
+        self.aliases = aliases
+        self.rows = rows
+
+
 class TextPopup(folium.GeoJsonPopup):
-    """A feature's fields on click, put in as text like `TextTooltip`."""
+    """A feature's fields on click, put in as text like `TextTooltip`; with a `table`
+    (`CellTable`), its rows of the feature's `cell_id` after them."""
 
     _template = Template(
         "{% macro script(this, kwargs) %}{{ this._parent.get_name() }}.bindPopup("
         + _TEXT_TABLE
         + ", {{ this.popup_options | tojavascript }});{% endmacro %}"
     )
+
+    def __init__(self, fields: list[str], aliases: list[str], table: CellTable | None = None):
+        super().__init__(fields=fields, aliases=aliases)
+        self.table = table
 
 
 def numbered(m: folium.Map) -> folium.Map:

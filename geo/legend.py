@@ -3,16 +3,21 @@
 A value layer (risk, hours) is coloured in quantile classes, so a few skewed cells do not wash
 every other cell out; the change against last month in four classes around zero; delivered
 against planned hours in bands of the plan. Each returns a colour function and its legend
-items; `legend_html` puts the sections in one box.
+items; `LegendControl` shows each section's box while a layer it explains is on. Figures are
+written for reading (`hours_figure`, `risk_figure`).
 """
 
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from branca.element import Element, MacroElement
+from folium.template import Template
 
 FONTS = "'Noto Sans CJK SC','Microsoft YaHei','PingFang SC','Helvetica Neue',Arial,sans-serif"
 RISK_COLOURS = ("#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15")
@@ -25,7 +30,6 @@ DELIVERY_COLOURS = ("#d7191c", "#fdae61", "#1a9641", "#2b83ba")
 OFF_PLAN_COLOUR = "#7b3294"
 
 Items = list[tuple[str, str]]  # (colour or css, label)
-Legend = Sequence[tuple[str, Sequence[tuple[str, str]]]]  # (title, items)
 
 
 def class_breaks(values: pd.Series, n: int) -> np.ndarray:
@@ -55,6 +59,20 @@ def class_colours(palette: tuple[str, ...], n: int) -> list[str]:
 def number(value: float) -> str:
     """A legend figure: three significant digits, whole numbers from 1,000."""
     return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def hours_figure(hours: float) -> str:
+    """Hours for reading: to 0.1 h, thousands separated (1,234.5)."""
+    return f"{hours:,.1f}"
+
+
+def risk_figure(risk: float) -> str:
+    """A forecast risk for reading: two significant digits (0.73, 24), whole from 100 (1,234)."""
+    if risk == 0 or not math.isfinite(risk):
+        return f"{risk:g}"
+    two = float(f"{risk:.2g}")  # 0.0996 → 0.1, then written 0.10
+    decimals = max(1 - math.floor(math.log10(abs(two))), 0)
+    return f"{(two if decimals else risk):,.{decimals}f}"
 
 
 def classed(breaks: np.ndarray, palette: tuple[str, ...]) -> tuple[Callable[[float], str], Items]:
@@ -111,26 +129,90 @@ def _swatch(colour: str) -> str:
     return colour if ":" in colour else f"background:{colour}"
 
 
-def legend_html(sections: Legend, note: str) -> str:
-    """The legend box (bottom right): a title and its coloured items per section, every word
-    escaped, and an optional note."""
-    rows = []
-    for title, items in sections:
+@dataclass(frozen=True)
+class Section:
+    """One box of the legend: its title and coloured items, shown while any of `layers` (the
+    map layers it explains) is on; with `layers` None it is a note, always shown."""
+
+    title: str
+    items: Sequence[tuple[str, str]]
+    layers: Sequence[Element] | None = None
+
+
+# Bottom left, above the scale: the layer list is top right, the title and zoom top left. Past
+# the window's height less the top-left controls' (about 150 px) the boxes scroll.
+LEGEND_STYLE = (
+    "#legend{max-height:calc(100vh - 150px);max-width:300px;overflow-y:auto;display:flex;"
+    "flex-direction:column;gap:4px;clear:both}"
+    ".lg-box{background:#fff;padding:4px 8px;font:12px/1.4 "
+    + FONTS
+    + ";border-radius:4px;box-shadow:0 1px 5px rgba(0,0,0,.4)}.lg-box b{display:block}"
+    ".lg-item{display:inline-block;margin-right:8px;white-space:nowrap}"
+    ".lg-item i{display:inline-block;width:12px;height:12px;margin-right:3px;"
+    "vertical-align:-2px;border:1px solid #999}"
+    f".leaflet-container{{font-family:{FONTS}}}"
+)
+
+
+def legend_html(sections: Sequence[Section]) -> str:
+    """The legend's boxes, one per section (`id` legend-0, legend-1, …), every word escaped."""
+    boxes = []
+    for n, section in enumerate(sections):
         swatches = "".join(
             f'<span class="lg-item"><i style="{html.escape(_swatch(c))}"></i>'
             f"{html.escape(label)}</span>"
-            for c, label in items
+            for c, label in section.items
         )
-        rows.append(f"<div><b>{html.escape(title)}</b><div>{swatches}</div></div>")
-    if note:
-        rows.append(f"<div><i>{html.escape(note)}</i></div>")
-    return (
-        "<style>#legend{position:fixed;bottom:24px;right:10px;z-index:9999;background:#fff;"
-        f"padding:6px 8px;font:12px/1.4 {FONTS};max-width:380px;border-radius:4px;"
-        "box-shadow:0 1px 5px rgba(0,0,0,.4)}#legend b{display:block;margin-top:2px}"
-        ".lg-item{display:inline-block;margin-right:8px;white-space:nowrap}"
-        ".lg-item i{display:inline-block;width:12px;height:12px;margin-right:3px;"
-        "vertical-align:-2px;border:1px solid #999}"
-        f".leaflet-container{{font-family:{FONTS}}}</style>"
-        f'<div id="legend">{"".join(rows)}</div>'
+        title = f"<b>{html.escape(section.title)}</b>" if section.title else ""
+        boxes.append(f'<div class="lg-box" id="legend-{n}">{title}<div>{swatches}</div></div>')
+    return f'<style>{LEGEND_STYLE}</style><div id="legend">{"".join(boxes)}</div>'
+
+
+class LegendControl(MacroElement):
+    """The legend as a Leaflet control at the bottom left, each box shown only while a layer
+    it explains is on: the map's `overlayadd` and `overlayremove` events (the layer control's
+    toggles) show and hide it. Add it to the map after every layer it names."""
+
+    _template = Template(
+        """{% macro html(this, kwargs) %}{{ this.markup }}{% endmacro %}
+{% macro script(this, kwargs) %}
+(function () {
+    var map = {{ this._parent.get_name() }};
+    var legend = document.getElementById('legend');
+    var control = L.control({position: 'bottomleft'});
+    control.onAdd = function () {
+        L.DomEvent.disableClickPropagation(legend);
+        L.DomEvent.disableScrollPropagation(legend);
+        return legend;
+    };
+    control.addTo(map);
+    var ties = [
+    {%- for section in this.sections %}
+        [{{ loop.index0 }}, {% if section.layers is none %}null{% else %}[
+        {%- for layer in section.layers %}{{ layer.get_name() }}
+        {%- if not loop.last %}, {% endif %}{% endfor %}]{% endif %}]
+        {%- if not loop.last %},{% endif %}
+    {%- endfor %}
+    ];
+    function show() {
+        var any = false;
+        ties.forEach(function (tie) {
+            var on = tie[1] === null || tie[1].some(function (layer) {
+                return map.hasLayer(layer);
+            });
+            document.getElementById('legend-' + tie[0]).style.display = on ? '' : 'none';
+            any = any || on;
+        });
+        legend.style.display = any ? '' : 'none';
+    }
+    map.on('overlayadd overlayremove', show);
+    show();
+})();
+{% endmacro %}"""
     )
+
+    def __init__(self, sections: Sequence[Section]) -> None:
+        super().__init__()
+        self._name = "legend"
+        self.sections = [s for s in sections if s.layers is None or len(s.layers)]
+        self.markup = legend_html(self.sections)

@@ -32,6 +32,7 @@ from geo.layers import (
     LineGroup,
     MapText,
     block_size,
+    cell_table,
     change_layer,
     crew_text,
     delivery_layers,
@@ -45,10 +46,20 @@ from geo.layers import (
     station_layer,
 )
 from geo.leaflet import OfflineMap, numbered, tile_layer
-from geo.legend import FONTS, HOURS_COLOURS, RISK_COLOURS, SCHEDULED_COLOUR, Legend, legend_html
+from geo.legend import (
+    FONTS,
+    HOURS_COLOURS,
+    RISK_COLOURS,
+    SCHEDULED_COLOUR,
+    Items,
+    LegendControl,
+    Section,
+)
 
 GPKG_STAMP = "2000-01-01T00:00:00Z"  # GeoPackage write time when none is given: files compare
 EXECUTION_COLUMNS = ["station_id", "cell_id", "shift", "planned_hours", "delivered_hours", "visits"]
+CREW_COLUMNS = ["cell_id", "shift", "by", "hours", "lender"]
+PLACE_COLUMNS = ["cell_id", "station"]
 
 
 def plan_map(
@@ -61,7 +72,7 @@ def plan_map(
     tiles: str,
     attribution: str,
     text: MapText,
-    legends: Legend = (),
+    legends: Sequence[tuple[str, str, Items]] = (),
     title: str = "",
     crews: pd.DataFrame | None = None,
     change: bool = True,
@@ -69,23 +80,29 @@ def plan_map(
     max_cells: int = MAX_CELLS,
     tiles_datum: str = "wgs84",
     lines: Sequence[LineGroup] = (),
+    places: pd.DataFrame | None = None,
 ) -> folium.Map:
-    """A planner's map, every word from `text`.
+    """A planner's map, every word from `text`, every shift in its configured order.
 
     Layers: jurisdictions filled with their `fill` colour (hover and popup: the columns `text`
     heads, and `hours_<shift>`), their outlines and `label`s over everything; forecast risk and
     patrol hours per shift (the busiest shift's hours on at start; with `crews`, `cell_id,
-    shift, by, hours`, whose officers patrol each cell); with `change`, the change in hours
+    shift, by, hours, lender`, whose officers patrol each cell, `lender` naming the station
+    that lends them as mutual aid, "" for the cell's own); with `change`, the change in hours
     against last month; with `execution` (`EXECUTION_COLUMNS`), delivered against planned hours
     per shift; cells with visits in the schedule; hotspots one layer per `layer` value outlined
-    in their `colour` (popup: the columns `text` heads); a legend (`legends` first, then the
-    classes drawn here, with units) and a layer control. `stations` and `hotspots` carry their
-    values as the reader should see them; `cells` holds `cell_id, geometry`, `risk` is `cell_id,
-    shift, risk`, `allocation` is `cell_id, shift, hours, prev_hours` per cell and shift,
-    `schedule` is `schedule.csv`. Past `max_cells` cell polygons (all layers together) the grid
-    is drawn in k×k blocks, their values summed (see `block_size`). Each of `lines` is a layer
-    of coloured lines and points along them, over the hotspots (`line_layer`, off at start).
-    `tiles_datum = "gcj02"` shifts every layer onto GCJ-02 basemap tiles."""
+    in their `colour` (popup: the columns `text` heads). A click on any cell shows its station
+    (`places`: `cell_id, station`, named as the reader names it), its id, its risk and hours
+    per shift and the aid it receives (`cell_table`). Each legend box (`legends`, each `(kind,
+    title, items)` tied to the layers of `kind` — "stations", "hotspots" or "routes" — or
+    always shown for kind "", then the classes drawn here, with units) shows while a layer it
+    explains is on; a layer control at the top right. `stations` and `hotspots` carry their
+    values as the reader should see them; `cells` holds `cell_id, geometry`, `risk` is
+    `cell_id, shift, risk`, `allocation` is `cell_id, shift, hours, prev_hours` per cell and
+    shift, `schedule` is `schedule.csv`. Past `max_cells` cell polygons (all layers together)
+    the grid is drawn in k×k blocks, their values summed (see `block_size`). Each of `lines` is
+    a layer of coloured lines and points along them, over the hotspots (`line_layer`, off at
+    start). `tiles_datum = "gcj02"` shifts every layer onto GCJ-02 basemap tiles."""
     if tiles_datum == "gcj02":
         stations, cells, hotspots = (frame_to_gcj02(f) for f in (stations, cells, hotspots))
         lines = [
@@ -105,7 +122,8 @@ def plan_map(
         drawn.append(allocation.loc[moved, ["cell_id"]].assign(layer="change", shift=""))
     if execution is not None:
         drawn.append(execution[["shift", "cell_id"]].assign(layer="delivered"))
-    k = block_size(pd.concat(drawn), max_cells)
+    drawn_frame = pd.concat(drawn)
+    k = block_size(drawn_frame, max_cells)
     blocks = Grid.block_ids(cells["cell_id"], k)
     shapes = cells[["cell_id", "geometry"]].assign(cell_id=blocks.to_numpy())
     if k > 1:  # merged squares keep their inner corners: simplifying drops them
@@ -113,9 +131,13 @@ def plan_map(
     shapes = rounded(shapes, tolerance=10**-DECIMALS / 2 if k > 1 else 0.0)
     to_block = dict(zip(cells["cell_id"].astype(str), blocks, strict=True))
 
+    def in_blocks(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(cell_id=frame["cell_id"].astype(str).map(to_block))
+
     def per_block(frame: pd.DataFrame, values: list[str]) -> pd.DataFrame:
-        frame = frame.assign(cell_id=frame["cell_id"].astype(str).map(to_block))
-        return frame.groupby(["cell_id", "shift"], as_index=False, sort=False)[values].sum()
+        return (
+            in_blocks(frame).groupby(["cell_id", "shift"], as_index=False, sort=False)[values].sum()
+        )
 
     minx, miny, maxx, maxy = stations.total_bounds
     m = OfflineMap(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, control_scale=True)
@@ -123,45 +145,60 @@ def plan_map(
     basemap = tile_layer(tiles, attribution, labels["basemap"])
     if basemap is not None:
         basemap.add_to(m)
-    station_layer(m, stations, text)
+    station = station_layer(m, stations, text)
 
-    risk = per_block(risk, ["risk"]).round({"risk": 3})
-    sections = [
-        *legends,
-        (text.titled("risk"), shift_layers(m, shapes, risk, "risk", RISK_COLOURS, text)),
-    ]
+    risk = per_block(risk, ["risk"])
     alloc = per_block(allocation, ["hours", "prev_hours"])
-    hours = alloc.loc[alloc["hours"] > 0, ["cell_id", "shift", "hours"]].round({"hours": 1})
+    hours = alloc.loc[alloc["hours"] > 0, ["cell_id", "shift", "hours"]]
+    crews = in_blocks(crews if crews is not None else pd.DataFrame(columns=CREW_COLUMNS))
+    table = cell_table(
+        in_blocks(drawn_frame)["cell_id"].dropna(),  # cells off the grid are not drawn
+        in_blocks(places if places is not None else pd.DataFrame(columns=PLACE_COLUMNS)),
+        risk,
+        alloc,
+        crews[crews["lender"] != ""],
+        text,
+    )
+    table.add_to(m)
+
+    risk_layers = shift_layers(m, shapes, risk, "risk", RISK_COLOURS, text, table)
+    sections = [(text.titled("risk"), *risk_layers)]
     busiest = hours.groupby("shift", sort=False)["hours"].sum().idxmax() if len(hours) else None
     fields: tuple[str, ...] = ()
-    if crews is not None:
-        block_crews = crews.assign(cell_id=crews["cell_id"].astype(str).map(to_block))
-        hours = hours.merge(crew_text(block_crews, text), on=["cell_id", "shift"], how="left")
+    if len(crews):
+        hours = hours.merge(crew_text(crews, text), on=["cell_id", "shift"], how="left")
         hours["by"] = hours["by"].fillna("")
         fields = ("by",)
-    hours_legend = shift_layers(m, shapes, hours, "hours", HOURS_COLOURS, text, fields, busiest)
-    sections.append((text.titled("hours"), hours_legend))
-
+    sections.append(
+        (
+            text.titled("hours"),
+            *shift_layers(m, shapes, hours, "hours", HOURS_COLOURS, text, table, fields, busiest),
+        )
+    )
     if change:
-        sections.append((text.titled("change"), change_layer(m, shapes, alloc, text)))
+        sections.append((text.titled("change"), *change_layer(m, shapes, alloc, text, table)))
     if execution is not None:
         done = per_block(execution, ["planned_hours", "delivered_hours", "visits"])
         done = done.round({"planned_hours": 1, "delivered_hours": 1})
-        sections.append((text.titled("delivered"), delivery_layers(m, shapes, done, text)))
-    scheduled_layer(m, shapes, visits, to_block, text)
+        sections.append((text.titled("delivered"), *delivery_layers(m, shapes, done, text, table)))
+    scheduled = scheduled_layer(m, shapes, visits, to_block, text, table)
     sections.append(
-        (labels["scheduled"], [(f"border:2px dashed {SCHEDULED_COLOUR}", labels["outline"])])
+        (
+            labels["scheduled"],
+            [(f"border:2px dashed {SCHEDULED_COLOUR}", labels["outline"])],
+            [scheduled] if scheduled is not None else [],
+        )
     )
-    hotspot_layers(m, hotspots, text)
-    for group in lines:
-        line_layer(m, group, text)
+    tied = {
+        "stations": [station] if station is not None else [],
+        "hotspots": hotspot_layers(m, hotspots, text),
+        "routes": [line_layer(m, group, text) for group in lines],
+        "": None,
+    }
     outline_layers(m, stations, text)
 
     root = m.get_root()
     root.header.add_child(folium.Element(f"<style>{LABEL_STYLE}</style>"), name="labels")
-    root.html.add_child(
-        folium.Element(legend_html(sections, labels["blocks"].format(k=k) if k > 1 else ""))
-    )
     if title:
         root.html.add_child(
             folium.Element(
@@ -171,6 +208,14 @@ def plan_map(
             )
         )
     folium.LayerControl(collapsed=False).add_to(m)
+    note = [Section(labels["blocks"].format(k=k), ())] if k > 1 else []
+    LegendControl(
+        [
+            *(Section(title, items, tied[kind]) for kind, title, items in legends),
+            *(Section(title, items, layers) for title, items, layers in sections),
+            *note,
+        ]
+    ).add_to(m)
     return numbered(m)
 
 

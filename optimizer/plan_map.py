@@ -9,14 +9,15 @@ classes are written.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import folium
 import geopandas as gpd
 import pandas as pd
 
-from geo.layers import LineGroup
-from geo.maps import MAX_CELLS, MapText, write_geopackage
+from geo.layers import LineGroup, MapText
+from geo.maps import MAX_CELLS, write_geopackage
 from geo.maps import plan_map as draw_plan_map
 from models.config import Config
 from models.scoring import ASSESSMENT_COLUMNS
@@ -97,17 +98,33 @@ def station_labels(stations: pd.DataFrame) -> pd.Series:
     return names.where(names != "", stations["station_id"].astype(str))
 
 
+def station_named(stations: pd.DataFrame, words: Vocabulary) -> dict[str, str]:
+    """Each station id as a cell's popup names its station: name and id ("Riverside (S01)"), the
+    id alone for a station without a name."""
+    ids = stations["station_id"].astype(str)
+    form = words.section("map")["station_named"]
+    return {
+        sid: sid if label == sid else form.format(name=label, id=sid)
+        for sid, label in zip(ids, station_labels(stations), strict=True)
+    }
+
+
+def lenders(allocation: pd.DataFrame) -> pd.Series:
+    """Each `allocation.csv` row's lending station, "" on the cell's own station's rows."""
+    if "lender_station_id" not in allocation:
+        return pd.Series("", index=allocation.index)
+    return allocation["lender_station_id"].fillna("").astype(str)
+
+
 def crews(allocation: pd.DataFrame, stations: pd.DataFrame, words: Vocabulary) -> pd.DataFrame:
-    """`cell_id, shift, by, hours`: whose officers patrol each cell and shift, from
+    """`cell_id, shift, by, hours, lender`: whose officers patrol each cell and shift, from
     `allocation.csv` rows — the cell's own station, or a lender (`lender_station_id`) marked as
-    aid — named as planners name them."""
+    aid — named as planners name them; `lender` names the lending station with its id ("" on
+    the own station's rows)."""
     named = dict(zip(stations["station_id"].astype(str), station_labels(stations), strict=True))
+    with_ids = station_named(stations, words)
     rows = allocation[allocation["hours"] > 0]
-    lender = (
-        rows["lender_station_id"].fillna("").astype(str)
-        if "lender_station_id" in rows
-        else pd.Series("", index=rows.index)
-    )
+    lender = lenders(rows)
     station = rows["station_id"].astype(str)
     aid = words.section("map")["aid"]
     by = [
@@ -115,7 +132,27 @@ def crews(allocation: pd.DataFrame, stations: pd.DataFrame, words: Vocabulary) -
         for own, lent in zip(station, lender, strict=True)
     ]
     return pd.DataFrame(
-        {"cell_id": rows["cell_id"], "shift": rows["shift"], "by": by, "hours": rows["hours"]}
+        {
+            "cell_id": rows["cell_id"],
+            "shift": rows["shift"],
+            "by": by,
+            "hours": rows["hours"],
+            "lender": [with_ids.get(lent, lent) for lent in lender],
+        }
+    )
+
+
+def places(
+    allocation: pd.DataFrame, risk: pd.DataFrame, stations: pd.DataFrame, words: Vocabulary
+) -> pd.DataFrame:
+    """`cell_id, station`: the station each cell belongs to (its own rows of `allocation.csv`,
+    and `risk.csv`'s `station_id` where it has one), named with its id."""
+    own = allocation.loc[lenders(allocation) == "", ["cell_id", "station_id"]]
+    parts = [own, risk[["cell_id", "station_id"]]] if "station_id" in risk else [own]
+    found = pd.concat(parts).astype(str).drop_duplicates()
+    named = station_named(stations, words)
+    return pd.DataFrame(
+        {"cell_id": found["cell_id"], "station": found["station_id"].map(lambda s: named.get(s, s))}
     )
 
 
@@ -133,12 +170,12 @@ def shown_hotspots(hotspots: gpd.GeoDataFrame, words: Vocabulary) -> gpd.GeoData
     return shown
 
 
-def class_legends(words: Vocabulary) -> list[tuple[str, list[tuple[str, str]]]]:
-    """The grade and hotspot-trend legends."""
+def class_legends(words: Vocabulary) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """The grade and hotspot-trend legends, tied to the stations and hotspot layers."""
     labels = words.section("map")
     return [
-        (labels["grade"], [(c, words.term(g)) for g, c in GRADE_COLOURS.items()]),
-        (labels["trend"], [(c, words.term(t)) for t, c in TREND_COLOURS.items()]),
+        ("stations", labels["grade"], [(c, words.term(g)) for g, c in GRADE_COLOURS.items()]),
+        ("hotspots", labels["trend"], [(c, words.term(t)) for t, c in TREND_COLOURS.items()]),
     ]
 
 
@@ -167,38 +204,42 @@ def _stop_points(missions: pd.DataFrame | None, day: str, colour: dict) -> gpd.G
 
 
 def route_groups(
-    routes: gpd.GeoDataFrame, missions: pd.DataFrame | None, words: Vocabulary
-) -> tuple[list[LineGroup], tuple[str, list[tuple[str, str]]]]:
+    routes: gpd.GeoDataFrame, missions: pd.DataFrame | None, words: Vocabulary, text: MapText
+) -> tuple[list[LineGroup], tuple[str, str, list[tuple[str, str]]]]:
     """The routes of the plan month's first day (`missions.geojson`: one line per unit and
-    shift, station → stops → station) as one map layer per shift, each unit in a colour of
-    its own within its station, with its stops (`missions.csv`) as points giving their order,
-    times and cell; and their legend. Past `MAX_ROUTES` routes none is drawn and the legend
-    says so: the printed sheets show them."""
+    shift, station → stops → station) as one map layer per shift in the configured order
+    (`text`), each unit in a colour of its own within its station, with its stops
+    (`missions.csv`) as points giving their order, times and cell; and their legend, tied to
+    those layers. Past `MAX_ROUTES` routes none is drawn and the legend says so, always
+    shown: the printed sheets show them."""
     labels = words.section("map")
     dates = routes["date"].astype(str)
     day = dates.min() if len(routes) else ""
     title = labels["routes"].format(date=day)
     shown = routes[dates == day]
     if len(shown) > MAX_ROUTES:
-        return [], (title, [(UNCLASSED, labels["routes_many"].format(n=f"{len(shown):,}"))])
+        return [], ("", title, [(UNCLASSED, labels["routes_many"].format(n=f"{len(shown):,}"))])
     shown = shown.to_crs("EPSG:4326").sort_values(["station_id", "shift", "unit_id"])
     units = shown[["station_id", "unit_id"]].drop_duplicates()
     turn = units.groupby("station_id").cumcount() % len(UNIT_COLOURS)
     colour = dict(zip(units["unit_id"], [UNIT_COLOURS[i] for i in turn], strict=True))
     points = _stop_points(missions, day, colour)
-    groups = [
-        LineGroup(
-            name=f"{title} · {words.term(shift)}",
-            lines=part.assign(colour=part["unit_id"].map(colour), shift=words.term(shift))[
-                [*ROUTE_FIELDS, "colour", "geometry"]
-            ],
-            points=points[points["shift"] == shift].drop(columns="shift"),
-            line_fields=ROUTE_FIELDS,
-            point_fields=STOP_FIELDS,
+    groups = []
+    for shift in text.ordered(shown["shift"]):
+        part = shown[shown["shift"] == shift]
+        groups.append(
+            LineGroup(
+                name=f"{title} · {text.shift(shift)}",
+                lines=part.assign(colour=part["unit_id"].map(colour), shift=text.shift(shift))[
+                    [*ROUTE_FIELDS, "colour", "geometry"]
+                ],
+                points=points[points["shift"] == shift].drop(columns="shift"),
+                line_fields=ROUTE_FIELDS,
+                point_fields=STOP_FIELDS,
+            )
         )
-        for shift, part in shown.groupby("shift", sort=False)
-    ]
-    return groups, (title, [(f"border-top:3px solid {UNIT_COLOURS[0]}", labels["routes_legend"])])
+    legend = [(f"border-top:3px solid {UNIT_COLOURS[0]}", labels["routes_legend"])]
+    return groups, ("routes", title, legend)
 
 
 def map_title(lang: str, month: str, scenario: str) -> str:
@@ -224,27 +265,31 @@ def plan_map(
     execution: pd.DataFrame | None = None,
     routes: gpd.GeoDataFrame | None = None,
     missions: pd.DataFrame | None = None,
+    shifts: Sequence[str] = (),
 ) -> folium.Map:
     """The planner's map of one plan, every word in `lang` (see `geo.maps.plan_map` for the
     layers): `stations` from `jurisdiction_layer`, `allocation` the rows of `allocation.csv`
-    (a lender's hours on rows of their own, `lender_station_id`), `names` the bureau's own.
+    (a lender's hours on rows of their own, `lender_station_id`), `names` the bureau's own,
+    `shifts` the configured shift order (`[allocation] shift_share`), in which the map lists
+    every shift (shifts not configured after them, as found).
     The hours-against-last-month layer only with a `previous` plan (by default: when any cell
     had hours last month); `execution` (`execution.csv`: `station_id, cell_id, shift,
     planned_hours, delivered_hours, visits`) adds delivered against planned hours per shift;
     `routes` (`missions.geojson`) the units' routes of the month's first day, with their
     stops from `missions` (`missions.csv`) where given (`route_groups`)."""
     words = vocabulary(lang, names)
-    legends, lines = class_legends(words), []
-    if routes is not None:
-        lines, section = route_groups(routes, missions, words)
-        legends.append(section)
     scheduled = pd.Series(schedule["shift"].unique())  # a schedule holds millions of visits
-    shifts = pd.concat([risk["shift"], allocation["shift"], scheduled]).astype(str)
+    routed = routes["shift"] if routes is not None else pd.Series(dtype=str)
+    found = pd.concat([risk["shift"], allocation["shift"], scheduled, routed]).astype(str)
     text = MapText(
         layers=words.section("map"),
         fields=words.section("fields"),
-        shifts={s: words.term(s) for s in shifts.unique()},
+        shifts={s: words.term(s) for s in dict.fromkeys([*map(str, shifts), *found.unique()])},
     )
+    legends, lines = class_legends(words), []
+    if routes is not None:
+        lines, section = route_groups(routes, missions, words, text)
+        legends.append(section)
     per_cell = allocation.groupby(["cell_id", "shift"], as_index=False, sort=False)[
         ["hours", "prev_hours"]
     ].sum()
@@ -268,6 +313,7 @@ def plan_map(
         max_cells=max_cells,
         tiles_datum=tiles_datum,
         lines=lines,
+        places=places(allocation, risk, stations, words),
     )
 
 
@@ -321,4 +367,5 @@ def write_maps(
         execution=execution,
         routes=routes,
         missions=missions,
+        shifts=cfg.allocation.shifts,
     ).save(str(folder / "map.html"))

@@ -18,7 +18,7 @@ from optimizer.i18n import texts
 
 MIN_FRONTLINE_SHARE = 0.70  # share of a station's patrol hours training must leave
 
-TRAINING_COLUMNS = [
+RECOMMENDATION_COLUMNS = [  # SPEC §7's columns of training.csv, in its order
     "station_id",
     "course_id",
     "title",
@@ -28,6 +28,13 @@ TRAINING_COLUMNS = [
     "score",
     "reason",
 ]
+TRAINING_COLUMNS = [
+    *RECOMMENDATION_COLUMNS,
+    "name",  # the station's
+    "course_hours",  # hours one seat of the course takes
+    "format",  # the course's, as courses.csv gives it ("" when it gives none)
+]
+PRIORITY_UNIT = "weight × score points below 100"  # of `priority`: Σ weight × (100 − score)
 NEED_SHARE = 0.5  # share of a station's officers who need a course for a gap of 100 points
 EFFECT_SCALE = 10.0  # score points of measured gain that double a gap's priority
 MULTIPLIER_BOUNDS = (0.5, 2.0)  # measured effects move a gap's priority at most this far
@@ -187,7 +194,8 @@ def hour_caps(stations: pd.DataFrame, max_hours_per_officer: float) -> pd.Series
 
 @dataclass(frozen=True)
 class TrainingPlan:
-    """The month's training: `training` (`TRAINING_COLUMNS`), every station-course request
+    """The month's training: `training` (`TRAINING_COLUMNS`: every station and course given
+    seats, and with 0 seats every station with a gap and none), every station-course request
     (`course_requests` with `seats` given and the station's `hour_cap`, hours per month),
     the courses' seats offered, station names and the language of titles and reasons."""
 
@@ -217,15 +225,82 @@ def plan_training(
     caps = hour_caps(stations, max_hours_per_officer)
     requests["hour_cap"] = requests["station_id"].map(caps)
     requests["seats"] = solve_seats(requests, courses.set_index("course_id")["seats"], caps)
-    training = _recommendations(
-        ranked, requests, courses, indicators, gap_score, effectiveness, lang
-    )
+    given = _recommendations(ranked, requests, courses, indicators, gap_score, effectiveness, lang)
     names = (
         stations.set_index("station_id")["name"].fillna("").astype(str)
         if "name" in stations.columns
         else pd.Series("", index=stations["station_id"])
     )
-    return TrainingPlan(training, requests, courses, names, lang)
+    plan = TrainingPlan(given, requests, courses, names, lang)
+    unseated = _without_seats(gaps, ranked, plan, indicators, gap_score)
+    training = pd.concat([given, unseated], ignore_index=True) if len(unseated) else given
+    training = (
+        training.assign(_seated=training["seats"] > 0)
+        .sort_values(
+            ["station_id", "_seated", "priority", "course_id"],
+            ascending=[True, False, False, True],
+            ignore_index=True,
+        )
+        .drop(columns="_seated")
+    )
+    return TrainingPlan(_described(training, courses, names), requests, courses, names, lang)
+
+
+def _described(training: pd.DataFrame, courses: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
+    """`training` with the station's name, the course's hours per seat and its format."""
+    table = courses.set_index("course_id")
+    formats = table["format"].fillna("").astype(str) if "format" in table else pd.Series(dtype=str)
+    out = training.astype({"seats": int, "priority": float, "score": float}).assign(
+        name=training["station_id"].map(names).fillna(""),
+        course_hours=training["course_id"].map(table["hours"]),
+        format=training["course_id"].map(formats).fillna(""),
+    )
+    return out[TRAINING_COLUMNS]
+
+
+def _without_seats(
+    gaps: pd.DataFrame,
+    ranked: pd.DataFrame,
+    plan: TrainingPlan,
+    indicators: pd.DataFrame,
+    gap_score: float,
+) -> pd.DataFrame:
+    """A row with 0 seats for every station with a gap and no seat at all, so training
+    departments see it: each course its gaps asked for, with the gaps and why no seat was
+    given (`unmet_seats`); or, where no course addresses its gaps, one row without a course
+    naming them. Priority and the gap ranked first as in the rows with seats."""
+    seated = set(plan.training["station_id"])
+    waiting = gaps[~gaps["station_id"].isin(seated)]
+    if waiting.empty:
+        return pd.DataFrame(columns=RECOMMENDATION_COLUMNS)
+    text = texts(plan.lang, "reasons")
+    indicator_names = _localised(indicators, "indicator_id", "name", plan.lang == "zh")
+    titles = _localised(plan.courses, "course_id", "title", plan.lang == "zh")
+    unmet = unmet_seats(plan)
+    why = dict(
+        zip(zip(unmet["station_id"], unmet["course_id"], strict=True), unmet["why"], strict=True)
+    )
+    rows = []
+    for r in plan.requests[~plan.requests["station_id"].isin(seated)].itertuples(index=False):
+        answered = ranked[
+            (ranked["station_id"] == r.station_id) & (ranked["course_id"] == r.course_id)
+        ]
+        reason = _reason(answered, indicator_names, gap_score, plan.lang)
+        because = why.get((r.station_id, r.course_id), "")
+        rows.append(
+            (r.station_id, r.course_id, titles.get(r.course_id, ""), 0, r.priority, r.indicator_id,
+             r.score, reason + text["end"] + text["no_seat"].format(why=because))
+        )  # fmt: skip
+    unmatched = waiting[~waiting["station_id"].isin(plan.requests["station_id"])]
+    for station, group in unmatched.groupby("station_id", sort=True):
+        first = group.sort_values(["priority", "indicator_id"], ascending=[False, True]).iloc[0]
+        reason = _reason(group, indicator_names, gap_score, plan.lang)
+        rows.append(
+            (station, "", "", 0, group["priority"].sum(), first["indicator_id"], first["score"],
+             reason + text["end"] + text["no_course"])
+        )  # fmt: skip
+    out = pd.DataFrame(rows, columns=RECOMMENDATION_COLUMNS)
+    return out.assign(priority=out["priority"].round(2), score=out["score"].round(2))
 
 
 def _recommendations(
@@ -237,12 +312,12 @@ def _recommendations(
     effectiveness: pd.DataFrame | None,
     lang: str,
 ) -> pd.DataFrame:
-    """The requests given seats as `TRAINING_COLUMNS`, each with its reason."""
+    """The requests given seats as `RECOMMENDATION_COLUMNS`, each with its reason."""
     given = requests[requests["seats"] > 0].sort_values(
         ["station_id", "priority", "course_id"], ascending=[True, False, True], ignore_index=True
     )
     if given.empty:
-        return pd.DataFrame(columns=TRAINING_COLUMNS)
+        return pd.DataFrame(columns=RECOMMENDATION_COLUMNS)
     zh = lang == "zh"
     names = _localised(indicators, "indicator_id", "name", zh)
     measured = significant_effects(effectiveness)
@@ -260,7 +335,7 @@ def _recommendations(
     given["priority"] = given["priority"].round(2)
     given["score"] = given["score"].round(2)
     given["reason"] = reasons
-    return given[TRAINING_COLUMNS]
+    return given[RECOMMENDATION_COLUMNS]
 
 
 DEMAND_COLUMNS = [

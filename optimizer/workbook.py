@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 from openpyxl.styles import Alignment
+from openpyxl.worksheet.worksheet import Worksheet
 
 from optimizer.cells import cells_as_text
 from optimizer.i18n import texts
@@ -24,9 +25,7 @@ ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 def _named(frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
     """`frame` with the station's name right after `station_id`."""
-    if "name" in frame.columns:
-        return frame
-    out = frame.copy()
+    out = frame.drop(columns="name", errors="ignore")
     out.insert(out.columns.get_loc("station_id") + 1, "name", out["station_id"].map(names))
     out["name"] = out["name"].fillna("")
     return out
@@ -35,7 +34,7 @@ def _named(frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
 def _by_course(plan: TrainingPlan) -> pd.DataFrame:
     """Per course given seats: stations, seats, summed priority and which stations take how
     many seats (most first)."""
-    training = plan.training
+    training = plan.training[plan.training["seats"] > 0]
     columns = ["course_id", "title", "stations", "seats", "priority", "trained"]
     if training.empty:
         return pd.DataFrame(columns=columns)
@@ -53,7 +52,8 @@ def _by_course(plan: TrainingPlan) -> pd.DataFrame:
 
 
 def training_sheets(plan: TrainingPlan) -> list[tuple[str, pd.DataFrame, dict[str, object]]]:
-    """(sheet name, table, totals row) of the workbook, with raw column ids."""
+    """(sheet id, table, totals row) of the workbook, with raw column ids; `by_station` holds
+    every row of `training.csv`, stations without a seat included."""
     training = plan.training
     by_station = _named(
         training.sort_values(
@@ -95,7 +95,8 @@ def write_training_xlsx(plan: TrainingPlan, path: Path | str) -> None:
     `by_course` (which stations take each course), `demand` (seats asked for against seats
     offered per course) and `unmet` (each station and course short of its need, and why),
     each ending in a totals row outside the filter; frozen header row, autofilter on the data,
-    fitted column widths; headers in `plan.lang`."""
+    fitted column widths; sheet names and headers in `plan.lang`, numbers shown for reading
+    (thousands separators, fractions to one decimal)."""
     words = texts(plan.lang, "workbook")
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
         for sheet, frame, totals in training_sheets(plan):
@@ -104,14 +105,16 @@ def write_training_xlsx(plan: TrainingPlan, path: Path | str) -> None:
                 if column in shown:
                     shown[column] = shown[column].map(lambda v: words["yes" if v else "no"])
             shown.columns = [words.get(c, c) for c in shown.columns]
-            shown.to_excel(writer, sheet_name=sheet, index=False)
-            ws = writer.sheets[sheet]
+            title = words[f"sheet_{sheet}"]
+            shown.to_excel(writer, sheet_name=title, index=False)
+            ws = writer.sheets[title]
             last = len(frame) + 1
             ws.auto_filter.ref = f"A1:{ws.cell(1, frame.shape[1]).column_letter}{last}"
             ws.freeze_panes = "A2"
             for name, value in totals.items():
                 ws.cell(last + 1, frame.columns.get_loc(name) + 1, words.get(value, value))
             cells_as_text(ws)
+            _number_formats(ws, frame)
             for column in ws.columns:
                 width = max(_display_width(c.value) for c in column) + 2
                 ws.column_dimensions[column[0].column_letter].width = min(max(8, width), MAX_WIDTH)
@@ -119,6 +122,19 @@ def write_training_xlsx(plan: TrainingPlan, path: Path | str) -> None:
                     for cell in column[1:]:
                         cell.alignment = Alignment(wrap_text=True, vertical="top")
     _without_timestamps(Path(path))
+
+
+def _number_formats(ws: Worksheet, frame: pd.DataFrame) -> None:
+    """Whole numbers with thousands separators, fractions (priorities, scores, hours) to one
+    decimal; the stored values keep their precision."""
+    for i, column in enumerate(frame.columns, start=1):
+        values = frame[column]
+        if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+            continue
+        whole = pd.api.types.is_integer_dtype(values)
+        for (cell,) in ws.iter_rows(min_row=2, min_col=i, max_col=i):
+            if isinstance(cell.value, int | float):
+                cell.number_format = "#,##0" if whole else "#,##0.0"
 
 
 def _without_timestamps(path: Path) -> None:

@@ -34,10 +34,11 @@ from geo.legend import (
     classed,
 )
 from geo.maps import SvgView, block_size, svg_map
+from models.config import Config
 from optimizer import plan_map as plan_map_module
 from optimizer.cli import main
 from optimizer.i18n import BureauNames
-from optimizer.plan_map import plan_map
+from optimizer.plan_map import jurisdiction_layer, plan_map, write_maps
 
 LEAFLET_TEXT = "".join(
     (Path(xleaflet.BASE_DIR) / name).read_text(encoding="utf-8")
@@ -96,7 +97,7 @@ def test_past_the_cell_limit_the_grid_is_drawn_in_blocks():
     # risk 2 shifts × 16 cells, hours 2 × 8, change 16, visits 2: 66 polygons cell by cell
     text = page_text(plan_map(**plan, tiles="none", attribution="", max_cells=20))
     assert "Cells drawn in blocks of 2×2" in text
-    assert '"hours": 40.0' in text  # four S01 cells of 10 h summed into one block
+    assert '"hours": "40.0"' in text  # four S01 cells of 10 h summed into one block
     assert "blocks of" not in page_text(plan_map(**plan, tiles="none", attribution=""))
 
 
@@ -159,6 +160,16 @@ def test_attribution_keeps_text_and_web_links_only():
     assert safe_attribution(hostile) == 'x<a href="https://a.b/?q=&quot;&gt;&lt;x&gt;">y</a>'
 
 
+def legend_titles(text: str) -> dict[str, str]:
+    """The page's legend boxes: each title and the text of its items."""
+    boxes = re.findall(
+        r'<div class="lg-box" id="legend-\d+"><b>(.*?)</b><div>(.*?)</div></div>', text
+    )
+    return {
+        html.unescape(title): html.unescape(re.sub("<[^>]+>", " ", items)) for title, items in boxes
+    }
+
+
 def layers_shown(m: folium.Map) -> dict[str, bool]:
     """Each overlay of `m` by its name in the layer control: whether it is on at start."""
     return {
@@ -186,7 +197,7 @@ def test_busiest_shift_hours_on_at_start_with_outlines_and_station_names_without
 
 def test_legends_carry_units_and_quantile_classes():
     text = page_text(plan_map(**small_plan(), tiles="none", attribution=""))
-    legend = re.search(r'<div id="legend">.*?</div></div></div>', text, re.S)[0]
+    legend = legend_titles(text)
     for title in (
         "Forecast risk (harm expected in the month)",
         "Patrol hours (officer-hours in the month)",
@@ -262,9 +273,10 @@ def test_delivered_against_planned_hours_per_shift():
         assert f'"fillColor": "{colour}"' in text  # short, on plan, over, off plan
     assert f'"fillColor": "{DELIVERY_COLOURS[1]}"' not in text  # no cell at 50–90 %
     assert '"delivered_share": "20%"' in text and '"delivered_share": "130%"' in text
-    legend = re.search(r'<div id="legend">.*?</div></div></div>', text, re.S)[0]
-    assert "Delivered vs planned (delivered / planned hours)" in legend
-    assert "patrolled, no hours planned" in legend
+    legend = legend_titles(text)
+    assert (
+        "patrolled, no hours planned" in legend["Delivered vs planned (delivered / planned hours)"]
+    )
     assert "Delivered vs planned" not in page_text(plan_map(**plan, tiles="none", attribution=""))
 
 
@@ -275,8 +287,8 @@ def test_delivered_hours_summed_per_block():
     text = page_text(m)
     assert "Cells drawn in blocks of 2×2" in text
     # the 2×2 block 100_200 holds three of the rows: 30 h planned, 25 delivered (83 %), 16 visits
-    assert '"delivered_hours": 25.0, "delivered_share": "83%"' in text
-    assert '"planned_hours": 30.0, "shift": "day", "visits": 16' in text
+    assert '"delivered_hours": "25.0", "delivered_share": "83%"' in text
+    assert '"planned_hours": "30.0", "visits": 16' in text
 
 
 CELL = st.tuples(st.integers(-6, 6), st.integers(-6, 6))
@@ -417,3 +429,151 @@ def test_an_svg_view_keeps_every_point_inside_its_padded_canvas(points, width, h
     east, north = view.px(np.array([[bounds[2], bounds[3]]]))[0]
     west, south = view.px(np.array([[bounds[0], bounds[1]]]))[0]
     assert east >= west and south >= north  # north up, east right
+
+
+def cell_popups(text: str) -> dict[str, dict[str, str]]:
+    """What a click on each cell shows under its layer's own rows (the page's cell table):
+    heading → value, in the order shown, empty values left out as the popup leaves them."""
+    table = json.loads(re.search(r"var cell_table_\d+ = (\{.*?\});\n", text)[1])
+    return {
+        cell: {head: value for head, value in zip(table["aliases"], row, strict=True) if value}
+        for cell, row in table["rows"].items()
+    }
+
+
+def with_aid(plan: dict) -> dict:
+    """The small plan with S01 lending 4 h of the night shift to S02's cell 102_200."""
+    plan["allocation"]["lender_station_id"] = ""
+    aid = pd.DataFrame(
+        {
+            "cell_id": ["102_200"],
+            "shift": ["night"],
+            "station_id": ["S02"],
+            "hours": [4.0],
+            "prev_hours": [0.0],
+            "lender_station_id": ["S01"],
+        }
+    )
+    plan["allocation"] = pd.concat([plan["allocation"], aid], ignore_index=True)
+    return plan
+
+
+def test_a_click_on_a_cell_shows_its_station_id_risk_hours_per_shift_and_aid():
+    plan = with_aid(small_plan())
+    plan["risk"].loc[plan["risk"]["cell_id"] == "102_200", "risk"] = [1234.5, 0.01234]
+    text = page_text(plan_map(**plan, tiles="none", attribution="", shifts=["night", "day"]))
+    assert list(cell_popups(text)["102_200"].items()) == [
+        ("Station", "乙派出所 (S02)"),
+        ("Cell", "102_200"),
+        ("Forecast risk · night", "0.012"),
+        ("Forecast risk · day", "1,234"),
+        ("Patrol hours · night", "4.0"),
+        ("Patrol hours · day", "0.0"),
+        ("Mutual aid from", "甲派出所 (S01) 4.0 h · night"),
+    ]
+    assert cell_popups(text)["100_200"] == {
+        "Station": "甲派出所 (S01)",
+        "Cell": "100_200",
+        "Forecast risk · night": "1.0",
+        "Forecast risk · day": "1.0",
+        "Patrol hours · night": "10.0",
+        "Patrol hours · day": "10.0",
+    }
+    zh = cell_popups(page_text(plan_map(**plan, tiles="none", attribution="", lang="zh")))
+    assert zh["102_200"]["派出所"] == "乙派出所（S02）"
+    assert zh["102_200"]["跨所支援"] == "甲派出所（S01） 4.0 小时 · 夜班"
+    # every cell layer's popup ends with the table; its own rows first, for reading
+    popups = re.findall(r"bindPopup\(function\(layer\)\{.*?return div;", text, re.S)
+    assert sum("cell_table_" in p for p in popups) == 2 + 2 + 1 + 1  # risk, hours, change, visits
+    assert '"hours": "10.0"' in text and '"risk": "1,234"' in text
+
+
+def test_a_block_popup_names_every_station_it_covers():
+    plan = small_plan()
+    text = page_text(plan_map(**plan, tiles="none", attribution="", max_cells=8))
+    assert "Cells drawn in blocks of 4×4" in text
+    block = cell_popups(text)["100_200"]
+    assert block["Station"] == "甲派出所 (S01), 乙派出所 (S02)"
+    assert block["Patrol hours · day"] == "80.0"  # 8 S01 cells of 10 h
+
+
+def test_shifts_follow_the_configured_order_everywhere(tmp_path):
+    """A bureau whose shifts are configured night, evening, day (not alphabetical, not day
+    first): the layer list, the station and cell popups and the visits' shifts follow it."""
+    plan = small_plan()
+    evening = plan["allocation"][plan["allocation"]["shift"] == "day"].assign(shift="evening")
+    plan["allocation"] = pd.concat([plan["allocation"], evening], ignore_index=True)
+    plan["risk"] = plan["allocation"].assign(risk=1.0)[["cell_id", "shift", "risk", "station_id"]]
+    plan["schedule"] = pd.concat(
+        [plan["schedule"], plan["schedule"].assign(shift="night", visit=[3, 4])]
+    )
+    cfg = Config.model_validate(
+        {
+            "allocation": {
+                "shift_share": {"night": 0.3, "evening": 0.3, "day": 0.4},
+                "shift_hours": {"night": [0, 8], "evening": [16, 24], "day": [8, 16]},
+            }
+        }
+    )
+    cells = plan["cells"]
+    write_maps(
+        tmp_path,
+        cfg,
+        names=BureauNames(),
+        title="",
+        cells=cells,
+        risk=plan["risk"],
+        allocation=plan["allocation"],
+        allocation_geo=cells.merge(plan["allocation"], on="cell_id"),
+        schedule=plan["schedule"],
+        hotspots=plan["hotspots"],
+        jurisdictions=jurisdiction_layer(
+            gpd.GeoDataFrame(plan["stations"][["station_id", "name", "geometry"]]),
+            pd.DataFrame({"station_id": ["S01", "S02"], "grade": ["good", "good"]}),
+            plan["allocation"],
+        ),
+        execution=None,
+        lang="en",
+    )
+    text = (tmp_path / "map.html").read_text(encoding="utf-8")
+    text = re.sub(r"\\u([0-9a-f]{4})", lambda m: chr(int(m.group(1), 16)), text)
+    order = ["night", "evening", "day"]
+    overlays = re.search(r"overlays : +\{(.*?)\}", text, re.S)[1]
+    for kind in ("Forecast risk", "Patrol hours"):
+        found = re.findall(kind + r" · (\w+)", overlays)
+        assert found == order, (kind, found)
+    assert [h.split(" · ")[1] for h in cell_popups(text)["100_200"] if "hours" in h] == order
+    station_popup = re.search(r'"aliases": (\["Station".*?\])', text)[1]
+    assert re.findall(r"Patrol hours · (\w+)", station_popup) == order
+    assert '"shifts": "night, day"' in text  # cells visited in two shifts
+
+
+def test_each_legend_is_tied_to_the_layers_it_explains():
+    """The legend script names, for each box, the layers whose toggling shows or hides it."""
+    plan = small_plan()
+    text = page_text(plan_map(**plan, tiles="none", attribution="", max_cells=20))
+    overlays = dict(
+        (var, name)
+        for name, var in re.findall(
+            r'"([^"]+)" : (\w+),', re.search(r"overlays : +\{(.*?)\}", text, re.S)[1]
+        )
+    )
+    ties = {
+        int(box): [overlays[v] for v in re.findall(r"\w+", layers)] if layers != "null" else None
+        for box, layers in re.findall(r"\[(\d+), (null|\[[^\]]*\])\]", text)
+    }
+    titles = list(legend_titles(text)) + ["Cells drawn in blocks of 2×2"]
+    tied = {titles[box]: layers for box, layers in ties.items()}
+    assert tied == {
+        "Grade": ["Jurisdictions by grade"],
+        "Hotspot trend": ["Hotspots · theft (1)"],
+        "Forecast risk (harm expected in the month)": [
+            "Forecast risk · day",
+            "Forecast risk · night",
+        ],
+        "Patrol hours (officer-hours in the month)": ["Patrol hours · day", "Patrol hours · night"],
+        "Hours vs last month (officer-hours)": ["Hours vs last month"],
+        "Scheduled hotspot visits": ["Scheduled hotspot visits"],
+        "Cells drawn in blocks of 2×2": None,  # a note: always shown
+    }
+    assert "map.on('overlayadd overlayremove', show);" in text

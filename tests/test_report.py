@@ -57,11 +57,11 @@ def test_compare_puts_scenarios_side_by_side_with_differences(two_scenarios, tmp
     result = CliRunner().invoke(main, ["compare", *map(str, two_scenarios), "--out", str(out)])
     assert result.exit_code == 0, result.output
     text = out.read_text(encoding="utf-8")
-    assert "Differences against baseline" in text and "Δ shifted" in text
+    assert "Differences against Baseline" in text and "Δ shifted" in text
     assert ">+100</text>" in text and ">-100</text>" in text  # S02 gained, S01 lost
     assert text.count('<section class="scenario">') == 3  # one difference block, two columns
     zh = render_report(list(two_scenarios), "zh")
-    assert "与 baseline 的差异" in zh and "各所巡逻警时" in zh
+    assert "与 基准方案 的差异" in zh and "各所巡逻警时" in zh
 
 
 def test_compare_names_every_missing_file(tmp_path):
@@ -110,12 +110,16 @@ def test_a_first_month_has_no_hours_moved(demo_run, tmp_path):
     plan["previous_plan"] = None
     (first / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
     page = render_report([first], "en")
-    assert "Hours moved: <b>n/a</b>" in page
-    figures_row = re.search(r"<tbody>\n<tr><th>baseline</th>(.*?)</tr>", page).group(1)
-    assert re.findall(r"<td>(.*?)</td>", figures_row)[:2] == [
-        f"{plan['harm_covered_share']:.1%}",
-        "n/a",
-    ]
+    reason = "n/a: planned without a previous plan (none stored or given, as in a first month)"
+    assert f"Hours moved: <b>{reason}</b>" in page
+    assert figure_row(page, "Forecast harm covered") == [f"{plan['harm_covered_share']:.1%}"]
+    assert figure_row(page, "Hours moved") == [reason]
+
+
+def figure_row(page: str, heading: str) -> list[str]:
+    """The cells of one figure's row in the key figures (scenarios as columns), as text."""
+    row = re.search(rf'<tr(?: class="wide")?><th>{re.escape(heading)}</th>(.*?)</tr>', page)
+    return [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<td>(.*?)</td>", row.group(1))]
 
 
 def test_compare_says_what_a_chief_asks_for_four_scenarios(two_scenarios, tmp_path):
@@ -147,11 +151,17 @@ def test_compare_says_what_a_chief_asks_for_four_scenarios(two_scenarios, tmp_pa
     assert figures.loc["baseline", "dual_top"].startswith(f"{top['dual']:.4g} ({top['station_id']}")
     for lang in ("en", "zh"):
         page = render_report([baseline, shifted, aid, wide], lang)
-        assert '<div class="scroll"><table class="t figures">' in page
-        assert ".grid{display:flex;flex-wrap:wrap" in page
+        assert '<table class="t figures">' in page
+        assert ".grid{display:flex;flex-wrap:wrap" in page and "max-width:720px" not in page
         assert page.count('<section class="scenario">') == 3 + 4
     page = render_report([baseline, shifted, aid, wide], "en")
-    assert "Hours moved against the baseline" in page and ">200<" in page
+    assert figure_row(page, "Hours moved against the baseline") == [
+        "— (the baseline)",
+        "200.0",
+        "0.0",
+        "200.0",
+    ]
+    assert figure_row(page, "Harm covered per hour moved")[2] == "n/a: no hour placed differently"
     assert "Value of one more officer-hour (mean)" in page
 
 

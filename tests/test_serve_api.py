@@ -95,7 +95,7 @@ def test_every_role_on_every_route(client, auth, out, path, allowed, reads):
         assert answer.status_code == expected, (role, answer.text[:300])
 
 
-@pytest.mark.parametrize("table", ["allocation", "schedule", "training", "scores"])
+@pytest.mark.parametrize("table", ["training", "scores"])
 def test_station_reads_only_its_own_rows_whatever_it_asks(client, auth, out, table):
     own = file_rows(out, table)
     own = own[own["station_id"] == STATION]
@@ -111,6 +111,24 @@ def test_station_reads_only_its_own_rows_whatever_it_asks(client, auth, out, tab
     assert set(pd.read_csv(io.StringIO(text), dtype=str)["station_id"]) == {STATION}
     other = client.get(f"{RUN}/{table}?station=S02&format=csv", headers=headers).text
     assert pd.read_csv(io.StringIO(other)).empty
+
+
+@pytest.mark.parametrize("table", ["allocation", "schedule"])
+def test_station_reads_its_cells_and_the_aid_in_them_named_as_aid(client, auth, out, table):
+    """Allocation keys rows by the cell's station, schedule by the patrolling one: the station
+    reads the rows of its own cells in both, the aid others bring named (the demo's S01
+    receives aid from S02 and S03 and lends none)."""
+    allocation = file_rows(out, "allocation")
+    owners = allocation.drop_duplicates("cell_id").set_index("cell_id")["station_id"]
+    frame = file_rows(out, table)
+    lender = frame.get("lender_station_id", pd.Series("", index=frame.index)).fillna("")
+    patroller = frame["station_id"].where(lender == "", lender)
+    expected = frame[frame["cell_id"].map(owners) == STATION]
+    expected_aid = ["" if p == STATION else f"received from {p}" for p in patroller[expected.index]]
+    rows = client.get(f"{RUN}/{table}", headers=auth["station"]).json()
+    assert [r["cell_id"] for r in rows] == list(expected["cell_id"])
+    assert [r["aid"] or "" for r in rows] == expected_aid
+    assert {"received from S02", "received from S03"} <= set(expected_aid)
 
 
 def test_rows_keep_the_files_columns_and_filters_select(client, auth, out):

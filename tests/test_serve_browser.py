@@ -96,9 +96,9 @@ def test_leader_signs_in_opens_map_and_comparison_and_downloads_the_workbook(sit
     assert texts("en", "map")["stations"] in tab.evaluate("document.body.innerText")
     screenshot(tab, "serve-map.png")
 
-    tab.open(f"{base}/compare?run=2026-01/baseline&run=2026-01/copy&lang=zh")
+    tab.open(f"{base}/compare/report?run=2026-01/baseline&run=2026-01/copy&lang=zh")
     text = tab.evaluate("document.body.innerText")
-    assert texts("zh", "report")["title"] in text and "baseline, copy" in text
+    assert texts("zh", "report")["title"] in text and "基准方案, copy" in text
     assert tab.evaluate("document.querySelectorAll('svg.chart').length") >= 4
     screenshot(tab, "serve-compare.png")
     assert page_problems(tab) == []

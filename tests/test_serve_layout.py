@@ -10,7 +10,10 @@ from pathlib import Path
 import optimizer.serve
 
 SERVE = Path(optimizer.serve.__file__).parent
-ROUTERS = {"optimizer.serve.api", "optimizer.serve.pages"}
+ROUTERS = {
+    f"optimizer.serve.{name}"
+    for name in ("api", "pages", "leader_pages", "admin_pages", "station_pages")
+}
 
 
 def serve_imports() -> dict[str, set[str]]:

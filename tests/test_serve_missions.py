@@ -70,11 +70,13 @@ def test_missions_page_lists_every_station_for_planners_and_its_own_for_a_statio
 
 
 def test_runs_page_links_the_missions_of_runs_that_have_them(out):
-    page = signed_in(out, "station").get("/").text
+    page = signed_in(out, "planner").get("/").text
     assert f'href="{RUN}/missions?lang=en"' in page
     assert "/runs/2026-01/bare/missions" not in page  # a plan made before missions
     assert f"{API}/missions?format=csv" in page and f"{API}/missions_summary?format=csv" in page
     assert "/missions?lang" not in signed_in(out, "trainer").get("/").text
+    station = signed_in(out, "station").get("/").text  # only the plan its month carries out
+    assert f'href="{RUN}/missions' not in station and "/runs/2026-01/baseline/missions" in station
 
 
 def test_sheet_page_for_planners_and_the_stations_own_units(out):
@@ -110,17 +112,22 @@ def test_unknown_days_stations_and_runs_are_404(out, path):
 
 @pytest.mark.parametrize("run", ["missions", "parquet"])
 @pytest.mark.parametrize("table", MISSION_TABLES)
-def test_a_station_reads_only_its_own_mission_rows(api, run, table):
+def test_a_station_reads_its_own_mission_rows_and_the_aid_in_its_cells(api, run, table):
     client, auth = api
     path = f"/api/runs/2026-01/{run}/{table}"
     everything = client.get(path, headers=auth["planner"]).json()
     assert {r["station_id"] for r in everything} == {"S01", "S02"}
     own = client.get(path, headers=auth["station"]).json()
-    assert own == [r for r in everything if r["station_id"] == STATION] and own
+    plain = [{k: v for k, v in r.items() if k != "aid"} for r in own]
+    assert all(r in everything for r in plain)
+    mine = [r for r in everything if r["station_id"] == STATION]
+    assert [r for r in plain if r["station_id"] == STATION] == mine and mine
+    assert all(r["aid"] for r in own if r["station_id"] != STATION)  # others' visits: aid
     other = client.get(path, params={"station": "S02"}, headers=auth["station"]).json()
-    assert other == []
+    assert all(r["aid"] for r in other)
     text = client.get(path, params={"format": "csv"}, headers=auth["station"]).text
-    assert set(pd.read_csv(io.StringIO(text), dtype=str)["station_id"]) == {STATION}
+    rows = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    assert (rows["station_id"] == STATION).sum() == len(mine)
     assert client.get(path, headers=auth["trainer"]).status_code == 403
 
 

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from optimizer.i18n import texts
-from optimizer.serve.pages import CSRF_COOKIE
+from optimizer.serve.page_kit import CSRF_COOKIE
 from tests.serve_helpers import PASSWORDS, browser, served_copy, signed_in
 
 
@@ -124,8 +124,9 @@ def test_plan_pages_run_only_their_own_scripts_in_a_sandbox(out):
     report = leader.get("/runs/2026-01/baseline/report?lang=zh")
     assert texts("zh", "report")["title"] in report.text
     assert "script-src 'none'" in report.headers["content-security-policy"]
-    compare = leader.get("/compare", params={"run": ["2026-01/baseline", "2026-01/copy"]})
-    assert compare.status_code == 200 and "baseline (2)" in compare.text
+    runs = {"run": ["2026-01/baseline", "2026-01/copy"]}
+    compare = leader.get("/compare/report", params=runs)
+    assert compare.status_code == 200 and "Baseline (2)" in compare.text
     assert 'onerror="alert(1)"' not in compare.text
 
 

@@ -81,7 +81,7 @@ def test_the_lowest_ranked_station_with_gaps_gets_training_seats(stl_folder, tmp
         assert result.exit_code == 0, result.output
     scores = pd.read_csv(tmp_path / "scores.csv")
     training = pd.read_csv(tmp_path / "training.csv")
-    demand = pd.read_excel(tmp_path / "training.xlsx", sheet_name="demand")
+    demand = pd.read_excel(tmp_path / "training.xlsx", sheet_name="Seat demand")
     short = {s for cell in demand["Stations short"].dropna() for s in cell.split(", ") if s}
     with_gaps = set(training["station_id"]) | short
     lowest = scores[scores["station_id"].isin(with_gaps)].sort_values("rank").iloc[-1]

@@ -214,7 +214,7 @@ def test_the_largest_weakest_station_is_served_before_a_small_mild_one():
     courses = courses_frame(("K1", 8, 6, "S02"))
     gaps = gaps_frame(gap("BIG", score=0.0, below=True), gap("SMALL", score=50.0, below=True))
     out = assign_seats(gaps, courses, stations_frame(BIG=100, SMALL=10), INDICATORS, 60, 8)
-    assert out.set_index("station_id")["seats"].to_dict() == {"BIG": 6}
+    assert out.set_index("station_id")["seats"].to_dict() == {"BIG": 6, "SMALL": 0}
 
 
 def test_an_hour_cap_passes_the_seats_to_the_next_station_in_need():
@@ -227,6 +227,37 @@ def test_an_hour_cap_passes_the_seats_to_the_next_station_in_need():
     assert out.set_index("station_id")["seats"].to_dict() == {"BIG": 1, "SMALL": 5}
 
 
+def test_a_station_with_a_gap_and_no_seat_gets_a_row_saying_why():
+    """K1 (8 h, 2 seats, format classroom) goes to BIG, whose gap weighs most; SMALL gets 0
+    seats and the reason; LONE's gap (P01) has no course at all."""
+    courses = courses_frame(("K1", 8, 2, "S02")).assign(format=["classroom"])
+    gaps = gaps_frame(
+        gap("BIG", score=0.0, below=True),
+        gap("SMALL", score=50.0, below=True),
+        gap("LONE", "P01", score=40.0, below=True, weight=2.0),
+    )
+    stations = stations_frame(BIG=100, SMALL=10, LONE=5).assign(name=["大所", "小所", "独所"])
+    out = assign_seats(gaps, courses, stations, INDICATORS, 60, 8)
+    shown = out[["station_id", "course_id", "seats", "name", "course_hours", "format"]]
+    assert shown.fillna("").values.tolist() == [
+        ["BIG", "K1", 2, "大所", 8, "classroom"],
+        ["LONE", "", 0, "独所", "", ""],
+        ["SMALL", "K1", 0, "小所", 8, "classroom"],
+    ]
+    assert out["priority"].tolist() == [100.0, 120.0, 50.0]  # weight × (100 − score)
+    assert out.loc[2, "reason"] == (
+        "Public satisfaction scores 50: below 60. No seat this month: course full: all 2 seats "
+        "of the month given (to BIG)"
+    )
+    assert out.loc[1, "reason"] == (
+        "Burglaries scores 40: below 60. No course in courses.csv addresses these gaps"
+    )
+    zh = assign_seats(gaps, courses, stations, INDICATORS, 60, 8, lang="zh")
+    assert zh.loc[2, "reason"].endswith(
+        "。本月未分配名额：课程已满：本月 2 个名额已全部分配（给 BIG）"
+    )
+
+
 def test_equal_priorities_go_to_the_station_whose_gaps_weigh_most():
     """A and B score 0 on S02 alike; B also lacks S03 (another course): B gets K1's seats."""
     courses = courses_frame(("K1", 8, 4, "S02"), ("K2", 8, 0, "S03"))
@@ -236,7 +267,7 @@ def test_equal_priorities_go_to_the_station_whose_gaps_weigh_most():
         gap("B", "S03", score=10.0, below=True),
     )
     out = assign_seats(gaps, courses, stations_frame(A=20, B=20), INDICATORS, 60, 8)
-    assert out.set_index("station_id")["seats"].to_dict() == {"B": 4}
+    assert out.set_index("station_id")["seats"].to_dict() == {"A": 0, "B": 4}
 
 
 def served_out_of_order(requests: pd.DataFrame, courses: pd.DataFrame, cap: pd.Series) -> list:
@@ -320,10 +351,12 @@ def test_seats_and_hour_caps_are_never_exceeded(instance):
     gaps, courses, stations, cap = instance
     out = assign_seats(gaps, courses, stations, INDICATORS, 60, cap)
     assert list(out.columns) == TRAINING_COLUMNS
-    assert (out["seats"] > 0).all()
+    seated = out.loc[out["seats"] > 0, "station_id"]
+    assert not out.loc[out["seats"] == 0, "station_id"].isin(seated).any()  # 0 only if none
+    assert set(out["station_id"]) == set(gaps["station_id"])  # every station with a gap
     assert not out.duplicated(["station_id", "course_id"]).any()
     c = courses.set_index("course_id")
-    used = out.groupby("course_id")["seats"].sum()
+    used = out[out["seats"] > 0].groupby("course_id")["seats"].sum()
     assert (used <= c.loc[used.index, "seats"]).all()
     hours = (out["seats"] * out["course_id"].map(c["hours"])).groupby(out["station_id"]).sum()
     officers = stations.set_index("station_id")["officers"]
@@ -333,7 +366,8 @@ def test_seats_and_hour_caps_are_never_exceeded(instance):
     assert served_out_of_order(requests, courses, officers * float(cap)) == []
     own = set(zip(gaps["station_id"], gaps["indicator_id"], strict=True))
     for row in out.itertuples(index=False):
-        assert row.indicator_id in c.loc[row.course_id, "addresses"].split(";")
+        if row.course_id:  # else no course addresses the station's gaps
+            assert row.indicator_id in c.loc[row.course_id, "addresses"].split(";")
         assert (row.station_id, row.indicator_id) in own
 
 
@@ -409,28 +443,30 @@ def small_plan(lang: str = "en", **titles: str) -> TrainingPlan:
 def test_training_xlsx_has_frozen_filtered_sheets_by_station_and_course(tmp_path):
     write_training_xlsx(small_plan(), tmp_path / "training.xlsx")
     book = openpyxl.load_workbook(tmp_path / "training.xlsx")
-    assert book.sheetnames == ["by_station", "by_course", "demand", "unmet"]
+    assert book.sheetnames == ["By station", "By course", "Seat demand", "Seats not given"]
     for ws in book:
         assert ws.freeze_panes == "A2"
         assert ws.auto_filter.ref.startswith("A1:")
         assert all(8 <= d.width <= 80 for d in ws.column_dimensions.values())
-    by_course = pd.read_excel(tmp_path / "training.xlsx", sheet_name="by_course")
+    by_course = pd.read_excel(tmp_path / "training.xlsx", sheet_name="By course")
     assert by_course["Seats"].tolist() == [7, 2, 9]
     assert by_course["Course"].iloc[-1] == "TOTAL"
-    assert book["by_course"].auto_filter.ref == "A1:F3"  # the totals row stays outside the filter
-    assert book["by_station"].column_dimensions["I"].width == 80  # reasons, after the name
+    assert book["By course"].auto_filter.ref == "A1:F3"  # the totals row stays outside the filter
+    assert book["By station"].column_dimensions["I"].width == 80  # reasons, after the name
+    priority = [c.number_format for c in book["By course"]["E"][1:3]]
+    assert priority == ["#,##0.0", "#,##0.0"] and book["By course"]["D2"].number_format == "#,##0"
     assert by_course["Stations trained (seats)"].tolist()[:2] == [
         "S02 乙派出所 (4), S01 甲派出所 (3)",
         "S01 甲派出所 (2)",
     ]
-    by_station = pd.read_excel(tmp_path / "training.xlsx", sheet_name="by_station")
+    by_station = pd.read_excel(tmp_path / "training.xlsx", sheet_name="By station")
     assert by_station["Station name"].tolist()[:3] == ["甲派出所", "甲派出所", "乙派出所"]
 
 
 def test_every_unmet_seat_is_explained(tmp_path):
     """K1 (7 seats) is full and S02 got 4 of the 6 it needs, its 32 h cap spent; S01 is served."""
     write_training_xlsx(small_plan(), tmp_path / "training.xlsx")
-    unmet = pd.read_excel(tmp_path / "training.xlsx", sheet_name="unmet")
+    unmet = pd.read_excel(tmp_path / "training.xlsx", sheet_name="Seats not given")
     assert unmet["Station"].tolist() == ["S02", "TOTAL"]
     row = unmet.iloc[0]
     assert (row["Seats needed"], row["Seats given"], row["Seats short"]) == (6, 4, 2)
@@ -439,7 +475,7 @@ def test_every_unmet_seat_is_explained(tmp_path):
         "station hour cap: 32 of 32 training hours used, a seat takes 8 h"
     )
     write_training_xlsx(small_plan("zh"), tmp_path / "zh.xlsx")
-    zh = pd.read_excel(tmp_path / "zh.xlsx", sheet_name="unmet")
+    zh = pd.read_excel(tmp_path / "zh.xlsx", sheet_name="未分配名额")
     assert zh["未分配原因"].iloc[0].startswith("课程已满：本月 7 个名额已全部分配")
     assert zh["派出所编号"].iloc[-1] == "合计"
 
@@ -447,10 +483,11 @@ def test_every_unmet_seat_is_explained(tmp_path):
 def test_the_workbook_speaks_chinese_with_zh(tmp_path):
     write_training_xlsx(small_plan("zh"), tmp_path / "training.xlsx")
     book = openpyxl.load_workbook(tmp_path / "training.xlsx")
+    assert book.sheetnames == ["按派出所", "按课程", "名额需求", "未分配名额"]
     for ws in book:
         headers = [c.value for c in ws[1]]
         assert all(re.search(r"[\u4e00-\u9fff]", h) for h in headers), (ws.title, headers)
-    demand = pd.read_excel(tmp_path / "training.xlsx", sheet_name="demand")
+    demand = pd.read_excel(tmp_path / "training.xlsx", sheet_name="名额需求")
     assert set(demand["课程已满"].dropna()) <= {"是", "否"}
 
 
@@ -474,7 +511,7 @@ def test_formula_like_text_is_stored_as_text_and_numbers_stay_numbers(tmp_path):
     # the text itself, unchanged (XML reads a carriage return back as a line feed)
     expected = {v.replace("\r", "\n") for v in [*HOSTILE, "=1+1", "@SUM(A1:A9)", "-乙"]}
     assert expected <= texts
-    seats = [c.value for c in book["by_station"]["E"][1:]]
+    seats = [c.value for c in book["By station"]["E"][1:]]
     assert seats == [3, 2, 4, 9] and all(isinstance(v, int) for v in seats)
 
 
@@ -528,7 +565,7 @@ def test_demand_shows_the_seats_a_full_course_could_not_give(tmp_path):
     assert demand.loc["K1", "stations_short"] == ", ".join(short)
     assert demand.loc["K2", "unmet"] == 0 and demand.loc["K2", "stations_short"] == ""
     write_training_xlsx(plan, tmp_path / "training.xlsx")
-    sheet = pd.read_excel(tmp_path / "training.xlsx", sheet_name="demand")
+    sheet = pd.read_excel(tmp_path / "training.xlsx", sheet_name="Seat demand")
     assert sheet["Course"].tolist() == ["K1", "K2", "TOTAL"]
     assert sheet["Seats unmet"].iloc[-1] == 4
     unmet = unmet_seats(plan)
@@ -560,6 +597,6 @@ def test_train_command_writes_csv_and_xlsx_within_every_limit(lang, demo_data, t
     assert (per_station <= officers[per_station.index] * 8).all()
     assert training["reason"].str.contains("分" if lang == "zh" else "scores").all()
     words = texts(lang, "workbook")
-    demand = pd.read_excel(tmp_path / "training.xlsx", sheet_name="demand")
+    demand = pd.read_excel(tmp_path / "training.xlsx", sheet_name=words["sheet_demand"])
     given = demand.set_index(words["course_id"])[words["given"]].drop(words["total"])
     assert given.to_dict() == used.reindex(given.index, fill_value=0).to_dict()

@@ -128,32 +128,31 @@ def users() -> None:
     "--users",
     "users_file",
     type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
     help="users file [default: OUT/users.toml]",
 )
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
-    default=None,
     help="output folder served [default: . inside an output folder, else ./plans]",
 )
-def users_add(name: str, role: str, station: str, users_file: Path | None, out: Path | None):
-    """Add a user (or set its role and password): asks for the password on a terminal, else
-    reads one line of standard input. Only a scrypt hash is stored."""
-    from optimizer.manifest import AUDIT_FILE, USERS_FILE
-    from optimizer.serve.users import UserError, add_user, check_user
+@click.option(
+    "--data", type=click.Path(path_type=Path, file_okay=False), help="bureau data naming stations"
+)
+def users_add(name, role, station, users_file: Path | None, out: Path | None, data: Path | None):
+    """Add a user (or set its role and password), the password asked on a terminal, else read
+    from one line of stdin; only its scrypt hash is stored."""
+    from optimizer.serve import users as accounts
 
-    if users_file is None:
-        inside = out is None and not DEFAULT_OUT.exists() and Path(AUDIT_FILE).exists()
-        users_file = (Path(".") if inside else out or DEFAULT_OUT) / USERS_FILE
+    users_file = users_file or accounts.users_file_of(out, DEFAULT_OUT)
     try:
-        check_user(name, role, station)
+        accounts.check_new_user(name, role, station, out or users_file.parent, data)
         if sys.stdin.isatty():
             password = click.prompt("password", hide_input=True, confirmation_prompt=True)
         else:
             password = sys.stdin.readline().rstrip("\r\n")
-        new = add_user(users_file, name, role, station, password)
-    except UserError as exc:
+        accounts.check_new_password(password)
+        new = accounts.add_user(users_file, name, role, station, password)
+    except accounts.UserError as exc:
         click.echo(f"{users_file}: {exc}", err=True)
         sys.exit(EXIT_INPUT)
     click.echo(f"user {name} ({role}) {'added to' if new else 'updated in'} {users_file}")

@@ -7,10 +7,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from models.config import AllocationConfig
+from models.scenarios import BASELINE
+from optimizer.allocation.frames import benefit
 from optimizer.i18n import BureauNames, texts, vocabulary
 from optimizer.report.runs import Run
 
@@ -56,35 +60,135 @@ def hours_moved(plan: dict) -> float:
     return math.nan if moved is None or not plan.get("previous_plan") else float(moved)
 
 
+def baseline_of(run: Run, runs: Sequence[Run]) -> Run:
+    """The run `run` is compared with (SPEC §18): the run named `baseline` of its plan month
+    among `runs`, else the first run of that month."""
+    same = [r for r in runs if r.plan["plan_month"] == run.plan["plan_month"]]
+    return next((r for r in same if r.plan.get("scenario") == BASELINE), same[0])
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What a run's "forecast harm covered" counts: its forecast risk per (cell_id, shift), in
+    harm units (`risk.csv`), and the benefit curve of its allocation settings (SPEC §6)."""
+
+    risk: pd.Series
+    config: AllocationConfig
+
+    @property
+    def total(self) -> float:
+        """The month's forecast harm, harm units."""
+        return float(self.risk.sum())
+
+    def same_as(self, other: Measure) -> bool:
+        """Whether both count the same: the same cells and shifts, risks equal to the 6
+        decimals of `risk.csv`, and the same benefit curve."""
+        curve = ("max_hours_cell", "benefit_breakpoints", "benefit_slopes")
+        return (
+            all(getattr(self.config, k) == getattr(other.config, k) for k in curve)
+            and self.risk.index.equals(other.risk.index)
+            and bool(np.allclose(self.risk.to_numpy(), other.risk.to_numpy(), rtol=0, atol=1e-6))
+        )
+
+
+def measure_of(run: Run) -> Measure | None:
+    """The run's own measure; None without `risk.csv`."""
+    path = run.folder / "risk.csv"
+    if not path.exists():
+        return None
+    risk = pd.read_csv(path, usecols=["cell_id", "shift", "risk"], dtype={"cell_id": str})
+    by_unit = risk.astype({"shift": str}).groupby(["cell_id", "shift"])["risk"].sum()
+    return Measure(by_unit, AllocationConfig.model_validate(run.plan["parameters"]["allocation"]))
+
+
+def covered_share(run: Run, measure: Measure) -> float:
+    """The share of `measure`'s forecast harm that `run`'s hours cover: Σ risk · benefit(hours)
+    over cells and shifts ÷ Σ risk (SPEC §6), hours of cells `measure` has no risk for
+    ignored. On a run's own measure this is its `harm_covered_share`."""
+    hours = cell_hours(run)
+    hours.index = pd.MultiIndex.from_arrays(
+        [hours.index.get_level_values(i).astype(str) for i in (0, 1)]
+    )
+    aligned = hours.groupby(level=[0, 1]).sum().reindex(measure.risk.index, fill_value=0.0)
+    total = measure.total
+    if total <= 0:
+        return 0.0
+    return benefit(aligned.to_numpy(), measure.risk.to_numpy(), measure.config) / total
+
+
+LOSS_SHARE = 0.10  # a station losing more than this share of its baseline hours is named
+NAMED = 6  # stations listed in a sentence; more are counted
+
+
+def gains_and_costs(run: Run, baseline: Run, harm_points: float, moved: float, lang: str) -> str:
+    """One plain sentence of what `run` gains and costs against `baseline`: officer-hours
+    patrolled more or fewer (and placed differently), points of the baseline's forecast harm
+    covered more or less (`harm_points`, percentage points; NaN when unknown), and the
+    stations losing more than `LOSS_SHARE` of their baseline hours."""
+    t = texts(lang, "compare")
+    if run is baseline:
+        return t["is_baseline"]
+    mine = run.allocation.groupby("station_id")["hours"].sum()
+    theirs = baseline.allocation.groupby("station_id")["hours"].sum()
+    mine = mine.reindex(theirs.index.union(mine.index), fill_value=0.0)
+    theirs = theirs.reindex(mine.index, fill_value=0.0)
+    extra = float(mine.sum() - theirs.sum())
+    kind = "same_hours" if abs(extra) < 0.05 else "more_hours" if extra > 0 else "fewer_hours"
+    hours = t[kind].format(hours=_hours(abs(extra)), moved=_hours(moved))
+    if pd.isna(harm_points):
+        harm = t["harm_unknown"]
+    else:
+        size = round(abs(harm_points), 1)
+        kind = "same_harm" if size == 0 else "more_harm" if harm_points > 0 else "less_harm"
+        harm = t[kind].format(p=f"{size:g}")
+    losing = sorted(mine.index[(theirs > 0) & (mine < theirs * (1 - LOSS_SHARE))])
+    share = f"{LOSS_SHARE:.0%}"
+    if losing:
+        shown = ", ".join(losing[:NAMED]) + (
+            f" … (+{len(losing) - NAMED})" if len(losing) > NAMED else ""
+        )
+        losses = t["losses"].format(n=len(losing), share=share, stations=shown)
+    else:
+        losses = t["no_losses"].format(share=share)
+    return t["sentence"].format(hours=hours, harm=harm, losses=losses)
+
+
 def key_figures(runs: Sequence[Run], lang: str) -> pd.DataFrame:
-    """One row per scenario: harm covered (share), hours moved against last month's plan (NaN
-    in a first month, when there is none), and against the first run (the baseline) with the
-    harm units each such hour gains, patrol and available hours, the value of one more
-    officer-hour, training seats and courses, flagged stations and vetoes, model, solver and
-    changes (deltas and every config value that differs from the baseline's)."""
+    """One row per scenario: its changes (deltas and every config value that differs from its
+    baseline's, `baseline_of`), a sentence of what it gains and costs against the baseline,
+    forecast harm covered on its own measure and on the baseline's (SPEC §18) with `measure`
+    saying when the two differ, hours moved against last month's plan (NaN when planned
+    without one), and against the baseline with the baseline's harm units each such hour
+    gains, patrol and available hours, the value of one more officer-hour, training seats and
+    courses, flagged stations and vetoes, model and solver."""
+    t = texts(lang, "compare")
+    measures = {id(r): measure_of(r) for r in runs}
     rows = []
-    baseline = runs[0]
-    base_harm = harm_covered_units(baseline)
     for r in runs:
+        baseline = baseline_of(r, runs)
         cfg = r.plan["parameters"]["scoring"]
         flags = flagged_stations(r.scores, r.quality, cfg["last_place_months"], lang)
         moved = hours_moved_against(r, baseline)
-        harm = harm_covered_units(r)
-        gain = (
-            (harm - base_harm) / moved
-            if moved > 0 and harm is not None and base_harm is not None
-            else math.nan
-        )
+        mine, theirs = measures[id(r)], measures[id(baseline)]
+        on_base = covered_share(r, theirs) if theirs is not None else math.nan
+        base_share = covered_share(baseline, theirs) if theirs is not None else math.nan
+        gain = (on_base - base_share) * theirs.total / moved if moved > 0 else math.nan
         changes = scenario_changes(r.plan.get("deltas", {}), lang, r.names)
         overrides = config_overrides(r, baseline)
         if overrides:
             changes = "; ".join(
                 [*([changes] if changes != texts(lang, "report")["as_is"] else []), *overrides]
             )
+        other = mine is not None and theirs is not None and not mine.same_as(theirs)
         rows.append(
             {
                 "scenario": r.label,
+                "baseline": baseline.label,
+                "settings": changes,
+                "sentence": gains_and_costs(r, baseline, (on_base - base_share) * 100, moved, lang),
                 "harm": r.plan["harm_covered_share"],
+                "harm_baseline": on_base,
+                "measure": t["other_measure"].format(changes=changes) if other else "",
                 "moved": hours_moved(r.plan),
                 "moved_baseline": moved if r is not baseline else math.nan,
                 "harm_per_hour": gain if r is not baseline else math.nan,
@@ -92,17 +196,16 @@ def key_figures(runs: Sequence[Run], lang: str) -> pd.DataFrame:
                 "budget": r.duals["budget_hours"].sum(),
                 **dual_summary(r.duals, lang),
                 "seats": int(r.training["seats"].sum()) if len(r.training) else 0,
-                "courses": r.training["course_id"].nunique() if len(r.training) else 0,
+                "courses": r.training.loc[r.training["seats"] > 0, "course_id"].nunique(),
                 "flagged": flags["station_id"].nunique(),
                 "vetoes": int(r.scores["veto"].sum()),
                 "model": vocabulary(lang).term(r.plan["models"]["forecast"]),
                 "status": vocabulary(lang).term(r.plan["solver"]["status"]),
-                "settings": changes,
             }
         )
     frame = pd.DataFrame(rows)
     if len(runs) == 1:
-        frame = frame.drop(columns=["moved_baseline", "harm_per_hour"])
+        frame = frame.drop(columns=["baseline", "sentence", "moved_baseline", "harm_per_hour"])
     return frame
 
 
@@ -147,16 +250,6 @@ def hours_moved_against(run: Run, baseline: Run) -> float:
     return float(
         (mine.reindex(both, fill_value=0.0) - theirs.reindex(both, fill_value=0.0)).abs().sum()
     )
-
-
-def harm_covered_units(run: Run) -> float | None:
-    """Forecast harm covered in harm units: the covered share × the run's total forecast risk
-    (`risk.csv`); None without it."""
-    path = run.folder / "risk.csv"
-    if not path.exists():
-        return None
-    total = float(pd.read_csv(path, usecols=["risk"])["risk"].sum())
-    return run.plan["harm_covered_share"] * total
 
 
 def dual_summary(duals: pd.DataFrame, lang: str) -> dict[str, object]:
@@ -205,44 +298,73 @@ def _direction(change: float, t: dict) -> str:
     return t["fell" if change < 0 else "rose"].format(p=f"{abs(change):.0%}")
 
 
+def _wdd_sentence(r: object, t: dict) -> tuple[str, bool]:
+    """The WDD statement of one `evaluation.csv` row (planned hours against comparable cells)
+    and whether its z-score says a significant rise."""
+    z, wdd = float(r.z), float(r.wdd)
+    treated = _change(float(r.before_treated), float(r.after_treated))
+    control = _change(float(r.before_control), float(r.after_control))
+    expected = pd.to_numeric(getattr(r, "expected_treated", np.nan), errors="coerce")
+    if np.isfinite(expected):  # what comparable cells say the treated cells would have had
+        head = t["expected"].format(
+            bt=int(r.before_treated), at=int(r.after_treated), expected=f"{expected:,.0f}"
+        )
+    elif treated is None or control is None:
+        head = t["counts"].format(
+            bt=int(r.before_treated),
+            at=int(r.after_treated),
+            bc=int(r.before_control),
+            ac=int(r.after_control),
+        )
+    else:
+        gap = round(abs(treated - control) * 100, 1)
+        head = t["changes"].format(
+            treated=_direction(treated, t),
+            control=_direction(control, t),
+            better=t["better" if treated < control else "worse"].format(p=f"{gap:g}"),
+        )
+    significant = abs(z) >= SIGNIFICANT_Z
+    chance = t["unlikely" if significant else "chance"]
+    sentence = t["sentence"].format(head=head, z=f"{z:.2f}".replace("-", "−"), chance=chance)
+    return sentence, significant and wdd > 0
+
+
+def _dose_sentence(r: object, d: dict) -> str:
+    """The dose–response statement of one `evaluation.csv` row (harm against hours delivered,
+    per 100 hours, over every cell with risk or a change of hours); "" where not measured."""
+    effect = pd.to_numeric(getattr(r, "dose_response", None), errors="coerce")
+    low = pd.to_numeric(getattr(r, "dose_response_low", None), errors="coerce")
+    high = pd.to_numeric(getattr(r, "dose_response_high", None), errors="coerce")
+    if pd.isna(effect) or pd.isna(low) or pd.isna(high):
+        return ""
+    clear = low > 0 or high < 0
+    kind = ("fewer" if high < 0 else "more") if clear else "unclear"
+    values = {"effect": abs(effect) if clear else effect, "low": low, "high": high}
+    return d[kind].format(**{k: f"{v:.1f}".replace("-", "−") for k, v in values.items()})
+
+
 def evaluation_verdicts(evaluation: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """`station_id, verdict, wdd, z`: per row of `evaluation.csv`, in plain words, how crime
-    changed in the cells where last month's plan added hours against comparable cells, and
-    whether that is likely chance (|z| < `SIGNIFICANT_Z`) — a significant rise is said so."""
-    t = texts(lang, "verdict")
+    """`station_id, verdict, wdd, z`: per row of `evaluation.csv`, in plain words, what each
+    measure says, named so that they never seem to contradict: the WDD (crime where last
+    month's plan added hours against comparable cells without added hours, and whether that
+    is likely chance, |z| < `SIGNIFICANT_Z`; a significant rise is said so) and the
+    dose–response (harm against the hours delivered). Without enough comparable cells (no
+    `wdd`: too few control cells to learn how cells fall back) no WDD comparison is
+    possible: that is said instead of a verdict, `wdd` and `z` (text for reading) are left
+    blank and only the dose–response speaks."""
+    t, d = texts(lang, "verdict"), texts(lang, "dose")
     rows = []
     for r in evaluation.itertuples(index=False):
-        z, wdd = pd.to_numeric(pd.Series([r.z, r.wdd]), errors="coerce").tolist()
-        if not (np.isfinite(z) and np.isfinite(wdd)):  # too few comparable cells
-            rows.append({"station_id": r.station_id, "verdict": t["no_comparison"]})
-            continue
-        treated = _change(float(r.before_treated), float(r.after_treated))
-        control = _change(float(r.before_control), float(r.after_control))
-        expected = pd.to_numeric(getattr(r, "expected_treated", np.nan), errors="coerce")
-        if np.isfinite(expected):  # what comparable cells say the treated cells would have had
-            head = t["expected"].format(
-                bt=int(r.before_treated), at=int(r.after_treated), expected=f"{expected:,.0f}"
-            )
-        elif treated is None or control is None:
-            head = t["counts"].format(
-                bt=int(r.before_treated),
-                at=int(r.after_treated),
-                bc=int(r.before_control),
-                ac=int(r.after_control),
-            )
+        dose = _dose_sentence(r, d)
+        if not np.isfinite(pd.to_numeric(r.wdd, errors="coerce")):  # too few comparable cells
+            parts = [d["no_comparison"].format(treated=int(float(r.treated_cells))), dose]
+            wdd = z = ""
         else:
-            gap = round(abs(treated - control) * 100, 1)
-            head = t["changes"].format(
-                treated=_direction(treated, t),
-                control=_direction(control, t),
-                better=t["better" if treated < control else "worse"].format(p=f"{gap:g}"),
-            )
-        significant = abs(z) >= SIGNIFICANT_Z
-        chance = t["unlikely" if significant else "chance"]
-        verdict = t["sentence"].format(head=head, z=f"{z:.2f}".replace("-", "−"), chance=chance)
-        if significant and wdd > 0:
-            verdict += t["rose_warning"]
-        rows.append({"station_id": r.station_id, "verdict": verdict, "wdd": round(wdd), "z": z})
+            wdd_text, rose = _wdd_sentence(r, t)
+            parts = [d["wdd"] + wdd_text + (t["rose_warning"] if rose else ""), dose]
+            wdd, z = f"{float(r.wdd):,.0f}", f"{float(r.z):.2f}"
+        verdict = d["joint"].join(p for p in parts if p)
+        rows.append({"station_id": r.station_id, "verdict": verdict, "wdd": wdd, "z": z})
     return pd.DataFrame(rows, columns=["station_id", "verdict", "wdd", "z"])
 
 

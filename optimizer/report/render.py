@@ -3,7 +3,7 @@ in `templates/` (jinja2, autoescaped), so names from the data reach the page onl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +18,9 @@ from optimizer.plan_map import GRADE_COLOURS
 from optimizer.report.charts import bar_chart, number, rank_chart
 from optimizer.report.environment import render
 from optimizer.report.figures import (
+    ALL,
     adherence_by_station,
+    baseline_of,
     binding_summary,
     evaluation_verdicts,
     flagged_stations,
@@ -34,7 +36,7 @@ from optimizer.report.figures import (
 from optimizer.report.runs import MISSIONS_SUMMARY, Run, load_runs
 
 SHIFT_PALETTE = ("#c6dbef", "#6baed6", "#2171b5", "#08306b")
-MORE, FEWER = "#2166ac", "#d6604d"  # more / fewer hours than the first run
+MORE, FEWER = "#2166ac", "#d6604d"  # more / fewer hours than the baseline
 
 
 @dataclass(frozen=True)
@@ -135,45 +137,98 @@ def _maps(run: Run, span: tuple[float, float], lang: str) -> list[dict]:
     ]
 
 
+HOURS = ("moved", "moved_baseline", "total_hours", "budget")  # officer-hours, to 0.1 h
+SHARES_OF_HARM = ("harm", "harm_baseline")  # shares, as % to 0.1
 FIGURE_FORMATS = {
-    "harm": lambda v: f"{v:.1%}",
+    **dict.fromkeys(SHARES_OF_HARM, lambda v: f"{v:.1%}"),
+    **dict.fromkeys(HOURS, lambda v: f"{v:,.1f}"),
     "dual_mean": lambda v: f"{v:.4g}",
     "harm_per_hour": lambda v: f"{v:.3g}",
 }
+DELTA_FORMATS = {
+    **dict.fromkeys(SHARES_OF_HARM, lambda d: f"{d * 100:+.1f} pp"),
+    **dict.fromkeys(HOURS, lambda d: f"{d:+,.1f}"),
+    "dual_mean": lambda d: f"{d:+.4g}",
+}
+NOT_SHOWN = ("scenario", "baseline", "measure")  # columns of `key_figures` said otherwise
+NO_DELTA = ("moved_baseline", "harm_per_hour")  # already against the baseline
+
+
+def _missing(column: str, row: pd.Series, t: Mapping, c: Mapping) -> str:
+    """Why a figure is n/a, in words."""
+    if column == "moved":
+        return c["no_previous"]
+    if row.get("baseline", row["scenario"]) == row["scenario"]:
+        return c["the_baseline"]
+    return c["none_moved"] if column == "harm_per_hour" else t["na"]
+
+
+def _figure_cell(column: str, row: pd.Series, base: pd.Series, t: Mapping, c: Mapping) -> dict:
+    """One figure of one scenario: its text (n/a with its reason), the difference to its
+    baseline where it differs, and a note where the figure is on another measure."""
+    value = row[column]
+    if isinstance(value, str):
+        return {"text": value, "delta": "", "note": ""}
+    if pd.isna(value):
+        return {"text": _missing(column, row, t, c), "delta": "", "note": ""}
+    text = FIGURE_FORMATS.get(column, lambda v: f"{v:,.0f}")(value)
+    other = column == "harm" and bool(row.get("measure"))
+    delta = ""
+    compared = row is not base and column not in NO_DELTA and not other
+    if compared and not pd.isna(base[column]) and abs(value - base[column]) > 1e-9:
+        delta = DELTA_FORMATS.get(column, lambda d: f"{d:+,.0f}")(value - base[column])
+    return {"text": text, "delta": delta, "note": c["own_measure"] if other else ""}
 
 
 def _figures(figures: pd.DataFrame, lang: str) -> dict:
-    """Scenario × figure, each figure after the first scenario also as a difference to it;
-    a figure that does not apply (no previous plan, the baseline itself) reads n/a."""
-    t = texts(lang, "report")
-    first = figures.iloc[0]
-    rows = []
-    for i, row in figures.iterrows():
-        cells = []
-        for column, value in row.items():
-            if column == "scenario":
-                continue
-            delta = ""
-            if isinstance(value, str):
-                text = value
-            elif pd.isna(value):
-                text = t["na"]
-            else:
-                text = FIGURE_FORMATS.get(column, number)(value)
-                if column == "harm":
-                    delta = f"{(value - first[column]) * 100:+.1f} pp"
-                elif column not in ("moved_baseline", "harm_per_hour") and not pd.isna(
-                    first[column]
-                ):
-                    delta = FIGURE_FORMATS.get(column, lambda v: f"{v:+,.0f}")(
-                        value - first[column]
-                    )
-                    delta = delta if delta.startswith(("-", "+")) else "+" + delta
-            changed = bool(i) and delta and value != first[column]
-            cells.append({"text": text, "delta": delta if changed else ""})
-        rows.append({"scenario": row["scenario"], "cells": cells})
-    headers = [t[c] for c in figures.columns if c != "scenario"]
-    return {"scenario": texts(lang, "columns")["scenario"], "headers": headers, "rows": rows}
+    """Figure × scenario, the scenarios as columns so that each one's changes and the sentence
+    of what it gains and costs lead the table and stay in view on any screen; each figure
+    also as a difference to its baseline, n/a with its reason, and a note under the table
+    for every scenario whose own harm figure is on another measure than its baseline's."""
+    t, c = texts(lang, "report"), texts(lang, "compare")
+    headings = {**t, "harm_baseline": c["harm_baseline"], "sentence": c["what"]}
+    rows = [row for _, row in figures.iterrows()]
+    by_label = {row["scenario"]: row for row in rows}
+    bases = [by_label[row["baseline"]] if "baseline" in row else row for row in rows]
+    shown = [col for col in figures.columns if col not in NOT_SHOWN]
+    lines = [
+        {
+            "heading": headings[column],
+            "wide": column in ("settings", "sentence"),
+            "cells": [
+                _figure_cell(column, row, base, t, c) for row, base in zip(rows, bases, strict=True)
+            ],
+        }
+        for column in shown
+    ]
+    notes = [f"{row['scenario']}: {row['measure']}" for row in rows if row.get("measure")]
+    return {
+        "scenario": texts(lang, "columns")["scenario"],
+        "labels": [row["scenario"] for row in rows],
+        "rows": lines,
+        "notes": notes,
+    }
+
+
+def _hours_explained(run: Run, lang: str) -> str:
+    """Where "Hours available" and "Patrol hours" part, from `duals.csv`: the officers' hours
+    less the response reserve and the missions' drive are available; the plan places patrol
+    hours in cells, at most those."""
+    c = texts(lang, "compare")
+    duals = run.duals
+    total = {
+        k: float(pd.to_numeric(duals[k], errors="coerce").fillna(0.0).sum()) if k in duals else 0.0
+        for k in ("budget_hours", "reserve_hours", "drive_hours")
+    }
+    patrol = float(run.allocation["hours"].sum())
+    unused = total["budget_hours"] - patrol
+    return c["hours_explained"].format(
+        available=f"{total['budget_hours']:,.1f}",
+        reserve=f"{total['reserve_hours']:,.1f}",
+        drive=f"{total['drive_hours']:,.1f}",
+        patrol=f"{patrol:,.1f}",
+        unused=c["unused"].format(unused=f"{unused:,.1f}") if unused >= 0.05 else "",
+    )
 
 
 def _outcomes(runs: Sequence[Run], lang: str) -> list[dict]:
@@ -187,7 +242,7 @@ def _outcomes(runs: Sequence[Run], lang: str) -> list[dict]:
             continue
         seen.add(r.plan["plan_month"])
         verdicts = evaluation_verdicts(r.evaluation, lang)
-        verdicts["station_id"] = verdicts["station_id"].replace({"ALL": words["overall"]})
+        verdicts["station_id"] = verdicts["station_id"].replace({ALL: words["overall"]})
         title = t["outcome_of"].format(month=r.plan["month"]) if several else t["outcome"]
         out.append({"title": title, "table": table(verdicts, lang, r.station_names)})
     return out
@@ -297,16 +352,18 @@ def _glossary(lang: str) -> list[tuple[str, str]]:
 
 
 def _differences(runs: Sequence[Run], hours: pd.DataFrame, lang: str) -> dict:
-    """Per-station hours of every scenario and their difference against the first, as a
+    """Per-station hours of every scenario and their difference against the baseline of the
+    first (`baseline_of`), as a
     table, a diverging chart and a small map per scenario."""
     t = texts(lang, "report")
-    first = runs[0].label
+    reference = baseline_of(runs[0], runs)
+    first = reference.label
     diff = hours.drop(columns=first).sub(hours[first], axis=0)
     frame = hours.copy()
     for label in diff.columns:
         frame[t["difference"].format(label=label)] = diff[label]
     frame = frame.round(1).rename_axis("station_id").reset_index()
-    stations = runs[0].stations
+    stations = reference.stations
     blocks = []
     for label in diff.columns:
         values = diff[label]
@@ -330,7 +387,7 @@ def _differences(runs: Sequence[Run], hours: pd.DataFrame, lang: str) -> dict:
         )
     return {
         "title": t["vs"].format(first=first),
-        "table": table(frame, lang, runs[0].station_names, decimals=1),
+        "table": table(frame, lang, reference.station_names, decimals=1),
         "blocks": blocks,
     }
 
@@ -371,12 +428,13 @@ def _scenario(run: Run, span: tuple[float, float], lang: str) -> dict:
     duals = run.duals.pivot_table(index="station_id", columns="shift", values="dual")
     duals = duals.rename(columns=words.term)
     training = run.training
+    seated = training[training["seats"] > 0] if len(training) else training
     courses = (
-        training.groupby(["course_id", "title"], as_index=False)
+        seated.groupby(["course_id", "title"], as_index=False)
         .agg(seats=("seats", "sum"), stations=("station_id", lambda s: ", ".join(sorted(s))))
         .sort_values("seats", ascending=False)
-        if len(training)
-        else training
+        if len(seated)
+        else seated
     )
     flags = flagged_stations(
         run.scores, run.quality, plan["parameters"]["scoring"]["last_place_months"], lang
@@ -459,13 +517,18 @@ def _scenario(run: Run, span: tuple[float, float], lang: str) -> dict:
             _section(title=t["policy"], table=table(run.policy, lang, bureau=run.names))
         )
     if run.evaluation is not None:
-        sections.append(_section(title=t["evaluation"], table=table(run.evaluation, lang, names)))
+        evaluation = run.evaluation.replace(
+            {"station_id": {ALL: texts(lang, "verdict")["overall"]}}
+        )
+        sections.append(_section(title=t["evaluation"], table=table(evaluation, lang, names)))
     return {
         "label": run.label,
         "month": plan["plan_month"],
         "harm": f"{plan['harm_covered_share']:.1%}",
-        "moved": t["na"] if pd.isna(hours_moved(plan)) else f"{hours_moved(plan):,.0f}",
-        "total": f"{run.allocation['hours'].sum():,.0f}",
+        "moved": texts(lang, "compare")["no_previous"]
+        if pd.isna(hours_moved(plan))
+        else f"{hours_moved(plan):,.1f}",
+        "total": f"{run.allocation['hours'].sum():,.1f}",
         "sections": sections,
     }
 
@@ -474,9 +537,9 @@ def render_report(
     run_dirs: Sequence[Path], lang: str = "en", plans: Sequence[dict] | None = None
 ) -> str:
     """The report for one or more finished run folders (`plans` in place of their plan.json);
-    with several, the first is the reference the others are compared with."""
+    with several, each is compared with the baseline of its plan month (`baseline_of`)."""
     t = texts(lang, "report")
-    runs = load_runs(run_dirs, plans)
+    runs = load_runs(run_dirs, plans, lang)
     figures = key_figures(runs, lang)
     hours = station_hours(runs)
     span = (float(hours.to_numpy().min()), float(hours.to_numpy().max()))
@@ -491,7 +554,11 @@ def render_report(
             labels=", ".join(r.label for r in runs),
         ),
         figures=_figures(figures, lang),
-        harm_chart=bar_chart(figures.set_index("scenario")["harm"], fmt=lambda v: f"{v:.1%}")
+        hours_explained=_hours_explained(baseline_of(runs[0], runs), lang),
+        harm_title=texts(lang, "compare")["harm_chart"],
+        harm_chart=bar_chart(
+            figures.set_index("scenario")["harm_baseline"].dropna(), fmt=lambda v: f"{v:.1%}"
+        )
         if several
         else None,
         differences=_differences(runs, hours, lang) if several else None,

@@ -13,7 +13,8 @@ import geopandas as gpd
 import pandas as pd
 
 from models.errors import InputError, Problem
-from optimizer.i18n import BureauNames
+from models.scenarios import BASELINE
+from optimizer.i18n import BureauNames, texts
 from optimizer.manifest import OUTPUTS, SERVED
 
 REQUIRED = [o.name for o in OUTPUTS.values() if o.report == "required"]
@@ -68,9 +69,12 @@ def _jurisdictions(folder: Path) -> gpd.GeoDataFrame:
     return cells[["station_id", "geometry"]].dissolve("station_id", as_index=False)
 
 
-def load_runs(folders: Sequence[Path], plans: Sequence[dict] | None = None) -> list[Run]:
+def load_runs(
+    folders: Sequence[Path], plans: Sequence[dict] | None = None, lang: str | None = None
+) -> list[Run]:
     """Every run folder's tables; an `InputError` names every missing file of every folder.
-    `plans` stand in for the folders' plan.json (a run being written has none yet)."""
+    `plans` stand in for the folders' plan.json (a run being written has none yet); with
+    `lang`, labels name the baseline in that language (`run_labels`)."""
     required = REQUIRED if plans is None else [n for n in REQUIRED if n != "plan.json"]
     problems = [
         Problem(str(Path(folder) / name), 0, "", "missing: not a finished run folder")
@@ -84,7 +88,7 @@ def load_runs(folders: Sequence[Path], plans: Sequence[dict] | None = None) -> l
     if plans is None:
         plans = [json.loads((f / "plan.json").read_text(encoding="utf-8")) for f in folders]
     runs = []
-    for folder, plan, label in zip(folders, plans, run_labels(plans), strict=True):
+    for folder, plan, label in zip(folders, plans, run_labels(plans, lang), strict=True):
         scores = pd.read_csv(folder / "scores.csv", keep_default_na=False)
         scores["veto"] = scores["veto"].astype(str).eq("True")
         allocation = pd.read_csv(folder / "allocation.csv", keep_default_na=False)
@@ -119,12 +123,16 @@ def load_runs(folders: Sequence[Path], plans: Sequence[dict] | None = None) -> l
     return runs
 
 
-def run_labels(plans: Sequence[dict]) -> list[str]:
-    """A distinct column heading per run: its scenario, with the plan month when the runs are of
-    several months, numbered when still repeated."""
+def run_labels(plans: Sequence[dict], lang: str | None = None) -> list[str]:
+    """A distinct column heading per run: its scenario (the baseline named in `lang` when
+    given: "Baseline", not the folder's id), with the plan month when the runs are of several
+    months, numbered when still repeated."""
     several_months = len({p["plan_month"] for p in plans}) > 1
+    baseline = texts(lang, "compare")["baseline_name"] if lang else BASELINE
+    names = [baseline if p["scenario"] == BASELINE else p["scenario"] for p in plans]
     labels = [
-        f"{p['scenario']} {p['plan_month']}" if several_months else p["scenario"] for p in plans
+        f"{name} {p['plan_month']}" if several_months else name
+        for name, p in zip(names, plans, strict=True)
     ]
     return [
         f"{label} ({labels[:i].count(label) + 1})" if labels[:i].count(label) else label

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from optimizer.adoption import NotARecordedRun, adopt
 from optimizer.audit import verify
+from optimizer.i18n import texts
 from optimizer.report import key_figures, load_runs
 from optimizer.serve.deps import (
     Language,
@@ -35,12 +36,14 @@ from optimizer.serve.roles import (
 )
 from optimizer.serve.runs import (
     TABLE_FILES,
+    RunNotFound,
     list_runs,
     run_folder,
     select_rows,
     table_path,
     typed,
 )
+from optimizer.serve.station_view import LENDER, cell_owners, station_rows
 from optimizer.serve.users import User
 
 router = APIRouter()
@@ -185,22 +188,35 @@ def table_rows(
     format: Literal["json", "csv"] = "json",  # noqa: A002 - the query parameter's name
 ):
     """A run's table as row objects (or `?format=csv`), filtered by station, shift and
-    course; a station user gets only its own station's rows."""
+    course; a station user gets only its own station's rows, and the rows of mutual aid it
+    lends or receives, named in an `aid` column."""
     check_role(user, TABLE_ROLES[table.value])
     state = service(request)
     folder = run_folder(state.settings.out, month, scenario)
-    frame = state.tables.read(folder, table.value)
+    whole = state.tables.read(folder, table.value)
     filters = {"station": station, "shift": shift, "course": course}
+    frame = whole if user.role != "station" else station_view(state, folder, whole, user.station)
     rows = select_rows(frame, filters)
-    if user.role == "station":
-        rows = select_rows(rows, {"station": user.station})
     if format == "csv":
         path = table_path(folder, table.value)
-        body = path.read_bytes() if rows is frame and path.suffix == ".csv" else None
+        body = path.read_bytes() if rows is whole and path.suffix == ".csv" else None
         body = body if body is not None else rows.to_csv(index=False).encode("utf-8")
         return Response(body, media_type="text/csv; charset=utf-8")
     body = typed(rows).to_json(orient="records", force_ascii=False)
     return Response(body.encode("utf-8"), media_type="application/json")
+
+
+def station_view(state, folder, frame, station: str):
+    """A station's rows of `frame`: its own and the mutual aid it lends or receives, named in
+    an `aid` column (tables keyed by who patrols are placed by the allocation's cell owners)."""
+    owners = None
+    if "cell_id" in frame.columns and LENDER not in frame.columns:
+        try:
+            owners = cell_owners(state.tables.read(folder, "allocation"))
+        except RunNotFound:
+            owners = None
+    words = texts(state.settings.lang, "serve")["desk"]
+    return station_rows(frame, station, owners, words)
 
 
 @router.get(
@@ -271,7 +287,7 @@ SCENARIO_BODY = {
     openapi_extra={"requestBody": SCENARIO_BODY},
 )
 async def submit_scenario(
-    request: Request, month: Month, _user: Annotated[User, Depends(require(LEADER_ROLES))]
+    request: Request, month: Month, user: Annotated[User, Depends(require(LEADER_ROLES))]
 ) -> JobView:
     """Queue a scenario run planning `month` (the run assesses the month before) from the
     bureau's data folder; its input errors or diagnosis come with the job."""
@@ -284,7 +300,7 @@ async def submit_scenario(
         if len(body) > MAX_SCENARIO_BYTES:
             raise HTTPException(413, "a scenario file is at most 256 KiB")
     try:
-        job = jobs.submit(month, body)
+        job = jobs.submit(month, body, user.name)
     except ScenarioNameRefused as exc:
         raise HTTPException(400, str(exc)) from None
     return JSONResponse(job.view(), status_code=202)

@@ -1,4 +1,4 @@
-"""The FastAPI application of `patrolopt serve`: the routers of `api` and `pages` over the
+"""The FastAPI application of `patrolopt serve`: the routers of `api` and the pages over the
 shared state of `deps`, the error answers, security headers and the access log."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.errors import InputError
-from optimizer.serve import api, pages
+from optimizer.serve import admin_pages, api, leader_pages, page_kit, pages, station_pages
 from optimizer.serve.access import AccessLog
 from optimizer.serve.auth import Tokens, UserBook
 from optimizer.serve.deps import Service, Settings
@@ -118,7 +118,8 @@ def create_app(settings: Settings) -> FastAPI:
         response.headers.setdefault("X-Frame-Options", "DENY")
         return response
 
-    app.add_exception_handler(pages.PageRefused, pages.refused)
+    app.add_exception_handler(page_kit.PageRefused, page_kit.refused)
     app.include_router(api.router)
-    app.include_router(pages.router)
+    for router in (pages, leader_pages, admin_pages, station_pages):
+        app.include_router(router.router)
     return app

@@ -64,11 +64,12 @@ def service(request: Request) -> Service:
     return request.app.state.service
 
 
-def request_user(request: Request, token: str | None) -> User | None:
-    """The user a valid bearer token (or, for GET and HEAD, the session cookie) names."""
+def request_user(request: Request, token: str | None, form_checked: bool = False) -> User | None:
+    """The user a valid bearer token (or, for GET and HEAD and a form whose CSRF token and
+    origin were checked, the session cookie) names."""
     state = service(request)
     raw = token
-    if raw is None and request.method in ("GET", "HEAD"):
+    if raw is None and (form_checked or request.method in ("GET", "HEAD")):
         raw = request.cookies.get(COOKIE)
     user = state.tokens.holder(raw, state.users) if raw else None
     if user is not None:

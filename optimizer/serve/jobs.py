@@ -14,7 +14,7 @@ import sys
 import tempfile
 import threading
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from models.months import previous_month
@@ -29,6 +29,8 @@ class Job:
     plan_month: str
     state: str = "queued"
     message: str = ""
+    scenario: str = ""  # the folder of the plan it writes
+    requested_by: str = ""
 
     @property
     def stem(self) -> str:
@@ -44,16 +46,16 @@ class ScenarioNameRefused(ValueError):
     `baseline`): refused when it is sent rather than queued to fail."""
 
 
-def refused_name(text: bytes, stem: str) -> str | None:
-    """Why the scenario file `text` (to be saved as `stem`.toml) cannot take its name, located
-    at its line, or None. A file that is not UTF-8 TOML is left to the run, which names the
-    line and column."""
+def named(text: bytes, stem: str) -> tuple[str, str | None]:
+    """The name the scenario file `text` (to be saved as `stem`.toml) gives its plan, and why
+    the run would refuse it (located at its line), or None. A file that is not UTF-8 TOML is
+    left to the run, which names the line and column."""
     try:
         decoded = text.decode("utf-8")
-        _, problem = scenario_name(decoded, tomllib.loads(decoded), f"{stem}.toml")
+        name, problem = scenario_name(decoded, tomllib.loads(decoded), f"{stem}.toml")
     except (UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return None
-    return str(problem) if problem else None
+        return "", None
+    return (str(name) if not problem else ""), (str(problem) if problem else None)
 
 
 class Jobs:
@@ -68,10 +70,10 @@ class Jobs:
         self._thread = threading.Thread(target=self._work, name="scenario-jobs", daemon=True)
         self._thread.start()
 
-    def submit(self, plan_month: str, scenario: bytes) -> Job:
+    def submit(self, plan_month: str, scenario: bytes, requested_by: str = "") -> Job:
         """Queue the scenario file `scenario`; ScenarioNameRefused for a name the run refuses."""
-        job = Job(id=secrets.token_hex(16), plan_month=plan_month)
-        refused = refused_name(scenario, job.stem)
+        job = Job(id=secrets.token_hex(16), plan_month=plan_month, requested_by=requested_by)
+        job.scenario, refused = named(scenario, job.stem)
         if refused:
             raise ScenarioNameRefused(refused)
         with self._lock:
@@ -83,6 +85,11 @@ class Jobs:
         with self._lock:
             job = self._jobs.get(job_id)
             return job.view() if job else None
+
+    def listed(self) -> list[Job]:
+        """Copies of every job, the latest submitted first."""
+        with self._lock:
+            return [replace(job) for job in reversed(self._jobs.values())]
 
     def _update(self, job: Job, **fields) -> None:
         with self._lock:
@@ -125,8 +132,8 @@ class Jobs:
                 self._process = run
                 for line in run.stdout:
                     told = json.loads(line) if line.startswith("{") else {}
-                    if "progress" in told:
-                        self._update(job, message=f"{told['progress']} done")
+                    if "progress" in told:  # the run's latest progress line
+                        self._update(job, message=told["progress"])
                     elif "state" in told:
                         outcome = told
             if outcome is None:

@@ -1,10 +1,7 @@
 """The service's pages (SPEC §14): a login form, the runs, and each run's map and report and
 comparisons, its missions and their printable sheets (SPEC §16), served offline like the files.
 
-Pages are signed in by a `Secure; HttpOnly; SameSite=Strict` cookie holding the same signed token
-as the API. The login and logout forms carry a per-browser CSRF token that must equal their
-cookie, and a cross-site `Origin` or `Sec-Fetch-Site` is refused; the cookie is taken for GET
-and HEAD only, so no other site can make a signed-in browser change anything. Every page has a
+Shared page helpers (sessions, CSRF, refusals) live in `page_kit`. Every page has a
 Content-Security-Policy: the service's own pages run no script at all and allow only their
 nonce'd stylesheet; a plan's map and report run only the inline scripts they were written with
 (by hash), in a sandbox without the service's origin, with no connection but the basemap's
@@ -14,19 +11,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import re
-import secrets
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote, urlencode, urlparse
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from models.errors import InputError
-from optimizer.i18n import LANGUAGES, texts
+from optimizer.i18n import texts
 from optimizer.mission_files import Missions
 from optimizer.report import render_report
 from optimizer.serve.auth import COOKIE
@@ -38,9 +31,18 @@ from optimizer.serve.deps import (
     ScenarioName,
     StationId,
     compared_folders,
-    request_user,
     service,
     sign_in,
+)
+from optimizer.serve.page_kit import (
+    Lang,
+    PageRefused,
+    csrf_ok,
+    page_lang,
+    page_run_folder,
+    page_user,
+    render,
+    safe_next,
 )
 from optimizer.serve.roles import (
     LEADER_ROLES,
@@ -49,136 +51,15 @@ from optimizer.serve.roles import (
     TABLE_ROLES,
     WORKBOOK_ROLES,
 )
-from optimizer.serve.runs import list_runs, run_folder, run_missions
-from optimizer.serve.users import User
+from optimizer.serve.runs import carried_out, list_runs, run_missions
 from optimizer.sheets import sheet_page
 
 router = APIRouter(include_in_schema=False)
-CSRF_COOKIE = "patrolopt_csrf"
-Lang = Annotated[Language | None, Query()]
-TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-)
-
-
-def own_csp(nonce: str) -> str:
-    return (
-        f"default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    )
-
-
-def _lang(request: Request, lang: str | None) -> str:
-    return lang or service(request).settings.lang
-
-
-def render(
-    request: Request,
-    template: str,
-    lang: str,
-    title_key: str,
-    status: int = 200,
-    user: User | None = None,
-    **context,
-) -> HTMLResponse:
-    """A page of the service with its nonce'd stylesheet, the session's CSRF token and CSP."""
-    nonce = secrets.token_urlsafe(16)
-    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
-    t = texts(lang, "serve")
-
-    def lang_query(code: str) -> str:
-        params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
-        return urlencode([*params, ("lang", code)])
-
-    body = TEMPLATES.get_template(template).render(
-        t=t,
-        lang=lang,
-        title=t[title_key],
-        nonce=nonce,
-        csrf=csrf,
-        user=user,
-        languages=[(code, texts(code, "serve")["language"]) for code in LANGUAGES],
-        lang_query=lang_query,
-        **context,
-    )
-    response = HTMLResponse(body, status_code=status)
-    response.headers["Content-Security-Policy"] = own_csp(nonce)
-    if CSRF_COOKIE not in request.cookies:
-        response.set_cookie(CSRF_COOKIE, csrf, httponly=True, secure=True, samesite="strict")
-    return response
-
-
-def message(request: Request, lang: str, key: str, status: int, user=None) -> HTMLResponse:
-    t = texts(lang, "serve")
-    link = link_text = None
-    if status == 401:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        link, link_text = "/login?" + urlencode({"next": target, "lang": lang}), t["login"]
-    return render(
-        request,
-        "message.html",
-        lang,
-        "runs_title",
-        status,
-        user,
-        message=t[key],
-        link=link,
-        link_text=link_text,
-    )
-
-
-class PageRefused(Exception):
-    """A page asked for without a session (401) or outside the role's rights (403)."""
-
-    def __init__(self, status: int, lang: str, user: User | None = None) -> None:
-        super().__init__(status)
-        self.status, self.lang, self.user = status, lang, user
-
-
-def page_user(request: Request, lang: str, roles: set[str] | None = None) -> User:
-    """The user of the session cookie, or of a bearer token sent as for the API."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    user = request_user(request, token if scheme.lower() == "bearer" and token else None)
-    if user is None:
-        raise PageRefused(401, lang)
-    if roles is not None and user.role not in roles:
-        raise PageRefused(403, lang, user)
-    return user
-
-
-def refused(request: Request, exc: PageRefused) -> HTMLResponse:
-    key = {401: "signin_needed", 403: "forbidden"}.get(exc.status, "not_found")
-    return message(request, exc.lang, key, exc.status, exc.user)
-
-
-def safe_next(target: str) -> str:
-    """Only a path of this service: no scheme, host or `//` that would leave it."""
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
-
-
-def csrf_ok(request: Request, token: str | None) -> bool:
-    """A form post this service's own page sent: a browser's `Origin` and `Sec-Fetch-Site`
-    name this origin, and the form's CSRF token equals its cookie. A client that is no browser
-    (no Origin, no Sec-Fetch-Site) may post without the token: no other site can make it send
-    anything."""
-    origin = request.headers.get("origin")
-    if origin is not None and (origin == "null" or urlparse(origin).netloc != request.url.netloc):
-        return False
-    fetch_site = request.headers.get("sec-fetch-site")
-    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
-        return False
-    if token is None:
-        return origin is None and fetch_site is None
-    cookie = request.cookies.get(CSRF_COOKIE, "")
-    return bool(cookie) and hmac.compare_digest(cookie.encode(), token.encode())
 
 
 @router.get("/login")
 def login_form(request: Request, lang: Lang = None, next: str = "/") -> HTMLResponse:  # noqa: A002
-    lang = _lang(request, lang)
+    lang = page_lang(request, lang)
     return render(request, "login.html", lang, "login_title", next=safe_next(next[:2000]))
 
 
@@ -191,7 +72,7 @@ async def login(
     next: Annotated[str, Form(max_length=2000)] = "/",  # noqa: A002
     lang: Annotated[Language | None, Form()] = None,
 ) -> Response:
-    lang = _lang(request, lang)
+    lang = page_lang(request, lang)
     target = safe_next(next)
     if not csrf_ok(request, csrf):
         error = texts(lang, "serve")["expired"]
@@ -217,26 +98,38 @@ async def login(
 
 
 @router.post("/logout")
-def logout(request: Request, csrf: Annotated[str | None, Form(max_length=200)] = None) -> Response:
+def logout(
+    request: Request,
+    csrf: Annotated[str | None, Form(max_length=200)] = None,
+    lang: Annotated[Language | None, Form()] = None,
+) -> Response:
+    """Sign out, back to the login form in the language the pages were read in."""
     if not csrf_ok(request, csrf):
         raise HTTPException(403, "the form expired")
-    response = RedirectResponse("/login", status_code=303)
+    response = RedirectResponse(f"/login?lang={page_lang(request, lang)}", status_code=303)
     response.delete_cookie(COOKIE, httponly=True, secure=True, samesite="strict")
     return response
 
 
 @router.get("/")
 def runs_page(request: Request, lang: Lang = None) -> HTMLResponse:
-    lang = _lang(request, lang)
+    """The published runs the user may read, each with its pages and tables; the run each
+    month carries out is marked, leaders adopt another here. A station lists only the runs
+    its months carry out, with a link to its home page."""
+    lang = page_lang(request, lang)
     user = page_user(request, lang)
     role = user.role
+    runs = list_runs(service(request).settings.out)
+    if role == "station":
+        runs = [run for run in runs if run["adopted"]]
     return render(
         request,
         "runs.html",
         lang,
         "runs_title",
         user=user,
-        runs=list_runs(service(request).settings.out),
+        runs=runs,
+        can_adopt=role in LEADER_ROLES,
         readable={table for table, roles in TABLE_ROLES.items() if role in roles},
         can_map=role in MAP_ROLES,
         can_missions=role in MISSION_ROLES,
@@ -275,48 +168,78 @@ def plan_page(html: str) -> HTMLResponse:
     return response
 
 
-def _folder(request: Request, month: str, scenario: str, lang: str) -> Path:
-    try:
-        return run_folder(service(request).settings.out, month, scenario)
-    except LookupError:
-        raise PageRefused(404, lang) from None
-
-
 @router.get("/runs/{month}/{scenario}/map")
 def map_page(request: Request, month: Month, scenario: ScenarioName, lang: Lang = None):
-    lang = _lang(request, lang)
+    lang = page_lang(request, lang)
     page_user(request, lang, MAP_ROLES)
-    folder = _folder(request, month, scenario, lang)
+    folder = page_run_folder(request, month, scenario, lang)
     return plan_page((folder / "map.html").read_text(encoding="utf-8"))
 
 
 @router.get("/runs/{month}/{scenario}/report")
 def report_page(request: Request, month: Month, scenario: ScenarioName, lang: Lang = None):
     """The run's report: as written, or rendered again in the language asked for."""
-    language = _lang(request, lang)
+    language = page_lang(request, lang)
     page_user(request, language, LEADER_ROLES)
-    folder = _folder(request, month, scenario, language)
+    folder = page_run_folder(request, month, scenario, language)
     if lang is None:
         return plan_page((folder / "report.html").read_text(encoding="utf-8"))
     return plan_page(render_report([folder], lang))
 
 
 @router.get("/compare")
-def compare_page(request: Request, run: Runs, lang: Lang = None):
-    """The leadership report of the runs asked for, side by side."""
-    lang = _lang(request, lang)
+def compare_page(request: Request, run: Runs, lang: Lang = None) -> HTMLResponse:
+    """The comparison of the runs asked for: a button to adopt each (a form of this page: the
+    report itself runs in a sandbox that may send none) above the leadership report."""
+    lang = page_lang(request, lang)
+    user = page_user(request, lang, LEADER_ROLES)
+    try:
+        compared_folders(request, run)
+    except LookupError:
+        raise PageRefused(404, lang) from None
+    out = service(request).settings.out
+    runs = []
+    for name in run:
+        month, scenario = name.split("/", 1)
+        adopted = carried_out(out, month) == scenario
+        runs.append({"name": name, "month": month, "scenario": scenario, "adopted": adopted})
+    query = urlencode([*(("run", name) for name in run), ("lang", lang)], safe="/")
+    here = f"/compare?{query}"
+    return render(
+        request,
+        "compare.html",
+        lang,
+        "compare_title",
+        user=user,
+        runs=runs,
+        query=query,
+        here=here,
+        wide=True,
+    )
+
+
+@router.get("/compare/report")
+def compare_report(request: Request, run: Runs, lang: Lang = None) -> HTMLResponse:
+    """The leadership report of the runs asked for, side by side; framed by `/compare`."""
+    lang = page_lang(request, lang)
     page_user(request, lang, LEADER_ROLES)
     try:
         folders = compared_folders(request, run)
     except LookupError:
         raise PageRefused(404, lang) from None
-    return plan_page(render_report(folders, lang))
+    response = plan_page(render_report(folders, lang))
+    csp = response.headers["Content-Security-Policy"]
+    response.headers["Content-Security-Policy"] = csp.replace(
+        "frame-ancestors 'none'", "frame-ancestors 'self'"
+    )
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
 
 
 def _missions(request: Request, month: str, scenario: str, lang: str) -> Missions:
     """The run's missions; 404 for a run that has none (or whose mission files are broken)."""
     try:
-        return run_missions(_folder(request, month, scenario, lang))
+        return run_missions(page_run_folder(request, month, scenario, lang))
     except InputError:
         raise PageRefused(404, lang) from None
 
@@ -324,7 +247,7 @@ def _missions(request: Request, month: str, scenario: str, lang: str) -> Mission
 @router.get("/runs/{month}/{scenario}/missions")
 def missions_page(request: Request, month: Month, scenario: ScenarioName, lang: Lang = None):
     """The run's stations (a station user: its own) with a link to each day's sheet."""
-    lang = _lang(request, lang)
+    lang = page_lang(request, lang)
     user = page_user(request, lang, MISSION_ROLES)
     missions = _missions(request, month, scenario, lang)
     names = missions.stations
@@ -357,7 +280,7 @@ def sheet(
     lang: Lang = None,
 ):
     """The printable mission sheet of one station and day; a station user reads its own."""
-    lang = _lang(request, lang)
+    lang = page_lang(request, lang)
     user = page_user(request, lang, MISSION_ROLES)
     if user.role == "station" and station != user.station:
         raise PageRefused(403, lang, user)
