@@ -74,3 +74,6 @@ def test_a_run_with_the_experiment_records_it_and_the_next_month_measures_it(dem
     overall = evaluation.set_index("station_id").loc["ALL"]
     assert overall["randomized_pairs"] == experiment["pair"].nunique()
     assert overall["randomized_low"] <= overall["randomized_response"] <= overall["randomized_high"]
+    report = (november / "report.html").read_text(encoding="utf-8")
+    assert "Randomized dose experiment" in report  # which cells, and why
+    assert f"{experiment['pair'].nunique()} pairs of cells" in report

@@ -356,7 +356,8 @@ def evaluation_verdicts(evaluation: pd.DataFrame, lang: str) -> pd.DataFrame:
     rows = []
     for r in evaluation.itertuples(index=False):
         dose = _dose_sentence(r, d)
-        if not np.isfinite(pd.to_numeric(r.wdd, errors="coerce")):  # too few comparable cells
+        no_wdd = not np.isfinite(pd.to_numeric(r.wdd, errors="coerce"))
+        if no_wdd or int(float(r.control_cells)) == 0:  # too few comparable cells
             parts = [d["no_comparison"].format(treated=int(float(r.treated_cells))), dose]
             wdd = z = ""
         else:
@@ -500,3 +501,28 @@ def stops_by_station(done: pd.DataFrame) -> pd.DataFrame:
     ).drop(columns="share")
     rows["visited_share"] = rows["stops_visited"] / rows["stops"]
     return rows.reset_index(drop=True)
+
+
+EXPERIMENT_HEADINGS = {  # experiment.csv's columns as the report names them
+    "pair": "experiment_pair",
+    "arm": "experiment_arm",
+    "lp_hours": "hours_without_experiment",
+    "hours": "experiment_hours",
+}
+
+
+def experiment_section(
+    experiment: pd.DataFrame, plan: dict, lang: str, several: bool
+) -> tuple[str, str, pd.DataFrame]:
+    """A run's randomized dose experiment (models/experiment.py) for the report: its title
+    (naming the run when `several` are shown), why these cells are in it, and the cells (pair,
+    dose, hours without and with the experiment)."""
+    t = texts(lang, "experiment")
+    cells = experiment.assign(arm=experiment["arm"].map(t).fillna(experiment["arm"]))
+    share = float(plan.get("parameters", {}).get("evaluation", {}).get("experiment_share", 0))
+    why = t["why"].format(
+        pairs=experiment["pair"].nunique(), cells=len(experiment), share=f"{share:.0%}"
+    )
+    run = f"{plan['plan_month']}/{plan['scenario']}"
+    title = t["title"].format(scenario=run) if several else t["title_one"]
+    return title, why, cells.rename(columns=EXPERIMENT_HEADINGS)
