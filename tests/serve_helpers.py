@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect
 
@@ -102,3 +106,26 @@ def signed_in(out: Path, role: str) -> TestClient:
     )
     assert done.status_code == 303, done.text
     return client
+
+
+@contextmanager
+def serving(service: Settings | uvicorn.Config) -> Iterator[str]:
+    """The service for `settings` (or a uvicorn config of the app) on a free loopback port,
+    in a thread: its base URL."""
+    config = (
+        uvicorn.Config(create_app(service), log_level="warning")
+        if isinstance(service, Settings)
+        else service
+    )
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

@@ -214,19 +214,7 @@ def test_legends_carry_units_and_quantile_classes():
 
 
 def test_popups_say_whose_officers_patrol_a_cell():
-    plan = small_plan()
-    plan["allocation"]["lender_station_id"] = ""
-    aid = pd.DataFrame(
-        {
-            "cell_id": ["102_200"],
-            "shift": ["night"],
-            "station_id": ["S02"],
-            "hours": [4.0],
-            "prev_hours": [0.0],
-            "lender_station_id": ["S01"],
-        }
-    )
-    plan["allocation"] = pd.concat([plan["allocation"], aid], ignore_index=True)
+    plan = with_aid(small_plan())
     text = page_text(plan_map(**plan, tiles="none", attribution="", lang="zh"))
     assert '"by": "甲派出所（支援） 4.0 小时"' in text  # S02's cell, S01's officers
     assert '"by": "甲派出所 10.0 小时"' in text

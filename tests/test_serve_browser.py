@@ -6,19 +6,14 @@ training workbook. Screenshots go to `test-artifacts/`."""
 from __future__ import annotations
 
 import base64
-import socket
-import threading
-import time
 
 import pytest
-import uvicorn
 
 from optimizer.i18n import texts
 from optimizer.manifest import default_store_url
-from optimizer.serve.app import create_app
 from optimizer.serve.deps import Settings
 from tests.cdp import Browser, Tab
-from tests.serve_helpers import PASSWORDS, served_copy
+from tests.serve_helpers import PASSWORDS, served_copy, serving
 from tests.test_browser import ARTIFACTS, CHROMIUM, OFFLINE
 
 pytestmark = pytest.mark.skipif(
@@ -32,16 +27,8 @@ def site(demo_run, tmp_path_factory):
     """The service on a free loopback port, in a thread; its base URL and output folder."""
     out = served_copy(demo_run, tmp_path_factory.mktemp("browser"))
     settings = Settings(out=out, db=default_store_url(out), users_file=out / "users.toml")
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}", out
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(settings) as url:
+        yield url, out
 
 
 @pytest.fixture(scope="module")

@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import threading
 import time
 
 import pytest
-import uvicorn
 
 from optimizer.adoption import stored_adoption
 from optimizer.i18n import texts
 from optimizer.manifest import default_store_url
-from optimizer.serve.app import create_app
 from optimizer.serve.deps import Settings
 from optimizer.serve.users import is_disabled, read_users
 from tests.cdp import Browser, Tab
-from tests.serve_helpers import PASSWORDS, served_copy
+from tests.serve_helpers import PASSWORDS, served_copy, serving
 from tests.test_browser import CHROMIUM, OFFLINE
 from tests.test_serve_browser import page_problems, screenshot
 
@@ -41,16 +37,8 @@ def site(demo_run, tmp_path_factory):
     settings = Settings(
         out=out, db=default_store_url(out), users_file=out / "users.toml", data=data
     )
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}", out
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serving(settings) as url:
+        yield url, out
 
 
 @pytest.fixture

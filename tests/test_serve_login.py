@@ -5,16 +5,13 @@ tests count checked passwords, never time."""
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from click.testing import CliRunner
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -26,6 +23,7 @@ from optimizer.serve.app import create_app
 from optimizer.serve.auth import LoginThrottle
 from optimizer.serve.deps import Settings
 from optimizer.serve.users import add_user
+from tests.serve_helpers import serving
 
 GUESSES = 8
 FREE = 3  # the throttle's attempts checked before it holds a name or client
@@ -138,20 +136,10 @@ def test_failed_answers_double_and_a_success_forgets_the_name():
 @contextmanager
 def live(app: FastAPI, forwarded_allow_ips: str) -> Iterator[str]:
     """The app served by uvicorn as `patrolopt serve` configures it, on a free loopback port."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
     config = serve_main.server_config(app, "127.0.0.1", 0, forwarded_allow_ips)
     config.log_level = "warning"
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    while not server.started and thread.is_alive():
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serving(config) as url:
+        yield url
 
 
 def spray(tmp_path: Path, forwarded_allow_ips: str, forge: bool) -> int:

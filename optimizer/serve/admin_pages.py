@@ -11,8 +11,17 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from optimizer.audit import verify
-from optimizer.serve.deps import Language, service
-from optimizer.serve.page_kit import Lang, PageRefused, form_user, page_lang, page_user, render
+from optimizer.serve.deps import service
+from optimizer.serve.page_kit import (
+    Csrf,
+    FormLang,
+    Lang,
+    PageRefused,
+    form_user,
+    page_lang,
+    page_user,
+    render,
+)
 from optimizer.serve.roles import ADMIN_ROLES, ROLES
 from optimizer.serve.runs import list_runs, run_folder
 from optimizer.serve.station_view import station_names
@@ -27,8 +36,6 @@ from optimizer.serve.users import (
 )
 
 router = APIRouter(include_in_schema=False)
-Csrf = Annotated[str | None, Form(max_length=200)]
-FormLang = Annotated[Language | None, Form()]
 UserName = Annotated[str, Path(max_length=64)]
 Password = Annotated[str, Form(max_length=1000)]
 

@@ -13,9 +13,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from models.scenarios import BASELINE
 from optimizer.adoption import NotARecordedRun, adopt
-from optimizer.serve.deps import Language, Month, ScenarioName, service
+from optimizer.serve.deps import Month, ScenarioName, service
 from optimizer.serve.jobs import ScenarioNameRefused
 from optimizer.serve.page_kit import (
+    Csrf,
+    FormLang,
     Lang,
     PageRefused,
     form_user,
@@ -36,8 +38,6 @@ from optimizer.serve.scenario_form import (
 )
 
 router = APIRouter(include_in_schema=False)
-Csrf = Annotated[str | None, Form(max_length=200)]
-FormLang = Annotated[Language | None, Form()]
 RUNNING = ("queued", "running")
 REFRESH_S = 2
 

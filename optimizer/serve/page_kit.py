@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode, urlparse
 
-from fastapi import Query, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -27,6 +27,8 @@ from optimizer.serve.users import User
 
 CSRF_COOKIE = "patrolopt_csrf"
 Lang = Annotated[Language | None, Query()]
+Csrf = Annotated[str | None, Form(max_length=200)]  # a form's CSRF token
+FormLang = Annotated[Language | None, Form()]  # a form's language
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
