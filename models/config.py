@@ -291,6 +291,12 @@ class ServeConfig(StrictModel):
     token_minutes: int = Field(480, ge=1)  # lifetime of a `patrolopt serve` sign-in
 
 
+class EvaluationConfig(StrictModel):
+    # share of the cells a station patrols put in the randomized dose experiment, in pairs of
+    # comparable forecast harm (models/experiment.py); 0 = none
+    experiment_share: float = Field(0.0, ge=0.0, le=1.0)
+
+
 class OutputConfig(StrictModel):
     schedule_format: Literal["csv", "parquet"] = "csv"  # parquet: a province's millions of visits
 
@@ -309,6 +315,7 @@ class Config(StrictModel):
     map: MapConfig = MapConfig()
     execution: ExecutionConfig = ExecutionConfig()
     serve: ServeConfig = ServeConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     missions: MissionsConfig = MissionsConfig()
     output: OutputConfig = OutputConfig()
 

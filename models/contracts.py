@@ -37,7 +37,15 @@ from models.outlines import (
 )
 from models.quality import QUALITY_COLUMNS
 from models.reading import Table, find_geometry, find_table, located, read_layer, read_table
-from models.tables import ALL_TABLES, PREVIOUS_PLAN, TABLES, TYPED_TABLES, TableSpec, with_shifts
+from models.tables import (
+    ALL_TABLES,
+    EXPERIMENT,
+    PREVIOUS_PLAN,
+    TABLES,
+    TYPED_TABLES,
+    TableSpec,
+    with_shifts,
+)
 from models.toml_keys import config_key_problem
 from models.typed_tables import read_typed
 
@@ -305,6 +313,19 @@ def _derive_cases(
         outside = cases[is_out]
         cases = cases[~is_out].reset_index(drop=True)
     return cases, outside, problems
+
+
+def load_experiment(path: Path) -> pd.DataFrame | None:
+    """The randomized dose experiment published with a plan (`experiment.csv`), checked like
+    every input table; None when there is no such file. Raises InputError with every
+    problem."""
+    if not Path(path).is_file():
+        return None
+    table = read_table(path, number_columns(EXPERIMENT.columns))
+    typed = coerce(table, EXPERIMENT.columns, timezone_of(""))
+    if typed.problems:
+        raise InputError(typed.problems)
+    return typed.frame
 
 
 def load_previous_plan(path: Path, shifts: Collection[str]) -> pd.DataFrame:

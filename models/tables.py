@@ -224,6 +224,17 @@ PREVIOUS_PLAN = TableSpec(
     ),
     may_be_empty=True,
 )
+EXPERIMENT = TableSpec(  # `experiment.csv` beside a previous plan given as a file
+    (
+        Column("station_id"),
+        Column("cell_id"),
+        Column("pair"),
+        Column("arm", choices=("high", "low")),
+        Column("lp_hours", "number", required=False, minimum=0),
+        Column("hours", "number", minimum=0),
+    ),
+    may_be_empty=True,
+)
 ALL_TABLES = frozenset(TABLES)
 
 

@@ -156,7 +156,13 @@ def run_cycle(
     )
     evaluated = (
         stages.evaluation_stage(
-            month, sp, cases, previous, executed, cfg.execution.min_visit_minutes
+            month,
+            sp,
+            cases,
+            previous,
+            executed,
+            cfg.execution.min_visit_minutes,
+            run.previous.experiment,
         )
         if previous is not None
         else None

@@ -18,6 +18,7 @@ import pyarrow.csv as pa_csv
 from models.erlang import RESERVE_COLUMNS
 from models.evaluation import DOSE_COLUMNS, EVALUATION_COLUMNS
 from models.execution import ADHERENCE_COLUMNS, EXECUTION_COLUMNS, RESPONSE_COLUMNS
+from models.experiment import EXPERIMENT_COLUMNS, RANDOMIZED_COLUMNS
 from models.forecast import BACKTEST_COLUMNS
 from models.hotspots import HOTSPOT_COLUMNS
 from models.quality import QUALITY_COLUMNS
@@ -126,11 +127,12 @@ OUTPUTS: dict[str, Output] = {
         ),
         Output(
             "evaluation.csv",
-            (*EVALUATION_COLUMNS, *DOSE_COLUMNS),
+            (*EVALUATION_COLUMNS, *DOSE_COLUMNS, *RANDOMIZED_COLUMNS),
             "evaluation",
             served="evaluation",
             report=OPTIONAL,
         ),
+        Output("experiment.csv", tuple(EXPERIMENT_COLUMNS), "experiment", report=OPTIONAL),
         Output("execution.csv", tuple(EXECUTION_COLUMNS), "execution"),
         Output(
             "adherence.csv",
@@ -192,6 +194,7 @@ OUTPUTS: dict[str, Output] = {
     )
 }
 PLAN_FILE = OUTPUTS["plan.json"].name  # a run's manifest
+EXPERIMENT_FILE = OUTPUTS["experiment.csv"].name  # a plan's randomized dose experiment
 SERVED = {o.served: o for o in OUTPUTS.values() if o.served}  # the desk's table → file
 STORED = {o.table: o for o in OUTPUTS.values() if o.table}
 QUOTED = r'[,"\n\r]'  # text pandas quotes in a CSV cell, or Arrow refuses to write unquoted

@@ -48,6 +48,10 @@ def plan_record(
         "objective": plan.objective_,
         "harm_covered_share": plan.harm_covered_share_,
         "hours_moved": plan.hours_moved_,
+        "experiment": {
+            "share": cfg.evaluation.experiment_share,
+            "pairs": int(allocated.experiment["pair"].nunique()),
+        },
         "allocation_warnings": plan.warnings_,
         "binding_constraints": plan.binding_["rule"].value_counts(sort=False).to_dict(),
         "names": names.to_json(),

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.checks import patrol_risk_problems
-from models.contracts import Bureau, load_previous_plan
+from models.contracts import Bureau, load_experiment, load_previous_plan
 from models.errors import InputError, MonthOutsideData, Problem
 from models.months import next_month
 from models.scenarios import BASELINE, Scenario, load_scenarios
 from models.toml_keys import config_key_problem
 from optimizer import stages
 from optimizer.chain import sha256_file
-from optimizer.manifest import PLAN_FILE
+from optimizer.manifest import EXPERIMENT_FILE, PLAN_FILE
 from optimizer.plan_record import previous_plan_match
 from optimizer.shared_steps import SharedSteps, step_reads
 from optimizer.store import StoredPlan
@@ -182,9 +182,10 @@ def _previous_plan_problems(
 
 
 def _previous_plan_file(path: Path, shifts: Sequence[str]) -> StoredPlan:
-    """`--previous-plan`: the allocation file and, where its plan.json lies beside it, the
-    grid it was made on."""
+    """`--previous-plan`: the allocation file and, where they lie beside it, the grid its
+    plan.json says it was made on and its randomized experiment (`experiment.csv`)."""
     allocation = load_previous_plan(path, shifts)
+    experiment = load_experiment(Path(path).parent / EXPERIMENT_FILE)
     beside = Path(path).parent / "plan.json"
     grid = None
     if beside.exists():
@@ -196,4 +197,4 @@ def _previous_plan_file(path: Path, shifts: Sequence[str]) -> StoredPlan:
             }
         except (ValueError, KeyError, TypeError):
             grid = None  # not a plan.json of ours: the cells are matched by id alone
-    return StoredPlan(allocation, grid, str(path))
+    return StoredPlan(allocation, grid, str(path), experiment=experiment)

@@ -332,6 +332,7 @@ class AllocationResult:
     cells: gpd.GeoDataFrame
     geo: gpd.GeoDataFrame
     balance: pd.DataFrame
+    experiment: pd.DataFrame  # the cells in the randomized dose experiment (may be empty)
 
     def write(self, folder: Path) -> None:
         write_outputs(
@@ -342,6 +343,7 @@ class AllocationResult:
                 "binding.csv": self.plan.binding_,
                 "patrol_balance.csv": self.balance,
                 "allocation.geojson": self.geo,
+                **({"experiment.csv": self.experiment} if len(self.experiment) else {}),
             },
         )
 
@@ -360,7 +362,9 @@ def allocation_stage(
     """Patrol hours for the month after `month` (SPEC §6) and everything written from them;
     `stability = False` plans without the stability terms but still against `previous`;
     `reserve` (`station_id, shift, reserve_hours`, SPEC §13) is held back from the budgets, as
-    is `drive` (`station_id, shift, drive_hours, unit_hours`: what the missions need, §16)."""
+    is `drive` (`station_id, shift, drive_hours, unit_hours`: what the missions need, §16).
+    With `[evaluation] experiment_share`, a seeded share of cell pairs gets the randomized
+    high or low dose (models/experiment.py)."""
     cfg = bureau.config
     plan = PatrolAllocation.from_frames(
         risk,
@@ -373,6 +377,7 @@ def allocation_stage(
         reserve=reserve,
         drive=drive,
     ).solve()
+    experiment = plan.randomize(cfg.evaluation.experiment_share, next_month(month))
     cells = sp.grid.polygons(sp.cells).to_crs("EPSG:4326")
     per_cell = plan.allocation_.groupby(["cell_id", "shift"], as_index=False, sort=False).agg(
         hours=("hours", "sum"),
@@ -386,6 +391,7 @@ def allocation_stage(
         cells=cells,
         geo=cells[["cell_id", "geometry"]].merge(per_cell, on="cell_id"),
         balance=patrol_balance(plan.allocation_, sp.cells, recent, sp.grid.size_m),
+        experiment=experiment,
     )
 
 
@@ -431,14 +437,23 @@ def evaluation_stage(
     previous: pd.DataFrame,
     executed: ExecutionResult | None,
     min_visit_minutes: float,
+    experiment: pd.DataFrame | None = None,
 ) -> EvaluationResult:
     """Crime change where last month's plan added hours against comparable cells (SPEC §8);
-    where tracks exist, where the patrols delivered more hours, with the dose response (§13)."""
+    where tracks exist, where the patrols delivered more hours, with the dose response (§13);
+    with last month's randomized `experiment`, its estimate beside."""
     dose = executed.dose if executed is not None else None
     before = executed.dose_before if executed is not None else None
     return EvaluationResult(
         evaluate_plan(
-            previous, sp.cells, cases, month, dose, before, min_visit_minutes=min_visit_minutes
+            previous,
+            sp.cells,
+            cases,
+            month,
+            dose,
+            before,
+            min_visit_minutes=min_visit_minutes,
+            experiment=experiment,
         )
     )
 

@@ -321,6 +321,7 @@ class StoredPlan:
     grid: dict | None
     source: str
     scenario: str | None = None
+    experiment: pd.DataFrame | None = None  # its randomized dose experiment's cells
 
 
 def previous_allocation(url: str, plan_month: str, scenario: str) -> StoredPlan | None:
@@ -341,6 +342,13 @@ def previous_allocation(url: str, plan_month: str, scenario: str) -> StoredPlan 
                 conn,
                 params=params,
             )
+            experiment = None
+            if "experiment" in inspect(conn).get_table_names():
+                experiment = pd.read_sql(
+                    text("SELECT * FROM experiment WHERE plan_month = :m AND scenario = :s"),
+                    conn,
+                    params=params,
+                ).drop(columns=["plan_month", "scenario"])
     finally:
         engine.dispose()
     if frame.empty:
@@ -355,4 +363,5 @@ def previous_allocation(url: str, plan_month: str, scenario: str) -> StoredPlan 
         grid,
         f"the plan for {plan_month} ({scenario}) in the store",
         scenario,
+        experiment if experiment is not None and len(experiment) else None,
     )

@@ -148,8 +148,9 @@ def test_without_comparable_cells_no_verdict_and_only_the_dose_response_speaks()
     )
     verdicts = evaluation_verdicts(frame, "en").set_index("station_id")
     assert verdicts.loc["S03", "verdict"] == (
-        "Planned hours (WDD): no comparison possible, no comparable cells without added hours "
-        "(only the 54 cells given more hours). Delivered hours (dose–response: harm against "
+        "Planned hours (WDD): no comparison possible, too few comparable cells without added "
+        "hours to tell what patrol did from what would have happened anyway (54 cells given "
+        "more hours). Delivered hours (dose–response: harm against "
         "hours patrolled, cell by cell): each 100 more hours delivered went with 4.6 fewer harm "
         "units (95 % interval −7.7 to −1.5), unlikely to be chance."
     )

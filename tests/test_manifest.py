@@ -26,9 +26,9 @@ def test_every_file_of_the_plan_is_in_the_manifest_with_its_columns(demo_run):
     written = {p.name for p in demo_run.iterdir()}
     assert written <= set(OUTPUTS), written - set(OUTPUTS)
     # a first month has no evaluation; the schedule and the missions are written in one
-    # format, CSV by default
+    # format, CSV by default; the experiment only with [evaluation] experiment_share
     parquet = {"schedule.parquet", "missions.parquet", "missions_routes.parquet"}
-    assert written >= set(OUTPUTS) - {"evaluation.csv", "backtest.csv", *parquet}
+    assert written >= set(OUTPUTS) - {"evaluation.csv", "backtest.csv", "experiment.csv", *parquet}
     for name in written:
         output = OUTPUTS[name]
         if not output.columns:

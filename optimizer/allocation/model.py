@@ -9,6 +9,7 @@ import pandas as pd
 import optimizer.allocation.frames as frames
 from models.config import AllocationConfig
 from models.errors import InfeasiblePlan, SolverFailure
+from models.experiment import assign_experiment
 from optimizer.allocation.binding import binding_rules
 from optimizer.allocation.diagnosis import diagnose
 from optimizer.allocation.paths import solve_decomposed, solve_matrix, solve_sifted
@@ -160,3 +161,33 @@ class PatrolAllocation:
         self.duals_ = frames.duals_frame(data, plan, solution.duals)
         self.binding_ = binding_rules(data, hours, solution.aid)
         return self
+
+    def randomize(self, share: float, plan_month: str) -> pd.DataFrame:
+        """Put a seeded `share` of each station's cell pairs in the randomized dose experiment
+        (`models.experiment`; stations' stability caps kept when the plan has them): the
+        solved plan's `allocation_` becomes the hours as published, and `objective_`,
+        `harm_covered_share_` and `hours_moved_` describe those hours — the experiment's cost
+        shows. Returns the experiment's cells (`EXPERIMENT_COLUMNS`, empty without any)."""
+        data, cfg = self.data, self.data.config
+        experiment = assign_experiment(
+            self.allocation_,
+            share,
+            plan_month,
+            floor_hours=cfg.min_hours_cell,
+            cap_hours=cfg.max_hours_cell,
+            max_change_share=cfg.max_change_share if data.has_previous else None,
+        )
+        if experiment.cells.empty:
+            return experiment.cells
+        self.allocation_ = experiment.allocation
+        per_unit = experiment.allocation.groupby(["cell_id", "shift"])["hours"].sum()
+        keys = pd.MultiIndex.from_frame(data.units[["cell_id", "shift"]])
+        hours = per_unit.reindex(keys, fill_value=0.0).to_numpy()
+        risk, prev = data.units["risk"].to_numpy(), data.units["prev_hours"].to_numpy()
+        total_risk = risk.sum()
+        covered = frames.benefit(hours, risk, cfg)
+        moved = np.abs(hours - prev).sum()
+        self.harm_covered_share_ = covered / total_risk if total_risk > 0 else 0.0
+        self.objective_ = covered - (cfg.stability_weight * moved if data.has_previous else 0.0)
+        self.hours_moved_ = round(float(moved), 1) if data.against_previous else None
+        return experiment.cells

@@ -304,7 +304,12 @@ def _wdd_sentence(r: object, t: dict) -> tuple[str, bool]:
     z, wdd = float(r.z), float(r.wdd)
     treated = _change(float(r.before_treated), float(r.after_treated))
     control = _change(float(r.before_control), float(r.after_control))
-    if treated is None or control is None:
+    expected = pd.to_numeric(getattr(r, "expected_treated", np.nan), errors="coerce")
+    if np.isfinite(expected):  # what comparable cells say the treated cells would have had
+        head = t["expected"].format(
+            bt=int(r.before_treated), at=int(r.after_treated), expected=f"{expected:,.0f}"
+        )
+    elif treated is None or control is None:
         head = t["counts"].format(
             bt=int(r.before_treated),
             at=int(r.after_treated),
@@ -343,14 +348,16 @@ def evaluation_verdicts(evaluation: pd.DataFrame, lang: str) -> pd.DataFrame:
     measure says, named so that they never seem to contradict: the WDD (crime where last
     month's plan added hours against comparable cells without added hours, and whether that
     is likely chance, |z| < `SIGNIFICANT_Z`; a significant rise is said so) and the
-    dose–response (harm against the hours delivered). Without comparable cells
-    (`control_cells` = 0) no WDD comparison is possible: that is said instead of a verdict,
-    `wdd` and `z` (text for reading) are left blank and only the dose–response speaks."""
+    dose–response (harm against the hours delivered). Without enough comparable cells (no
+    `wdd`: too few control cells to learn how cells fall back) no WDD comparison is
+    possible: that is said instead of a verdict, `wdd` and `z` (text for reading) are left
+    blank and only the dose–response speaks."""
     t, d = texts(lang, "verdict"), texts(lang, "dose")
     rows = []
     for r in evaluation.itertuples(index=False):
         dose = _dose_sentence(r, d)
-        if int(float(r.control_cells)) == 0:
+        no_wdd = not np.isfinite(pd.to_numeric(r.wdd, errors="coerce"))
+        if no_wdd or int(float(r.control_cells)) == 0:  # too few comparable cells
             parts = [d["no_comparison"].format(treated=int(float(r.treated_cells))), dose]
             wdd = z = ""
         else:
@@ -494,3 +501,28 @@ def stops_by_station(done: pd.DataFrame) -> pd.DataFrame:
     ).drop(columns="share")
     rows["visited_share"] = rows["stops_visited"] / rows["stops"]
     return rows.reset_index(drop=True)
+
+
+EXPERIMENT_HEADINGS = {  # experiment.csv's columns as the report names them
+    "pair": "experiment_pair",
+    "arm": "experiment_arm",
+    "lp_hours": "hours_without_experiment",
+    "hours": "experiment_hours",
+}
+
+
+def experiment_section(
+    experiment: pd.DataFrame, plan: dict, lang: str, several: bool
+) -> tuple[str, str, pd.DataFrame]:
+    """A run's randomized dose experiment (models/experiment.py) for the report: its title
+    (naming the run when `several` are shown), why these cells are in it, and the cells (pair,
+    dose, hours without and with the experiment)."""
+    t = texts(lang, "experiment")
+    cells = experiment.assign(arm=experiment["arm"].map(t).fillna(experiment["arm"]))
+    share = float(plan.get("parameters", {}).get("evaluation", {}).get("experiment_share", 0))
+    why = t["why"].format(
+        pairs=experiment["pair"].nunique(), cells=len(experiment), share=f"{share:.0%}"
+    )
+    run = f"{plan['plan_month']}/{plan['scenario']}"
+    title = t["title"].format(scenario=run) if several else t["title_one"]
+    return title, why, cells.rename(columns=EXPERIMENT_HEADINGS)

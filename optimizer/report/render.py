@@ -23,6 +23,7 @@ from optimizer.report.figures import (
     baseline_of,
     binding_summary,
     evaluation_verdicts,
+    experiment_section,
     flagged_stations,
     hours_moved,
     key_figures,
@@ -245,6 +246,16 @@ def _outcomes(runs: Sequence[Run], lang: str) -> list[dict]:
         verdicts["station_id"] = verdicts["station_id"].replace({ALL: words["overall"]})
         title = t["outcome_of"].format(month=r.plan["month"]) if several else t["outcome"]
         out.append({"title": title, "table": table(verdicts, lang, r.station_names)})
+    return out
+
+
+def _experiments(runs: Sequence[Run], lang: str) -> list[dict]:
+    """Per run with a randomized dose experiment: which cells are in it and why."""
+    out = []
+    for r in runs:
+        if r.experiment is not None and not r.experiment.empty:
+            title, why, cells = experiment_section(r.experiment, r.plan, lang, len(runs) > 1)
+            out.append({"title": title, "why": why, "table": table(cells, lang, r.station_names)})
     return out
 
 
@@ -563,6 +574,7 @@ def render_report(
         else None,
         differences=_differences(runs, hours, lang) if several else None,
         outcomes=_outcomes(runs, lang),
+        experiments=_experiments(runs, lang),
         execution=_execution(runs, lang),
         glossary={"title": texts(lang, "glossary")["title"], "terms": _glossary(lang)},
         scenarios=[_scenario(r, span, lang) for r in runs],

@@ -15,7 +15,7 @@ import pandas as pd
 from models.errors import InputError, Problem
 from models.scenarios import BASELINE
 from optimizer.i18n import BureauNames, texts
-from optimizer.manifest import OUTPUTS, SERVED
+from optimizer.manifest import EXPERIMENT_FILE, OUTPUTS, SERVED
 
 REQUIRED = [o.name for o in OUTPUTS.values() if o.report == "required"]
 MISSIONS_SUMMARY = SERVED["missions_summary"].name
@@ -46,6 +46,7 @@ class Run:
     reserve: pd.DataFrame | None = None
     missions: pd.DataFrame | None = None  # missions_summary.csv: per station and shift
     missions_done: pd.DataFrame | None = None
+    experiment: pd.DataFrame | None = None  # experiment.csv: the randomized dose experiment
 
     @property
     def station_names(self) -> pd.Series:
@@ -118,6 +119,7 @@ def load_runs(
                 reserve=_optional(folder / "reserve.csv"),
                 missions=_optional(folder / MISSIONS_SUMMARY),
                 missions_done=_optional(folder / "missions_done.csv"),
+                experiment=_optional(folder / EXPERIMENT_FILE),
             )
         )
     return runs
