@@ -297,6 +297,14 @@ class EvaluationConfig(StrictModel):
     experiment_share: float = Field(0.0, ge=0.0, le=1.0)
 
 
+class AssessmentConfig(StrictModel):
+    """The assessment desk's month (SPEC §17)."""
+
+    appeal_days: int = Field(5, ge=0)  # days after a month's close in which a station may appeal
+    # public answers a station needs in a month before its `survey` indicators take their mean
+    survey_min_answers: int = Field(20, ge=1)
+
+
 class OutputConfig(StrictModel):
     schedule_format: Literal["csv", "parquet"] = "csv"  # parquet: a province's millions of visits
 
@@ -316,6 +324,7 @@ class Config(StrictModel):
     execution: ExecutionConfig = ExecutionConfig()
     serve: ServeConfig = ServeConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    assessment: AssessmentConfig = AssessmentConfig()
     missions: MissionsConfig = MissionsConfig()
     output: OutputConfig = OutputConfig()
 

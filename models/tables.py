@@ -100,6 +100,9 @@ TABLES: dict[str, TableSpec] = {
             Column("pool", "bool", required=False, allow_empty=True),
             Column("case_metric", required=False, allow_empty=True),
             Column("name_zh", required=False, allow_empty=True),
+            # the department that reports it, and whether the public survey values it (SPEC §17)
+            Column("owner", required=False, allow_empty=True),
+            Column("survey", "bool", required=False, allow_empty=True),
         ),
         key=("indicator_id",),
         noun="indicator",

@@ -116,6 +116,16 @@ INDICATORS = [
      "manual", False, 100, "target", False, True, ""),
 ]  # fmt: skip
 
+# the department reporting each indicator (SPEC §17): the command centre's call and case
+# records, the criminal investigation department, patrol, legal affairs, the political
+# department's training records
+OWNERS = {
+    "P01": "command", "P02": "command", "P04": "command", "S01": "command", "S02": "command",
+    "M01": "investigation", "M02": "investigation", "M03": "investigation", "M04": "investigation",
+    "P03": "patrol", "S03": "patrol", "C01": "legal", "C02": "legal", "L01": "political",
+}  # fmt: skip
+SURVEYED = {"S02"}  # valued from the public's answers when there are enough
+
 WEIGHTS = {
     "regional": {"P01": 10, "P02": 10, "P03": 5, "P04": 5, "M01": 12, "M02": 12, "M03": 10,
                  "M04": 6, "S01": 8, "S02": 7, "S03": 5, "C01": 4, "C02": 4, "L01": 2},
@@ -444,6 +454,8 @@ def write_demo_bureau(folder: Path, seed: int = DEMO_SEED) -> Path:
             "case_metric",
         ],
     )
+    indicators["owner"] = indicators["indicator_id"].map(OWNERS)
+    indicators["survey"] = indicators["indicator_id"].isin(SURVEYED)
     indicators.to_csv(folder / "indicators.csv", index=False)
     pd.DataFrame(
         [(i, t, w) for t, ws in WEIGHTS.items() for i, w in ws.items()],

@@ -116,7 +116,7 @@ def test_undecodable_bytes_name_their_line_and_encodings(demo_copy):
     lines[3] = lines[3].replace("入室", "\udcff", 1)  # a lone 0xff byte in a UTF-8 file
     (folder / "offences.csv").write_bytes("".join(lines).encode("utf-8", "surrogateescape"))
     rows = (folder / "indicators.csv").read_text(encoding="utf-8").encode("gb18030").split(b"\n")
-    rows[5] = rows[5] + b"\xff"  # a GB18030 file, bad byte at the end of line 6
+    rows[5] = rows[5] + b"\xff"  # a GB18030 file, bad byte at the end of line 6 (column survey)
     (folder / "indicators.csv").write_bytes(b"\n".join(rows))
     (folder / "config.toml").write_bytes(b"[grid]\ncell_size_m = 250  # \xff\n")
     result = CliRunner().invoke(main, ["validate", "--data", str(folder)])
@@ -125,7 +125,7 @@ def test_undecodable_bytes_name_their_line_and_encodings(demo_copy):
     bad = "cannot decode bytes b'\\xff'; tried UTF-8"
     assert f"offences.csv:4:name_zh: {bad} (fails on line 4) and GB18030" in text
     assert (
-        f"indicators.csv:6:case_metric: {bad} (fails on line 2) and GB18030 (fails on line 6)"
+        f"indicators.csv:6:survey: {bad} (fails on line 2) and GB18030 (fails on line 6)"
         in text
     )
     assert f"config.toml:2:(file): {bad} (fails on line 2)" in text

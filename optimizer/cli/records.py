@@ -125,6 +125,9 @@ def users() -> None:
 @click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--station", default="", help="the station a `station` user reads")
 @click.option(
+    "--department", default="", help="the department a `department` user reports for (SPEC §17)"
+)
+@click.option(
     "--users",
     "users_file",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -138,20 +141,22 @@ def users() -> None:
 @click.option(
     "--data", type=click.Path(path_type=Path, file_okay=False), help="bureau data naming stations"
 )
-def users_add(name, role, station, users_file: Path | None, out: Path | None, data: Path | None):
+def users_add(
+    name, role, station, department, users_file: Path | None, out: Path | None, data: Path | None
+):
     """Add a user (or set its role and password), the password asked on a terminal, else read
     from one line of stdin; only its scrypt hash is stored."""
     from optimizer.serve import users as accounts
 
     users_file = users_file or accounts.users_file_of(out, DEFAULT_OUT)
     try:
-        accounts.check_new_user(name, role, station, out or users_file.parent, data)
+        accounts.check_new_user(name, role, station, out or users_file.parent, data, department)
         if sys.stdin.isatty():
             password = click.prompt("password", hide_input=True, confirmation_prompt=True)
         else:
             password = sys.stdin.readline().rstrip("\r\n")
         accounts.check_new_password(password)
-        new = accounts.add_user(users_file, name, role, station, password)
+        new = accounts.add_user(users_file, name, role, station, password, department)
     except accounts.UserError as exc:
         click.echo(f"{users_file}: {exc}", err=True)
         sys.exit(EXIT_INPUT)

@@ -3,7 +3,9 @@ file, `patrolopt users add --role` and every route take them from here."""
 
 from __future__ import annotations
 
-ROLES = ("planner", "trainer", "leader", "station", "admin")
+# department: a business department submitting its indicators; assessor: the assessment office
+# (SPEC §17)
+ROLES = ("planner", "trainer", "leader", "station", "admin", "department", "assessor")
 ALL_ROLES = frozenset(ROLES)
 MISSION_ROLES = {"planner", "leader", "station"}  # missions and their sheets (SPEC §16)
 # the tables each role may read; `station` reads only its own station's rows of these
@@ -26,3 +28,7 @@ WORKBOOK_ROLES = {"trainer", "leader"}
 MAP_ROLES = {"planner", "leader"}
 LEADER_ROLES = {"leader"}  # report, comparison, scenario runs and their jobs
 ADMIN_ROLES = {"admin"}  # users and audit
+DEPARTMENT_ROLES = {"department"}  # submits its own indicators (SPEC §17)
+ASSESSOR_ROLES = {"assessor"}  # reviews, returns, closes, rules on appeals and flexible weights
+# reads the month's review, appeals and bulletin: the office, leadership and departments
+REVIEW_ROLES = {"assessor", "leader", "department"}

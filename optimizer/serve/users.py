@@ -41,7 +41,8 @@ class UserError(ValueError):
 class User:
     name: str
     role: str
-    station: str = ""
+    station: str = ""  # the station a `station` user reads
+    department: str = ""  # the department a `department` user reports for (SPEC §17)
 
 
 def hash_password(password: str) -> str:
@@ -95,14 +96,14 @@ def read_users(path: Path) -> dict[str, tuple[User, str]]:
     for name, entry in data.get("users", {}).items():
         if not isinstance(entry, dict) or entry.get("role") not in ROLES:
             raise UserError(f"{path}: user {name!r} has no valid role ({', '.join(ROLES)})")
-        station = str(entry.get("station", ""))
-        user = User(name=name, role=entry["role"], station=station)
+        station, department = str(entry.get("station", "")), str(entry.get("department", ""))
+        user = User(name=name, role=entry["role"], station=station, department=department)
         users[name] = (user, str(entry.get("password", "")))
     return users
 
 
-def check_user(name: str, role: str, station: str) -> None:
-    """Raise UserError unless name, role and station make a valid entry."""
+def check_user(name: str, role: str, station: str, department: str = "") -> None:
+    """Raise UserError unless name, role, station and department make a valid entry."""
     if not NAME.fullmatch(name):
         raise UserError(f"user name {name!r}: use 1-64 letters, digits, '.', '_', '@' or '-'")
     if role not in ROLES:
@@ -111,6 +112,13 @@ def check_user(name: str, role: str, station: str) -> None:
         raise UserError("role station needs --station, the station whose rows the user reads")
     if role != "station" and station:
         raise UserError(f"--station applies to role station only, not {role}")
+    if role == "department" and not NAME.fullmatch(department):
+        raise UserError(
+            "role department needs --department, the department whose indicators it reports "
+            "(the `owner` of indicators.csv)"
+        )
+    if role != "department" and department:
+        raise UserError(f"--department applies to role department only, not {role}")
 
 
 @functools.cache
@@ -166,11 +174,13 @@ def users_file_of(out: Path | None, default_out: Path) -> Path:
     return (Path(".") if inside else out or default_out) / USERS_FILE
 
 
-def check_new_user(name: str, role: str, station: str, out: Path, data: Path | None) -> None:
+def check_new_user(
+    name: str, role: str, station: str, out: Path, data: Path | None, department: str = ""
+) -> None:
     """Raise UserError unless the entry is valid (`check_user`) and its station, if any, is
     one of the bureau's (`known_stations` of `out` or `data`), naming where they were read and
     which they are."""
-    check_user(name, role, station)
+    check_user(name, role, station, department)
     if not station:
         return
     known, source = known_stations(out, data)
@@ -182,15 +192,17 @@ def check_new_user(name: str, role: str, station: str, out: Path, data: Path | N
         )
 
 
-def add_user(path: Path, name: str, role: str, station: str, password: str) -> bool:
+def add_user(
+    path: Path, name: str, role: str, station: str, password: str, department: str = ""
+) -> bool:
     """Add the user, or replace its entry; True when it was new (`write_users` writes the
     file)."""
-    check_user(name, role, station)
+    check_user(name, role, station, department)
     if not password:
         raise UserError("the password is empty")
     users = read_users(path)
     new = name not in users
-    users[name] = (User(name, role, station), hash_password(password))
+    users[name] = (User(name, role, station, department), hash_password(password))
     write_users(path, users)
     return new
 
@@ -212,6 +224,7 @@ def write_users(path: Path, users: dict[str, tuple[User, str]]) -> None:
             f"[users.{json.dumps(user.name, ensure_ascii=False)}]",
             f"role = {json.dumps(user.role)}",
             f"station = {json.dumps(user.station, ensure_ascii=False)}",
+            *([f"department = {json.dumps(user.department)}"] if user.department else []),
             f"password = {json.dumps(hashed)}",
         ]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -241,6 +254,6 @@ def reset_password(path: Path, name: str, password: str) -> None:
     if name not in users:
         raise UserError(f"no user {name!r}")
     user, hashed = users[name]
-    add_user(path, user.name, user.role, user.station, password)
+    add_user(path, user.name, user.role, user.station, password, user.department)
     if is_disabled(hashed):
         set_disabled(path, name, True)
