@@ -145,6 +145,32 @@ def record_decision(conn: Connection, run: dict, action: str, user: str, detail:
     )
 
 
+ASSESSMENT_SCENARIO = "assessment"  # the scenario field of the assessment desk's entries
+
+
+def record_assessment(
+    conn: Connection, month: str, action: str, user: str, changed: dict[str, str], detail: dict
+) -> dict:
+    """In the caller's transaction: a step of the assessment desk (SPEC §17: a submission,
+    return, close, appeal, decision, flexible-weight decision or the day's survey tally) joins
+    `audit_log`, naming its user and the sha256 of what it changed (`changed`: what → digest,
+    e.g. `{"submission": …}`), under the assessed month and the scenario `assessment`. Such
+    entries are decisions (`action`), never runs: `verify` checks them as links of the chain."""
+    return _append(
+        conn,
+        {
+            "plan_month": month,
+            "scenario": ASSESSMENT_SCENARIO,
+            "folder": "",
+            "data_dir": "",
+            "files": {f"assessment/{what}": digest for what, digest in sorted(changed.items())},
+            "action": action,
+            "user": user,
+            "detail": detail,
+        },
+    )
+
+
 def _append(conn: Connection, content: dict) -> dict:
     """`content` (stamped now) chained after the store's last entry and inserted."""
     MetaData().create_all(conn, tables=[_AUDIT])
