@@ -80,7 +80,7 @@ def spelling_problems(table: Table, frame: pd.DataFrame, column: str) -> list[Pr
     return problems
 
 
-def _references(
+def reference_problems(
     table: Table, frame: pd.DataFrame, column: str, known: set[str], what: str
 ) -> list[Problem]:
     """Cells naming no row of the referenced table. A cell that names one only after NFKC
@@ -184,7 +184,7 @@ def cross_references(
             known = frames.get(col.refers_to)
             if known is None or target.key[0] not in known.columns:
                 continue
-            problems += _references(
+            problems += reference_problems(
                 raw[name], source, col.name, set(known[target.key[0]]), target.noun
             )
     if frames.get("courses") is not None and frames.get("indicators") is not None:

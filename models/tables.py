@@ -154,6 +154,9 @@ TABLES: dict[str, TableSpec] = {
             Column("station_id", refers_to="stations"),
             Column("indicator_id", refers_to="indicators"),
             Column("weight", "number", minimum=0),
+            # the first month assessed with these weights (the desk's approvals: the month
+            # after the decision); empty: every month
+            Column("from_month", "month", required=False, allow_empty=True),
         ),
         key=("station_id", "indicator_id"),
         optional=True,

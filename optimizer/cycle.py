@@ -113,7 +113,7 @@ def run_cycle(
         else None
     )
     tick("execution")
-    weights = stages.bureau_station_weights(bureau)
+    weights = stages.bureau_station_weights(bureau, month)
     quality = (
         stages.quality_stage(bureau, month, cases, weights, executed)
         if executed is not None

@@ -111,12 +111,17 @@ class QualityResult:
         write_outputs(folder, {"quality.csv": self.flags})
 
 
-def bureau_station_weights(bureau: Bureau) -> pd.DataFrame | None:
-    """Weights per station (`station_weights`: its type's, overridden by its flexible ones),
-    computed once a run for quality and score; None without `weights.csv`."""
+def bureau_station_weights(bureau: Bureau, month: str) -> pd.DataFrame | None:
+    """Weights per station for assessed month `month` (`station_weights`: its type's,
+    overridden by its flexible ones that apply from `month` or earlier), computed once a run
+    for quality and score; None without `weights.csv`."""
     if bureau.weights is None:
         return None
-    return station_weights(bureau.weights, bureau.stations, bureau.flex_weights)
+    flex = bureau.flex_weights
+    if flex is not None and "from_month" in flex.columns:
+        starts = flex["from_month"].fillna("").astype(str)
+        flex = flex[starts.eq("") | (starts <= month)]
+    return station_weights(bureau.weights, bureau.stations, flex)
 
 
 def quality_stage(

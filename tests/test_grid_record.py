@@ -76,7 +76,7 @@ def test_loading_warnings_and_an_empty_forecast_reach_quality(demo_data):
     warning = dict.fromkeys(QUALITY_COLUMNS, "")
     warning.update(check="time_offset_converted", severity="warning", message="converted")
     bureau.warnings = pd.DataFrame([warning])
-    flags = quality_stage(bureau, "2025-12", None, bureau_station_weights(bureau)).flags
+    flags = quality_stage(bureau, "2025-12", None, bureau_station_weights(bureau, "2025-12")).flags
     assert (flags["check"] == "time_offset_converted").sum() == 1
 
     risk = pd.DataFrame({"cell_id": ["0_0"], "shift": ["day"], "risk": [0.0]})

@@ -169,7 +169,7 @@ def score(data, month, out) -> None:
     from optimizer.stages import bureau_station_weights, score_stage
 
     bureau, _sp, _cases = _stage(data, month, SCORE_TABLES)
-    score_stage(bureau, month, bureau_station_weights(bureau)).write(out)
+    score_stage(bureau, month, bureau_station_weights(bureau, month)).write(out)
     click.echo(_say("scores_written", out=out))
 
 
@@ -180,7 +180,7 @@ def quality(data, month, out) -> None:
     from optimizer.stages import bureau_station_weights, quality_stage
 
     bureau, _sp, cases = _stage(data, month, FORECAST_TABLES | SCORE_TABLES)
-    result = quality_stage(bureau, month, cases, bureau_station_weights(bureau))
+    result = quality_stage(bureau, month, cases, bureau_station_weights(bureau, month))
     result.write(out)
     click.echo(_say("flags_written", count=len(result.flags), path=out / "quality.csv"))
 
@@ -260,7 +260,7 @@ def train(ctx, data, month, out) -> None:
     from optimizer.stages import bureau_station_weights, score_stage, training_stage
 
     bureau, _sp, _cases = _stage(data, month, SCORE_TABLES)
-    scored = score_stage(bureau, month, bureau_station_weights(bureau))
+    scored = score_stage(bureau, month, bureau_station_weights(bureau, month))
     result = training_stage(bureau, month, scored, ctx.obj["lang"])
     result.write(out)
     seats = int(result.training["seats"].sum()) if len(result.training) else 0

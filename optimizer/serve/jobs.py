@@ -18,9 +18,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from models.months import previous_month
-from models.scenarios import scenario_name
+from models.scenarios import BASELINE, scenario_name
 
 STATES = ("queued", "running", "done", "infeasible", "failed")
+NO_SCENARIO = "-"  # the worker's scenario argument for the month's own run
 
 
 @dataclass
@@ -65,7 +66,7 @@ class Jobs:
         self.data, self.out, self.db, self.lang = data, out, db, lang
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[Job, bytes] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[Job, bytes | None] | None] = queue.Queue()
         self._process: subprocess.Popen | None = None
         self._thread = threading.Thread(target=self._work, name="scenario-jobs", daemon=True)
         self._thread.start()
@@ -79,6 +80,16 @@ class Jobs:
         with self._lock:
             self._jobs[job.id] = job
         self._queue.put((job, scenario))
+        return job
+
+    def submit_month(self, plan_month: str, requested_by: str = "") -> Job:
+        """Queue the month's own run (no scenario): the baseline plan of `plan_month` from the
+        data folder as it is now, e.g. after the assessment desk closed the month before."""
+        job = Job(id=secrets.token_hex(16), plan_month=plan_month, requested_by=requested_by)
+        job.scenario = BASELINE
+        with self._lock:
+            self._jobs[job.id] = job
+        self._queue.put((job, None))
         return job
 
     def get(self, job_id: str) -> dict[str, str] | None:
@@ -104,12 +115,12 @@ class Jobs:
             except Exception as exc:  # noqa: BLE001 - the job says why, the queue goes on
                 self._update(job, state="failed", message=f"internal error: {exc}")
 
-    def _run(self, job: Job, scenario: bytes) -> None:
-        stem = job.stem
+    def _run(self, job: Job, scenario: bytes | None) -> None:
         folder = Path(tempfile.mkdtemp(prefix="patrolopt-job-"))
         try:
-            path = folder / f"{stem}.toml"
-            path.write_bytes(scenario)
+            path = folder / f"{job.stem}.toml"
+            if scenario is not None:
+                path.write_bytes(scenario)
             self._update(job, state="running", message="loading the data")
             command = [
                 sys.executable,
@@ -120,7 +131,7 @@ class Jobs:
                 previous_month(job.plan_month),
                 str(self.out),
                 self.db,
-                str(path),
+                str(path) if scenario is not None else NO_SCENARIO,
                 self.lang,
             ]
             errors_file = folder / "stderr.txt"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from models.errors import InputError, MonthOutsideData
 from optimizer.cycle import run_month
+from optimizer.serve.jobs import NO_SCENARIO
 
 _PR_SET_PDEATHSIG = 1
 
@@ -33,8 +34,8 @@ def tell(**fields) -> None:
     print(json.dumps(fields, ensure_ascii=False), flush=True)
 
 
-def run_job(data: Path, month: str, out: Path, db: str, scenario: Path, lang: str) -> dict:
-    """The job's outcome: done (the plan's folder), infeasible (the diagnosis) or failed (the
+def run_job(data: Path, month: str, out: Path, db: str, scenario: Path | None, lang: str) -> dict:
+    """The job's outcome (the month's own run when `scenario` is None): done (the plan's folder), infeasible (the diagnosis) or failed (the
     input errors, or an internal error)."""
     try:
         done = run_month(
@@ -42,7 +43,7 @@ def run_job(data: Path, month: str, out: Path, db: str, scenario: Path, lang: st
             month,
             out,
             db=db,
-            scenario_files=(scenario,),
+            scenario_files=(scenario,) if scenario is not None else (),
             lang=lang,
             progress=lambda s: tell(progress=s),
         )
@@ -65,7 +66,8 @@ def run_job(data: Path, month: str, out: Path, db: str, scenario: Path, lang: st
 def main(argv: list[str]) -> None:
     parent, data, month, out, db, scenario, lang = argv
     die_with(int(parent))
-    tell(**run_job(Path(data), month, Path(out), db, Path(scenario), lang))
+    file = None if scenario == NO_SCENARIO else Path(scenario)
+    tell(**run_job(Path(data), month, Path(out), db, file, lang))
 
 
 if __name__ == "__main__":
