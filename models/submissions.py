@@ -91,7 +91,7 @@ def checked_submission(
     problems += mask_problems(
         table.file,
         table.first_row,
-        (changed & frame["note"].eq("")).to_numpy(),
+        (changed & frame["note"].eq("") & (owner == department).to_numpy()).to_numpy(),
         "note",
         lambda i: (
             f"value {frame['value'].iloc[i]:g} overrides the pre-filled "

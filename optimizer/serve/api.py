@@ -30,6 +30,7 @@ from optimizer.serve.jobs import ScenarioNameRefused
 from optimizer.serve.roles import (
     ADMIN_ROLES,
     ALL_ROLES,
+    ASSESSOR_ROLES,
     LEADER_ROLES,
     TABLE_ROLES,
     WORKBOOK_ROLES,
@@ -320,9 +321,10 @@ async def submit_scenario(
 def job_state(
     request: Request,
     job_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")],
-    _user: Annotated[User, Depends(require(LEADER_ROLES))],
+    _user: Annotated[User, Depends(require(LEADER_ROLES | ASSESSOR_ROLES))],
 ) -> JobView:
-    """A scenario run's state: queued, running, done, infeasible or failed, with the message."""
+    """A run's state (a scenario, or a month the assessment office closed): queued, running,
+    done, infeasible or failed, with the message."""
     jobs = service(request).jobs
     found = jobs.get(job_id) if jobs is not None else None
     if found is None:

@@ -35,7 +35,8 @@ def tell(**fields) -> None:
 
 
 def run_job(data: Path, month: str, out: Path, db: str, scenario: Path | None, lang: str) -> dict:
-    """The job's outcome (the month's own run when `scenario` is None): done (the plan's folder), infeasible (the diagnosis) or failed (the
+    """The job's outcome (the month's own run when `scenario` is None): done (the plan's
+    folder), infeasible (the diagnosis) or failed (the
     input errors, or an internal error)."""
     try:
         done = run_month(
