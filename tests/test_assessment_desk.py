@@ -92,7 +92,9 @@ def test_a_month_submitted_by_its_departments_closes_into_scores(desk):
     assert prefilled[("S01", "P01")] == 31.0  # burglaries of S01 in the month, from the cases
     for department in ("command", "investigation", "legal"):
         rows = _rows(removed, department, prefilled)
-        answer = client(department).post(f"/api/assessment/{MONTH}/submissions", json={"rows": rows})
+        answer = client(department).post(
+            f"/api/assessment/{MONTH}/submissions", json={"rows": rows}
+        )
         assert answer.status_code == 201, answer.text
         assert answer.json()["rows"] == len(rows) and answer.json()["late"] is True
     refused = client("office").post(f"/api/assessment/{MONTH}/close", json={})
@@ -101,7 +103,9 @@ def test_a_month_submitted_by_its_departments_closes_into_scores(desk):
     assert {d for d, _ in missing} == {"patrol", "political"}
     for department in ("patrol", "political"):
         rows = _rows(removed, department, prefilled)
-        answer = client(department).post(f"/api/assessment/{MONTH}/submissions", json={"rows": rows})
+        answer = client(department).post(
+            f"/api/assessment/{MONTH}/submissions", json={"rows": rows}
+        )
         assert answer.status_code == 201, answer.text
     review = client("office").get(f"/api/assessment/{MONTH}").json()
     assert review["state"] == "open" and review["deadline"] == "2025-12-27"

@@ -124,10 +124,7 @@ def test_undecodable_bytes_name_their_line_and_encodings(demo_copy):
     text = result.output
     bad = "cannot decode bytes b'\\xff'; tried UTF-8"
     assert f"offences.csv:4:name_zh: {bad} (fails on line 4) and GB18030" in text
-    assert (
-        f"indicators.csv:6:survey: {bad} (fails on line 2) and GB18030 (fails on line 6)"
-        in text
-    )
+    assert f"indicators.csv:6:survey: {bad} (fails on line 2) and GB18030 (fails on line 6)" in text
     assert f"config.toml:2:(file): {bad} (fails on line 2)" in text
     assert ":0:" not in text and "Traceback" not in text
 

@@ -168,7 +168,9 @@ def test_with_the_planted_effect_taken_out_the_demo_shows_none(demo_bureau):
     )
     scores.loc[treated, "value"] -= PLANTED_EFFECT
     plain = dataclasses.replace(demo_bureau, scores=scores)
-    ind = score_stage(plain, demo_month(), bureau_station_weights(plain, demo_month())).all_indicator_scores
+    ind = score_stage(
+        plain, demo_month(), bureau_station_weights(plain, demo_month())
+    ).all_indicator_scores
     found = course_effectiveness(comparisons(ind, log, demo_bureau.courses, demo_month()))
     row = found.set_index(["course_id", "indicator_id"]).loc[(PLANTED_COURSE, "S02")]
     assert row["low"] <= 0 <= row["high"]
