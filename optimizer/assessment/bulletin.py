@@ -1,4 +1,4 @@
-"""The monthly bulletin (通报, SPEC §17) that the assessment office circulates once a month
+"""The monthly bulletin (SPEC §17) that the assessment office circulates once a month
 is closed and planned: grades and ranks by peer group with the change from last month, red-line
 vetoes, stations last in their group, late, returned and missing reports, data-quality flags and
 the training assigned. A station reads the same bulletin cut to its own rows.
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from markupsafe import Markup
 
 from geo.legend import FONTS
 from models.months import MONTH_PATTERN, next_month, previous_month
@@ -34,6 +35,7 @@ REPORT_STATUSES = ("missing", "submitted", "late", "returned")
 NAMED_STATUSES = ("returned", "late", "missing")  # the ones a bulletin names, in this order
 ROLLUPS, AWARDS, SCORES = (OUTPUTS[n].name for n in ("rollups.csv", "awards.csv", "scores.csv"))
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+TOTAL_RANK = ["station_id", "total", "rank"]  # what a change compares, as rollups.csv names it
 EAST_ASIAN_FONT = "SimSun"  # Word's font for Chinese characters in the DOCX
 
 
@@ -147,9 +149,9 @@ def changes(run: Run, folder: Path, month: str, lang: str) -> tuple[pd.DataFrame
     last = previous_month(month)
     path = Path(folder) / month / logged_adoption(folder, month).scenario / SCORES
     if path.is_file():
-        before = pd.read_csv(path, dtype={"station_id": str})
-        before = before.rename(columns={"total_with_bonus": "total"})
-        now = run.scores.rename(columns={"total_with_bonus": "total"})
+        ranked = ["station_id", "total_with_bonus", "rank"]
+        before = pd.read_csv(path, dtype={"station_id": str}, usecols=ranked)[ranked]
+        now, before = (f[ranked].set_axis(TOTAL_RANK, axis=1) for f in (run.scores, before))
         basis = t["against_month"].format(month=last)
     else:
         quarters = _quarters(run.folder / ROLLUPS, month)
@@ -159,9 +161,7 @@ def changes(run: Run, folder: Path, month: str, lang: str) -> tuple[pd.DataFrame
             ].format(month=last)
         now, before, (this, previous) = quarters
         basis = t["against_quarter"].format(month=last, quarter=this, previous=previous)
-    both = now[["station_id", "total", "rank"]].merge(
-        before[["station_id", "total", "rank"]], on="station_id", how="left", suffixes=("", "_0")
-    )
+    both = now[TOTAL_RANK].merge(before[TOTAL_RANK], "left", "station_id", suffixes=("", "_0"))
     gained = both["rank_0"] - both["rank"]
     return (
         pd.DataFrame(
@@ -358,11 +358,12 @@ def _rows(rows: list[list[str]]) -> tuple[tuple[str, ...], ...]:
 
 def bulletin_html(b: Bulletin) -> str:
     """The bulletin as one self-contained page (no script, no remote file), printable; every
-    text of the bulletin escaped."""
+    text of the bulletin escaped (the font list, a constant, goes into the style sheet as
+    written: entities mean nothing there)."""
     return (
         environment()
         .get_template("bulletin.html.j2")
-        .render(lang="zh-CN" if b.lang == "zh" else "en", b=b, fonts=FONTS)
+        .render(lang="zh-CN" if b.lang == "zh" else "en", b=b, fonts=Markup(FONTS))
     )
 
 
@@ -377,7 +378,7 @@ def bulletin_docx(b: Bulletin) -> bytes:
     for name in ("Normal", "Title", "Heading 1"):
         fonts = document.styles[name].element.get_or_add_rPr().get_or_add_rFonts()
         fonts.set(qn("w:eastAsia"), EAST_ASIAN_FONT)
-    document.core_properties.title = _xml(b.title)
+    document.core_properties.title = _xml(b.title)[:255]  # the most a document title holds
     document.core_properties.language = "zh-CN" if b.lang == "zh" else "en"
     document.add_heading(_xml(b.title), level=0)
     document.add_paragraph(_xml(b.subtitle))
