@@ -93,7 +93,7 @@ def bulletin(
     scenario = logged_adoption(folder, plan_month).scenario
     run_folder = folder / plan_month / scenario
     if not (run_folder / PLAN_FILE).is_file():
-        raise NoBulletin(f"{month} has no finished plan ({plan_month}/{scenario}) in {folder}")
+        raise NoBulletin(f"{month} has no finished plan ({plan_month}/{scenario})")
     run = load_runs([run_folder], lang=lang)[0]
     if station is not None and station not in set(run.scores["station_id"]):
         raise NoBulletin(f"station {station!r} has no assessment for {month}")
