@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import json
 
+import docx
+import geopandas as gpd
 import openpyxl
 import pandas as pd
 import pytest
@@ -20,6 +22,7 @@ from optimizer.manifest import default_store_url
 from optimizer.serve.app import create_app
 from optimizer.serve.deps import Settings
 from optimizer.serve.users import add_user
+from tests.serve_helpers import served_copy
 
 MONTH = "2025-12"  # the demo's last assessed month
 PASSWORD = "desk-pass-1234"
@@ -36,14 +39,14 @@ USERS = {  # name: (role, station, department)
 
 
 @pytest.fixture
-def desk(demo_copy, tmp_path):
+def desk(demo_run, demo_copy, tmp_path):
     """The desk over a copy of the demo data whose last month's values are removed: a client
-    per user (no run is queued: the service has no job queue), the removed values, the paths."""
+    per user (no run is queued: the service has no job queue), the removed values, the paths.
+    The output folder holds the demo's plan for the month after, which the bulletin reads."""
     scores = pd.read_csv(demo_copy / "scores.csv")
     removed = scores[scores["month"] == MONTH]
     scores[scores["month"] != MONTH].to_csv(demo_copy / "scores.csv", index=False)
-    out = tmp_path / "out"
-    out.mkdir()
+    out = served_copy(demo_run, tmp_path)  # the demo's plan of the month after, and its store
     url = default_store_url(out)
     engine = create_engine(url)
     ASSESSMENT.create_all(engine)
@@ -125,7 +128,8 @@ def test_a_month_submitted_by_its_departments_closes_into_scores(desk):
         json={"rows": [{"station_id": "S01", "indicator_id": "P01", "value": 31}]},
     )
     assert again.status_code == 409
-    actions = [e["action"] for e in map(json.loads, (out / "audit.jsonl").read_text().splitlines())]
+    entries = map(json.loads, (out / "audit.jsonl").read_text().splitlines())
+    actions = [e["action"] for e in entries if e["scenario"] == "assessment"]
     assert actions == ["submit"] * 5 + ["close"]
     assert not verify(out, default_store_url(out)).problems
 
@@ -303,3 +307,24 @@ def test_flexible_weights_are_checked_when_filed_and_written_when_approved(desk)
     flex = pd.read_csv(data / "flex_weights.csv", dtype=str)
     assert flex[["station_id", "indicator_id", "weight"]].values.tolist() == [["S01", "S03", "6"]]
     assert flex["from_month"].iloc[0] > MONTH
+
+
+def test_the_bulletin_names_every_station_and_a_station_reads_its_own(desk):
+    client, *_ = desk
+    _closed_with_reason(client)
+    answer = client("office").get(f"/api/assessment/{MONTH}/bulletin?format=docx")
+    assert answer.status_code == 200, answer.text
+    text = "\n".join(
+        cell.text
+        for table in docx.Document(io.BytesIO(answer.content)).tables
+        for row in table.rows
+        for cell in row.cells
+    )
+    stations = gpd.read_file(desk[2] / "stations.geojson")
+    assert all(name in text for name in stations["name"])
+    own = client("s01").get(f"/api/assessment/{MONTH}/bulletin?format=html&lang=en")
+    assert own.status_code == 200 and "sandbox" in own.headers["content-security-policy"]
+    names = dict(zip(stations["station_id"], stations["name"], strict=True))
+    assert names["S01"] in own.text and names["S02"] not in own.text
+    assert client("command").get(f"/api/assessment/{MONTH}/bulletin").status_code == 403
+    assert client("office").get("/api/assessment/2025-06/bulletin").status_code == 404

@@ -24,6 +24,7 @@ from geo.legend import FONTS
 from models.months import MONTH_PATTERN, next_month, previous_month
 from models.scoring import GRADES
 from optimizer.adoption import logged_adoption
+from optimizer.assessment.desk import REVIEW_STATUSES
 from optimizer.i18n import texts, vocabulary
 from optimizer.manifest import OUTPUTS, PLAN_FILE
 from optimizer.report.environment import environment
@@ -31,7 +32,6 @@ from optimizer.report.render import table
 from optimizer.report.runs import Run, load_runs
 
 REPORT_COLUMNS = ("department", "indicator_id", "station_id", "status")  # the desk's review items
-REPORT_STATUSES = ("missing", "submitted", "late", "returned")
 NAMED_STATUSES = ("returned", "late", "missing")  # the ones a bulletin names, in this order
 ROLLUPS, AWARDS, SCORES = (OUTPUTS[n].name for n in ("rollups.csv", "awards.csv", "scores.csv"))
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -81,7 +81,7 @@ def bulletin(
 ) -> Bulletin:
     """The bulletin of assessed month `month` (YYYY-MM) from output folder `folder` (the one
     holding the plan months), in `lang`. `reports` are the desk's review items (`department,
-    indicator_id, station_id, status`, status one of `REPORT_STATUSES`); with `station`, only
+    indicator_id, station_id, status`, status one of `REVIEW_STATUSES`); with `station`, only
     that station's rows. Raises `NoBulletin` when the month has no finished plan or the
     station no score in it, `ValueError` for a malformed month or `reports`."""
     if not isinstance(month, str) or not re.fullmatch(MONTH_PATTERN, month):
@@ -131,11 +131,11 @@ def review_items(reports: pd.DataFrame) -> pd.DataFrame:
             f"reports lack column(s) {', '.join(missing)}: expected {', '.join(REPORT_COLUMNS)}"
         )
     items = reports[list(REPORT_COLUMNS)].fillna("").astype(str)
-    unknown = sorted(set(items["status"]) - set(REPORT_STATUSES))
+    unknown = sorted(set(items["status"]) - set(REVIEW_STATUSES))
     if unknown:
         raise ValueError(
             f"reports: unknown status {', '.join(map(repr, unknown))}: "
-            f"one of {', '.join(REPORT_STATUSES)}"
+            f"one of {', '.join(REVIEW_STATUSES)}"
         )
     return items.reset_index(drop=True)
 

@@ -27,7 +27,7 @@ from optimizer.assessment.tables import CLOSED_MONTHS, SUBMISSIONS, SUBMITTED_VA
 
 MAX_COMMENT = 1000  # characters of a return comment or a close reason
 KEY = ["station_id", "indicator_id"]
-SURVEY_COLUMNS = ["station_id", "indicator_id", "value", "answers"]
+REVIEW_STATUSES = ("missing", "submitted", "late", "returned")  # of a value owed the month
 
 
 class DeskRefused(Exception):

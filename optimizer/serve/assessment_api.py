@@ -9,8 +9,9 @@ import asyncio
 import json
 from typing import Annotated, Literal
 
+import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
@@ -18,9 +19,11 @@ from starlette.formparsers import FormParser, MultiPartException, MultiPartParse
 from models.months import MONTH_PATTERN, next_month
 from optimizer.assessment import appeals as appeal_steps
 from optimizer.assessment import desk
+from optimizer.assessment.bulletin import REPORT_COLUMNS, NoBulletin, bulletin_docx, bulletin_html
+from optimizer.assessment.bulletin import bulletin as make_bulletin
 from optimizer.assessment.bureau import DeskBureau, desk_bureau
 from optimizer.assessment.uploads import MAX_UPLOAD_BYTES, rows_table, uploaded_table
-from optimizer.serve.deps import require, service
+from optimizer.serve.deps import Language, require, service
 from optimizer.serve.roles import ASSESSOR_ROLES, DEPARTMENT_ROLES, REVIEW_ROLES
 from optimizer.serve.users import User
 
@@ -411,3 +414,47 @@ def decide_flex(
     except desk.DeskRefused as exc:
         raise _refused(exc) from None
     return AppealRef(id=application)
+
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+BULLETIN_READERS = {"assessor", "leader", "station"}
+# the bulletin page: its own inline styles, nothing else loaded or run
+BULLETIN_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'none'; sandbox"
+)
+
+
+@router.get(
+    "/api/assessment/{month}/bulletin",
+    responses={
+        **ERRORS,
+        200: {"content": {DOCX: {}, "text/html": {}}, "description": "the bulletin"},
+    },
+    response_class=Response,
+)
+def bulletin(
+    request: Request,
+    month: AssessedMonth,
+    user: Annotated[User, Depends(require(BULLETIN_READERS))],
+    format: Literal["html", "docx"] = "html",  # noqa: A002 - the query parameter's name
+    lang: Language | None = None,
+) -> Response:
+    """The month's bulletin (通报) from its plan and review, as a page or as DOCX for
+    circulation; a station gets its own."""
+    state = service(request)
+    settings = state.settings
+    items = desk.review(settings.db, bureau_of(request), month)["items"]
+    reports = pd.DataFrame(items, columns=list(REPORT_COLUMNS))
+    station = user.station if user.role == "station" else None
+    try:
+        found = make_bulletin(settings.out, month, reports, lang or settings.lang, station)
+    except NoBulletin as exc:
+        raise HTTPException(404, str(exc)) from None
+    if format == "docx":
+        name = f"bulletin-{month}{'-' + station if station else ''}.docx"
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        return Response(bulletin_docx(found), media_type=DOCX, headers=headers)
+    response = HTMLResponse(bulletin_html(found))
+    response.headers["Content-Security-Policy"] = BULLETIN_CSP
+    return response
