@@ -39,6 +39,7 @@ from sqlalchemy.engine import Connection
 from models.columns import MONTH
 from optimizer import store
 from optimizer.access_log import verify_access
+from optimizer.assessment.records import submission_problems
 from optimizer.chain import Chain, read_lines, sha256_file
 from optimizer.manifest import AUDIT_FILE, INPUT_SNAPSHOTS
 
@@ -329,7 +330,8 @@ def verify(out: Path, url: str, anchor: str | None = None) -> Findings:
     """The audit trail of `out` checked, first problem first: each entry's hash, link and
     sequence in the store and in `audit.jsonl`, the two logs against each other, the files and
     stored rows (of every stored table, `runs` included, where the entry digests them) of the
-    latest entry for each plan month and scenario, run folders and stored rows no entry records,
+    latest entry for each plan month and scenario, the assessment desk's stored submissions,
+    run folders and stored rows no entry records,
     — given an anchor — that the chain still holds every head the anchor received, and the
     service's access log."""
     out = Path(out)
@@ -346,6 +348,7 @@ def verify(out: Path, url: str, anchor: str | None = None) -> Findings:
                 if "rows" in entry
             }
             plans = store.stored_plans(conn)
+            found.problems += submission_problems(conn, stored)
     finally:
         engine.dispose()
     path = out / AUDIT_FILE

@@ -13,7 +13,7 @@ import openpyxl
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from optimizer.assessment.tables import ASSESSMENT
 from optimizer.audit import verify
@@ -132,6 +132,12 @@ def test_a_month_submitted_by_its_departments_closes_into_scores(desk):
     actions = [e["action"] for e in entries if e["scenario"] == "assessment"]
     assert actions == ["submit"] * 5 + ["close"]
     assert not verify(out, default_store_url(out)).problems
+    engine = create_engine(default_store_url(out))
+    with engine.begin() as conn:  # a value changed behind the desk's back
+        conn.execute(text("UPDATE assessment_values SET value = 1 WHERE indicator_id = 'P01'"))
+    engine.dispose()
+    problems = verify(out, default_store_url(out)).problems
+    assert len(problems) == 1 and "stored values no longer match" in problems[0]
 
 
 def test_a_bad_submission_names_each_row_and_stores_nothing(desk):

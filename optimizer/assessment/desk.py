@@ -22,6 +22,7 @@ from models.reading import Table
 from models.submissions import changed_from_prefill, checked_submission, is_late, report_deadline
 from optimizer import audit, store
 from optimizer.assessment.bureau import DeskBureau
+from optimizer.assessment.records import VALUE_FIELDS
 from optimizer.assessment.scores_file import month_digest, month_rows, write_month
 from optimizer.assessment.tables import CLOSED_MONTHS, SUBMISSIONS, SUBMITTED_VALUES
 
@@ -90,7 +91,8 @@ def submit(
     )
     if problems:
         raise InputError(problems)
-    values = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    frame = frame[list(VALUE_FIELDS)].astype(object)
+    values = frame.where(frame.notna(), None).to_dict("records")
     digest = store.rows_digest(values)
     now = bureau.now()
     late = is_late(month, bureau.config.scoring.report_deadline_day, now)
