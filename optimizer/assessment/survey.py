@@ -197,6 +197,18 @@ def has_answered(conn: Connection, device: str, month: str) -> bool:
     return conn.execute(found.limit(1)).first() is not None
 
 
+def answered_this_month(url: str, device: str, now: datetime, timezone: tzinfo) -> bool:
+    """Whether `device` has answered in the bureau's month of `now` (the store at `url`)."""
+    if not store.store_exists(url):
+        return False
+    engine = store.open_engine(url)
+    try:
+        with engine.connect() as conn:
+            return has_answered(conn, device, answer_month(now, timezone))
+    finally:
+        engine.dispose()
+
+
 def record_answer(conn: Connection, answer: Answer, now: datetime, timezone: tzinfo) -> list[dict]:
     """In the caller's transaction: `answer` stored under the bureau's month of `now`, unless
     its device answered this month (409) or its address gave `ANSWERS_PER_HOUR` answers in the

@@ -13,7 +13,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.errors import InputError
-from optimizer.serve import admin_pages, api, leader_pages, page_kit, pages, station_pages
+from optimizer.serve import (
+    admin_pages,
+    api,
+    leader_pages,
+    page_kit,
+    pages,
+    station_pages,
+    survey_pages,
+)
 from optimizer.serve.access import AccessLog
 from optimizer.serve.auth import Tokens, UserBook
 from optimizer.serve.deps import Service, Settings
@@ -120,6 +128,6 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.add_exception_handler(page_kit.PageRefused, page_kit.refused)
     app.include_router(api.router)
-    for router in (pages, leader_pages, admin_pages, station_pages):
+    for router in (pages, leader_pages, admin_pages, station_pages, survey_pages):
         app.include_router(router.router)
     return app
