@@ -116,7 +116,10 @@ def _form_page(
     token: str,
     problem: str | None = None,
     status: int = 200,
+    comment: str = "",
 ) -> HTMLResponse:
+    """The survey's form (again, with its `problem` and the visitor's `comment`, after a bad
+    answer)."""
     s = texts(lang, "survey")
     indicators = desk.setup.indicators if desk.setup is not None else None
     names = []
@@ -138,6 +141,7 @@ def _form_page(
         indicators=names,
         problem=s[problem].format(chars=COMMENT_CHARS) if problem else None,
         comment_chars=COMMENT_CHARS,
+        comment=comment,
     )
 
 
@@ -242,7 +246,8 @@ async def answer_survey(request: Request, code: Code, now: Now, lang: Lang = Non
     except AnswerRefused as exc:
         if exc.status == 422:
             token = form_token(desk.secret, code, device, now)
-            page = _form_page(request, lang, desk, station, code, token, exc.key, exc.status)
+            sent = str(form.get("comment") or "")[:COMMENT_CHARS]
+            page = _form_page(request, lang, desk, station, code, token, exc.key, exc.status, sent)
         else:
             page = _note(request, lang, exc.key, exc.status, exc.retry_after)
         return _with_cookie(page, request, cookie)
