@@ -374,13 +374,14 @@ def survey_bursts(answers: pd.DataFrame, *, timezone: tzinfo = UTC) -> pd.DataFr
         seconds = (when - pd.Timestamp(0, tz=UTC)).dt.total_seconds().to_numpy()
         for first, last in _minute_bursts(seconds):
             start, end = (when.iloc[i].tz_convert(timezone) for i in (first, last - 1))
+            until = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%Y-%m-%d %H:%M}"
             flags.append(
                 _flag(
                     station,
                     month,
                     "survey_minutes_burst",
                     f"{last - first} survey answers for {station} between "
-                    f"{start:%Y-%m-%d %H:%M} and {end:%H:%M}",
+                    f"{start:%Y-%m-%d %H:%M} and {until}",
                 )
             )
     return pd.DataFrame(flags, columns=QUALITY_COLUMNS)
