@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from models.config import timezone_of
 from models.contracts import Bureau, load_bureau
 from models.errors import InfeasiblePlan
 from models.forecast_cache import ForecastCache
@@ -22,6 +23,7 @@ from models.scenarios import BASELINE, Deltas
 from models.spread import IN_PROCESS, Spread
 from optimizer import stages
 from optimizer.adoption import stored_adoption
+from optimizer.assessment.survey import stored_bursts
 from optimizer.chain import sha256_file
 from optimizer.execution import execution_stage, has_execution_data, plan_missions
 from optimizer.i18n import BureauNames
@@ -123,6 +125,11 @@ def run_cycle(
             lambda: stages.quality_stage(bureau, month, cases, weights),
         )
     )
+    surveyed = shared.get(  # §17: bursts of the public's survey answers of the month
+        "survey",
+        {"timezone": cfg.timezone},
+        lambda: stored_bursts(store_url, month, timezone_of(cfg.timezone)),
+    )
     tick("quality", "score")
     scored = shared.get("score", reads["score"], lambda: stages.score_stage(bureau, month, weights))
     tick("score", "hotspots")
@@ -175,9 +182,8 @@ def run_cycle(
     names = BureauNames.from_tables(bureau.offences, bureau.stations)
     with Staging(Path(out) / plan_month / scenario.name) as staging:
         scored.write(staging.folder)
-        flags = pd.concat(
-            [quality.flags, stages.forecast_warnings(forecast, plan_month)], ignore_index=True
-        )
+        warnings = [stages.forecast_warnings(forecast, plan_month), surveyed]
+        flags = pd.concat([quality.flags, *(w for w in warnings if len(w))], ignore_index=True)
         write_outputs(staging.folder, {"quality.csv": flags, "risk.csv": forecast.risk})
         allocated.write(staging.folder)
         missions.write(staging.folder)

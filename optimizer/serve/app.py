@@ -21,6 +21,7 @@ from optimizer.serve import (
     page_kit,
     pages,
     station_pages,
+    survey_pages,
 )
 from optimizer.serve.access import AccessLog
 from optimizer.serve.auth import Tokens, UserBook
@@ -129,6 +130,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(page_kit.PageRefused, page_kit.refused)
     app.include_router(api.router)
     app.include_router(assessment_api.router)
-    for router in (pages, leader_pages, admin_pages, station_pages):
+    for router in (pages, leader_pages, admin_pages, station_pages, survey_pages):
         app.include_router(router.router)
     return app

@@ -158,19 +158,32 @@ def safe_next(target: str) -> str:
     return target
 
 
+def foreign_origin(request: Request) -> bool:
+    """A browser's request sent from another site: its `Origin` names another origin (or none,
+    "null") or its `Sec-Fetch-Site` another site."""
+    origin = request.headers.get("origin")
+    if origin is not None and (origin == "null" or urlparse(origin).netloc != request.url.netloc):
+        return True
+    fetch_site = request.headers.get("sec-fetch-site")
+    return fetch_site is not None and fetch_site not in ("same-origin", "none")
+
+
+def from_browser(request: Request) -> bool:
+    """A request that names where it was sent from (`Origin`, `Sec-Fetch-Site`), as browsers'
+    form posts do; a client that is no browser sends neither, and no other site can make it
+    send anything."""
+    return "origin" in request.headers or "sec-fetch-site" in request.headers
+
+
 def csrf_ok(request: Request, token: str | None) -> bool:
     """A form post this service's own page sent: a browser's `Origin` and `Sec-Fetch-Site`
     name this origin, and the form's CSRF token equals its cookie. A client that is no browser
     (no Origin, no Sec-Fetch-Site) may post the login form without the token: no other site
     can make it send anything."""
-    origin = request.headers.get("origin")
-    if origin is not None and (origin == "null" or urlparse(origin).netloc != request.url.netloc):
-        return False
-    fetch_site = request.headers.get("sec-fetch-site")
-    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+    if foreign_origin(request):
         return False
     if token is None:
-        return origin is None and fetch_site is None
+        return not from_browser(request)
     cookie = request.cookies.get(CSRF_COOKIE, "")
     return bool(cookie) and hmac.compare_digest(cookie.encode(), token.encode())
 
