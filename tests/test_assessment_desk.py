@@ -13,9 +13,9 @@ import openpyxl
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, insert, text
 
-from optimizer.assessment.tables import ASSESSMENT
+from optimizer.assessment.tables import ASSESSMENT, SURVEY_ANSWERS
 from optimizer.audit import verify
 from optimizer.demo import OWNERS
 from optimizer.manifest import default_store_url
@@ -334,3 +334,34 @@ def test_the_bulletin_names_every_station_and_a_station_reads_its_own(desk):
     assert names["S01"] in own.text and names["S02"] not in own.text
     assert client("command").get(f"/api/assessment/{MONTH}/bulletin").status_code == 403
     assert client("office").get("/api/assessment/2025-06/bulletin").status_code == 404
+
+
+def test_a_survey_indicator_takes_the_publics_mean_once_there_are_enough_answers(desk):
+    client, _, data, out = desk
+    engine = create_engine(default_store_url(out))
+    answers = [  # 20 answers for S01 (the demo's minimum), 19 for S03
+        {
+            "station_id": station,
+            "month": MONTH,
+            "satisfaction": 4 if i % 2 else 5,
+            "device": f"{station}-{i}",
+            "address": f"address-{i}",
+            "answered_at": f"2025-12-{1 + i:02d}T10:00:00+00:00",
+        }
+        for station, count in (("S01", 20), ("S03", 19))
+        for i in range(count)
+    ]
+    with engine.begin() as conn:
+        conn.execute(insert(SURVEY_ANSWERS), answers)
+    engine.dispose()
+    items = client("office").get(f"/api/assessment/{MONTH}").json()["items"]
+    surveyed = {i["station_id"]: i for i in items if i["indicator_id"] == "S02"}
+    assert (surveyed["S01"]["value"], surveyed["S01"]["flags"]) == (90.0, ["survey"])
+    assert surveyed["S01"]["status"] == "submitted" and surveyed["S03"]["status"] == "missing"
+    _closed_with_reason(client)
+    scores = pd.read_csv(data / "scores.csv").set_index(["station_id", "month", "indicator_id"])
+    assert scores.loc[("S01", MONTH, "S02"), ["value", "source"]].tolist() == [90.0, "survey"]
+    assert ("S03", MONTH, "S02") not in scores.index
+    entries = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
+    tallies = [e["detail"]["answers"] for e in entries if e.get("action") == "survey tally"]
+    assert sum(tallies) == 39

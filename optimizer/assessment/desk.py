@@ -24,6 +24,7 @@ from optimizer import audit, store
 from optimizer.assessment.bureau import DeskBureau
 from optimizer.assessment.records import VALUE_FIELDS
 from optimizer.assessment.scores_file import month_digest, month_rows, write_month
+from optimizer.assessment.survey import survey_values, tally_survey
 from optimizer.assessment.tables import CLOSED_MONTHS, SUBMISSIONS, SUBMITTED_VALUES
 
 MAX_COMMENT = 1000  # characters of a return comment or a close reason
@@ -175,13 +176,18 @@ def _flags(bureau: DeskBureau, month: str, items: pd.DataFrame) -> list[list[str
     return flags
 
 
-def review_items(
-    conn: Connection, bureau: DeskBureau, month: str, survey: pd.DataFrame | None = None
-) -> pd.DataFrame:
+def review_items(conn: Connection, bureau: DeskBureau, month: str) -> pd.DataFrame:
     """Per department, indicator and station: `status` (missing, submitted, late, returned),
     `value`, `prefilled`, `flags`, `submission_id`; every value owed (a weight above zero)
-    and every value submitted. A `survey` indicator with enough answers (`survey`: station_id,
-    indicator_id, value, answers) is submitted by the public, flagged `survey`."""
+    and every value submitted. A `survey` indicator of a station with enough public answers
+    takes their mean (`survey_values`) over any submitted value, flagged `survey`."""
+    survey = survey_values(
+        conn,
+        month,
+        bureau.indicators,
+        sorted(bureau.station_ids),
+        bureau.config.assessment.survey_min_answers,
+    )
     owed = bureau.owed[["department", "station_id", "indicator_id"]]
     current = current_values(submitted_values(conn, month))
     items = owed.merge(current.drop(columns=["department"]), on=KEY, how="outer")
@@ -189,12 +195,11 @@ def review_items(
     items["department"] = items["indicator_id"].map(departments).fillna("")
     items["status"] = items["status"].fillna("missing")
     items["flags"] = [[] for _ in range(len(items))]
-    if survey is not None and len(survey):
+    if len(survey):
         by_survey = items.merge(survey, on=KEY, how="left", suffixes=("", "_survey"))
         answered = by_survey["value_survey"].notna().to_numpy()
         items.loc[answered, "value"] = by_survey.loc[answered, "value_survey"].to_numpy()
         items.loc[answered, "status"] = "submitted"
-        items.loc[answered, "department"] = "survey"
         for i in answered.nonzero()[0]:
             items.at[items.index[i], "flags"] = ["survey"]
     prefilled = bureau.prefilled(month).rename(columns={"prefilled": "prefilled_now"})
@@ -219,10 +224,10 @@ def review_items(
     ]
 
 
-def review(url: str, bureau: DeskBureau, month: str, survey: pd.DataFrame | None = None) -> dict:
+def review(url: str, bureau: DeskBureau, month: str) -> dict:
     """`GET /api/assessment/{month}`: the month's state, deadline and review items."""
     with store.transaction(url) as conn:
-        items = review_items(conn, bureau, month, survey)
+        items = review_items(conn, bureau, month)
         closed = closed_month(conn, month)
     records = items.astype(object).where(items.notna(), None).to_dict("records")
     return {
@@ -279,7 +284,6 @@ def close(
     month: str,
     user: str,
     reason: str | None,
-    survey: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Freeze `month`: its current values (and the survey's means) written to `scores.csv`.
     DeskRefused 409 with the missing values (returned ones count as missing) unless a
@@ -291,7 +295,8 @@ def close(
         if closed_month(conn, month) is not None:
             raise DeskRefused(409, f"month {month} is already closed")
         check_month_open(conn, bureau, month)
-        items = review_items(conn, bureau, month, survey)
+        tallies = tally_survey(conn, datetime.now(UTC), bureau.timezone)  # days not yet tallied
+        items = review_items(conn, bureau, month)
         missing = _missing(items, bureau.owed)
         if missing and not reason:
             raise DeskRefused(409, {"missing": missing})
@@ -324,5 +329,6 @@ def close(
             {"rows": len(written), "missing": len(missing), "reason": reason},
         )
         write_month(bureau.data, month, written)  # last: a failure rolls the close back
-    recorded(out, entry)
+    for done in [*tallies, entry]:
+        recorded(out, done)
     return written

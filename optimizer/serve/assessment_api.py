@@ -440,7 +440,7 @@ def bulletin(
     format: Literal["html", "docx"] = "html",  # noqa: A002 - the query parameter's name
     lang: Language | None = None,
 ) -> Response:
-    """The month's bulletin (通报) from its plan and review, as a page or as DOCX for
+    """The month's bulletin from its plan and review, as a page or as DOCX for
     circulation; a station gets its own."""
     state = service(request)
     settings = state.settings
