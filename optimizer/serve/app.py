@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.errors import InputError
+from optimizer.migrations import upgrade_store
 from optimizer.serve import admin_pages, api, leader_pages, page_kit, pages, station_pages
 from optimizer.serve.access import AccessLog
 from optimizer.serve.auth import Tokens, UserBook
@@ -47,7 +48,9 @@ def _error(status: int, detail, headers: dict | None = None) -> JSONResponse:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """The service over `settings.out`; routes from `api` and `pages`."""
+    """The service over `settings.out`; routes from `api` and `pages`. The store is upgraded
+    to this version's schema first, so the desk's tables are there before any request."""
+    upgrade_store(settings.db)
     state = Service(
         settings=settings,
         users=UserBook(settings.users_file),
