@@ -45,7 +45,10 @@ def upgrade(conn: Connection) -> None:
     try:
         command.upgrade(alembic_config(conn), "head")
     except CommandError as exc:
-        raise StoreError(f"{url}: its schema is of no patrolopt version ({exc})") from exc
+        raise StoreError(
+            f"{url}: its schema revision is unknown to this version of patrolopt: a newer "
+            f"one wrote it, or another application ({exc})"
+        ) from exc
 
 
 def upgrade_store(url: str, on_wait: Callable[[str], None] | None = None) -> None:
