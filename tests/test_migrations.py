@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from alembic.script import ScriptDirectory
+from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect, text
 
 from models.errors import StoreError
@@ -20,6 +21,7 @@ from optimizer import audit, store
 from optimizer.access_log import append_access
 from optimizer.assessment.tables import ASSESSMENT, CLOSED_MONTHS
 from optimizer.chain import sha256_file
+from optimizer.cli import main
 from optimizer.manifest import AUDIT_FILE, STORED
 from optimizer.migrations import alembic_config, upgrade_store
 from optimizer.publish import Staging, finish, publish
@@ -236,3 +238,12 @@ def test_the_service_upgrades_its_store_before_any_request(tmp_path):
     app.state.service.access.close()
     assert _revision(url) == HEAD and set(_tables(url)) >= DESK_TABLES
     assert _problems(out, url) == []
+
+
+def test_serve_refuses_a_foreign_database_as_bad_input(tmp_path):
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE invoices (id INTEGER)")
+    args = ["serve", "--out", str(tmp_path), "--db", f"sqlite:///{path}", "--port", "0"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "not a patrolopt store" in result.output
