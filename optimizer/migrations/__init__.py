@@ -7,11 +7,12 @@ Revision 1 is the store as the release before the assessment desk wrote it: the 
 `store.store_rows` creates one per stored output of the manifest, as before). Revision 2 adds
 the desk's tables (optimizer/assessment/tables.py). Every revision creates only what is
 missing, so a store written before Alembic kept it (no `alembic_version` table) is recognised
-as revision 1's and brought to the newest revision with every plan and audit entry kept."""
+as revision 1's and brought to the newest revision with every plan and audit entry kept. There
+are no downgrades: the chain is append-only, and an earlier release reads an upgraded store as
+its own (the tables it does not know, it leaves alone)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -51,8 +52,8 @@ def upgrade(conn: Connection) -> None:
         ) from exc
 
 
-def upgrade_store(url: str, on_wait: Callable[[str], None] | None = None) -> None:
+def upgrade_store(url: str) -> None:
     """The store at `url` brought to the newest revision in a transaction of its own, taken
-    under the store's write lock (`on_wait` hears when a run holds it): see `upgrade`."""
-    with store.transaction(url, on_wait) as conn:
+    under the store's write lock (waiting for a run that holds it): see `upgrade`."""
+    with store.transaction(url) as conn:
         upgrade(conn)
