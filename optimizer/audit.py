@@ -59,7 +59,7 @@ _ANCHOR = Table(
     Column("recorded_at", Text),
     Column("output_folder", Text),
 )
-_AUDIT = Table(
+AUDIT_TABLE = Table(
     "audit_log",
     MetaData(),
     Column("seq", Integer),
@@ -96,8 +96,8 @@ def stored_entries(conn: Connection) -> list[dict]:
     if "audit_log" not in inspect(conn).get_table_names():
         return []
     have = {c["name"] for c in inspect(conn).get_columns("audit_log")}
-    columns = [c for c in _AUDIT.columns if c.name in have]
-    rows = conn.execute(select(*columns).order_by(_AUDIT.c.seq))
+    columns = [c for c in AUDIT_TABLE.columns if c.name in have]
+    rows = conn.execute(select(*columns).order_by(AUDIT_TABLE.c.seq))
     return [_entry_of_row(dict(r._mapping)) for r in rows]
 
 
@@ -174,10 +174,12 @@ def record_assessment(
 
 def _append(conn: Connection, content: dict) -> dict:
     """`content` (stamped now) chained after the store's last entry and inserted."""
-    MetaData().create_all(conn, tables=[_AUDIT])
-    store.add_missing_columns(conn, _AUDIT)
+    MetaData().create_all(conn, tables=[AUDIT_TABLE])
+    store.add_missing_columns(conn, AUDIT_TABLE)
     last = conn.execute(
-        select(_AUDIT.c.seq, _AUDIT.c.entry_hash).order_by(_AUDIT.c.seq.desc()).limit(1)
+        select(AUDIT_TABLE.c.seq, AUDIT_TABLE.c.entry_hash)
+        .order_by(AUDIT_TABLE.c.seq.desc())
+        .limit(1)
     ).first()
     content = {"recorded_at": datetime.now(UTC).isoformat(timespec="seconds"), **content}
     entry = AUDIT.chained(content, (int(last.seq), str(last.entry_hash)) if last else None)
@@ -185,7 +187,7 @@ def _append(conn: Connection, content: dict) -> dict:
     for name in _JSON_FIELDS:
         if name in entry:
             row[name] = json.dumps(entry[name], sort_keys=True, ensure_ascii=False)
-    conn.execute(insert(_AUDIT), [row])
+    conn.execute(insert(AUDIT_TABLE), [row])
     return entry
 
 

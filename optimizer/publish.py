@@ -1,8 +1,9 @@
 """Publishing a plan (SPEC §8), crash-safe at every instant. The files are written into a
 staging dot folder and sealed with their sha256 in plan.json. Then, under the store's lock and
-in one transaction, the store rows and the audit entry are recorded and the staged folder is
-renamed to a pending dot folder named by the entry; the commit makes the plan official. Only
-then is the pending folder swapped into place and the entry appended to `audit.jsonl`.
+in one transaction, a store of an earlier version is upgraded (optimizer/migrations), the store
+rows and the audit entry are recorded and the staged folder is renamed to a pending dot folder
+named by the entry; the commit makes the plan official. Only then is the pending folder swapped
+into place and the entry appended to `audit.jsonl`.
 
 Killed before the commit: the old plan, its rows and its entry stand; the dot folders are
 cleared by the next run. Killed after it: the next run (under the same lock, before its own
@@ -18,7 +19,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from optimizer import audit, store
+from optimizer import audit, migrations, store
 from optimizer.chain import sha256_file
 
 _RENAME_EXCHANGE = 2  # renameat2 flag: swap two paths atomically (Linux ≥ 3.15)
@@ -70,6 +71,7 @@ def publish(
     audit.snapshot_inputs(out, inputs, plan["inputs"])
     data_dir = next(iter(inputs.values())).parent
     with store.transaction(url, on_wait) as conn:
+        migrations.upgrade(conn)  # a store of an earlier version takes this one's schema
         recover(conn, out)
         rows = store.store_rows(conn, staging.folder, staging.target, plan)
         entry = audit.record_entry(conn, plan, staging.target, out, data_dir, staging.files, rows)

@@ -95,11 +95,23 @@ def store_exists(url: str) -> bool:
     return path.exists() and path.stat().st_size > 0
 
 
+_OWN_TABLES = ("audit_log", "access_log")  # a store holds one from its first write on
+
+
+def refuse_foreign(url: str, tables: set[str]) -> None:
+    """Refuse a database holding `tables` but none of a patrolopt store's own: a wrong `--db`
+    must not receive plans or the desk's tables."""
+    if tables and not tables.intersection(_OWN_TABLES):
+        listed = ", ".join(sorted(tables)[:5])
+        raise StoreError(f"{url}: not a patrolopt store (it holds {listed}, no audit_log)")
+
+
 def check_store(url: str, out: Path) -> None:
     """Refuse a store that cannot hold this output folder's plans: an empty file, a database
-    of something else, or one without the audit log that `out/audit.jsonl` continues (a wrong
-    `--db` would silently start a new chain and forget last month's plan)."""
+    of something else, or one without the audit entries that `out/audit.jsonl` continues (a
+    wrong `--db` would silently start a new chain and forget last month's plan)."""
     tables: set[str] = set()
+    chained = False
     # a zero-byte file is a store another run has just opened and not yet written: new,
     # unless the folder's log continues a chain (checked below)
     if store_exists(url):
@@ -107,15 +119,16 @@ def check_store(url: str, out: Path) -> None:
         try:
             with engine.connect() as conn:
                 tables = set(inspect(conn).get_table_names())
+                if "audit_log" in tables:
+                    first = conn.execute(text("SELECT 1 FROM audit_log LIMIT 1")).first()
+                    chained = first is not None
         except DatabaseError as exc:
             raise StoreError(f"{url}: not a database the store can open ({exc.orig})") from exc
         finally:
             engine.dispose()
-    if tables and "audit_log" not in tables:
-        listed = ", ".join(sorted(tables)[:5])
-        raise StoreError(f"{url}: not a patrolopt store (it holds {listed}, no audit_log)")
+    refuse_foreign(url, tables)
     log = Path(out) / AUDIT_FILE
-    if "audit_log" not in tables and log.exists() and log.stat().st_size > 0:
+    if not chained and log.exists() and log.stat().st_size > 0:
         raise StoreError(
             f"{url}: holds no audit log, but {log} continues one: wrong --db, or the store "
             "was lost; restore it before planning"

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.errors import InputError
+from optimizer.migrations import upgrade_store
 from optimizer.serve import (
     admin_pages,
     api,
@@ -56,7 +57,9 @@ def _error(status: int, detail, headers: dict | None = None) -> JSONResponse:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """The service over `settings.out`; routes from `api` and `pages`."""
+    """The service over `settings.out`; routes from `api` and `pages`. The store is upgraded
+    to this version's schema first, so the desk's tables are there before any request."""
+    upgrade_store(settings.db)
     state = Service(
         settings=settings,
         users=UserBook(settings.users_file),
