@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-MONTH_PATTERN = r"^\d{4}-(?:0[1-9]|1[0-2])$"  # YYYY-MM, the way every month is written
+# YYYY-MM from year 1 (no look-ahead: the API's validators take no look-around)
+MONTH_PATTERN = r"^(?:[1-9]\d{3}|0[1-9]\d\d|00[1-9]\d|000[1-9])-(?:0[1-9]|1[0-2])$"
 
 
 def month_after(month: str, months: int = 1) -> str:

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, insert, text
 
-from optimizer.assessment.tables import ASSESSMENT, SURVEY_ANSWERS
+from optimizer.assessment.tables import SURVEY_ANSWERS
 from optimizer.audit import verify
 from optimizer.demo import OWNERS
 from optimizer.manifest import default_store_url
@@ -47,10 +47,7 @@ def desk(demo_run, demo_copy, tmp_path):
     removed = scores[scores["month"] == MONTH]
     scores[scores["month"] != MONTH].to_csv(demo_copy / "scores.csv", index=False)
     out = served_copy(demo_run, tmp_path)  # the demo's plan of the month after, and its store
-    url = default_store_url(out)
-    engine = create_engine(url)
-    ASSESSMENT.create_all(engine)
-    engine.dispose()
+    url = default_store_url(out)  # the service's start upgrades it to hold the desk's tables
     for name, (role, station, department) in USERS.items():
         add_user(out / "users.toml", name, role, station, PASSWORD, department)
     settings = Settings(out=out, db=url, users_file=out / "users.toml", data=demo_copy)
@@ -213,7 +210,7 @@ def test_roles_and_months_the_desk_refuses(desk):
     )
     assert client("s01").get(f"/api/assessment/{MONTH}").status_code == 403
     future = client("political").post("/api/assessment/2999-01/submissions", json=rows)
-    assert future.status_code == 422 and "has not begun" in future.json()["detail"]
+    assert future.status_code == 409 and "has not begun" in future.json()["detail"]
     mine = client("political").get(f"/api/assessment/{MONTH}").json()["items"]
     assert {i["department"] for i in mine} == {"political"}
 

@@ -1,9 +1,14 @@
 """The assessment desk's routes against the service's OpenAPI schema with schemathesis (SPEC
 §17): generated requests, valid and malformed, signed in as each role that may change the
 month (a department, the assessment office, a station) over a data folder; no answer is a
-server error and every answer matches the schema."""
+server error and every answer matches the schema. A request the schema allows may still be
+refused for what it says (an unknown station, another department's indicator, a month not yet
+closed, a file that is no CSV): those answers are 4xx naming the problem, so the check that
+schema-valid requests are accepted is left out; every other check runs."""
 
 from __future__ import annotations
+
+import shutil
 
 import pytest
 import schemathesis
@@ -11,9 +16,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from sqlalchemy import create_engine
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from optimizer.assessment.tables import ASSESSMENT
 from optimizer.manifest import default_store_url
 from optimizer.serve.app import create_app
 from optimizer.serve.auth import LoginThrottle
@@ -31,13 +35,7 @@ EXAMPLES = {GenerationMode.POSITIVE: 12, GenerationMode.NEGATIVE: 8}
 def app(demo_run, demo_data, tmp_path_factory):
     folder = tmp_path_factory.mktemp("assessment-schema")
     out = served_copy(demo_run, folder)
-    data = folder / "data"
-    import shutil
-
-    shutil.copytree(demo_data, data)
-    engine = create_engine(default_store_url(out))
-    ASSESSMENT.create_all(engine)
-    engine.dispose()
+    data = shutil.copytree(demo_data, folder / "data")
     for name, (role, station, department) in ROLES.items():
         add_user(out / "users.toml", name, role, station, PASSWORD, department)
     settings = Settings(
@@ -80,7 +78,10 @@ def test_the_desks_routes_answer_within_their_schema(app, user, mode):
             database=None,
         )
         def check(case):
-            answered.append(case.call_and_validate(headers=headers).status_code)
+            answer = case.call_and_validate(
+                headers=headers, excluded_checks=[positive_data_acceptance]
+            )
+            answered.append(answer.status_code)
 
         try:
             check()

@@ -38,11 +38,12 @@ from optimizer.assessment.survey import (
     survey_values,
     tally_survey,
 )
-from optimizer.assessment.tables import ASSESSMENT, SURVEY_ANSWERS
+from optimizer.assessment.tables import SURVEY_ANSWERS
 from optimizer.audit import read_log, stored_entries
 from optimizer.cli import main
 from optimizer.i18n import texts
 from optimizer.manifest import default_store_url
+from optimizer.migrations import upgrade_store
 from optimizer.serve.app import create_app
 from optimizer.serve.deps import Settings
 from optimizer.serve.survey_pages import QR_BORDER, clock
@@ -80,9 +81,7 @@ class Clock:
 def empty_store(out: Path) -> str:
     """The output folder's store with the desk's tables, as the store's upgrade makes them."""
     url = default_store_url(out)
-    engine = create_engine(url)
-    ASSESSMENT.create_all(engine)
-    engine.dispose()
+    upgrade_store(url)
     return url
 
 

@@ -67,9 +67,9 @@ def closed_month(conn: Connection, month: str) -> dict | None:
 
 
 def check_month_open(conn: Connection, bureau: DeskBureau, month: str) -> None:
-    """409 for a closed month, 422 for a month that has not begun."""
+    """409 for a closed month or one that has not begun."""
     if month > f"{bureau.now():%Y-%m}":
-        raise DeskRefused(422, f"month {month} has not begun: values are reported after it")
+        raise DeskRefused(409, f"month {month} has not begun: values are reported after it")
     if closed_month(conn, month) is not None:
         raise DeskRefused(409, f"month {month} is closed: its values are final (appeals only)")
 

@@ -30,7 +30,7 @@ from optimizer.serve.users import User
 router = APIRouter(tags=["assessment"])
 AssessedMonth = Annotated[str, Path(pattern=MONTH_PATTERN, description="assessed month, YYYY-MM")]
 RecordId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="id the desk gave it")]
-Text = Annotated[str, Field(max_length=1000)]
+Text = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]  # not blank
 APPEAL_READERS = {"assessor", "leader", "station"}
 
 
@@ -39,6 +39,7 @@ class Detail(BaseModel):
 
 
 ERRORS = {
+    400: {"model": Detail, "description": "a body that cannot be read"},
     401: {"model": Detail, "description": "no valid token"},
     403: {"model": Detail, "description": "outside the role's rights"},
     404: {"model": Detail, "description": "no such submission, appeal or application"},
