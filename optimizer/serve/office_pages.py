@@ -53,7 +53,7 @@ def _words(lang: str):
 
 
 @router.get("/assessment/office")
-def office_page(request: Request, lang: Lang = None) -> HTMLResponse:
+def office_page(request: Request, lang: Lang = None, done: Done = None) -> HTMLResponse:
     """The months to review (open, then closed), the flexible-weight applications and the
     stations' survey QR codes."""
     lang = page_lang(request, lang)
@@ -75,6 +75,7 @@ def office_page(request: Request, lang: Lang = None) -> HTMLResponse:
         flex=flex_applications(url),
         names=names,
         indicators=indicators,
+        done=done,
     )
 
 
@@ -259,7 +260,7 @@ async def decide_flex_form(request: Request, application: RecordId) -> Response:
             link=f"/assessment/office?lang={lang}",
             link_text=_words(lang)["office_title"],
         )
-    return RedirectResponse(f"/assessment/office?lang={lang}", status_code=303)
+    return RedirectResponse(f"/assessment/office?lang={lang}&done=decided", status_code=303)
 
 
 @router.get("/assessment/jobs/{job}")
