@@ -31,6 +31,7 @@ from optimizer.serve.assessment_view import (
     station_values,
     text_field,
     typed_number,
+    utc_text,
 )
 from optimizer.serve.deps import AssessedMonth, service
 from optimizer.serve.page_kit import Lang, PageRefused, form_user, page_lang, page_user, render
@@ -72,6 +73,7 @@ def _station_page(
         indicators=indicator_names(bureau, lang),
         problems=problems,
         done=done,
+        utc_text=utc_text,
     )
 
 
@@ -161,6 +163,7 @@ def _month_page(
         problems=problems,
         done=done,
         number_text=number_text,
+        utc_text=utc_text,
     )
 
 

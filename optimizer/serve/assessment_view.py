@@ -256,6 +256,11 @@ def typed_number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def utc_text(stamp: str | None) -> str:
+    """A stored time (ISO 8601, UTC) as a page shows it: `YYYY-MM-DD HH:MM UTC`."""
+    return f"{stamp[:10]} {stamp[11:16]} UTC" if stamp else ""
+
+
 def number_text(value) -> str:
     """A value as a form or table shows it: up to ten significant digits, '' for none."""
     return "" if value is None or pd.isna(value) else f"{float(value):.10g}"

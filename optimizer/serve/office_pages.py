@@ -35,6 +35,7 @@ from optimizer.serve.assessment_view import (
     recorded_months,
     text_field,
     typed_number,
+    utc_text,
 )
 from optimizer.serve.deps import AssessedMonth, RecordId, queue_month_run, service
 from optimizer.serve.page_kit import Lang, PageRefused, form_user, page_lang, page_user, render
@@ -76,6 +77,7 @@ def office_page(request: Request, lang: Lang = None, done: Done = None) -> HTMLR
         names=names,
         indicators=indicators,
         done=done,
+        utc_text=utc_text,
     )
 
 
@@ -124,6 +126,7 @@ def _review_page(
         done=done,
         job=job,
         number_text=number_text,
+        utc_text=utc_text,
     )
 
 
