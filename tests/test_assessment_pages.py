@@ -22,6 +22,7 @@ from optimizer.demo import OWNERS
 from optimizer.i18n import texts
 from optimizer.serve.assessment_view import form_rows, open_months, problems_by_row, sent_rows
 from tests.desk_helpers import RecordedJobs, csrf_of, desk_app, desk_settings, signed_in
+from tests.serve_helpers import served_copy
 from tests.test_assessment_desk import MONTH
 
 EN = texts("en", "serve")["assessment"]
@@ -45,9 +46,10 @@ def desk(demo_copy, tmp_path):
 
 
 def visible(page) -> str:
-    """The text a reader sees: the page without its tags and stylesheet, references read."""
+    """The text a reader sees: the page without its tags and stylesheet, references read,
+    each run of white space one space."""
     body = re.sub(r"<style.*?</style>", " ", page.text, flags=re.S)
-    return html.unescape(re.sub(r"<[^>]+>", " ", body))
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
 
 
 def form_of(page, values: dict, notes: dict | None = None, lang: str = "en") -> dict:
@@ -411,3 +413,18 @@ def test_open_months_run_from_the_files_last_month_to_now_less_the_closed(record
     listed = open_months(now, recorded, closed)
     starts = (lambda m: m > max(before)) if before else (lambda m: m == now)
     assert listed == [m for m in MONTHS if starts(m) and m <= now and m not in closed]
+
+
+def test_a_station_reads_its_grade_and_rank_from_the_plan_of_the_month_after(
+    demo_run, demo_copy, tmp_path
+):
+    out = served_copy(demo_run, tmp_path)  # holds the plan of 2026-01, which assessed MONTH
+    removed = pd.read_csv(demo_copy / "scores.csv").query("month == @MONTH")
+    app = desk_app(desk_settings(demo_copy, out))
+    _closed(app, removed)
+    page = signed_in(app, "s01").get(f"/assessment/station/{MONTH}?lang=zh")
+    scores = pd.read_csv(demo_run / "scores.csv", dtype=str).query("station_id == 'S01'")
+    grade, rank, size = scores[["grade", "rank", "group_size"]].iloc[0]
+    standing = visible(page)
+    assert f"{ZH['grade']}: {texts('zh', 'terms')[grade]}" in standing
+    assert texts("zh", "serve")["desk"]["rank_of"].format(rank=rank, size=size) in standing
