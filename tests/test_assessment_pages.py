@@ -114,11 +114,14 @@ def test_an_override_without_its_reason_is_shown_beside_its_row_and_nothing_stor
     app, _, _, removed = desk
     client = signed_in(app, "command")
     page = client.get(f"/assessment/submit/{MONTH}")
-    refused = client.post(
-        f"/assessment/submit/{MONTH}",
-        data=form_of(page, {("S01", "P01"): "12", ("S02", "P04"): "lots"}),
-    )
+    typed = form_of(page, {("S01", "P01"): "12", ("S02", "P04"): "lots"})
+    n = len(ROW.findall(page.text))  # one row more, crafted: not on the page
+    typed |= {f"station.{n}": "S99", f"indicator.{n}": "M01", f"value.{n}": "1"}
+    refused = client.post(f"/assessment/submit/{MONTH}", data=typed)
     assert refused.status_code == 422
+    problems = visible(refused)
+    assert "S99 M01: station_id: unknown station 'S99'" in problems
+    assert "S99 M01: indicator_id: indicator 'M01' is reported by department" in problems
     row = re.search(r'<tr class="item[^"]*refused" data-station="S01" data-indicator="P01">'
                     r".*?</tr>", refused.text, flags=re.S).group(0)  # fmt: skip
     assert "overrides the pre-filled 31" in html.unescape(row)

@@ -121,6 +121,13 @@ def _submission_page(
                 "problems": row_problems.get(key, []),
             }
         )
+    shown = {(row["station_id"], row["indicator_id"]) for row in rows}
+    elsewhere = [  # rows typed for a station or indicator the page does not list
+        f"{station} {indicator}: {line}"
+        for (station, indicator), lines in row_problems.items()
+        if (station, indicator) not in shown
+        for line in lines
+    ]
     return render(
         request,
         "assessment_submit.html",
@@ -133,7 +140,7 @@ def _submission_page(
         review=review,
         late=f"{bureau.now():%Y-%m-%d}" > review["deadline"],
         rows=rows,
-        problems=problems,
+        problems=[*problems, *elsewhere],
         done=done,
     )
 
