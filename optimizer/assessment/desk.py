@@ -160,9 +160,11 @@ def current_values(submitted: pd.DataFrame) -> pd.DataFrame:
 
 
 def _flags(bureau: DeskBureau, month: str, items: pd.DataFrame) -> list[list[str]]:
-    """Per item: changed_from_prefill, and the third-party recomputation's check (§3.2)."""
+    """Per item: changed_from_prefill (of a value sent: a missing one changed nothing), and
+    the third-party recomputation's check (§3.2)."""
     flags: list[list[str]] = [[] for _ in range(len(items))]
-    changed = changed_from_prefill(items["value"], items["prefilled"])
+    sent = items["status"].ne("missing")
+    changed = changed_from_prefill(items["value"], items["prefilled"]) & sent
     for i in changed.to_numpy().nonzero()[0]:
         flags[i].append("changed_from_prefill")
     valued = items[items["value"].notna()].assign(month=month)

@@ -17,8 +17,11 @@ from optimizer.migrations import upgrade_store
 from optimizer.serve import (
     admin_pages,
     api,
+    appeal_pages,
     assessment_api,
+    assessment_pages,
     leader_pages,
+    office_pages,
     page_kit,
     pages,
     station_pages,
@@ -133,6 +136,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(page_kit.PageRefused, page_kit.refused)
     app.include_router(api.router)
     app.include_router(assessment_api.router)
-    for router in (pages, leader_pages, admin_pages, station_pages, survey_pages):
+    for router in (
+        pages,
+        leader_pages,
+        admin_pages,
+        station_pages,
+        assessment_pages,
+        office_pages,
+        appeal_pages,
+        survey_pages,
+    ):
         app.include_router(router.router)
     return app

@@ -10,26 +10,30 @@ import json
 from typing import Annotated, Literal
 
 import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
-from starlette.datastructures import UploadFile
-from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
-from models.months import MONTH_PATTERN, next_month
 from optimizer.assessment import appeals as appeal_steps
 from optimizer.assessment import desk
 from optimizer.assessment.bulletin import REPORT_COLUMNS, NoBulletin, bulletin_docx, bulletin_html
 from optimizer.assessment.bulletin import bulletin as make_bulletin
 from optimizer.assessment.bureau import DeskBureau, desk_bureau
 from optimizer.assessment.uploads import MAX_UPLOAD_BYTES, rows_table, uploaded_table
-from optimizer.serve.deps import Language, require, service
+from optimizer.serve.deps import (
+    AssessedMonth,
+    Language,
+    RecordId,
+    queue_month_run,
+    require,
+    service,
+)
+from optimizer.serve.forms import read_body as _body
+from optimizer.serve.forms import read_form as _form
 from optimizer.serve.roles import ASSESSOR_ROLES, DEPARTMENT_ROLES, REVIEW_ROLES
 from optimizer.serve.users import User
 
 router = APIRouter(tags=["assessment"])
-AssessedMonth = Annotated[str, Path(pattern=MONTH_PATTERN, description="assessed month, YYYY-MM")]
-RecordId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="id the desk gave it")]
 Text = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]  # not blank
 APPEAL_READERS = {"assessor", "leader", "station"}
 
@@ -144,54 +148,12 @@ def _refused(exc: desk.DeskRefused) -> HTTPException:
     return HTTPException(exc.status, exc.detail)
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise HTTPException(413, f"a request is at most {limit // (1024 * 1024)} MB")
-    return body
-
-
-async def _form(request: Request, limit: int) -> dict[str, str | tuple[str, bytes]]:
-    """A multipart form read within `limit` bytes: text fields, and files as (name, bytes)."""
-    body = await _body(request, limit + 64 * 1024)
-
-    async def chunks():
-        yield body
-
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    try:
-        if kind == "application/x-www-form-urlencoded":
-            form = await FormParser(request.headers, chunks()).parse()
-        elif kind == "multipart/form-data":
-            parser = MultiPartParser(request.headers, chunks(), max_files=2, max_fields=10)
-            form = await parser.parse()
-        else:
-            raise HTTPException(415, "send a form: multipart/form-data")
-    except MultiPartException as exc:
-        raise HTTPException(422, f"not a readable form: {exc.message}") from None
-    fields: dict[str, str | tuple[str, bytes]] = {}
-    for key, value in form.multi_items():
-        if isinstance(value, UploadFile):
-            fields[key] = (value.filename or "", await value.read())
-        else:
-            fields[key] = value
-    await form.close()
-    return fields
-
-
 def _json(body: bytes, model: type[BaseModel]):
     try:
         return model.model_validate_json(body or b"{}")
     except ValidationError as exc:
         errors = [{"loc": list(e.get("loc", ())), "msg": e["msg"]} for e in exc.errors()]
         raise HTTPException(422, errors) from None
-
-
-def _queue_run(request: Request, month: str, user: User) -> str | None:
-    jobs = service(request).jobs
-    return jobs.submit_month(next_month(month), user.name).id if jobs is not None else None
 
 
 @router.post(
@@ -299,7 +261,7 @@ async def close(
                 status_code=409,
             )
         raise _refused(exc) from None
-    return JSONResponse({"job": _queue_run(request, month, user)}, status_code=202)
+    return JSONResponse({"job": queue_month_run(request, month, user)}, status_code=202)
 
 
 @router.post(
@@ -374,7 +336,7 @@ def decide_appeal(
         )
     except desk.DeskRefused as exc:
         raise _refused(exc) from None
-    return JobRef(job=_queue_run(request, month, user) if changed else None)
+    return JobRef(job=queue_month_run(request, month, user) if changed else None)
 
 
 @router.post("/api/assessment/flex", status_code=201, responses=ERRORS)

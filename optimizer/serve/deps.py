@@ -14,7 +14,7 @@ from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import StringConstraints
 
-from models.months import MONTH_PATTERN
+from models.months import MONTH_PATTERN, next_month
 from models.scenarios import SCENARIO_PATTERN
 from optimizer.i18n import LANGUAGES
 from optimizer.serve.access import AccessLog
@@ -26,6 +26,8 @@ from optimizer.serve.users import User
 bearer = OAuth2PasswordBearer(tokenUrl="/api/token", auto_error=False)
 Language = Literal[LANGUAGES]  # --lang, ?lang= and the forms' lang take the same codes
 Month = Annotated[str, Path(pattern=MONTH_PATTERN, description="plan month (M+1), YYYY-MM")]
+AssessedMonth = Annotated[str, Path(pattern=MONTH_PATTERN, description="assessed month, YYYY-MM")]
+RecordId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="id the desk gave it")]
 ScenarioName = Annotated[str, Path(pattern=SCENARIO_PATTERN, description="scenario folder")]
 StationId = Annotated[str, Path(max_length=200, description="station id")]
 Day = Annotated[str, Path(max_length=40, description="a day of the plan month, YYYY-MM-DD")]
@@ -135,3 +137,10 @@ async def sign_in(request: Request, username: str, password: str) -> str:
 def compared_folders(request: Request, run: list[str]):
     out = service(request).settings.out
     return [run_folder(out, *name.split("/", 1)) for name in run]
+
+
+def queue_month_run(request: Request, month: str, user: User) -> str | None:
+    """Queue the run of assessed `month` (the plan of the month after) once the assessment
+    office closed it or upheld an appeal on it: the job's id, None without a job queue."""
+    jobs = service(request).jobs
+    return jobs.submit_month(next_month(month), user.name).id if jobs is not None else None

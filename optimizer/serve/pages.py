@@ -45,6 +45,8 @@ from optimizer.serve.page_kit import (
     safe_next,
 )
 from optimizer.serve.roles import (
+    ASSESSOR_ROLES,
+    DEPARTMENT_ROLES,
     LEADER_ROLES,
     MAP_ROLES,
     MISSION_ROLES,
@@ -55,6 +57,7 @@ from optimizer.serve.runs import carried_out, list_runs, run_missions
 from optimizer.sheets import sheet_page
 
 router = APIRouter(include_in_schema=False)
+DESK_HOME_ROLES = DEPARTMENT_ROLES | ASSESSOR_ROLES
 
 
 @router.get("/login")
@@ -112,13 +115,16 @@ def logout(
 
 
 @router.get("/")
-def runs_page(request: Request, lang: Lang = None) -> HTMLResponse:
+def runs_page(request: Request, lang: Lang = None) -> Response:
     """The published runs the user may read, each with its pages and tables; the run each
     month carries out is marked, leaders adopt another here. A station lists only the runs
-    its months carry out, with a link to its home page."""
+    its months carry out, with a link to its home page. A department and the assessment
+    office are led to the assessment desk."""
     lang = page_lang(request, lang)
     user = page_user(request, lang)
     role = user.role
+    if role in DESK_HOME_ROLES:  # no plans to read: their home is the assessment desk
+        return RedirectResponse(f"/assessment?lang={lang}", status_code=303)
     runs = list_runs(service(request).settings.out)
     if role == "station":
         runs = [run for run in runs if run["adopted"]]
