@@ -5,6 +5,7 @@ again only when one of the files changes (a request costs no reading)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -16,6 +17,7 @@ from models.config import Config, timezone_of
 from models.contracts import load_bureau
 from models.policy import station_weights
 from models.submissions import prefilled_values
+from optimizer.assessment.measured import PREFILL_COLUMNS, measured_prefill
 
 DESK_TABLES = frozenset({"stations", "indicators", "weights", "flex_weights", "offences", "cases"})
 DESK_FILES = ("config.toml", "indicators.csv", "weights.csv", "flex_weights.csv", "cases.csv")
@@ -35,6 +37,7 @@ class DeskBureau:
     cases: pd.DataFrame | None
     owed: pd.DataFrame
     stamps: tuple  # the files' names, modification times and sizes it was read from
+    out: Path | None = None  # the output folder: the plans the execution data are measured on
 
     @property
     def timezone(self) -> tzinfo:
@@ -57,10 +60,15 @@ class DeskBureau:
         return dict(zip(self.indicators["indicator_id"], owner.fillna("").astype(str), strict=True))
 
     def prefilled(self, month: str) -> pd.DataFrame:
-        """`station_id, indicator_id, prefilled` of `month` (empty without cases)."""
-        if self.cases is None:
-            return pd.DataFrame(columns=["station_id", "indicator_id", "prefilled"])
-        return _prefilled(self.stamps, month).copy()
+        """`station_id, indicator_id, prefilled` of `month`: recomputed from the cases, and
+        measured from the tracks and calls against the month's plan in the output folder."""
+        parts = [_prefilled(self.stamps, month)] if self.cases is not None else []
+        if self.out is not None:
+            parts.append(measured_prefill(self.data, self.out, month, self.indicators))
+        parts = [part for part in parts if len(part)]
+        if not parts:
+            return pd.DataFrame(columns=PREFILL_COLUMNS)
+        return pd.concat(parts, ignore_index=True)
 
 
 @functools.lru_cache(maxsize=24)
@@ -78,9 +86,10 @@ def _stamps(data: Path) -> tuple:
     return tuple(stamps)
 
 
-def desk_bureau(data: Path) -> DeskBureau:
-    """The data folder as the desk reads it; InputError naming every problem of its files."""
-    return _read(_stamps(Path(data)))
+def desk_bureau(data: Path, out: Path | None = None) -> DeskBureau:
+    """The data folder as the desk reads it, with the output folder `out` whose plans the
+    execution data are measured against; InputError naming every problem of its files."""
+    return dataclasses.replace(_read(_stamps(Path(data))), out=out)
 
 
 @functools.lru_cache(maxsize=2)

@@ -141,7 +141,7 @@ def bureau_of(request: Request) -> DeskBureau:
     data = service(request).settings.data
     if data is None:
         raise HTTPException(409, "the service was started without --data: no assessment desk")
-    return desk_bureau(data)
+    return desk_bureau(data, service(request).settings.out)
 
 
 def _refused(exc: desk.DeskRefused) -> HTTPException:

@@ -22,7 +22,7 @@ from models.months import month_after, next_month
 from models.policy import station_weights
 from optimizer import store
 from optimizer.assessment.bureau import DeskBureau, desk_bureau
-from optimizer.assessment.desk import DeskRefused
+from optimizer.assessment.desk import REVIEW_STATUSES, DeskRefused
 from optimizer.assessment.scores_file import SCORES_FILE
 from optimizer.assessment.tables import (
     CLOSED_MONTHS,
@@ -37,7 +37,6 @@ from optimizer.serve.page_kit import PageRefused, page_lang
 from optimizer.serve.runs import RunNotFound, carried_out, run_folder
 from optimizer.serve.users import User
 
-ITEM_STATES = ("submitted", "late", "missing", "returned")  # a review item's status
 MAX_FORM_ROWS = 20_000  # rows of the values form (4 fields each)
 # the step a form just did, for the notice of the page it leads back to
 Done = Annotated[str | None, Query(pattern=r"^[a-z_]{1,20}$", description="the step just done")]
@@ -50,7 +49,7 @@ def page_bureau(request: Request, lang: str, user: User) -> DeskBureau:
     if data is None:
         raise PageRefused(409, lang, user, key="assessment_no_data")
     try:
-        return desk_bureau(data)
+        return desk_bureau(data, service(request).settings.out)
     except InputError:
         raise PageRefused(409, lang, user, key="assessment_data_broken") from None
 
@@ -151,7 +150,7 @@ def department_counts(items: list[dict]) -> list[dict]:
     """Per department of the review's items: how many values are in each status."""
     counts: dict[str, dict[str, int]] = {}
     for item in items:
-        tally = counts.setdefault(item["department"], dict.fromkeys(ITEM_STATES, 0))
+        tally = counts.setdefault(item["department"], dict.fromkeys(REVIEW_STATUSES, 0))
         tally[item["status"]] += 1
     return [{"department": name, **tally} for name, tally in sorted(counts.items())]
 
