@@ -93,7 +93,25 @@ def test_the_home_page_leads_each_desk_role_to_its_pages(desk):
         desk_page = client.get("/assessment?lang=zh")
         assert desk_page.url.path == target and desk_page.url.params["lang"] == "zh", name
         assert (home.url.path == target) == (name != "s01"), name
-    assert signed_in(app, "chief").get("/assessment").status_code == 403
+    assert signed_in(app, "chief").get("/assessment").url.path == "/assessment/office"
+    assert signed_in(app, "command").get("/assessment/office").status_code == 403
+
+
+def test_leadership_reads_the_offices_pages_without_their_forms(desk):
+    app, jobs, data, removed = desk
+    submit_all(app, removed, "political")
+    chief = signed_in(app, "chief")
+    review = chief.get(f"/assessment/office/{MONTH}")
+    assert review.status_code == 200 and 'data-department="political"' in review.text
+    assert "<form" not in review.text.split("</nav>", 1)[-1]  # none below the menu
+    assert "survey-qr" not in chief.get("/assessment/office").text
+    office_page = signed_in(app, "office").get(f"/assessment/office/{MONTH}")
+    refused = chief.post(
+        f"/assessment/office/{MONTH}/close",
+        data={"csrf": csrf_of(review), "reason": "leadership wants it closed"},
+    )
+    assert refused.status_code == 403 and 'id="close"' in office_page.text
+    assert not jobs.jobs and MONTH not in (data / "scores.csv").read_text()
 
 
 def test_a_department_sees_only_its_own_indicators_prefilled(desk):

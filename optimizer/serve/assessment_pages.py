@@ -41,11 +41,11 @@ from optimizer.serve.assessment_view import (
 )
 from optimizer.serve.deps import AssessedMonth, service
 from optimizer.serve.page_kit import Lang, PageRefused, form_user, page_lang, page_user, render
-from optimizer.serve.roles import ASSESSOR_ROLES, DEPARTMENT_ROLES
+from optimizer.serve.roles import ASSESSOR_ROLES, DEPARTMENT_ROLES, LEADER_ROLES
 
 router = APIRouter(include_in_schema=False)
 HOMES = {"department": "/assessment/submit", "station": "/assessment/station"}
-HOMES |= dict.fromkeys(ASSESSOR_ROLES, "/assessment/office")
+HOMES |= dict.fromkeys(ASSESSOR_ROLES | LEADER_ROLES, "/assessment/office")
 DESK_ROLES = set(HOMES)  # the roles with pages on the desk
 
 

@@ -39,7 +39,7 @@ from optimizer.serve.assessment_view import (
 )
 from optimizer.serve.deps import AssessedMonth, RecordId, queue_month_run, service
 from optimizer.serve.page_kit import Lang, PageRefused, form_user, page_lang, page_user, render
-from optimizer.serve.roles import ASSESSOR_ROLES
+from optimizer.serve.roles import ASSESSOR_ROLES, LEADER_ROLES
 
 router = APIRouter(include_in_schema=False)
 FORM_BYTES = 64 * 1024  # a comment, reason or decision form
@@ -47,6 +47,9 @@ RUNNING = ("queued", "running")
 REFRESH_S = 2
 JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="the job's id")]
 NewJob = Annotated[str | None, Query(pattern=r"^[0-9a-f]{32}$", description="a run just queued")]
+
+
+OFFICE_READERS = ASSESSOR_ROLES | LEADER_ROLES  # leadership reads the office's pages
 
 
 def _words(lang: str):
@@ -58,7 +61,7 @@ def office_page(request: Request, lang: Lang = None, done: Done = None) -> HTMLR
     """The months to review (open, then closed), the flexible-weight applications and the
     stations' survey QR codes."""
     lang = page_lang(request, lang)
-    user = page_user(request, lang, ASSESSOR_ROLES)
+    user = page_user(request, lang, OFFICE_READERS)
     bureau = page_bureau(request, lang, user)
     url = service(request).settings.db
     closed = closed_months(url)
@@ -78,6 +81,7 @@ def office_page(request: Request, lang: Lang = None, done: Done = None) -> HTMLR
         indicators=indicators,
         done=done,
         utc_text=utc_text,
+        acts=user.role in ASSESSOR_ROLES,
     )
 
 
@@ -127,6 +131,7 @@ def _review_page(
         job=job,
         number_text=number_text,
         utc_text=utc_text,
+        acts=user.role in ASSESSOR_ROLES,
     )
 
 
@@ -138,9 +143,10 @@ def review_page(
     done: Done = None,
     job: NewJob = None,
 ) -> HTMLResponse:
-    """The month's review, its forms, its appeals and its bulletin."""
+    """The month's review, its forms, its appeals and its bulletin (a leader reads it all,
+    without the forms)."""
     lang = page_lang(request, lang)
-    user = page_user(request, lang, ASSESSOR_ROLES)
+    user = page_user(request, lang, OFFICE_READERS)
     return _review_page(request, lang, user, month, done=done, job=job)
 
 
