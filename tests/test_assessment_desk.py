@@ -254,6 +254,12 @@ def test_an_upheld_appeal_corrects_the_value_and_a_rejected_one_does_not(desk):
     )
     assert filed.status_code == 201, filed.text
     appeal = filed.json()["id"]
+    attachment = client("office").get(f"/api/assessment/{MONTH}/appeals/{appeal}/attachment")
+    assert attachment.content == pdf[1] and attachment.headers["content-type"] == pdf[2]
+    assert (
+        client("command").get(f"/api/assessment/{MONTH}/appeals/{appeal}/attachment").status_code
+        == 403
+    )
     decided = client("office").post(
         f"/api/assessment/{MONTH}/appeals/{appeal}/decide",
         json={"decision": "upheld", "value": 84.5, "reason": "the open day's forms counted"},

@@ -287,3 +287,24 @@ def write_flex(data: Path, station: str, rows: list[dict], from_month: str) -> N
     kept = current[current["station_id"] != station]
     new = new.reindex(columns=current.columns, fill_value="")
     replace_file(path, pd.concat([kept, new], ignore_index=True))
+
+
+def appeal_attachment(url: str, month: str, appeal: str) -> tuple[str, str, bytes, str]:
+    """An appeal's attachment: file name, media type, bytes and the appealing station;
+    DeskRefused 404 when there is no such appeal or it has no attachment."""
+    query = select(
+        APPEALS.c.attachment_name,
+        APPEALS.c.attachment_type,
+        APPEALS.c.attachment,
+        APPEALS.c.station_id,
+    ).where(APPEALS.c.id == appeal, APPEALS.c.month == month)
+    with store.transaction(url) as conn:
+        found = conn.execute(query).first()
+    if found is None or found.attachment is None:
+        raise DeskRefused(404, f"no attachment of an appeal {appeal} on month {month}")
+    return (
+        found.attachment_name or "attachment",
+        found.attachment_type,
+        found.attachment,
+        (found.station_id),
+    )

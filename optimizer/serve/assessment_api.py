@@ -36,6 +36,7 @@ from optimizer.serve.users import User
 router = APIRouter(tags=["assessment"])
 Text = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]  # not blank
 APPEAL_READERS = {"assessor", "leader", "station"}
+ATTACHMENT_MEDIA = sorted(set(appeal_steps.ATTACHMENT_TYPES.values()))
 
 
 class Detail(BaseModel):
@@ -309,6 +310,34 @@ def list_appeals(
     station = user.station if user.role == "station" else None
     rows = appeal_steps.appeals(service(request).settings.db, month, station)
     return JSONResponse(json.loads(rows.to_json(orient="records", force_ascii=False)))
+
+
+@router.get(
+    "/api/assessment/{month}/appeals/{appeal}/attachment",
+    responses={**ERRORS, 200: {"content": {m: {} for m in ATTACHMENT_MEDIA}}},
+    response_class=Response,
+)
+def appeal_attachment(
+    request: Request,
+    month: AssessedMonth,
+    appeal: RecordId,
+    user: Annotated[User, Depends(require(APPEAL_READERS))],
+) -> Response:
+    """An appeal's attachment, as filed (the office, leadership, the appealing station)."""
+    try:
+        name, media, body, station = appeal_steps.appeal_attachment(
+            service(request).settings.db, month, appeal
+        )
+    except desk.DeskRefused as exc:
+        raise _refused(exc) from None
+    if user.role == "station" and station != user.station:
+        raise HTTPException(404, f"no attachment of an appeal {appeal} on month {month}")
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:100] or "attachment"
+    headers = {
+        "Content-Disposition": f'attachment; filename="{safe}"',
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
+    return Response(body, media_type=media, headers=headers)
 
 
 @router.post("/api/assessment/{month}/appeals/{appeal}/decide", responses=ERRORS)
