@@ -38,10 +38,12 @@ def checked_submission(
     department: str,
     prefilled: pd.DataFrame,
     timezone: tzinfo,
+    month: str | None = None,
 ) -> tuple[pd.DataFrame, list[Problem]]:
     """The submission's rows typed (`station_id, indicator_id, value, note, prefilled`) and
     every problem with them. `prefilled` holds `station_id, indicator_id, prefilled` for the
-    month (`prefilled_values`)."""
+    month (`prefilled_values`). A `month` column, where the file has one, must name `month`
+    (a file of another month is not taken for this one)."""
     typed = coerce(table, list(SUBMISSION_COLUMNS), timezone)
     problems = list(typed.problems)
     frame = typed.frame
@@ -55,6 +57,15 @@ def checked_submission(
             frame[column] = frame[column].fillna("").astype(str).str.strip()
     if "note" not in frame.columns:
         frame["note"] = ""
+    if month is not None and "month" in frame.columns:
+        months = frame["month"].fillna("").astype(str).str.strip()
+        problems += mask_problems(
+            table.file,
+            table.first_row,
+            (months.ne("") & months.ne(month)).to_numpy(),
+            "month",
+            lambda i: f"month {months.iloc[i]!r} is not the month submitted, {month}",
+        )
     problems += duplicates(table, frame, SUBMISSION_KEY)
     problems += reference_problems(table, frame, "station_id", stations, "station")
     known = set(indicators["indicator_id"])

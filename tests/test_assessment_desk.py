@@ -186,6 +186,13 @@ def test_csv_and_xlsx_uploads_are_checked_as_files(desk):
     )
     assert answer.status_code == 422
     assert answer.json()["detail"] == ["l01.csv:3:value: not a number: 'ninety'"]
+    other_month = "station_id,month,indicator_id,value\nS01,2025-12,L01,90\nS02,2025-11,L01,80\n"
+    answer = client("political").post(
+        f"/api/assessment/{MONTH}/submissions", files={"file": ("l01.csv", other_month)}
+    )
+    assert answer.json()["detail"] == [
+        "l01.csv:3:month: month '2025-11' is not the month submitted, 2025-12"
+    ]
     book = openpyxl.Workbook()
     book.active.append(["station_id", "indicator_id", "value"])
     book.active.append(["S01", "L01", 90])

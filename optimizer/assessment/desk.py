@@ -88,7 +88,7 @@ def submit(
     every problem by row and column; DeskRefused for a closed or future month."""
     prefilled = bureau.prefilled(month)
     frame, problems = checked_submission(
-        table, bureau.station_ids, bureau.indicators, department, prefilled, bureau.timezone
+        table, bureau.station_ids, bureau.indicators, department, prefilled, bureau.timezone, month
     )
     if problems:
         raise InputError(problems)
