@@ -218,6 +218,11 @@ def test_roles_and_months_the_desk_refuses(desk):
     assert client("s01").get(f"/api/assessment/{MONTH}").status_code == 403
     future = client("political").post("/api/assessment/2999-01/submissions", json=rows)
     assert future.status_code == 409 and "has not begun" in future.json()["detail"]
+    for method in ("get", "options"):
+        other = client("office").request(method.upper(), "/api/assessment/flex")
+        assert (other.status_code, other.headers["allow"]) == (405, "POST")
+    other = client("office").request("OPTIONS", f"/api/assessment/{MONTH}/appeals")
+    assert (other.status_code, other.headers["allow"]) == (405, "GET, POST")
     mine = client("political").get(f"/api/assessment/{MONTH}").json()["items"]
     assert {i["department"] for i in mine} == {"political"}
 

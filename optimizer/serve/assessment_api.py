@@ -53,11 +53,14 @@ ERRORS = {
 }
 
 
+Cell = Annotated[str, Field(max_length=200)] | float | None  # a number is read as its text
+
+
 class SubmittedRow(BaseModel):
-    station_id: str | float | None = Field(None, max_length=200)
-    indicator_id: str | float | None = Field(None, max_length=200)
-    value: str | float | None = None
-    note: str | None = Field(None, max_length=4000)
+    station_id: Cell = None
+    indicator_id: Cell = None
+    value: Cell = None
+    note: Annotated[str, Field(max_length=4000)] | None = None
 
 
 class SubmittedRows(BaseModel):
@@ -116,7 +119,27 @@ SUBMISSION_BODY = {
                 "required": ["file"],
             }
         },
-        "application/json": {"schema": SubmittedRows.model_json_schema()},
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "rows": {
+                        "type": "array",
+                        "maxItems": 200_000,
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "station_id": {"type": "string", "maxLength": 200},
+                                "indicator_id": {"type": "string", "maxLength": 200},
+                                "value": {"type": ["number", "string", "null"]},
+                                "note": {"type": ["string", "null"], "maxLength": 4000},
+                            },
+                        },
+                    }
+                },
+                "required": ["rows"],
+            }
+        },
     },
 }
 APPEAL_BODY = {
@@ -155,6 +178,57 @@ def _json(body: bytes, model: type[BaseModel]):
     except ValidationError as exc:
         errors = [{"loc": list(e.get("loc", ())), "msg": e["msg"]} for e in exc.errors()]
         raise HTTPException(422, errors) from None
+
+
+# the flexible-weight routes first: `/api/assessment/flex` must not be taken for a month
+@router.api_route(
+    "/api/assessment/flex",
+    methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    include_in_schema=False,
+)
+def flex_other_methods() -> Response:
+    """Applications are POSTed: any other method gets 405, not the month route's 422."""
+    return Response(status_code=405, headers={"Allow": "POST"})
+
+
+@router.post("/api/assessment/flex", status_code=201, responses=ERRORS)
+def file_flex(
+    request: Request, body: FlexBody, user: Annotated[User, Depends(require({"station"}))]
+) -> JSONResponse:
+    """A station's application for flexible weights, checked against §4's rules."""
+    settings = service(request).settings
+    rows = [row.model_dump() for row in body.rows]
+    try:
+        application = appeal_steps.file_flex(
+            settings.db, settings.out, bureau_of(request), user.station, user.name, rows
+        )
+    except desk.DeskRefused as exc:
+        raise _refused(exc) from None
+    return JSONResponse({"id": application}, status_code=201)
+
+
+@router.post("/api/assessment/flex/{application}/decide", responses=ERRORS)
+def decide_flex(
+    request: Request,
+    application: RecordId,
+    body: FlexDecision,
+    user: Annotated[User, Depends(require(ASSESSOR_ROLES))],
+) -> AppealRef:
+    """Approve (written to `flex_weights.csv` from its month on) or reject an application."""
+    settings = service(request).settings
+    try:
+        appeal_steps.decide_flex(
+            settings.db,
+            settings.out,
+            bureau_of(request),
+            application,
+            user.name,
+            body.decision,
+            body.reason,
+        )
+    except desk.DeskRefused as exc:
+        raise _refused(exc) from None
+    return AppealRef(id=application)
 
 
 @router.post(
@@ -302,6 +376,16 @@ async def file_appeal(
     return JSONResponse({"id": appeal}, status_code=201)
 
 
+@router.api_route(
+    "/api/assessment/{month}/appeals",
+    methods=["PUT", "PATCH", "DELETE", "OPTIONS"],
+    include_in_schema=False,
+)
+def appeals_other_methods() -> Response:
+    """The appeals path takes GET and POST: any other method gets 405 naming both."""
+    return Response(status_code=405, headers={"Allow": "GET, POST"})
+
+
 @router.get("/api/assessment/{month}/appeals", responses=ERRORS)
 def list_appeals(
     request: Request, month: AssessedMonth, user: Annotated[User, Depends(require(APPEAL_READERS))]
@@ -366,46 +450,6 @@ def decide_appeal(
     except desk.DeskRefused as exc:
         raise _refused(exc) from None
     return JobRef(job=queue_month_run(request, month, user) if changed else None)
-
-
-@router.post("/api/assessment/flex", status_code=201, responses=ERRORS)
-def file_flex(
-    request: Request, body: FlexBody, user: Annotated[User, Depends(require({"station"}))]
-) -> JSONResponse:
-    """A station's application for flexible weights, checked against §4's rules."""
-    settings = service(request).settings
-    rows = [row.model_dump() for row in body.rows]
-    try:
-        application = appeal_steps.file_flex(
-            settings.db, settings.out, bureau_of(request), user.station, user.name, rows
-        )
-    except desk.DeskRefused as exc:
-        raise _refused(exc) from None
-    return JSONResponse({"id": application}, status_code=201)
-
-
-@router.post("/api/assessment/flex/{application}/decide", responses=ERRORS)
-def decide_flex(
-    request: Request,
-    application: RecordId,
-    body: FlexDecision,
-    user: Annotated[User, Depends(require(ASSESSOR_ROLES))],
-) -> AppealRef:
-    """Approve (written to `flex_weights.csv` from its month on) or reject an application."""
-    settings = service(request).settings
-    try:
-        appeal_steps.decide_flex(
-            settings.db,
-            settings.out,
-            bureau_of(request),
-            application,
-            user.name,
-            body.decision,
-            body.reason,
-        )
-    except desk.DeskRefused as exc:
-        raise _refused(exc) from None
-    return AppealRef(id=application)
 
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
