@@ -1,0 +1,312 @@
+"""The staffing step of the monthly cycle (SPEC §19): how many officers each station should
+have, recommended beside the month's plan and changing nothing in it. Used by `run` every month
+and by `patrolopt staffing` alone.
+
+The recommendation comes from `optimizer.allocation.staffing` (the allocation LP with officers
+as whole-number variables); the plan is then made again with the recommended officers exactly
+as `run` would make it — their missions' drive estimated and routed — so that
+`harm_prevented_after` is what that plan prevents. Should it prevent less than today's plan
+(the model holds the drive as today's share of the hours, the routes may need more), today's
+officers are recommended: the recommendation is never worse than today's staffing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from geo.jurisdictions import neighbours
+from models.contracts import Bureau
+from models.errors import InfeasiblePlan
+from models.months import next_month
+from models.spread import IN_PROCESS, Spread
+from optimizer.allocation import PatrolAllocation
+from optimizer.allocation.frames import TOL, unit_benefit
+from optimizer.allocation.staffing import Staffing, recommend
+from optimizer.manifest import write_outputs
+from optimizer.missions.stage import deliverable_plan, mission_setup
+from optimizer.stages import AllocationResult, Spatial
+
+STAFFING_COLUMNS = [
+    "station_id",
+    "officers",
+    "recommended",
+    "change",
+    "reserve_units",
+    "patrol_hours_before",
+    "patrol_hours_after",
+    "harm_prevented_before",
+    "harm_prevented_after",
+    "reason",
+]
+
+
+@dataclass(frozen=True)
+class StaffingResult:
+    """`staffing.csv` (`table`), the recommendation behind it and the figures plan.json keeps:
+    the bureau's harm prevented and plan objective with today's officers and the recommended
+    ones (harm units), and sentences a leader should read (`warnings`)."""
+
+    table: pd.DataFrame
+    staffing: Staffing
+    harm_before: float
+    harm_after: float
+    objective_before: float
+    objective_after: float
+    warnings: list[str]
+
+    def write(self, folder: Path) -> None:
+        write_outputs(folder, {"staffing.csv": self.table})
+
+    def record(self) -> dict:
+        """The recommendation's figures for plan.json."""
+        s = self.staffing
+        return {
+            "method": s.method,
+            "status": s.status,
+            "total": s.total,
+            "moved": int(self.table["change"].clip(lower=0).sum()),
+            "model_objective": round(s.objective, 6),
+            "bound": round(s.bound, 6),
+            "gap": round(s.gap, 8),
+            "harm_prevented_before": round(self.harm_before, 6),
+            "harm_prevented_after": round(self.harm_after, 6),
+            "objective_before": round(self.objective_before, 6),
+            "objective_after": round(self.objective_after, 6),
+            "warnings": self.warnings,
+        }
+
+
+def staffing_stage(
+    bureau: Bureau,
+    month: str,
+    sp: Spatial,
+    risk: pd.DataFrame,
+    previous: pd.DataFrame | None,
+    allocated: AllocationResult,
+    *,
+    stability: bool = True,
+    reserve: pd.DataFrame | None = None,
+    spread: Spread = IN_PROCESS,
+) -> StaffingResult:
+    """Officers per station for the month after `month`, from the plan `allocated` made with
+    today's officers (its LP's data: reserve, drive, previous plan and stability as the run
+    had them) and the forecast `risk`; `reserve` is the response reserve's table
+    (`models.erlang.RESERVE_COLUMNS`) or None. Raises InfeasiblePlan when the officers cannot
+    be shared out (`staffing.total` below what the reserves and bounds need, …)."""
+    cfg = bureau.config
+    today = allocated.plan
+    staffing = recommend(today.data, bureau.stations, cfg.staffing)
+    harm_before = harm_by_station(today)
+    warnings: list[str] = []
+    officers = staffing.bounds.set_index("station_id")["officers"]
+    bounds = staffing.bounds
+    can_keep = (
+        staffing.total == int(round(officers.sum()))
+        and bounds["lower"].le(bounds["officers"]).all()
+        and bounds["upper"].ge(bounds["officers"]).all()
+    )
+    after: PatrolAllocation | None = today
+    if not staffing.recommended.eq(officers).all():
+        try:
+            after = replan(
+                bureau, month, sp, risk, previous, staffing.recommended, stability, reserve, spread
+            )
+        except InfeasiblePlan:
+            if not can_keep:
+                raise
+            after = None
+        worse = after is None or (
+            after.objective_ < today.objective_ - TOL
+            or harm_by_station(after).sum() < harm_before.sum() - TOL
+        )
+        if worse and can_keep:
+            warnings.append(
+                "the recommended moves prevent less harm once the plan is made with them and "
+                "their missions routed (the model holds the drive as today's share of the "
+                "hours); today's officers are kept"
+            )
+            staffing = _kept(staffing, officers)
+            after = today
+    harm_after = harm_by_station(after)
+    table = staffing_table(staffing, today, after, harm_before, harm_after, risk, reserve)
+    return StaffingResult(
+        table=table,
+        staffing=staffing,
+        harm_before=float(harm_before.sum()),
+        harm_after=float(harm_after.sum()),
+        objective_before=float(today.objective_),
+        objective_after=float(after.objective_),
+        warnings=warnings,
+    )
+
+
+def _kept(staffing: Staffing, officers: pd.Series) -> Staffing:
+    """The recommendation of today's officers."""
+    return replace(staffing, recommended=officers.round().astype(np.int64))
+
+
+def replan(
+    bureau: Bureau,
+    month: str,
+    sp: Spatial,
+    risk: pd.DataFrame,
+    previous: pd.DataFrame | None,
+    recommended: pd.Series,
+    stability: bool,
+    reserve: pd.DataFrame | None,
+    spread: Spread = IN_PROCESS,
+) -> PatrolAllocation:
+    """The plan for the month after `month` with the `recommended` officers (by station id),
+    made as `run` makes it (SPEC §6, §16): the same forecast, reserve, previous plan and
+    stability, the budgets net of the drive the missions need with those officers (routed,
+    and planned again where the routes leave hours unplaced), and the dose experiment if
+    any. A scenario that sets those officers gets this plan."""
+    cfg = bureau.config
+    ids = bureau.stations["station_id"].astype(str)
+    stations = bureau.stations.assign(officers=ids.map(recommended).to_numpy(float))
+    moved = Bureau(**{**bureau.__dict__, "stations": stations})
+    around = neighbours(sp.stations)
+    held = _reserve_hours(reserve)
+
+    def plan(drive: pd.DataFrame) -> PatrolAllocation:
+        made = PatrolAllocation.from_frames(
+            risk,
+            sp.cells,
+            stations,
+            around,
+            cfg.allocation,
+            previous,
+            stability=stability,
+            reserve=held,
+            drive=drive,
+        ).solve()
+        made.randomize(cfg.evaluation.experiment_share, next_month(month))
+        return made
+
+    made, _ = deliverable_plan(
+        plan,
+        lambda made: made.allocation_,
+        mission_setup(moved, next_month(month), sp, reserve),
+        risk,
+        sp.grid.size_m**2,
+        spread,
+    )
+    return made
+
+
+def _reserve_hours(reserve: pd.DataFrame | None) -> pd.DataFrame | None:
+    return reserve[["station_id", "shift", "reserve_hours"]] if reserve is not None else None
+
+
+def harm_by_station(plan: PatrolAllocation) -> pd.Series:
+    """Expected harm the plan prevents in each station's cells (harm units, SPEC §6 benefit on
+    the forecast: own and aid hours alike), by station id."""
+    rows = plan.allocation_
+    per_unit = rows.groupby(["station_id", "cell_id", "shift"], as_index=False, sort=False).agg(
+        hours=("hours", "sum"), risk=("risk", "first")
+    )
+    per_unit["harm"] = unit_benefit(
+        per_unit["hours"].to_numpy(), per_unit["risk"].to_numpy(), plan.data.config
+    )
+    harm = per_unit.groupby("station_id")["harm"].sum()
+    return harm.reindex(plan.data.stations, fill_value=0.0)
+
+
+def patrol_hours(plan: PatrolAllocation) -> pd.Series:
+    """Each station's patrol budget in the month (hours its officers have for patrol after
+    the response reserve and the missions' drive), by station id."""
+    return plan.duals_.groupby("station_id")["budget_hours"].sum().reindex(plan.data.stations)
+
+
+def staffing_table(
+    staffing: Staffing,
+    today: PatrolAllocation,
+    after: PatrolAllocation,
+    harm_before: pd.Series,
+    harm_after: pd.Series,
+    risk: pd.DataFrame,
+    reserve: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """`staffing.csv`: one row per station, stations that gain first, then those that lose,
+    each by the size of the move; hours in 0.1 h, harm to 4 decimals."""
+    bounds = staffing.bounds.set_index("station_id")
+    ids = bounds.index
+    recommended = staffing.recommended.reindex(ids).astype(np.int64)
+    officers = bounds["officers"]
+    units = (
+        reserve.groupby(reserve["station_id"].astype(str))["units"].sum()
+        if reserve is not None and len(reserve)
+        else pd.Series(dtype=float)
+    )
+    held = risk.assign(station_id=risk["station_id"].astype(str)).groupby("station_id")["risk"]
+    table = pd.DataFrame(
+        {
+            "station_id": ids,
+            "officers": officers.round().astype(np.int64).to_numpy(),
+            "recommended": recommended.to_numpy(),
+            "change": (recommended - officers.round().astype(np.int64)).to_numpy(),
+            "reserve_units": units.reindex(ids, fill_value=0).astype(np.int64).to_numpy(),
+            "patrol_hours_before": patrol_hours(today).round(1).to_numpy(),
+            "patrol_hours_after": patrol_hours(after).round(1).to_numpy(),
+            "harm_prevented_before": harm_before.reindex(ids).round(4).to_numpy(),
+            "harm_prevented_after": harm_after.reindex(ids).round(4).to_numpy(),
+        }
+    )
+    table["reason"] = reasons(table, bounds, held.sum().reindex(ids, fill_value=0.0), staffing)
+    order = np.lexsort((table["station_id"], -table["change"].abs(), -np.sign(table["change"])))
+    return table.iloc[order].reset_index(drop=True)[STAFFING_COLUMNS]
+
+
+def reasons(
+    table: pd.DataFrame, bounds: pd.DataFrame, harm: pd.Series, staffing: Staffing
+) -> list[str]:
+    """A plain sentence per station: its forecast harm per officer against the bureau's, its
+    response reserve, the move and what holds it there."""
+    officers = bounds["officers"].to_numpy()
+    per_officer = harm.sum() / officers.sum() if officers.sum() > 0 else 0.0
+    out = []
+    for row, (_, b), h in zip(
+        table.itertuples(index=False), bounds.iterrows(), harm.to_numpy(), strict=True
+    ):
+        parts = []
+        if b["officers"] <= 0:
+            parts.append("no officers today: a share of none moves none; aid alone patrols here")
+        elif per_officer > 0:
+            parts.append(
+                f"forecast harm per officer {h / b['officers'] / per_officer:.1f}× the bureau's"
+            )
+        if row.reserve_units > 0:
+            need = b["reserve_officers"]
+            needs = f"{need:.0f} officers" if np.isfinite(need) else "more officers than any count"
+            parts.append(f"the response reserve holds {row.reserve_units} units (it needs {needs})")
+        parts.append(_move(row, b, staffing))
+        out.append("; ".join(parts))
+    return out
+
+
+def _move(row, b: pd.Series, staffing: Staffing) -> str:
+    """What the recommendation does with a station and what holds it there."""
+    change, move = int(row.change), int(b["move"])
+    if change > 0:
+        limit = " (as many as the move bound allows)" if row.recommended >= b["upper"] else ""
+        return (
+            f"gains {change}: its patrol hours prevent more harm than where they come from{limit}"
+        )
+    if change < 0:
+        held = {
+            "reserve": f"down to the {b['lower']} officers its response reserve needs",
+            "min_officers": f"down to min_officers = {b['lower']}",
+        }.get(b["held_by"], "as many as the move bound allows")
+        limit = f" ({held})" if row.recommended <= b["lower"] else ""
+        return f"gives {-change} to stations where an officer prevents more harm{limit}"
+    if b["officers"] > 0 and move == 0:
+        return (
+            f"unchanged: a move of max_move_share of {b['officers']:.0f} officers is less than "
+            "one officer"
+        )
+    if b["lower"] > b["officers"]:
+        return f"unchanged: its response reserve needs {b['reserve_officers']:.0f} officers"
+    return "unchanged: no move prevents more harm" if b["officers"] > 0 else "unchanged"
