@@ -24,23 +24,10 @@ from models.months import next_month
 from models.spread import IN_PROCESS, Spread
 from optimizer.allocation import PatrolAllocation
 from optimizer.allocation.frames import TOL, unit_benefit
-from optimizer.allocation.staffing import Staffing, recommend
+from optimizer.allocation.staffing import STAFFING_COLUMNS, Staffing, recommend
 from optimizer.manifest import write_outputs
 from optimizer.missions.stage import deliverable_plan, mission_setup
 from optimizer.stages import AllocationResult, Spatial
-
-STAFFING_COLUMNS = [
-    "station_id",
-    "officers",
-    "recommended",
-    "change",
-    "reserve_units",
-    "patrol_hours_before",
-    "patrol_hours_after",
-    "harm_prevented_before",
-    "harm_prevented_after",
-    "reason",
-]
 
 
 @dataclass(frozen=True)
@@ -310,3 +297,39 @@ def _move(row, b: pd.Series, staffing: Staffing) -> str:
     if b["lower"] > b["officers"]:
         return f"unchanged: its response reserve needs {b['reserve_officers']:.0f} officers"
     return "unchanged: no move prevents more harm" if b["officers"] > 0 else "unchanged"
+
+
+def monthly_staffing(
+    bureau: Bureau,
+    month: str,
+    sp: Spatial,
+    risk: pd.DataFrame,
+    previous: pd.DataFrame | None,
+    allocated: AllocationResult,
+    *,
+    stability: bool = True,
+    reserve: pd.DataFrame | None = None,
+    spread: Spread = IN_PROCESS,
+) -> tuple[StaffingResult | None, list[str]]:
+    """`staffing_stage` as `run` calls it every month: (its result, no diagnosis), or, where
+    today's total cannot be shared out within the bounds (response reserves beyond the
+    officers), (None, the diagnosis): the month's plan does not wait on a recommendation.
+    A total the configuration or a scenario sets (`staffing.total`) is a question the run
+    must answer: its impossibility raises InfeasiblePlan."""
+    try:
+        result = staffing_stage(
+            bureau,
+            month,
+            sp,
+            risk,
+            previous,
+            allocated,
+            stability=stability,
+            reserve=reserve,
+            spread=spread,
+        )
+    except InfeasiblePlan as exc:
+        if bureau.config.staffing.total > 0:
+            raise
+        return None, exc.diagnosis
+    return result, []

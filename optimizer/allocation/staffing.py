@@ -11,13 +11,25 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from models.config import StaffingConfig
+from models.config import AllocationConfig, StaffingConfig
 from models.errors import InfeasiblePlan, SolverFailure
 from optimizer import highs
 from optimizer.allocation.frames import TOL, AllocationData, budgets
 from optimizer.allocation.matrix import matrix_model
 from optimizer.highs import INFEASIBLE_STATUSES, OPTIMAL, LinearProgram
 
+STAFFING_COLUMNS = [  # staffing.csv (SPEC §19)
+    "station_id",
+    "officers",
+    "recommended",
+    "change",
+    "reserve_units",
+    "patrol_hours_before",
+    "patrol_hours_after",
+    "harm_prevented_before",
+    "harm_prevented_after",
+    "reason",
+]
 EXACT_STATIONS = 300  # up to this many stations (a city's) the MIP is solved to optimality
 EXACT, ROUNDED = "exact", "rounded"  # the two methods, as plan.json names them
 BOUND_COLUMNS = [
@@ -32,14 +44,25 @@ BOUND_COLUMNS = [
 ]
 
 
+def hours_per_officer(stations: pd.DataFrame, config: AllocationConfig) -> pd.DataFrame:
+    """`station_id, shift, hours`: one officer's patrol hours in the month at each station and
+    shift (its `patrol_hours_per_officer`, else the config's, × the shift's share)."""
+    one = stations.assign(station_id=stations["station_id"].astype(str), officers=1.0)
+    return budgets(one, config).rename(columns={"budget_hours": "hours"})
+
+
 def station_bounds(
-    data: AllocationData, stations: pd.DataFrame, config: StaffingConfig
+    stations: pd.DataFrame,
+    reserve: pd.DataFrame | None,
+    allocation: AllocationConfig,
+    config: StaffingConfig,
 ) -> pd.DataFrame:
-    """Per station (in `data.stations` order): today's `officers`, the most it may move (`move`
-    = ⌊max_move_share · officers⌋, whole officers), the officers its response reserve needs
-    (`reserve_officers`: the fewest n with n · hours per officer · shift share ≥ the reserve's
-    hours in every shift; a very large number where an officer has no hours in a shift that
-    holds a reserve), and the range of the recommendation:
+    """Per station (`stations`: `station_id, officers`, optionally `patrol_hours_per_officer`;
+    rows in station id order): today's `officers`, the most it may move (`move` =
+    ⌊max_move_share · officers⌋, whole officers), the officers its response reserve (`reserve`:
+    `station_id, shift, reserve_hours`, or None) needs (`reserve_officers`: the fewest n with
+    n · hours per officer · shift share ≥ the reserve's hours in every shift; inf where an
+    officer has no hours in a shift that holds a reserve), and the range of the recommendation:
 
     - `upper` = officers + move;
     - `lower` = the largest of officers − move, min(min_officers, officers) — a station is never
@@ -48,36 +71,30 @@ def station_bounds(
       first, as far as the station may grow.
 
     A station with fewer than 1 / max_move_share officers (10 at the default) may move none: a
-    tenth of its officers is less than one. A station with no officers stays without (its cells
-    are patrolled only by aid). `held_by` names what sets `lower` when the station may not move
-    down by its full `move`: "reserve", "min_officers" or "" (the move bound)."""
-    share = config.max_move_share
+    tenth of its officers is less than one officer. A station with no officers stays without
+    (its cells are patrolled by aid alone). `held_by` names what sets `lower` where the station
+    may not lose its full `move`: "reserve", "min_officers", else "" (the move bound)."""
+    per = hours_per_officer(stations, allocation)
+    if reserve is not None and len(reserve):
+        held = reserve[["station_id", "shift", "reserve_hours"]].astype({"station_id": str})
+        per = per.merge(held, on=["station_id", "shift"], how="left")
+    else:
+        per["reserve_hours"] = 0.0
+    wanted = per["reserve_hours"].fillna(0.0).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        needed = np.where(wanted > TOL, np.ceil(wanted / per["hours"].to_numpy() - 1e-9), 0.0)
+    per["needed"] = np.nan_to_num(needed, nan=np.inf, posinf=np.inf)
+    ids = sorted(stations["station_id"].astype(str))
+    by_station = per.groupby("station_id").agg(hours=("hours", "sum"), needed=("needed", "max"))
+    by_station = by_station.reindex(ids)
     officers = (
         stations.assign(station_id=stations["station_id"].astype(str))
         .set_index("station_id")["officers"]
-        .reindex(data.stations)
-        .astype(float)
-        .to_numpy()
+        .reindex(ids)
+        .to_numpy(dtype=float)
     )
-    move = np.floor(share * officers + 1e-9)
-    one = budgets(pd.DataFrame({"station_id": data.stations, "officers": 1.0}), data.config)
-    if "patrol_hours_per_officer" in stations:
-        one = budgets(
-            stations.assign(station_id=stations["station_id"].astype(str), officers=1.0),
-            data.config,
-        )
-    per_group = (
-        one.set_index(["station_id", "shift"])["budget_hours"]
-        .reindex(pd.MultiIndex.from_frame(data.groups[["station_id", "shift"]]))
-        .to_numpy()
-    )
-    reserve = data.groups["reserve_hours"].to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        needed = np.where(reserve > TOL, np.ceil(reserve / per_group - 1e-9), 0.0)
-    needed = np.nan_to_num(needed, nan=np.inf, posinf=np.inf)
-    station = _station_of_group(data)
-    reserve_officers = np.zeros(len(data.stations))
-    np.maximum.at(reserve_officers, station, needed)
+    move = np.floor(config.max_move_share * officers + 1e-9)
+    reserve_officers = by_station["needed"].to_numpy()
     upper = np.floor(officers + move + 1e-9)
     by_move = np.ceil(officers - move - 1e-9)
     keep = np.minimum(config.min_officers, officers)
@@ -88,16 +105,16 @@ def station_bounds(
     )
     return pd.DataFrame(
         {
-            "station_id": data.stations,
+            "station_id": ids,
             "officers": officers,
-            "per_officer_hours": np.bincount(station, per_group, len(data.stations)),
+            "per_officer_hours": by_station["hours"].to_numpy(),
             "move": move.astype(np.int64),
-            "reserve_officers": reserve_officers,  # inf: no count of officers meets it
+            "reserve_officers": reserve_officers,
             "lower": lower.astype(np.int64),
             "upper": upper.astype(np.int64),
             "held_by": held_by,
         }
-    )
+    )[BOUND_COLUMNS]
 
 
 def _station_of_group(data: AllocationData) -> np.ndarray:
@@ -140,6 +157,23 @@ def total_problems(bounds: pd.DataFrame, total: int, config: StaffingConfig) -> 
     return []
 
 
+def shared_out(
+    stations: pd.DataFrame,
+    reserve: pd.DataFrame | None,
+    allocation: AllocationConfig,
+    config: StaffingConfig,
+) -> tuple[pd.DataFrame, int]:
+    """Each station's bounds (`station_bounds`) and the bureau's total; raises InfeasiblePlan
+    with `total_problems` when the total cannot be shared out within them. Cheap: a command
+    checks it before it forecasts and plans."""
+    bounds = station_bounds(stations, reserve, allocation, config)
+    total = bureau_total(bounds, config)
+    problems = total_problems(bounds, total, config)
+    if problems:
+        raise InfeasiblePlan(problems)
+    return bounds, total
+
+
 def _names(ids: pd.Series, limit: int = 8) -> str:
     shown = list(ids[:limit])
     return ", ".join(shown) + (f", … ({len(ids)} in all)" if len(ids) > limit else "")
@@ -160,7 +194,9 @@ class StaffingProgram:
     constant: float
 
 
-def budget_lines(data: AllocationData, bounds: pd.DataFrame) -> pd.DataFrame:
+def budget_lines(
+    data: AllocationData, stations: pd.DataFrame, bounds: pd.DataFrame
+) -> pd.DataFrame:
     """Each station-shift's patrol budget as a line in its station's officers n on [lower,
     upper]: B(n) = slope · n − offset, at most `ceiling` (hours in the month).
 
@@ -172,15 +208,12 @@ def budget_lines(data: AllocationData, bounds: pd.DataFrame) -> pd.DataFrame:
     on the range; a station that may not move keeps today's budget (slope 0)."""
     g = data.groups
     station = _station_of_group(data)
-    today = bounds["officers"].to_numpy()[station]
-    per = g["budget_hours"].to_numpy() / np.where(today > 0, today, np.nan)
-    one = (
-        budgets(pd.DataFrame({"station_id": data.stations, "officers": 1.0}), data.config)
-        .set_index(["station_id", "shift"])["budget_hours"]
+    per = (
+        hours_per_officer(stations, data.config)
+        .set_index(["station_id", "shift"])["hours"]
         .reindex(pd.MultiIndex.from_frame(g[["station_id", "shift"]]))
         .to_numpy()
     )
-    per = np.where(np.isfinite(per), per, one)
     reserve, uh = g["reserve_hours"].to_numpy(), g["unit_hours"].to_numpy()
     hours = np.minimum(g["budget_hours"].to_numpy() - reserve, uh)
     drive = g["drive_hours"].to_numpy()
@@ -190,7 +223,10 @@ def budget_lines(data: AllocationData, bounds: pd.DataFrame) -> pd.DataFrame:
     keep = 1.0 - np.clip(np.where(np.isnan(share), mean, share), 0.0, 1.0)
     lower, upper = bounds["lower"].to_numpy()[station], bounds["upper"].to_numpy()[station]
     fixed = lower == upper
-    at_lower = np.maximum(keep * np.minimum(lower * per - reserve, uh), 0.0)
+    today = bounds["officers"].to_numpy()[station]
+    at_lower = np.where(
+        lower == today, data.budget, np.maximum(keep * np.minimum(lower * per - reserve, uh), 0.0)
+    )
     return pd.DataFrame(
         {
             "slope": np.where(fixed, 0.0, keep * per),
@@ -202,7 +238,9 @@ def budget_lines(data: AllocationData, bounds: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def staffing_program(data: AllocationData, bounds: pd.DataFrame, total: int) -> StaffingProgram:
+def staffing_program(
+    data: AllocationData, stations: pd.DataFrame, bounds: pd.DataFrame, total: int
+) -> StaffingProgram:
     r"""The allocation LP (`matrix.matrix_model`, see `PatrolAllocation`) with officers n_s as
     variables, lower_s ≤ n_s ≤ upper_s, Σ_s n_s = `total`, and each station-shift's budget
     B_g(n) = slope_g·n_s − offset_g ≤ ceiling_g (`budget_lines`) in its rules:
@@ -223,7 +261,7 @@ def staffing_program(data: AllocationData, bounds: pd.DataFrame, total: int) -> 
     n_groups, n_stations = len(data.groups), len(data.stations)
     n_arcs = len(data.arcs)
     n_x = lp.matrix.shape[1] - n_arcs
-    line = budget_lines(data, bounds)
+    line = budget_lines(data, stations, bounds)
     station = _station_of_group(data)
     slope, offset, ceiling = (line[c].to_numpy() for c in ("slope", "offset", "ceiling"))
     alpha, phi = cfg.min_station_share, cfg.max_aid_share
@@ -346,13 +384,10 @@ def recommend(
     up to EXACT_STATIONS stations. Raises InfeasiblePlan when the total cannot be shared
     within the bounds (`total_problems`) or no staffing lets the allocation keep its rules,
     SolverFailure when HiGHS stops without an answer."""
-    bounds = station_bounds(data, stations, config)
-    total = bureau_total(bounds, config)
-    problems = total_problems(bounds, total, config)
-    if problems:
-        raise InfeasiblePlan(problems)
+    reserve = data.groups[["station_id", "shift", "reserve_hours"]]
+    bounds, total = shared_out(stations, reserve, data.config, config)
     method = method or (EXACT if len(data.stations) <= EXACT_STATIONS else ROUNDED)
-    program = staffing_program(data, bounds, total)
+    program = staffing_program(data, stations, bounds, total)
     solve = _solve_exact if method == EXACT else _solve_rounded
     officers, objective, bound, status = solve(program, data.config.time_limit_s, bounds)
     gap = (bound - objective) / max(abs(bound), TOL)
