@@ -24,9 +24,9 @@ from models.months import next_month
 from models.spread import IN_PROCESS, Spread
 from optimizer.allocation import PatrolAllocation
 from optimizer.allocation.frames import TOL, unit_benefit
-from optimizer.allocation.staffing import STAFFING_COLUMNS, Staffing, recommend
+from optimizer.allocation.staffing import EXACT, STAFFING_COLUMNS, Staffing, recommend
 from optimizer.manifest import write_outputs
-from optimizer.missions.stage import deliverable_plan, mission_setup
+from optimizer.missions.stage import deliverable_plan, mission_drive, mission_setup
 from optimizer.stages import AllocationResult, Spatial
 
 
@@ -99,7 +99,17 @@ def staffing_stage(
     if not staffing.recommended.eq(officers).all():
         try:
             after = replan(
-                bureau, month, sp, risk, previous, staffing.recommended, stability, reserve, spread
+                bureau,
+                month,
+                sp,
+                risk,
+                previous,
+                today,
+                staffing.recommended,
+                stability=stability,
+                reserve=reserve,
+                routed=staffing.method == EXACT,
+                spread=spread,
             )
         except InfeasiblePlan:
             if not can_keep:
@@ -141,16 +151,22 @@ def replan(
     sp: Spatial,
     risk: pd.DataFrame,
     previous: pd.DataFrame | None,
+    today: PatrolAllocation,
     recommended: pd.Series,
+    *,
     stability: bool,
     reserve: pd.DataFrame | None,
+    routed: bool = True,
     spread: Spread = IN_PROCESS,
 ) -> PatrolAllocation:
     """The plan for the month after `month` with the `recommended` officers (by station id),
     made as `run` makes it (SPEC §6, §16): the same forecast, reserve, previous plan and
-    stability, the budgets net of the drive the missions need with those officers (routed,
-    and planned again where the routes leave hours unplaced), and the dose experiment if
-    any. A scenario that sets those officers gets this plan."""
+    stability as `today`'s plan, the budgets net of the drive the missions need with those
+    officers, and the dose experiment if any. With `routed`, the missions are routed and the
+    plan made again where the routes leave hours unplaced, as `run` does: a scenario that
+    sets those officers gets this plan. Without (a province: routing the month twice would
+    double the run's longest step), the drive is the estimate for those officers plus what
+    routing added to today's estimate, station-shift by station-shift."""
     cfg = bureau.config
     ids = bureau.stations["station_id"].astype(str)
     stations = bureau.stations.assign(officers=ids.map(recommended).to_numpy(float))
@@ -173,15 +189,19 @@ def replan(
         made.randomize(cfg.evaluation.experiment_share, next_month(month))
         return made
 
-    made, _ = deliverable_plan(
-        plan,
-        lambda made: made.allocation_,
-        mission_setup(moved, next_month(month), sp, reserve),
-        risk,
-        sp.grid.size_m**2,
-        spread,
-    )
-    return made
+    plan_month, area = next_month(month), sp.grid.size_m**2
+    setup = mission_setup(moved, plan_month, sp, reserve)
+    if routed:
+        made, _ = deliverable_plan(plan, lambda p: p.allocation_, setup, risk, area, spread)
+        return made
+    keys = ["station_id", "shift"]
+    estimated = mission_drive(mission_setup(bureau, plan_month, sp, reserve), risk, area)
+    added = today.data.groups.set_index(keys)["drive_hours"] - estimated.set_index(keys)[
+        "drive_hours"
+    ].reindex(pd.MultiIndex.from_frame(today.data.groups[keys]), fill_value=0.0)
+    drive = mission_drive(setup, risk, area).set_index(keys)
+    drive["drive_hours"] += added.clip(lower=0.0).reindex(drive.index, fill_value=0.0)
+    return plan(drive.reset_index())
 
 
 def _reserve_hours(reserve: pd.DataFrame | None) -> pd.DataFrame | None:

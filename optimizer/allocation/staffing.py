@@ -15,7 +15,8 @@ from models.config import AllocationConfig, StaffingConfig
 from models.errors import InfeasiblePlan, SolverFailure
 from optimizer import highs
 from optimizer.allocation.frames import TOL, AllocationData, budgets
-from optimizer.allocation.matrix import matrix_model
+from optimizer.allocation.matrix import hour_pieces, matrix_model
+from optimizer.allocation.paths import fill_order
 from optimizer.highs import INFEASIBLE_STATUSES, OPTIMAL, LinearProgram
 
 STAFFING_COLUMNS = [  # staffing.csv (SPEC §19)
@@ -238,6 +239,41 @@ def budget_lines(
     )
 
 
+def settled_pieces(
+    data: AllocationData, line: pd.DataFrame, pieces: tuple[np.ndarray, ...]
+) -> np.ndarray:
+    """Hour pieces (`matrix.hour_pieces`, units × pieces) whose value no staffing within the
+    bounds changes, at that value; NaN where the program must decide. In each station-shift's
+    order of marginal value, a piece that lowers the hours moved (or every piece, without a
+    previous plan) is full when it ends within the hours spent at home with the fewest
+    officers after lending all it could with the most; a piece that adds to the hours moved
+    (or every piece) is empty when it starts beyond the hours it could spend with the most
+    officers and all it could borrow. Moving hours from a later piece of the order to an
+    earlier one never loses value nor adds to the hours moved, so some optimum has them so
+    (the argument of the decomposed and sifted paths, over the range of budgets)."""
+    value, lower, upper, deviation = pieces
+    n_groups = len(data.groups)
+    slope, offset, ceiling = (line[c].to_numpy() for c in ("slope", "offset", "ceiling"))
+    fewest = np.minimum(np.maximum(slope * line["lower"].to_numpy() - offset, 0.0), ceiling)
+    most = np.minimum(slope * line["upper"].to_numpy() - offset, ceiling)
+    lender = data.arcs["lender_group"].to_numpy()
+    borrower = data.arcs["borrower_group"].to_numpy()
+    lends = np.bincount(lender, minlength=n_groups) > 0
+    lend_max = np.where(lends, data.config.max_aid_share * most, 0.0)
+    borrow_max = np.bincount(borrower, data.config.max_aid_share * most[lender], n_groups)
+    floors = np.bincount(data.group, lower.sum(axis=1), n_groups)
+    piece_group = np.repeat(data.group, value.shape[1])
+    piece_len = (upper - lower).ravel()
+    fixed = np.where(piece_len <= TOL, lower.ravel(), np.nan)
+    index, start = fill_order(piece_group, value.ravel(), piece_len, np.isnan(fixed), n_groups)
+    g, end, dev = piece_group[index], start + piece_len[index], deviation.ravel()[index]
+    keep = index[(dev <= 0) & (end <= fewest[g] - lend_max[g] - floors[g] + TOL)]
+    fixed[keep] = upper.ravel()[keep]
+    skip = index[(dev >= 0) & (start >= most[g] + borrow_max[g] - floors[g] - TOL)]
+    fixed[skip] = lower.ravel()[skip]
+    return fixed.reshape(value.shape)
+
+
 def staffing_program(
     data: AllocationData, stations: pd.DataFrame, bounds: pd.DataFrame, total: int
 ) -> StaffingProgram:
@@ -254,14 +290,22 @@ def staffing_program(
       Σ x − aid in − C_g·z ≥ 0 (M = α·B_g(upper)).
 
     φ = `max_aid_share`, α = `min_station_share`. Every other rule and the objective are the
-    LP's own."""
+    LP's own. Pieces whose value no staffing changes (`settled_pieces`) are held at it: their
+    hours leave the row bounds and their value the objective (`constant`), which keeps a
+    province's program small."""
     cfg = data.config
-    model = matrix_model(data)
+    line = budget_lines(data, stations, bounds)
+    pieces = hour_pieces(data)
+    fixed = settled_pieces(data, line, pieces).ravel()
+    model = matrix_model(data, fixed=fixed.reshape(pieces[0].shape), pieces=pieces)
     lp, offsets = model.lp, model.offsets
     n_groups, n_stations = len(data.groups), len(data.stations)
     n_arcs = len(data.arcs)
     n_x = lp.matrix.shape[1] - n_arcs
-    line = budget_lines(data, stations, bounds)
+    held = np.flatnonzero(~np.isnan(fixed))
+    piece_group = data.group[held // pieces[0].shape[1]]
+    kept = np.bincount(piece_group, fixed[held], n_groups)  # hours of held pieces
+    held_value = float(pieces[0].ravel()[held] @ fixed[held])
     station = _station_of_group(data)
     slope, offset, ceiling = (line[c].to_numpy() for c in ("slope", "offset", "ceiling"))
     alpha, phi = cfg.min_station_share, cfg.max_aid_share
@@ -278,14 +322,14 @@ def staffing_program(
     groups = np.arange(n_groups)
 
     row_lower, row_upper = lp.row_lower.copy(), lp.row_upper.copy()
-    row_upper[offsets["budget"] + groups] = -offset
+    row_upper[offsets["budget"] + groups] = -offset - kept
     row_upper[offsets["aid_cap"] + groups] = -phi * offset
     home = offsets["home"] + groups
-    row_lower[home] = np.where(linear, -alpha * offset, home_cap)
+    row_lower[home] = np.where(linear, -alpha * offset, home_cap) - kept
     extra_r = [offsets["budget"] + groups, offsets["aid_cap"] + groups, home[linear]]
     extra_c = [officer_cols[station]] * 2 + [officer_cols[station[linear]]]
     extra_v = [-slope, -phi * slope, -alpha * slope[linear]]
-    row_lower[home[crossing]] = -alpha * offset[crossing]
+    row_lower[home[crossing]] = -alpha * offset[crossing] - kept[crossing]
     extra_r += [home[crossing], home[crossing]]
     extra_c += [officer_cols[station[crossing]], switch_cols]
     extra_v += [-alpha * slope[crossing], at_high[crossing]]
@@ -312,8 +356,10 @@ def staffing_program(
         rows_csr[home[crossing]],
     ]
     copy = sp.vstack(copies) if sum(c.shape[0] for c in copies) else None
-    copy_lower = np.concatenate([np.full(2 * len(capped), -np.inf), np.zeros(n_z)])
-    copy_upper = np.concatenate([ceiling[capped], phi * ceiling[capped], np.full(n_z, np.inf)])
+    copy_lower = np.concatenate([np.full(2 * len(capped), -np.inf), -kept[crossing]])
+    copy_upper = np.concatenate(
+        [ceiling[capped] - kept[capped], phi * ceiling[capped], np.full(n_z, np.inf)]
+    )
     blocks = [top]
     lower_parts, upper_parts = [row_lower], [row_upper]
     if copy is not None:
@@ -341,9 +387,8 @@ def staffing_program(
         np.concatenate(upper_parts),
         maximise=True,
     )
-    constant = (
-        -cfg.stability_weight * float(data.units["prev_hours"].sum()) if data.has_previous else 0.0
-    )
+    moved = cfg.stability_weight * float(data.units["prev_hours"].sum())
+    constant = held_value - (moved if data.has_previous else 0.0)
     switch_line = np.column_stack(
         [alpha * slope[crossing], alpha * offset[crossing], home_cap[crossing]]
     )
