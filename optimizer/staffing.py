@@ -24,7 +24,13 @@ from models.months import next_month
 from models.spread import IN_PROCESS, Spread
 from optimizer.allocation import PatrolAllocation
 from optimizer.allocation.frames import TOL, unit_benefit
-from optimizer.allocation.staffing import EXACT, STAFFING_COLUMNS, Staffing, recommend
+from optimizer.allocation.staffing import (
+    EXACT,
+    STAFFING_COLUMNS,
+    Staffing,
+    officer_worth,
+    recommend,
+)
 from optimizer.manifest import write_outputs
 from optimizer.missions.stage import deliverable_plan, mission_drive, mission_setup
 from optimizer.stages import AllocationResult, Spatial
@@ -128,7 +134,9 @@ def staffing_stage(
             staffing = _kept(staffing, officers)
             after = today
     harm_after = harm_by_station(after)
-    table = staffing_table(staffing, today, after, harm_before, harm_after, risk, reserve)
+    table = staffing_table(
+        staffing, bureau.stations, today, after, harm_before, harm_after, risk, reserve
+    )
     return StaffingResult(
         table=table,
         staffing=staffing,
@@ -230,6 +238,7 @@ def patrol_hours(plan: PatrolAllocation) -> pd.Series:
 
 def staffing_table(
     staffing: Staffing,
+    stations: pd.DataFrame,
     today: PatrolAllocation,
     after: PatrolAllocation,
     harm_before: pd.Series,
@@ -262,60 +271,75 @@ def staffing_table(
             "harm_prevented_after": harm_after.reindex(ids).round(4).to_numpy(),
         }
     )
-    table["reason"] = reasons(table, bounds, held.sum().reindex(ids, fill_value=0.0), staffing)
+    harm = held.sum().reindex(ids, fill_value=0.0)
+    worth = officer_worth(
+        today.data, stations, staffing.bounds, today.duals_["dual"].to_numpy(dtype=float)
+    )
+    table["reason"] = reasons(table, bounds, harm, worth.reindex(ids))
     order = np.lexsort((table["station_id"], -table["change"].abs(), -np.sign(table["change"])))
     return table.iloc[order].reset_index(drop=True)[STAFFING_COLUMNS]
 
 
 def reasons(
-    table: pd.DataFrame, bounds: pd.DataFrame, harm: pd.Series, staffing: Staffing
+    table: pd.DataFrame, bounds: pd.DataFrame, harm: pd.Series, worth: pd.Series
 ) -> list[str]:
-    """A plain sentence per station: its forecast harm per officer against the bureau's, its
-    response reserve, the move and what holds it there."""
+    """A plain sentence per station: its forecast harm per officer against the bureau's, what
+    one more officer prevents there (`worth`, harm a month at today's plan) against the
+    median station, its response reserve, the move and what holds it there."""
     officers = bounds["officers"].to_numpy()
     per_officer = harm.sum() / officers.sum() if officers.sum() > 0 else 0.0
+    median = float(worth[officers > 0].median()) if (officers > 0).any() else 0.0
     out = []
-    for row, (_, b), h in zip(
-        table.itertuples(index=False), bounds.iterrows(), harm.to_numpy(), strict=True
+    for row, (_, b), h, w in zip(
+        table.itertuples(index=False),
+        bounds.iterrows(),
+        harm.to_numpy(),
+        worth.to_numpy(),
+        strict=True,
     ):
         parts = []
         if b["officers"] <= 0:
-            parts.append("no officers today: a share of none moves none; aid alone patrols here")
+            parts.append("no officers today, so none to move; aid alone patrols here")
         elif per_officer > 0:
             parts.append(
                 f"forecast harm per officer {h / b['officers'] / per_officer:.1f}× the bureau's"
             )
+        parts.append(
+            f"one more officer prevents {w:.3g} harm a month here, {median:.3g} at the median "
+            "station"
+        )
         if row.reserve_units > 0:
             need = b["reserve_officers"]
-            needs = f"{need:.0f} officers" if np.isfinite(need) else "more officers than any count"
-            parts.append(f"the response reserve holds {row.reserve_units} units (it needs {needs})")
-        parts.append(_move(row, b, staffing))
+            short = ", more than the move bound lets it reach" if need > b["upper"] else ""
+            needs = (
+                f"the hours of {need:.0f} officers"
+                if np.isfinite(need)
+                else "more hours than officers have"
+            )
+            units = f"{row.reserve_units} unit{'s' if row.reserve_units != 1 else ''}"
+            parts.append(f"the response reserve holds {units} ({needs}{short})")
+        parts.append(_move(row, b))
         out.append("; ".join(parts))
     return out
 
 
-def _move(row, b: pd.Series, staffing: Staffing) -> str:
+def _move(row, b: pd.Series) -> str:
     """What the recommendation does with a station and what holds it there."""
-    change, move = int(row.change), int(b["move"])
+    change = int(row.change)
+    if change > 0 and b["held_by"] == "reserve" and b["lower"] > b["officers"]:
+        return f"gains {change} to meet its response reserve first"
     if change > 0:
         limit = " (as many as the move bound allows)" if row.recommended >= b["upper"] else ""
-        return (
-            f"gains {change}: its patrol hours prevent more harm than where they come from{limit}"
-        )
+        return f"gains {change}{limit}"
     if change < 0:
         held = {
-            "reserve": f"down to the {b['lower']} officers its response reserve needs",
-            "min_officers": f"down to min_officers = {b['lower']}",
+            "reserve": f"kept at the {b['lower']} officers its response reserve needs",
+            "min_officers": f"kept at min_officers = {b['lower']}",
         }.get(b["held_by"], "as many as the move bound allows")
         limit = f" ({held})" if row.recommended <= b["lower"] else ""
-        return f"gives {-change} to stations where an officer prevents more harm{limit}"
-    if b["officers"] > 0 and move == 0:
-        return (
-            f"unchanged: a move of max_move_share of {b['officers']:.0f} officers is less than "
-            "one officer"
-        )
-    if b["lower"] > b["officers"]:
-        return f"unchanged: its response reserve needs {b['reserve_officers']:.0f} officers"
+        return f"gives {-change} to stations where an officer prevents more{limit}"
+    if b["officers"] > 0 and b["move"] == 0:
+        return f"unchanged: max_move_share of {b['officers']:.0f} officers is less than one officer"
     return "unchanged: no move prevents more harm" if b["officers"] > 0 else "unchanged"
 
 

@@ -252,3 +252,38 @@ def test_the_total_moves_and_reserve_hold_and_today_is_never_beaten(bureau, extr
     assert held[reachable].all()
     if extra == 0 and (bounds["lower"] <= today_n).all():
         assert staffing.objective >= base.objective_ - 1e-6
+
+
+def test_each_station_is_told_why_in_plain_words():
+    from optimizer.staffing import reasons
+
+    bounds = pd.DataFrame(
+        {
+            "officers": [20.0, 0.0, 9.0, 30.0],
+            "move": [2, 0, 0, 3],
+            "reserve_officers": [0.0, 3.0, 0.0, 34.0],
+            "lower": [18, 0, 9, 33],
+            "upper": [22, 0, 9, 33],
+            "held_by": ["", "reserve", "", "reserve"],
+        },
+        index=pd.Index(["A", "B", "C", "D"], name="station_id"),
+    )
+    table = pd.DataFrame(
+        {"change": [2, 0, 0, 3], "recommended": [22, 0, 9, 33], "reserve_units": [0, 1, 0, 3]}
+    )
+    harm = pd.Series([40.0, 5.0, 9.0, 30.0], index=bounds.index)  # 84 harm, 59 officers
+    worth = pd.Series([0.5, 0.0, 0.2, 0.3], index=bounds.index)
+    assert reasons(table, bounds, harm, worth) == [
+        "forecast harm per officer 1.4× the bureau's; one more officer prevents 0.5 harm a month "
+        "here, 0.3 at the median station; gains 2 (as many as the move bound allows)",
+        "no officers today, so none to move; aid alone patrols here; one more officer prevents 0 "
+        "harm a month here, 0.3 at the median station; the response reserve holds 1 unit (the "
+        "hours of 3 officers, more than the move bound lets it reach); unchanged",
+        "forecast harm per officer 0.7× the bureau's; one more officer prevents 0.2 harm a month "
+        "here, 0.3 at the median station; unchanged: max_move_share of 9 officers is less than "
+        "one officer",
+        "forecast harm per officer 0.7× the bureau's; one more officer prevents 0.3 harm a month "
+        "here, 0.3 at the median station; the response reserve holds 3 units (the hours of 34 "
+        "officers, more than the move bound lets it reach); gains 3 to meet its response reserve "
+        "first",
+    ]

@@ -199,7 +199,8 @@ def budget_lines(
     data: AllocationData, stations: pd.DataFrame, bounds: pd.DataFrame
 ) -> pd.DataFrame:
     """Each station-shift's patrol budget as a line in its station's officers n on [lower,
-    upper]: B(n) = slope · n − offset, at most `ceiling` (hours in the month).
+    upper]: B(n) = slope · n − offset, at most `ceiling` (hours in the month), and
+    `per_officer`, the patrol hours one more officer adds.
 
     Today, B = min(officers' hours − reserve, units' hours) − drive (SPEC §6, §13, §16). The
     missions' drive grows with the hours patrolled, so it is held as today's share δ of them
@@ -230,6 +231,7 @@ def budget_lines(
     )
     return pd.DataFrame(
         {
+            "per_officer": keep * per,  # patrol hours one more officer adds
             "slope": np.where(fixed, 0.0, keep * per),
             "offset": np.where(fixed, -at_lower, keep * reserve),
             "ceiling": np.where(fixed, np.inf, keep * uh),
@@ -272,6 +274,19 @@ def settled_pieces(
     skip = index[(dev >= 0) & (start >= most[g] + borrow_max[g] - floors[g] - TOL)]
     fixed[skip] = lower.ravel()[skip]
     return fixed.reshape(value.shape)
+
+
+def officer_worth(
+    data: AllocationData, stations: pd.DataFrame, bounds: pd.DataFrame, duals: np.ndarray
+) -> pd.Series:
+    """Harm one more officer would prevent in the month at each station with today's
+    officers: over its shifts, the budget's dual (`duals`, harm per hour, in group order) ×
+    the patrol hours the officer adds (`budget_lines`); by station id."""
+    line = budget_lines(data, stations, bounds)
+    worth = np.bincount(
+        _station_of_group(data), duals * line["per_officer"].to_numpy(), len(data.stations)
+    )
+    return pd.Series(worth, index=pd.Index(data.stations, name="station_id"))
 
 
 def staffing_program(
