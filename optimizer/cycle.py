@@ -186,6 +186,7 @@ def run_cycle(
         stability=scenario.deltas.stability,
         reserve=reserve,
         spread=spread,
+        lang=lang,
     )
     tick("staffing", "train")
     trained = stages.training_stage(bureau, month, scored, lang)

@@ -31,6 +31,7 @@ from optimizer.allocation.staffing import (
     officer_worth,
     recommend,
 )
+from optimizer.i18n import texts
 from optimizer.manifest import write_outputs
 from optimizer.missions.stage import deliverable_plan, mission_drive, mission_setup
 from optimizer.stages import AllocationResult, Spatial
@@ -83,11 +84,13 @@ def staffing_stage(
     stability: bool = True,
     reserve: pd.DataFrame | None = None,
     spread: Spread = IN_PROCESS,
+    lang: str = "en",
 ) -> StaffingResult:
     """Officers per station for the month after `month`, from the plan `allocated` made with
     today's officers (its LP's data: reserve, drive, previous plan and stability as the run
     had them) and the forecast `risk`; `reserve` is the response reserve's table
-    (`models.erlang.RESERVE_COLUMNS`) or None. Raises InfeasiblePlan when the officers cannot
+    (`models.erlang.RESERVE_COLUMNS`) or None; the reasons are written in `lang`. Raises
+    InfeasiblePlan when the officers cannot
     be shared out (`staffing.total` below what the reserves and bounds need, …)."""
     cfg = bureau.config
     today = allocated.plan
@@ -135,7 +138,7 @@ def staffing_stage(
             after = today
     harm_after = harm_by_station(after)
     table = staffing_table(
-        staffing, bureau.stations, today, after, harm_before, harm_after, risk, reserve
+        staffing, bureau.stations, today, after, harm_before, harm_after, risk, reserve, lang
     )
     return StaffingResult(
         table=table,
@@ -245,9 +248,10 @@ def staffing_table(
     harm_after: pd.Series,
     risk: pd.DataFrame,
     reserve: pd.DataFrame | None,
+    lang: str = "en",
 ) -> pd.DataFrame:
-    """`staffing.csv`: one row per station, stations that gain first, then those that lose,
-    each by the size of the move; hours in 0.1 h, harm to 4 decimals."""
+    """`staffing.csv` (reasons in `lang`): one row per station, stations that gain first, then
+    those that lose, each by the size of the move; hours in 0.1 h, harm to 4 decimals."""
     bounds = staffing.bounds.set_index("station_id")
     ids = bounds.index
     recommended = staffing.recommended.reindex(ids).astype(np.int64)
@@ -275,17 +279,18 @@ def staffing_table(
     worth = officer_worth(
         today.data, stations, staffing.bounds, today.duals_["dual"].to_numpy(dtype=float)
     )
-    table["reason"] = reasons(table, bounds, harm, worth.reindex(ids))
+    table["reason"] = reasons(table, bounds, harm, worth.reindex(ids), lang)
     order = np.lexsort((table["station_id"], -table["change"].abs(), -np.sign(table["change"])))
     return table.iloc[order].reset_index(drop=True)[STAFFING_COLUMNS]
 
 
 def reasons(
-    table: pd.DataFrame, bounds: pd.DataFrame, harm: pd.Series, worth: pd.Series
+    table: pd.DataFrame, bounds: pd.DataFrame, harm: pd.Series, worth: pd.Series, lang: str = "en"
 ) -> list[str]:
-    """A plain sentence per station: its forecast harm per officer against the bureau's, what
-    one more officer prevents there (`worth`, harm a month at today's plan) against the
-    median station, its response reserve, the move and what holds it there."""
+    """A plain sentence per station in `lang`: its forecast harm per officer against the
+    bureau's, what one more officer prevents there (`worth`, harm a month at today's plan)
+    against the median station, its response reserve, the move and what holds it there."""
+    t = texts(lang, "staffing")
     officers = bounds["officers"].to_numpy()
     per_officer = harm.sum() / officers.sum() if officers.sum() > 0 else 0.0
     median = float(worth[officers > 0].median()) if (officers > 0).any() else 0.0
@@ -299,48 +304,44 @@ def reasons(
     ):
         parts = []
         if b["officers"] <= 0:
-            parts.append("no officers today, so none to move; aid alone patrols here")
+            parts.append(t["no_officers"])
         elif per_officer > 0:
             parts.append(
-                f"forecast harm per officer {h / b['officers'] / per_officer:.1f}× the bureau's"
+                t["harm_per_officer"].format(ratio=f"{h / b['officers'] / per_officer:.1f}")
             )
-        parts.append(
-            f"one more officer prevents {w:.3g} harm a month here, {median:.3g} at the median "
-            "station"
-        )
+        parts.append(t["worth"].format(here=f"{w:.3g}", median=f"{median:.3g}"))
         if row.reserve_units > 0:
             need = b["reserve_officers"]
-            short = ", more than the move bound lets it reach" if need > b["upper"] else ""
             needs = (
-                f"the hours of {need:.0f} officers"
+                t["reserve_needs"].format(officers=f"{need:.0f}")
                 if np.isfinite(need)
-                else "more hours than officers have"
+                else t["reserve_unmet"]
             )
-            units = f"{row.reserve_units} unit{'s' if row.reserve_units != 1 else ''}"
-            parts.append(f"the response reserve holds {units} ({needs}{short})")
-        parts.append(_move(row, b))
-        out.append("; ".join(parts))
+            short = t["reserve_short"] if need > b["upper"] else ""
+            parts.append(t["reserve"].format(units=row.reserve_units, needs=needs, short=short))
+        parts.append(_move(row, b, t))
+        out.append(t["join"].join(parts))
     return out
 
 
-def _move(row, b: pd.Series) -> str:
+def _move(row, b: pd.Series, t) -> str:
     """What the recommendation does with a station and what holds it there."""
     change = int(row.change)
     if change > 0 and b["held_by"] == "reserve" and b["lower"] > b["officers"]:
-        return f"gains {change} to meet its response reserve first"
+        return t["gains_reserve"].format(n=change)
     if change > 0:
-        limit = " (as many as the move bound allows)" if row.recommended >= b["upper"] else ""
-        return f"gains {change}{limit}"
+        return t["gains"].format(n=change) + (
+            t["at_bound"] if row.recommended >= b["upper"] else ""
+        )
     if change < 0:
-        held = {
-            "reserve": f"kept at the {b['lower']} officers its response reserve needs",
-            "min_officers": f"kept at min_officers = {b['lower']}",
-        }.get(b["held_by"], "as many as the move bound allows")
-        limit = f" ({held})" if row.recommended <= b["lower"] else ""
-        return f"gives {-change} to stations where an officer prevents more{limit}"
+        held = {"reserve": t["kept_reserve"], "min_officers": t["kept_min"]}.get(
+            b["held_by"], t["at_bound"]
+        )
+        limit = held.format(n=b["lower"]) if row.recommended <= b["lower"] else ""
+        return t["gives"].format(n=-change) + limit
     if b["officers"] > 0 and b["move"] == 0:
-        return f"unchanged: max_move_share of {b['officers']:.0f} officers is less than one officer"
-    return "unchanged: no move prevents more harm" if b["officers"] > 0 else "unchanged"
+        return t["too_few"].format(n=f"{b['officers']:.0f}")
+    return t["no_gain"] if b["officers"] > 0 else t["unchanged"]
 
 
 def monthly_staffing(
@@ -354,6 +355,7 @@ def monthly_staffing(
     stability: bool = True,
     reserve: pd.DataFrame | None = None,
     spread: Spread = IN_PROCESS,
+    lang: str = "en",
 ) -> tuple[StaffingResult | None, list[str]]:
     """`staffing_stage` as `run` calls it every month: (its result, no diagnosis), or, where
     today's total cannot be shared out within the bounds (response reserves beyond the
@@ -371,6 +373,7 @@ def monthly_staffing(
             stability=stability,
             reserve=reserve,
             spread=spread,
+            lang=lang,
         )
     except InfeasiblePlan as exc:
         if bureau.config.staffing.total > 0:

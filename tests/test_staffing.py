@@ -277,13 +277,13 @@ def test_each_station_is_told_why_in_plain_words():
         "forecast harm per officer 1.4× the bureau's; one more officer prevents 0.5 harm a month "
         "here, 0.3 at the median station; gains 2 (as many as the move bound allows)",
         "no officers today, so none to move; aid alone patrols here; one more officer prevents 0 "
-        "harm a month here, 0.3 at the median station; the response reserve holds 1 unit (the "
+        "harm a month here, 0.3 at the median station; the response reserve holds 1 unit(s) (the "
         "hours of 3 officers, more than the move bound lets it reach); unchanged",
         "forecast harm per officer 0.7× the bureau's; one more officer prevents 0.2 harm a month "
         "here, 0.3 at the median station; unchanged: max_move_share of 9 officers is less than "
         "one officer",
         "forecast harm per officer 0.7× the bureau's; one more officer prevents 0.3 harm a month "
-        "here, 0.3 at the median station; the response reserve holds 3 units (the hours of 34 "
+        "here, 0.3 at the median station; the response reserve holds 3 unit(s) (the hours of 34 "
         "officers, more than the move bound lets it reach); gains 3 to meet its response reserve "
         "first",
     ]

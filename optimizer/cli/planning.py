@@ -258,7 +258,8 @@ def allocate_cmd(data, month, out, previous_plan) -> None:
 @_stage_options
 @_previous_plan_option
 @_spread_options
-def staffing_cmd(data, month, out, previous_plan, workers, scheduler) -> None:
+@click.pass_context
+def staffing_cmd(ctx, data, month, out, previous_plan, workers, scheduler) -> None:
     """Officers per station for the month after MONTH, beside the plan today's officers get
     (SPEC §19): staffing.csv. A recommendation: nothing else is written."""
     from models.contracts import ALL_TABLES, load_previous_plan
@@ -280,7 +281,15 @@ def staffing_cmd(data, month, out, previous_plan, workers, scheduler) -> None:
         risk = forecast_stage(bureau, month, sp, cases, spread=spread).risk
         allocated, _ = planned_missions(bureau, month, sp, cases, risk, prev, True, reserve, spread)
         result = staffing_stage(
-            bureau, month, sp, risk, prev, allocated, reserve=reserve, spread=spread
+            bureau,
+            month,
+            sp,
+            risk,
+            prev,
+            allocated,
+            reserve=reserve,
+            spread=spread,
+            lang=ctx.obj["lang"],
         )
     result.write(out)
     for warning in result.warnings:
