@@ -150,7 +150,7 @@ OUTPUTS: dict[str, Output] = {
             report=OPTIONAL,
         ),
         Output("reserve.csv", tuple(RESERVE_COLUMNS), "reserve", report=OPTIONAL),
-        Output("staffing.csv", tuple(STAFFING_COLUMNS), report=OPTIONAL),
+        Output("staffing.csv", tuple(STAFFING_COLUMNS), served="staffing", report=OPTIONAL),
         Output(
             "training.csv",
             tuple(TRAINING_COLUMNS),
