@@ -185,7 +185,6 @@ def run_cycle(
         allocated,
         stability=scenario.deltas.stability,
         reserve=reserve,
-        spread=spread,
         lang=lang,
     )
     tick("staffing", "train")

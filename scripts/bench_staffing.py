@@ -7,7 +7,7 @@ figures and writes them as JSON.
 Cities — each month is planned as `run` plans it (execution data, forecast,
 `stages.planned_missions`), then the staffing step is timed: the model alone (`recommend`,
 `exact`: branch and bound to a zero gap) and the whole step (`staffing_stage`: the model, then
-the plan made again with the recommended officers and its missions routed):
+the plan made again with the recommended officers, the missions' drive estimated for them):
 
 - the demo, built in a scratch folder as `patrolopt demo` builds it (12 stations, calls and
   therefore response reserves, last month's plan);

@@ -65,8 +65,8 @@ def test_a_scenario_with_the_recommended_officers_gets_the_plan_claimed(demo_run
     result = CliRunner().invoke(main, [*args, "--scenario", str(scenario)])
     assert result.exit_code == 0, result.output
     staffed = out / "2026-01" / "staffed"
-    claimed = table["harm_prevented_after"].sum()
-    assert harm_prevented(staffed) == pytest.approx(claimed, rel=1e-4)
+    claimed = table["harm_prevented_after"].sum()  # the drive estimated, not routed
+    assert harm_prevented(staffed) == pytest.approx(claimed, rel=0.01)
     assert harm_prevented(staffed) >= harm_prevented(demo_run)
     again = staffing_of(staffed)  # the staffed plan's own recommendation: nothing more to move
     assert again["recommended"].sum() == table["recommended"].sum()

@@ -288,7 +288,6 @@ def staffing_cmd(ctx, data, month, out, previous_plan, workers, scheduler) -> No
             prev,
             allocated,
             reserve=reserve,
-            spread=spread,
             lang=ctx.obj["lang"],
         )
     result.write(out)
