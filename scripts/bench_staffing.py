@@ -2,7 +2,8 @@
 figures and writes them as JSON.
 
     python scripts/bench_staffing.py [--stl ../shared/data/stl-slmpd] [--stl-month 2019-10]
-                                     [--stations 2000] [--skip-city] [--out bench_staffing.json]
+                                     [--stations 2000] [--skip-city] [--skip-province]
+                                     [--out bench_staffing.json]
 
 Cities — each month is planned as `run` plans it (execution data, forecast,
 `stages.planned_missions`), then the staffing step is timed: the model alone (`recommend`,
@@ -147,6 +148,7 @@ def main() -> None:
     parser.add_argument("--stl-month", default="2019-10")
     parser.add_argument("--stations", type=int, default=2000)
     parser.add_argument("--skip-city", action="store_true")
+    parser.add_argument("--skip-province", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("bench_staffing.json"))
     args = parser.parse_args()
     figures: dict = {"cities": {}, "province": []}
@@ -172,7 +174,7 @@ def main() -> None:
             else:
                 figures["cities"]["st_louis"] = {"skipped": f"no St. Louis data at {args.stl}"}
             save()
-    for with_previous in (False, True):
+    for with_previous in (False, True) if not args.skip_province else ():
         for method in ("rounded", "exact"):
             row = province(args.stations, with_previous, method)
             figures["province"].append(row)
