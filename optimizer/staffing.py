@@ -87,8 +87,8 @@ def staffing_stage(
     today's officers (its LP's data: reserve, drive, previous plan and stability as the run
     had them) and the forecast `risk`; `reserve` is the response reserve's table
     (`models.erlang.RESERVE_COLUMNS`) or None; the reasons are written in `lang`. Raises
-    InfeasiblePlan when the officers cannot
-    be shared out (`staffing.total` below what the reserves and bounds need, …)."""
+    InfeasiblePlan when the officers cannot be shared out (`staffing.total` below what the
+    reserves and bounds need, …)."""
     cfg = bureau.config
     today = allocated.plan
     staffing = recommend(today.data, bureau.stations, cfg.staffing)

@@ -184,8 +184,8 @@ def _names(ids: pd.Series, limit: int = 8) -> str:
 class StaffingProgram:
     """The staffing model as a HiGHS program: the allocation LP's columns (hour pieces, aid),
     then one column per station (officers) and one per `crossing` station-shift (the binary
-    that picks the home rule's arm); `constant` turns its objective into the plan's (−λ·Σ
-    last month's hours, with the stability terms)."""
+    that picks the home rule's arm); `constant` turns its objective into the plan's: the value
+    of the pieces held out of it, less λ·Σ last month's hours with the stability terms."""
 
     lp: LinearProgram
     officer_cols: np.ndarray
