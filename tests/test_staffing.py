@@ -287,3 +287,28 @@ def test_each_station_is_told_why_in_plain_words():
         "officers, more than the move bound lets it reach); gains 3 to meet its response reserve "
         "first",
     ]
+
+
+def test_a_run_publishes_its_plan_when_todays_total_cannot_be_shared(monkeypatch):
+    """With today's total, reserves beyond what the move bound allows leave the month without
+    a recommendation and the diagnosis in its place; a total a scenario asks for must be
+    answered: its impossibility is the scenario's."""
+    from types import SimpleNamespace
+
+    import optimizer.staffing as stage
+    from models.config import Config
+
+    def impossible(*args, **kwargs):
+        raise InfeasiblePlan(
+            ["staffing: the stations need at least 528 officers, the total is 500"]
+        )
+
+    monkeypatch.setattr(stage, "staffing_stage", impossible)
+    today = SimpleNamespace(config=Config())
+    assert stage.monthly_staffing(today, "2025-12", None, None, None, None) == (
+        None,
+        ["staffing: the stations need at least 528 officers, the total is 500"],
+    )
+    asked = SimpleNamespace(config=Config(staffing=StaffingConfig(total=500)))
+    with pytest.raises(InfeasiblePlan):
+        stage.monthly_staffing(asked, "2025-12", None, None, None, None)
