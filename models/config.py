@@ -305,6 +305,16 @@ class AssessmentConfig(StrictModel):
     survey_min_answers: int = Field(20, ge=1)
 
 
+class StaffingConfig(StrictModel):
+    """The staffing recommendation (SPEC §19): officers per station, the bureau's total kept
+    (`total`, 0 = today's), each station moving at most `max_move_share` of its officers and
+    never below `min_officers`."""
+
+    max_move_share: Share = 0.10  # of a station's officers today, per recommendation
+    min_officers: int = Field(2, ge=0)
+    total: int = Field(0, ge=0)  # officers in the bureau; 0 = today's total
+
+
 class OutputConfig(StrictModel):
     schedule_format: Literal["csv", "parquet"] = "csv"  # parquet: a province's millions of visits
 
@@ -326,6 +336,7 @@ class Config(StrictModel):
     evaluation: EvaluationConfig = EvaluationConfig()
     assessment: AssessmentConfig = AssessmentConfig()
     missions: MissionsConfig = MissionsConfig()
+    staffing: StaffingConfig = StaffingConfig()
     output: OutputConfig = OutputConfig()
 
     @field_validator("coordinates")

@@ -34,6 +34,7 @@ from optimizer.publish import Staging, publish
 from optimizer.report import render_report
 from optimizer.run_checks import ScenarioRun, baselines_given_plan, checked_run, require_month
 from optimizer.shared_steps import SharedSteps, step_reads
+from optimizer.staffing import monthly_staffing
 from optimizer.store import check_store, previous_allocation, store_exists
 
 Progress = Callable[[str], None]
@@ -174,7 +175,19 @@ def run_cycle(
         if previous is not None
         else None
     )
-    tick("allocate and route", "train")
+    tick("allocate and route", "staffing")
+    staffed, unstaffed = monthly_staffing(  # §19: a recommendation beside the plan
+        bureau,
+        month,
+        sp,
+        forecast.risk,
+        previous,
+        allocated,
+        stability=scenario.deltas.stability,
+        reserve=reserve,
+        lang=lang,
+    )
+    tick("staffing", "train")
     trained = stages.training_stage(bureau, month, scored, lang)
     tick("train", "write")
     hand_back_memory()
@@ -192,6 +205,8 @@ def run_cycle(
         if executed is not None:
             executed.write(staging.folder)
         trained.write(staging.folder)
+        if staffed is not None:
+            staffed.write(staging.folder)
         hotspots.write(staging.folder)
         jurisdictions = jurisdiction_layer(
             bureau.stations, scored.month_scores, allocated.plan.allocation_
@@ -233,6 +248,7 @@ def run_cycle(
             previous=previous,
             names=names,
             timings=timings,
+            staffing=staffed.record() if staffed is not None else {"warnings": unstaffed},
         )
         (staging.folder / "report.html").write_text(
             render_report([staging.folder], lang, plans=[plan]), encoding="utf-8"

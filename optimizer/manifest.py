@@ -25,6 +25,7 @@ from models.quality import QUALITY_COLUMNS
 from models.scoring import ASSESSMENT_COLUMNS, SCORE_COLUMNS
 from optimizer.allocation.binding import BINDING_COLUMNS
 from optimizer.allocation.frames import ALLOCATION_COLUMNS, DUAL_COLUMNS
+from optimizer.allocation.staffing import STAFFING_COLUMNS
 from optimizer.cells import neutralised
 from optimizer.missions.columns import (
     DONE_COLUMNS,
@@ -149,6 +150,7 @@ OUTPUTS: dict[str, Output] = {
             report=OPTIONAL,
         ),
         Output("reserve.csv", tuple(RESERVE_COLUMNS), "reserve", report=OPTIONAL),
+        Output("staffing.csv", tuple(STAFFING_COLUMNS), served="staffing", report=OPTIONAL),
         Output(
             "training.csv",
             tuple(TRAINING_COLUMNS),

@@ -24,10 +24,12 @@ def plan_record(
     previous: pd.DataFrame | None,
     names: BureauNames,
     timings: dict[str, float],
+    staffing: dict | None = None,
 ) -> dict:
     """The manifest of one scenario's plan for `plan_month`, planned from `month`; `inputs`
     are the data folder's files by name with their sha256, `other_inputs` the files given
-    beside it (scenario, previous plan) with their path; `timings` in seconds."""
+    beside it (scenario, previous plan) with their path; `timings` in seconds; `staffing` the
+    staffing recommendation's figures (`StaffingResult.record`, SPEC §19)."""
     cfg, plan = scenario.config, allocated.plan
     return {
         "month": month,
@@ -54,6 +56,7 @@ def plan_record(
         },
         "allocation_warnings": plan.warnings_,
         "binding_constraints": plan.binding_["rule"].value_counts(sort=False).to_dict(),
+        **({"staffing": staffing} if staffing is not None else {}),
         "names": names.to_json(),
         "timings_s": timings,
     }

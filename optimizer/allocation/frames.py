@@ -37,8 +37,9 @@ class AllocationData:
     """The LP's data as arrays, never changed once built. `units` (cell, station, shift, risk,
     prev_hours, floor) are sorted by station, shift and cell so that each station-shift `group`
     is contiguous; `groups` holds `station_id, shift, budget_hours, reserve_hours,
-    patrol_budget` (the officers' hours, the response reserve held back from them and what is
-    left for patrol, never below zero); `arcs` the aid arcs
+    drive_hours, unit_hours, patrol_budget` (the officers' hours, the response reserve and the
+    missions' drive held back from them, the listed units' officer-hours capping them (inf
+    without a list) and what is left for patrol, never below zero); `arcs` the aid arcs
     `lender, borrower, shift, lender_group, borrower_group, cap` (hours). `has_previous`: the
     stability terms are on."""
 
@@ -187,8 +188,8 @@ def build(
     groups = groups.sort_values(["station_id", "_h"], ignore_index=True).drop(columns="_h")
     groups["reserve_hours"] = _hours_of(groups, reserve, "reserve_hours", "response reserve")
     groups["drive_hours"] = _hours_of(groups, drive, "drive_hours", "mission drive")
-    ceiling = _hours_of(groups, drive, "unit_hours", "units' hours", missing=np.inf)
-    officers = np.minimum(groups["budget_hours"] - groups["reserve_hours"], ceiling)
+    groups["unit_hours"] = _hours_of(groups, drive, "unit_hours", "units' hours", missing=np.inf)
+    officers = np.minimum(groups["budget_hours"] - groups["reserve_hours"], groups["unit_hours"])
     groups["patrol_budget"] = np.maximum(officers - groups["drive_hours"], 0.0)
     group_index = pd.Series(
         np.arange(len(groups)), index=pd.MultiIndex.from_frame(groups[["station_id", "shift"]])
@@ -252,13 +253,18 @@ def _hours_of(
     return pd.Series(hours.to_numpy(), index=key).reindex(known, fill_value=missing).to_numpy()
 
 
-def benefit(hours: np.ndarray, risk: np.ndarray, config: AllocationConfig) -> float:
-    """Σ risk · benefit(hours): expected harm prevented (harm units)."""
+def unit_benefit(hours: np.ndarray, risk: np.ndarray, config: AllocationConfig) -> np.ndarray:
+    """risk · benefit(hours) per cell and shift: expected harm prevented (harm units)."""
     cap, bps = config.max_hours_cell, [0.0, *config.benefit_breakpoints]
-    total = np.zeros_like(hours)
+    total = np.zeros_like(hours, dtype=float)
     for k, slope in enumerate(config.benefit_slopes):
         total += slope * np.clip(hours - bps[k] * cap, 0, (bps[k + 1] - bps[k]) * cap)
-    return float((risk * total).sum())
+    return risk * total
+
+
+def benefit(hours: np.ndarray, risk: np.ndarray, config: AllocationConfig) -> float:
+    """Σ risk · benefit(hours): expected harm prevented (harm units)."""
+    return float(unit_benefit(hours, risk, config).sum())
 
 
 TENTH_EPS = 1e-6  # tenths of an hour within this of a whole tenth are that tenth (solver noise)

@@ -58,7 +58,7 @@ def _aid_reach(data: AllocationData) -> tuple[np.ndarray, np.ndarray]:
     return lend_max, np.bincount(arcs["borrower_group"], arcs["cap"], n_groups)
 
 
-def _fill_order(
+def fill_order(
     piece_group: np.ndarray,
     piece_value: np.ndarray,
     piece_len: np.ndarray,
@@ -94,7 +94,7 @@ def likely_settled(data: AllocationData, pieces: tuple[np.ndarray, ...]) -> np.n
     piece_group = np.repeat(data.group, n_pieces)
     piece_len = (upper - lower).ravel()
     fixed = np.where(piece_len <= TOL, lower.ravel(), np.nan)  # nothing to decide
-    index, start = _fill_order(piece_group, value.ravel(), piece_len, np.isnan(fixed), n_groups)
+    index, start = fill_order(piece_group, value.ravel(), piece_len, np.isnan(fixed), n_groups)
     g, end = piece_group[index], start + piece_len[index]
     deviation = deviation.ravel()[index]
     keep = index[(deviation < 0) & (end <= budget[g] - lend_max[g] - floors[g])]
@@ -205,7 +205,7 @@ def solve_decomposed(data: AllocationData) -> Solution:
     piece_value = value.ravel()
     piece_len = (upper - lower).ravel()
     # zero-value pieces too: the home rule may need hours spent where they prevent nothing
-    index, start = _fill_order(piece_group, piece_value, piece_len, piece_len > 0, n_groups)
+    index, start = fill_order(piece_group, piece_value, piece_len, piece_len > 0, n_groups)
     g_of, v_of, len_of = piece_group[index], piece_value[index], piece_len[index]
     first_of_group = np.r_[True, g_of[1:] != g_of[:-1]] if len(g_of) else np.zeros(0, bool)
 

@@ -93,6 +93,8 @@ def _run(
             )
         for warning in plan.get("allocation_warnings", []):
             click.echo(_say("allocation_warning", warning=warning), err=True)
+        for warning in plan.get("staffing", {}).get("warnings", []):
+            click.echo(_say("staffing_warning", warning=warning), err=True)
     if done.impossible:
         raise InfeasiblePlan(done.impossible)
     return done.results
@@ -250,6 +252,59 @@ def allocate_cmd(data, month, out, previous_plan) -> None:
     for warning in allocated.plan.warnings_:
         click.echo(_say("allocation_warning", warning=warning), err=True)
     click.echo(_say("allocation_written", out=out))
+
+
+@main.command(name="staffing")
+@_stage_options
+@_previous_plan_option
+@_spread_options
+@click.pass_context
+def staffing_cmd(ctx, data, month, out, previous_plan, workers, scheduler) -> None:
+    """Officers per station for the month after MONTH, beside the plan today's officers get
+    (SPEC §19): staffing.csv. A recommendation: nothing else is written."""
+    from models.contracts import ALL_TABLES, load_previous_plan
+    from models.months import next_month
+    from optimizer.allocation.staffing import shared_out
+    from optimizer.execution import execution_stage, has_execution_data
+    from optimizer.staffing import staffing_stage
+    from optimizer.stages import forecast_stage, planned_missions
+
+    bureau, sp, cases = _stage(data, month, ALL_TABLES)
+    cfg = bureau.config
+    prev = load_previous_plan(previous_plan, cfg.allocation.shifts) if previous_plan else None
+    with _spread(workers, scheduler) as spread:
+        executed = (
+            execution_stage(bureau, month, sp, prev, spread) if has_execution_data(bureau) else None
+        )
+        reserve = executed.reserve if executed is not None else None
+        shared_out(bureau.stations, reserve, cfg.allocation, cfg.staffing)  # before the forecast
+        risk = forecast_stage(bureau, month, sp, cases, spread=spread).risk
+        allocated, _ = planned_missions(bureau, month, sp, cases, risk, prev, True, reserve, spread)
+        result = staffing_stage(
+            bureau,
+            month,
+            sp,
+            risk,
+            prev,
+            allocated,
+            reserve=reserve,
+            lang=ctx.obj["lang"],
+        )
+    result.write(out)
+    for warning in result.warnings:
+        click.echo(_say("staffing_warning", warning=warning), err=True)
+    click.echo(
+        _say(
+            "staffing_written",
+            month=next_month(month),
+            path=out / "staffing.csv",
+            moved=int(result.table["change"].clip(lower=0).sum()),
+            method=result.staffing.method,
+            gap=f"{result.staffing.gap:.2%}",
+            before=f"{result.harm_before:,.2f}",
+            after=f"{result.harm_after:,.2f}",
+        )
+    )
 
 
 @main.command()

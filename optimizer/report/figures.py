@@ -526,3 +526,48 @@ def experiment_section(
     run = f"{plan['plan_month']}/{plan['scenario']}"
     title = t["title"].format(scenario=run) if several else t["title_one"]
     return title, why, cells.rename(columns=EXPERIMENT_HEADINGS)
+
+
+STAFFING_SHOWN = [  # staffing.csv's columns the report's table shows, after the station
+    "officers",
+    "recommended",
+    "change",
+    "harm_prevented_before",
+    "harm_prevented_after",
+    "reason",
+]
+
+
+def staffing_sentences(staffing: pd.DataFrame, names: pd.Series, lang: str) -> list[str]:
+    """The staffing recommendation for leadership (SPEC §19, `staffing.csv`): the bureau's
+    harm prevented with today's officers and with the recommended ones, and the stations that
+    gain and lose officers, most first."""
+    t = texts(lang, "report")
+    before = float(staffing["harm_prevented_before"].sum())
+    after = float(staffing["harm_prevented_after"].sum())
+    moved = staffing[staffing["change"] != 0].sort_values("change", key=abs, ascending=False)
+
+    def listed(rows: pd.DataFrame) -> str:
+        return ", ".join(
+            f"{r.station_id} {names.get(r.station_id, '')}".strip() + f" {r.change:+d}"
+            for r in rows.itertuples(index=False)
+        )
+
+    sentences = [
+        t["staffing_gain"].format(
+            officers=int(staffing["change"].clip(lower=0).sum()),
+            total=int(staffing["recommended"].sum()),
+            before=f"{before:,.2f}",
+            after=f"{after:,.2f}",
+            gain=f"{after - before:+,.2f}",
+            share=f"{(after - before) / before:+.1%}" if before > 0 else t["na"],
+        )
+    ]
+    gains, losses = moved[moved["change"] > 0], moved[moved["change"] < 0]
+    if len(gains):
+        sentences.append(t["staffing_gains"].format(stations=listed(gains)))
+    if len(losses):
+        sentences.append(t["staffing_losses"].format(stations=listed(losses)))
+    if moved.empty:
+        sentences.append(t["staffing_none"])
+    return sentences

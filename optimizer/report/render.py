@@ -19,6 +19,7 @@ from optimizer.report.charts import bar_chart, number, rank_chart
 from optimizer.report.environment import render
 from optimizer.report.figures import (
     ALL,
+    STAFFING_SHOWN,
     adherence_by_station,
     baseline_of,
     binding_summary,
@@ -30,6 +31,7 @@ from optimizer.report.figures import (
     mission_sentences,
     reserved_hours,
     response_by_station,
+    staffing_sentences,
     station_hours,
     stops_by_station,
     unplaced_first,
@@ -517,6 +519,15 @@ def _scenario(run: Run, span: tuple[float, float], lang: str) -> dict:
                 title=t["balance"],
                 chart=bar_chart(shares, ("#2171b5", "#cb181d"), fmt=lambda v: f"{v:.1%}"),
                 table=table(run.balance, lang, names),
+            )
+        )
+    if run.staffing is not None:
+        sections.append(
+            _section(
+                title=t["staffing"],
+                bullets=staffing_sentences(run.staffing, names, lang),
+                note=t["staffing_note"],
+                table=table(run.staffing[["station_id", *STAFFING_SHOWN]], lang, names),
             )
         )
     if run.binding is not None:

@@ -1,6 +1,6 @@
 """The finished run folders a report reads (SPEC §9): one `Run` per folder, every table it
-shows, the optional ones (balance, policy, evaluation, binding rules, execution, missions)
-where present."""
+shows, the optional ones (balance, policy, evaluation, binding rules, execution, missions,
+staffing) where present."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from optimizer.manifest import EXPERIMENT_FILE, OUTPUTS, SERVED
 
 REQUIRED = [o.name for o in OUTPUTS.values() if o.report == "required"]
 MISSIONS_SUMMARY = SERVED["missions_summary"].name
+STAFFING_FILE = OUTPUTS["staffing.csv"].name
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Run:
     missions: pd.DataFrame | None = None  # missions_summary.csv: per station and shift
     missions_done: pd.DataFrame | None = None
     experiment: pd.DataFrame | None = None  # experiment.csv: the randomized dose experiment
+    staffing: pd.DataFrame | None = None  # staffing.csv: officers per station recommended
 
     @property
     def station_names(self) -> pd.Series:
@@ -120,6 +122,7 @@ def load_runs(
                 missions=_optional(folder / MISSIONS_SUMMARY),
                 missions_done=_optional(folder / "missions_done.csv"),
                 experiment=_optional(folder / EXPERIMENT_FILE),
+                staffing=_optional(folder / STAFFING_FILE),
             )
         )
     return runs

@@ -20,6 +20,7 @@ TABLE_ROLES = {
     "adherence": {"leader"},
     "response": {"leader"},
     "evaluation": {"leader"},
+    "staffing": {"leader"},  # officers per station recommended (SPEC §19)
     "missions": MISSION_ROLES,
     "routes": MISSION_ROLES,
     "missions_summary": MISSION_ROLES,
