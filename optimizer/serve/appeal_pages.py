@@ -7,8 +7,6 @@ shown beside the form, which keeps what was typed."""
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -33,7 +31,7 @@ from optimizer.serve.assessment_view import (
     typed_number,
     utc_text,
 )
-from optimizer.serve.deps import AssessedMonth, service
+from optimizer.serve.deps import AssessedMonth, desk_step, service
 from optimizer.serve.page_kit import Lang, PageRefused, form_user, page_lang, page_user, render
 
 router = APIRouter(include_in_schema=False)
@@ -108,12 +106,10 @@ async def flex_form(request: Request) -> Response:
         problems.append(_words(lang)["no_weights"])
     if problems:
         return _station_page(request, lang, user, typed, problems, 422)
-    settings = service(request).settings
     try:
-        await asyncio.to_thread(
+        await desk_step(
+            request,
             appeal_steps.file_flex,
-            settings.db,
-            settings.out,
             page_bureau(request, lang, user),
             user.station,
             user.name,
@@ -189,12 +185,10 @@ async def appeal_form(request: Request, month: AssessedMonth) -> Response:
     attachment = fields.get("attachment")
     if not isinstance(attachment, tuple) or not attachment[1]:
         attachment = None
-    settings = service(request).settings
     try:
-        await asyncio.to_thread(
+        await desk_step(
+            request,
             appeal_steps.file_appeal,
-            settings.db,
-            settings.out,
             page_bureau(request, lang, user),
             month,
             user.station,

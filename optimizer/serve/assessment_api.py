@@ -24,6 +24,7 @@ from optimizer.serve.deps import (
     AssessedMonth,
     Language,
     RecordId,
+    desk_step,
     queue_month_run,
     require,
     service,
@@ -245,7 +246,6 @@ async def submit(
     """A department's values for `month`: a CSV or XLSX upload (field `file`) or JSON rows,
     checked as `scores.csv` is; 422 naming each problem by row and column, nothing stored."""
     bureau = bureau_of(request)
-    settings = service(request).settings
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "multipart/form-data":
         upload = (await _form(request, MAX_UPLOAD_BYTES)).get("file")
@@ -258,10 +258,9 @@ async def submit(
     else:
         raise HTTPException(415, "send multipart/form-data with `file`, or JSON `{rows: [...]}`")
     try:
-        receipt = await asyncio.to_thread(
+        receipt = await desk_step(
+            request,
             desk.submit,
-            settings.db,
-            settings.out,
             bureau,
             month,
             user.department,
@@ -323,12 +322,9 @@ async def close(
     is given; writes the month to `scores.csv` and queues its run (the plan for the month
     after)."""
     body = _json(await _body(request, 64 * 1024), CloseBody)
-    settings = service(request).settings
     bureau = bureau_of(request)
     try:
-        await asyncio.to_thread(
-            desk.close, settings.db, settings.out, bureau, month, user.name, body.reason
-        )
+        await desk_step(request, desk.close, bureau, month, user.name, body.reason)
     except desk.DeskRefused as exc:
         if isinstance(exc.detail, dict):
             return JSONResponse(
@@ -357,12 +353,10 @@ async def file_appeal(
     attachment = fields.get("attachment")
     if not isinstance(attachment, tuple) or not attachment[1]:
         attachment = None
-    settings = service(request).settings
     try:
-        appeal = await asyncio.to_thread(
+        appeal = await desk_step(
+            request,
             appeal_steps.file_appeal,
-            settings.db,
-            settings.out,
             bureau_of(request),
             month,
             user.station,

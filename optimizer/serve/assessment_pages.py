@@ -39,7 +39,7 @@ from optimizer.serve.assessment_view import (
     sent_rows,
     text_field,
 )
-from optimizer.serve.deps import AssessedMonth, service
+from optimizer.serve.deps import AssessedMonth, desk_step, service
 from optimizer.serve.page_kit import Lang, PageRefused, form_user, page_lang, page_user, render
 from optimizer.serve.roles import ASSESSOR_ROLES, DEPARTMENT_ROLES, LEADER_ROLES
 
@@ -171,11 +171,9 @@ def _sent(lang: str, month: str) -> RedirectResponse:
 
 
 async def _submit(request: Request, user, bureau: DeskBureau, month: str, table, source) -> None:
-    settings = service(request).settings
-    await asyncio.to_thread(
+    await desk_step(
+        request,
         desk.submit,
-        settings.db,
-        settings.out,
         bureau,
         month,
         user.department,

@@ -144,3 +144,11 @@ def queue_month_run(request: Request, month: str, user: User) -> str | None:
     office closed it or upheld an appeal on it: the job's id, None without a job queue."""
     jobs = service(request).jobs
     return jobs.submit_month(next_month(month), user.name).id if jobs is not None else None
+
+
+async def desk_step(request: Request, step, bureau, *args):
+    """A step of the assessment desk (`optimizer.assessment`: the store's URL, the output
+    folder and the desk's bureau first, then `args`) in a worker thread, so the service keeps
+    answering while it writes."""
+    settings = service(request).settings
+    return await asyncio.to_thread(step, settings.db, settings.out, bureau, *args)

@@ -9,7 +9,6 @@ a refusal is shown on the page with its status."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -37,7 +36,7 @@ from optimizer.serve.assessment_view import (
     typed_number,
     utc_text,
 )
-from optimizer.serve.deps import AssessedMonth, RecordId, queue_month_run, service
+from optimizer.serve.deps import AssessedMonth, RecordId, desk_step, queue_month_run, service
 from optimizer.serve.page_kit import Lang, PageRefused, form_user, page_lang, page_user, render
 from optimizer.serve.roles import ASSESSOR_ROLES, LEADER_ROLES
 
@@ -167,13 +166,11 @@ def _back(lang: str, month: str, done: str, job: str | None = None) -> RedirectR
 async def return_form(request: Request, month: AssessedMonth, submission: RecordId) -> Response:
     """Send a submission back to its department with the comment typed."""
     fields, lang, user = await _office_form(request)
-    settings = service(request).settings
     bureau = page_bureau(request, lang, user)
     try:
-        await asyncio.to_thread(
+        await desk_step(
+            request,
             desk.return_submission,
-            settings.db,
-            settings.out,
             bureau,
             month,
             submission,
@@ -190,13 +187,10 @@ async def close_form(request: Request, month: AssessedMonth) -> Response:
     """Close the month: its values into `scores.csv` and its run queued; refused (409) with
     the missing values listed while some are missing and no reason is given."""
     fields, lang, user = await _office_form(request)
-    settings = service(request).settings
     bureau = page_bureau(request, lang, user)
     reason = text_field(fields, "reason")
     try:
-        await asyncio.to_thread(
-            desk.close, settings.db, settings.out, bureau, month, user.name, reason
-        )
+        await desk_step(request, desk.close, bureau, month, user.name, reason)
     except desk.DeskRefused as exc:
         if isinstance(exc.detail, dict):
             missing = exc.detail.get("missing", [])
@@ -217,12 +211,10 @@ async def decide_appeal_form(request: Request, month: AssessedMonth, appeal: Rec
         return _review_page(request, lang, user, month, [words["bad_decision"]], status=422)
     if decision == "upheld" and value is None:
         return _review_page(request, lang, user, month, [words["bad_value"]], status=422)
-    settings = service(request).settings
     try:
-        changed = await asyncio.to_thread(
+        changed = await desk_step(
+            request,
             appeal_steps.decide_appeal,
-            settings.db,
-            settings.out,
             page_bureau(request, lang, user),
             month,
             appeal,
@@ -243,12 +235,10 @@ async def decide_flex_form(request: Request, application: RecordId) -> Response:
     decision = text_field(fields, "decision")
     if decision not in ("approved", "rejected"):
         raise PageRefused(422, lang, user, key="assessment_bad_decision")
-    settings = service(request).settings
     try:
-        await asyncio.to_thread(
+        await desk_step(
+            request,
             appeal_steps.decide_flex,
-            settings.db,
-            settings.out,
             page_bureau(request, lang, user),
             application,
             user.name,
