@@ -19,7 +19,13 @@ from sqlalchemy.engine import Connection
 from models.errors import InputError
 from models.quality import case_metric_checks
 from models.reading import Table
-from models.submissions import changed_from_prefill, checked_submission, is_late, report_deadline
+from models.submissions import (
+    SUBMISSION_KEY,
+    changed_from_prefill,
+    checked_submission,
+    is_late,
+    report_deadline,
+)
 from optimizer import audit, store
 from optimizer.assessment.bureau import DeskBureau
 from optimizer.assessment.records import VALUE_FIELDS
@@ -28,7 +34,7 @@ from optimizer.assessment.survey import survey_values, tally_survey
 from optimizer.assessment.tables import CLOSED_MONTHS, SUBMISSIONS, SUBMITTED_VALUES
 
 MAX_COMMENT = 1000  # characters of a return comment or a close reason
-KEY = ["station_id", "indicator_id"]
+KEY = list(SUBMISSION_KEY)  # a value is owed per station and indicator
 REVIEW_STATUSES = ("missing", "submitted", "late", "returned")  # of a value owed the month
 
 

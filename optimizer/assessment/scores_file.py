@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from models.tables import TABLES
 from optimizer.store import rows_digest
 
 SCORES_FILE = "scores.csv"
-SCORES_COLUMNS = ["station_id", "month", "indicator_id", "value", "reported_at", "source"]
-KEY = ["station_id", "month", "indicator_id"]
+SCORES_COLUMNS = [column.name for column in TABLES["scores"].columns]  # as SPEC §2 lists them
 
 
 def _number_text(value) -> str:
